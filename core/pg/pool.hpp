@@ -1,0 +1,93 @@
+#pragma once
+// Asynchronous PostgreSQL access: non-blocking libpq connections driven by Asio
+// (PQsocket on a stream_descriptor), a fixed-size pool, parameters always bound.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace smarthost::pg {
+
+// A bound parameter: NULL, text, or binary (bytea bodies travel in binary format).
+struct Param {
+    std::optional<std::string> value;
+    bool binary = false;
+};
+
+Param null_param();
+Param text(std::string value);
+Param bytes(std::string value);  // binary format, for bytea
+inline Param to_param(Param p) { return p; }
+Param to_param(std::string_view value);
+Param to_param(const std::string& value);
+Param to_param(const char* value);
+Param to_param(std::int64_t value);
+Param to_param(int value);
+Param to_param(bool value);
+template <class T>
+Param to_param(const std::optional<T>& value) {
+    return value ? to_param(*value) : null_param();
+}
+
+// The rows of one statement's result, text format. Owns the PGresult.
+class Rows {
+public:
+    Rows();
+    explicit Rows(void* pg_result);  // takes ownership of a PGresult*
+    std::size_t size() const;
+    bool empty() const { return size() == 0; }
+    bool is_null(std::size_t row, std::size_t column) const;
+    std::string_view get(std::size_t row, std::size_t column) const;
+    std::int64_t get_int(std::size_t row, std::size_t column) const;
+    bool get_bool(std::size_t row, std::size_t column) const;
+    std::size_t affected() const;  // PQcmdTuples
+
+private:
+    std::shared_ptr<void> result_;
+};
+
+struct Statement {
+    std::string sql;
+    std::vector<Param> params;
+};
+
+class Pool {
+public:
+    struct Settings {
+        std::string url;  // libpq connection string or URI
+        std::size_t size = 8;
+        int connect_timeout_seconds = 5;
+    };
+    Pool(boost::asio::any_io_executor executor, Settings settings);
+    ~Pool();
+    Pool(const Pool&) = delete;
+    Pool& operator=(const Pool&) = delete;
+
+    // One statement, with parameters bound ($1, $2, ...).
+    boost::asio::awaitable<Result<Rows>> execute(std::string sql, std::vector<Param> params);
+
+    template <class... Args>
+    boost::asio::awaitable<Result<Rows>> query(std::string sql, const Args&... args) {
+        return execute(std::move(sql), std::vector<Param>{to_param(args)...});
+    }
+
+    // Several statements in one transaction, sent in one round trip (libpq pipeline
+    // mode): BEGIN, the statements, COMMIT. Any failure rolls the whole batch back.
+    boost::asio::awaitable<Result<std::vector<Rows>>> transaction(std::vector<Statement> statements);
+
+    std::size_t size() const;
+    std::size_t idle() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace smarthost::pg

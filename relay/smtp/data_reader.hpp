@@ -1,0 +1,49 @@
+#pragma once
+// Reads the DATA section (RFC 5321 section 4.1.1.4): dot-unstuffing, termination only on
+// CRLF.CRLF, and the checks that keep one message from being smuggled into another.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace smarthost::smtp {
+
+enum class DataResult {
+    ok,
+    bare_lf,        // LF not preceded by CR somewhere in the data
+    bare_cr,        // CR not followed by LF
+    nul,            // a NUL octet
+    line_too_long,  // a line longer than the limit (with CRLF)
+    too_big,        // more octets than the message size limit
+};
+
+class DataReader {
+public:
+    DataReader(std::uint64_t max_message_bytes, std::size_t max_line_bytes);
+
+    // Consumes data octets and returns how many it used. It stops right after the
+    // terminating CRLF.CRLF, so bytes the client pipelined after it stay with the caller.
+    // After a problem it keeps reading to the terminator but stops storing the body.
+    std::size_t consume(std::string_view input);
+
+    bool finished() const { return finished_; }
+    DataResult result() const { return result_; }
+    // Octets seen in the data section so far (before unstuffing), for logs and limits.
+    std::uint64_t octets() const { return octets_; }
+    // The message with CRLF line ends and dots unstuffed, without the final ".".
+    // Complete only when finished() and result() == ok.
+    std::string take_body() { return std::move(body_); }
+
+private:
+    std::uint64_t max_message_bytes_;
+    std::size_t max_line_bytes_;
+    std::string body_;
+    std::uint64_t octets_ = 0;
+    std::size_t line_length_ = 0;
+    int state_ = 0;  // implementation-defined scanner state
+    bool finished_ = false;
+    DataResult result_ = DataResult::ok;
+};
+
+}  // namespace smarthost::smtp
