@@ -1,0 +1,98 @@
+// Bootstrap commands for operators: accounts, credentials and networks from the shell.
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <iostream>
+
+#include "app/commands.hpp"
+#include "core/config.hpp"
+#include "core/crypto.hpp"
+#include "core/pg/pool.hpp"
+
+namespace smarthost {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr const char* k_create_account =
+    "INSERT INTO accounts (name) VALUES ($1) ON CONFLICT (name) DO NOTHING";
+constexpr const char* k_account_id = "SELECT id FROM accounts WHERE name = $1";
+// A username never moves silently to another account.
+constexpr const char* k_upsert_credential = R"sql(
+INSERT INTO credentials (account_id, username, secret_hash) VALUES ($1, $2, $3)
+ON CONFLICT (username) DO UPDATE SET secret_hash = EXCLUDED.secret_hash, enabled = true
+ WHERE credentials.account_id = EXCLUDED.account_id
+RETURNING id)sql";
+constexpr const char* k_add_network =
+    "INSERT INTO allowed_networks (account_id, network) VALUES ($1, $2::cidr)";
+
+// Runs one database coroutine to completion on a private I/O context.
+template <class Body>
+int run_with_pool(const Config& config, Body body) {
+    asio::io_context io(1);
+    pg::Pool pool(io.get_executor(), {config.database_url, 1, 5});
+    auto result = asio::co_spawn(io, body(pool), asio::use_future);
+    io.run();
+    return result.get();
+}
+
+asio::awaitable<std::optional<std::int64_t>> account_id(pg::Pool& pool, const std::string& name) {
+    auto rows = co_await pool.query(k_account_id, name);
+    if (!rows) throw std::runtime_error(rows.error().message);
+    if (rows->empty()) co_return std::nullopt;
+    co_return rows->get_int(0, 0);
+}
+
+}  // namespace
+
+int set_credential(const Config& config, const CredentialRequest& request) {
+    const std::string password =
+        request.password.empty() ? crypto::random_password() : request.password;
+    const std::string hash = crypto::hash_password(password);
+    return run_with_pool(config, [&](pg::Pool& pool) -> asio::awaitable<int> {
+        if (request.create_account) {
+            auto created = co_await pool.query(k_create_account, request.account);
+            if (!created) throw std::runtime_error(created.error().message);
+        }
+        auto id = co_await account_id(pool, request.account);
+        if (!id) {
+            std::cerr << "smarthost: account \"" << request.account << "\" does not exist\n";
+            co_return 1;
+        }
+        auto rows = co_await pool.query(k_upsert_credential, *id, request.username, hash);
+        if (!rows) throw std::runtime_error(rows.error().message);
+        if (rows->empty()) {
+            std::cerr << "smarthost: username \"" << request.username
+                      << "\" belongs to another account\n";
+            co_return 1;
+        }
+        std::cout << password << '\n';
+        co_return 0;
+    });
+}
+
+int add_network(const Config& config, const std::string& account, const std::string& cidr) {
+    return run_with_pool(config, [&](pg::Pool& pool) -> asio::awaitable<int> {
+        auto id = co_await account_id(pool, account);
+        if (!id) {
+            std::cerr << "smarthost: account \"" << account << "\" does not exist\n";
+            co_return 1;
+        }
+        auto rows = co_await pool.query(k_add_network, *id, cidr);
+        if (!rows) {
+            const auto& e = rows.error();
+            if (e.code == "23P01")
+                std::cerr << "smarthost: " << cidr << " overlaps a network of an account\n";
+            else if (e.code == "22P02")
+                std::cerr << "smarthost: " << cidr << " is not a network (CIDR expected)\n";
+            else
+                std::cerr << "smarthost: " << e.message << '\n';
+            co_return 1;
+        }
+        std::cout << cidr << " may now relay for " << account << '\n';
+        co_return 0;
+    });
+}
+
+}  // namespace smarthost

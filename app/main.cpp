@@ -1,0 +1,68 @@
+// smarthost: authenticated outbound SMTP relay. One executable, several subcommands.
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "app/commands.hpp"
+#include "core/config.hpp"
+#include "core/crypto.hpp"
+#include "core/log.hpp"
+
+int main(int argc, char** argv) {
+    using namespace smarthost;
+    CLI::App app{"smarthost: authenticated outbound SMTP relay"};
+    app.require_subcommand(1);
+    std::string config_path = "/etc/smarthost/smarthost.toml";
+    if (const char* env = std::getenv("SMARTHOST_CONFIG"); env && *env) config_path = env;
+    app.add_option("-c,--config", config_path, "configuration file (TOML); env SMARTHOST_CONFIG");
+
+    auto* serve_cmd = app.add_subcommand("serve", "run the relay");
+    std::vector<std::string> roles{"smtp"};
+    bool check_only = false;
+    serve_cmd->add_option("--roles", roles, "roles to run, comma-separated (smtp)")->delimiter(',');
+    serve_cmd->add_flag("--check-config", check_only,
+                        "validate the configuration and TLS files, then exit");
+
+    auto* migrate_cmd = app.add_subcommand("migrate", "apply the schema migrations");
+
+    auto* credential_cmd = app.add_subcommand("credential", "manage SMTP credentials");
+    credential_cmd->require_subcommand(1);
+    auto* credential_set = credential_cmd->add_subcommand(
+        "set", "create a credential, or set its password; prints the password");
+    CredentialRequest credential;
+    credential_set->add_option("--account", credential.account, "account name")->required();
+    credential_set->add_option("--username", credential.username, "SMTP username")->required();
+    credential_set->add_option("--password", credential.password,
+                               "password to set (default: a new random one)");
+    credential_set->add_flag("--create-account", credential.create_account,
+                             "create the account when it does not exist");
+
+    auto* network_cmd = app.add_subcommand("network", "manage allow-listed networks");
+    network_cmd->require_subcommand(1);
+    auto* network_add = network_cmd->add_subcommand("add", "let a network relay for an account");
+    std::string network_account, cidr;
+    network_add->add_option("--account", network_account, "account name")->required();
+    network_add->add_option("--cidr", cidr, "network, e.g. 192.0.2.0/24 or 2001:db8::/48")
+        ->required();
+
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        crypto::init();
+        const Config config = load_config(config_path);
+        init_logging(config.log_level);
+        if (*serve_cmd) return serve(config, roles, check_only);
+        if (*migrate_cmd) return migrate(config);
+        if (*credential_set) return set_credential(config, credential);
+        if (*network_add) return add_network(config, network_account, cidr);
+    } catch (const ConfigError& e) {
+        std::cerr << "smarthost: configuration error: " << e.what() << '\n';
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "smarthost: " << e.what() << '\n';
+        return 1;
+    }
+    return 0;
+}

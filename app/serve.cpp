@@ -1,0 +1,150 @@
+// `smarthost serve`: runs the SMTP role on one I/O thread; argon2id runs on its own pool.
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+#include "app/commands.hpp"
+#include "core/config.hpp"
+#include "core/pg/migrations.hpp"
+#include "core/pg/pool.hpp"
+#include "relay/ingress/authenticator.hpp"
+#include "relay/ingress/listener.hpp"
+#include "relay/ingress/network_directory.hpp"
+#include "relay/ingress/tls_context.hpp"
+#include "relay/queue/group_commit.hpp"
+
+namespace smarthost {
+namespace {
+
+namespace asio = boost::asio;
+
+// Sessions in progress get this long to finish after SIGTERM.
+constexpr std::chrono::seconds k_shutdown_grace{30};
+
+bool valid_roles(const std::vector<std::string>& roles) {
+    for (const auto& role : roles) {
+        if (role == "smtp") continue;
+        std::cerr << "smarthost: unknown role \"" << role
+                  << "\": this version runs the smtp role (delivery and admin are not built yet)\n";
+        return false;
+    }
+    return !roles.empty();
+}
+
+void check_schema(const Config& config) {
+    const auto version = pg::current_version(config.database_url);
+    const int latest = pg::bundled_migrations().back().version;
+    if (!version) {
+        // The relay starts anyway and answers 451/421 until PostgreSQL is back (contract 1).
+        spdlog::warn("database not reachable at start-up: {}", version.error().message);
+    } else if (*version < latest) {
+        throw std::runtime_error("the database schema is at version " + std::to_string(*version) +
+                                 ", this binary needs " + std::to_string(latest) +
+                                 ": run `smarthost migrate` first");
+    }
+}
+
+}  // namespace
+
+int serve(const Config& config, const std::vector<std::string>& roles, bool check_only) {
+    if (!valid_roles(roles)) return 2;
+    std::unique_ptr<ingress::TlsContextProvider> tls;
+    if (config.tls_configured())
+        tls = std::make_unique<ingress::TlsContextProvider>(config.tls_certificate,
+                                                            config.tls_private_key);
+    if (config.listeners.empty()) {
+        std::cerr << "smarthost: " << config.file.string()
+                  << ": smtp.listener: the smtp role needs at least one listener\n";
+        return 2;
+    }
+    if (check_only) {
+        std::cout << config.file.string() << ": configuration OK (" << config.listeners.size()
+                  << " listeners)\n";
+        return 0;
+    }
+    check_schema(config);
+
+    asio::io_context io(1);
+    asio::thread_pool hashers(config.auth_hash_threads);
+    pg::Pool pool(io.get_executor(), {config.database_url, config.database_pool_size, 5});
+    queue::GroupCommitter committer(
+        pool, {config.group_commit_max_messages, 64 * 1024 * 1024, config.group_commit_max_wait});
+    ingress::Authenticator authenticator(pool, hashers, config.auth_cache_ttl);
+    ingress::NetworkDirectory networks(pool);
+    const ingress::IngressServices services{config, committer, authenticator, networks, tls.get()};
+
+    std::vector<std::unique_ptr<ingress::Listener>> listeners;
+    for (const auto& listener_config : config.listeners) {
+        listeners.push_back(
+            std::make_unique<ingress::Listener>(io.get_executor(), listener_config, services));
+        listeners.back()->start();
+    }
+
+    asio::signal_set reload(io, SIGHUP);
+    std::function<void()> wait_reload = [&] {
+        reload.async_wait([&](boost::system::error_code ec, int) {
+            if (ec) return;
+            try {
+                if (tls) tls->reload();
+                spdlog::info("SIGHUP: TLS certificate reloaded");
+            } catch (const std::exception& e) {
+                spdlog::error("SIGHUP: keeping the old TLS certificate: {}", e.what());
+            }
+            wait_reload();
+        });
+    };
+    wait_reload();
+
+    asio::signal_set terminate(io, SIGTERM, SIGINT);
+    asio::steady_timer drain(io);
+    const auto shutdown_deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+    std::function<void()> wait_drained = [&] {
+        std::size_t active = 0;
+        for (const auto& l : listeners)
+            active += l->active_sessions();
+        if (active == 0 || std::chrono::steady_clock::now() >= *shutdown_deadline) {
+            if (active) spdlog::warn("shutdown: closing {} sessions still open", active);
+            io.stop();
+            return;
+        }
+        drain.expires_after(std::chrono::milliseconds(100));
+        drain.async_wait([&](boost::system::error_code ec) {
+            if (!ec) wait_drained();
+        });
+    };
+    terminate.async_wait([&](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        spdlog::info("signal {}: no longer accepting, waiting for sessions in progress", signal);
+        for (auto& l : listeners)
+            l->stop();
+        reload.cancel();
+        *shutdown_deadline = std::chrono::steady_clock::now() + k_shutdown_grace;
+        wait_drained();
+    });
+
+    spdlog::info("smarthost serving as {} with {} listeners", config.hostname, listeners.size());
+    io.run();
+    hashers.join();
+    spdlog::info("smarthost stopped");
+    return 0;
+}
+
+int migrate(const Config& config) {
+    auto report = pg::migrate(config.database_url);
+    if (!report) {
+        std::cerr << "smarthost migrate: " << report.error().message << '\n';
+        return 1;
+    }
+    std::cout << "schema at version " << report->to_version << " (" << report->applied
+              << " migrations applied, was " << report->from_version << ")\n";
+    return 0;
+}
+
+}  // namespace smarthost

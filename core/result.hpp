@@ -17,7 +17,7 @@ struct Error {
 
 template <class T>
 class Result {
-public:
+  public:
     Result(T value) : value_(std::move(value)) {}
     Result(Error error) : value_(std::move(error)) {}
 
@@ -27,9 +27,11 @@ public:
     const T& value() const { return std::get<0>(value_); }
     T& operator*() { return value(); }
     T* operator->() { return &value(); }
+    const T& operator*() const { return value(); }
+    const T* operator->() const { return &value(); }
     const Error& error() const { return std::get<1>(value_); }
 
-private:
+  private:
     std::variant<T, Error> value_;
 };
 

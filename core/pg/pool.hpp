@@ -1,6 +1,12 @@
 #pragma once
 // Asynchronous PostgreSQL access: non-blocking libpq connections driven by Asio
 // (PQsocket on a stream_descriptor), a fixed-size pool, parameters always bound.
+//
+// Threading: a Pool, its connections and every coroutine that calls it run on ONE
+// executor (one io_context thread, or one strand). Nothing here locks.
+// Failures to reach the server (refused, lost, connect or statement deadline passed)
+// come back as Error{unavailable=true}; the broken connection is discarded and the next
+// request opens a new one, so the pool recovers by itself when PostgreSQL is back.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -24,7 +30,9 @@ struct Param {
 Param null_param();
 Param text(std::string value);
 Param bytes(std::string value);  // binary format, for bytea
-inline Param to_param(Param p) { return p; }
+inline Param to_param(Param p) {
+    return p;
+}
 Param to_param(std::string_view value);
 Param to_param(const std::string& value);
 Param to_param(const char* value);
@@ -38,7 +46,7 @@ Param to_param(const std::optional<T>& value) {
 
 // The rows of one statement's result, text format. Owns the PGresult.
 class Rows {
-public:
+  public:
     Rows();
     explicit Rows(void* pg_result);  // takes ownership of a PGresult*
     std::size_t size() const;
@@ -49,7 +57,7 @@ public:
     bool get_bool(std::size_t row, std::size_t column) const;
     std::size_t affected() const;  // PQcmdTuples
 
-private:
+  private:
     std::shared_ptr<void> result_;
 };
 
@@ -59,18 +67,23 @@ struct Statement {
 };
 
 class Pool {
-public:
+  public:
     struct Settings {
         std::string url;  // libpq connection string or URI
         std::size_t size = 8;
         int connect_timeout_seconds = 5;
+        // Deadline for one request once it holds a connection (sending, server work,
+        // reading), and separately for waiting for a free connection. Passing it
+        // discards the connection and answers unavailable.
+        int statement_timeout_seconds = 10;
     };
     Pool(boost::asio::any_io_executor executor, Settings settings);
     ~Pool();
     Pool(const Pool&) = delete;
     Pool& operator=(const Pool&) = delete;
 
-    // One statement, with parameters bound ($1, $2, ...).
+    // One statement, with parameters bound ($1, $2, ...). Text parameters must not
+    // contain NUL bytes (PostgreSQL text cannot); use bytes() for binary data.
     boost::asio::awaitable<Result<Rows>> execute(std::string sql, std::vector<Param> params);
 
     template <class... Args>
@@ -80,12 +93,14 @@ public:
 
     // Several statements in one transaction, sent in one round trip (libpq pipeline
     // mode): BEGIN, the statements, COMMIT. Any failure rolls the whole batch back.
-    boost::asio::awaitable<Result<std::vector<Rows>>> transaction(std::vector<Statement> statements);
+    // On success, one Rows per statement, in order (BEGIN and COMMIT not included).
+    boost::asio::awaitable<Result<std::vector<Rows>>> transaction(
+        std::vector<Statement> statements);
 
     std::size_t size() const;
     std::size_t idle() const;
 
-private:
+  private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };

@@ -1,0 +1,129 @@
+#include "relay/ingress/listener.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include "core/config.hpp"
+#include "relay/ingress/session.hpp"
+
+namespace smarthost::ingress {
+namespace {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+}  // namespace
+
+struct Listener::Impl : std::enable_shared_from_this<Impl> {
+    asio::any_io_executor executor;
+    const ListenerConfig& config;
+    IngressServices services;
+    tcp::acceptor acceptor;
+    std::size_t active = 0;
+    std::unordered_map<std::string, std::size_t> per_ip;
+
+    Impl(asio::any_io_executor ex, const ListenerConfig& c, IngressServices s)
+        : executor(ex), config(c), services(s), acceptor(ex) {}
+
+    asio::awaitable<void> accept_loop() {
+        auto self = shared_from_this();
+        while (acceptor.is_open()) {
+            auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec) {
+                if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+                // EMFILE and friends: log and go on rather than stop serving.
+                spdlog::warn("listener {}: accept failed: {}", config.name, ec.message());
+                continue;
+            }
+            admit(std::move(socket));
+        }
+    }
+
+    void admit(tcp::socket socket) {
+        boost::system::error_code ec;
+        const auto remote = socket.remote_endpoint(ec);
+        if (ec) return;
+        std::string ip = remote.address().to_string();
+        auto& from_ip = per_ip[ip];
+        if (active >= config.limits.max_connections ||
+            from_ip >= config.limits.max_connections_per_ip) {
+            if (from_ip == 0) per_ip.erase(ip);
+            refuse(std::move(socket), ip);
+            return;
+        }
+        ++active;
+        ++from_ip;
+        socket.set_option(tcp::no_delay(true), ec);
+        start_session(std::move(socket), config, services,
+                      [self = shared_from_this(), ip = std::move(ip)] { self->release(ip); });
+    }
+
+    void release(const std::string& ip) {
+        --active;
+        auto it = per_ip.find(ip);
+        if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+    }
+
+    void refuse(tcp::socket socket, const std::string& ip) {
+        spdlog::warn("listener {}: connection limit reached, refusing {}", config.name, ip);
+        if (config.tls == TlsMode::implicit) return;  // a plain-text reply would be noise in TLS
+        auto owned = std::make_shared<tcp::socket>(std::move(socket));
+        auto text = std::make_shared<std::string>(fmt::format(
+            "421 4.7.0 {} Too many connections, try again later\r\n", services.config.hostname));
+        asio::async_write(*owned, asio::buffer(*text), [owned, text](auto, auto) {});
+    }
+};
+
+Listener::Listener(asio::any_io_executor executor, const ListenerConfig& config,
+                   IngressServices services)
+    : impl_(std::make_shared<Impl>(executor, config, services)) {}
+
+Listener::~Listener() {
+    stop();
+}
+
+void Listener::start() {
+    const auto& c = impl_->config;
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(c.host, ec);
+    if (ec)
+        throw std::runtime_error(
+            fmt::format("listener {}: {} is not an IP address", c.name, c.host));
+    const tcp::endpoint endpoint(address, c.port);
+    auto& acceptor = impl_->acceptor;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && address.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+        throw std::runtime_error(
+            fmt::format("listener {}: cannot listen on {}: {}", c.name, c.address, ec.message()));
+    spdlog::info("listener {} on {} (tls={}, allow_networks={})", c.name, c.address,
+                 c.tls == TlsMode::none       ? "none"
+                 : c.tls == TlsMode::starttls ? "starttls"
+                                              : "implicit",
+                 c.allow_networks);
+    asio::co_spawn(
+        impl_->executor, [impl = impl_] { return impl->accept_loop(); }, asio::detached);
+}
+
+void Listener::stop() {
+    boost::system::error_code ignored;
+    impl_->acceptor.close(ignored);
+}
+
+std::size_t Listener::active_sessions() const {
+    return impl_->active;
+}
+
+}  // namespace smarthost::ingress

@@ -1,0 +1,385 @@
+#include "relay/ingress/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <optional>
+
+#include "core/config.hpp"
+#include "relay/ingress/authenticator.hpp"
+#include "relay/ingress/network_directory.hpp"
+#include "relay/ingress/tls_context.hpp"
+#include "relay/queue/group_commit.hpp"
+#include "relay/smtp/command_reader.hpp"
+#include "relay/smtp/data_reader.hpp"
+#include "relay/smtp/message_headers.hpp"
+#include "relay/smtp/received_header.hpp"
+#include "relay/smtp/session_machine.hpp"
+
+namespace smarthost::ingress {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Enough for a full pipelined command group or a good slice of DATA per read.
+constexpr std::size_t k_read_chunk = 64 * 1024;
+// A reply must leave within this time, or the client is not reading.
+constexpr std::chrono::seconds k_write_timeout{60};
+constexpr std::chrono::seconds k_tls_handshake_timeout{30};
+
+class Session : public std::enable_shared_from_this<Session> {
+  public:
+    Session(tcp::socket socket, const ListenerConfig& listener, IngressServices services,
+            std::function<void()> on_end)
+        : executor_(socket.get_executor()),
+          socket_(std::move(socket)),
+          listener_(listener),
+          services_(services),
+          on_end_(std::move(on_end)),
+          watchdog_(executor_),
+          command_reader_(512),
+          started_(Clock::now()) {
+        boost::system::error_code ec;
+        const auto remote = socket_.remote_endpoint(ec);
+        client_ip_ = ec ? "0.0.0.0" : remote.address().to_string();
+        if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped())
+            client_ip_ = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.address().to_v6())
+                             .to_string();
+    }
+
+    ~Session() {
+        if (on_end_) on_end_();
+    }
+
+    asio::awaitable<void> run() {
+        try {
+            co_await serve();
+        } catch (const std::exception& e) {
+            // A bug, not a client's doing: log it with context; the connection just closes.
+            spdlog::error("session {} {}: internal error: {}", listener_.name, client_ip_,
+                          e.what());
+            close_reason_ = "internal error";
+        }
+        open_ = false;
+        watchdog_.cancel();
+        boost::system::error_code ignored;
+        lowest_layer().close(ignored);
+        spdlog::info(
+            "session end listener={} client={} tls={} user={} account={} messages={} "
+            "seconds={:.3f} "
+            "reason={}",
+            listener_.name, client_ip_, tls_version().empty() ? "none" : tls_version(),
+            identity_ ? identity_->username : "", identity_ ? identity_->account_name : "",
+            messages_accepted_, std::chrono::duration<double>(Clock::now() - started_).count(),
+            close_reason_);
+    }
+
+    void start_watchdog() {
+        asio::co_spawn(
+            executor_, [self = shared_from_this()] { return self->watch(); }, asio::detached);
+    }
+
+  private:
+    asio::any_io_executor executor_;  // socket_ is moved into tls_ by STARTTLS
+    tcp::socket socket_;
+    std::unique_ptr<ssl::stream<tcp::socket>> tls_;
+    std::shared_ptr<ssl::context> tls_context_;  // kept alive for the stream's lifetime
+    const ListenerConfig& listener_;
+    IngressServices services_;
+    std::function<void()> on_end_;
+
+    asio::steady_timer watchdog_;
+    Clock::time_point deadline_ = Clock::time_point::max();
+    bool timed_out_ = false;
+    bool open_ = true;
+
+    std::optional<smtp::SessionMachine> machine_;
+    smtp::CommandReader command_reader_;
+    std::string inbox_;
+    std::string outbox_;
+    std::array<char, k_read_chunk> read_buffer_{};
+
+    std::string client_ip_;
+    std::optional<Identity> network_identity_;  // from an allow-listed network
+    std::optional<Identity> identity_;          // who the mail is sent as
+    std::size_t messages_accepted_ = 0;
+    Clock::time_point started_;
+    std::string close_reason_ = "client closed";
+
+    tcp::socket& lowest_layer() { return tls_ ? tls_->next_layer() : socket_; }
+
+    std::string tls_version() {
+        return tls_ ? SSL_get_version(tls_->native_handle()) : std::string();
+    }
+    std::string tls_cipher() {
+        return tls_ ? SSL_get_cipher_name(tls_->native_handle()) : std::string();
+    }
+
+    // Beast's approach to timeouts: one timer per session; when the deadline passes the
+    // socket's pending operation is cancelled and the session sees timed_out_.
+    asio::awaitable<void> watch() {
+        auto self = shared_from_this();
+        while (open_) {
+            watchdog_.expires_at(deadline_);
+            co_await watchdog_.async_wait(use_tuple);
+            if (!open_) co_return;
+            if (Clock::now() >= deadline_) {
+                timed_out_ = true;
+                deadline_ = Clock::time_point::max();
+                boost::system::error_code ignored;
+                lowest_layer().cancel(ignored);
+            }
+        }
+    }
+
+    void arm(std::chrono::seconds timeout) {
+        const bool sooner = Clock::now() + timeout < deadline_;
+        deadline_ = Clock::now() + timeout;
+        if (sooner) watchdog_.cancel();  // the watchdog re-arms with the nearer deadline
+    }
+
+    // Reads more bytes into inbox_. False when the peer went away or timed out.
+    asio::awaitable<bool> read_more(std::chrono::seconds timeout) {
+        arm(timeout);
+        auto buffer = asio::buffer(read_buffer_);
+        auto [ec, n] = tls_ ? co_await tls_->async_read_some(buffer, use_tuple)
+                            : co_await socket_.async_read_some(buffer, use_tuple);
+        if (ec) {
+            close_reason_ = timed_out_ ? "timeout" : "client closed";
+            co_return false;
+        }
+        inbox_.append(read_buffer_.data(), n);
+        co_return true;
+    }
+
+    asio::awaitable<bool> flush() {
+        if (outbox_.empty()) co_return true;
+        arm(k_write_timeout);
+        auto buffer = asio::buffer(outbox_);
+        auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, buffer, use_tuple)
+                            : co_await asio::async_write(socket_, buffer, use_tuple);
+        outbox_.clear();
+        if (ec) close_reason_ = timed_out_ ? "write timeout" : "write failed";
+        co_return !ec;
+    }
+
+    asio::awaitable<bool> tls_handshake() {
+        tls_context_ = services_.tls->current();
+        tls_ = std::make_unique<ssl::stream<tcp::socket>>(std::move(socket_), *tls_context_);
+        arm(k_tls_handshake_timeout);
+        auto [ec] = co_await tls_->async_handshake(ssl::stream_base::server, use_tuple);
+        if (ec) close_reason_ = "TLS handshake failed: " + ec.message();
+        co_return !ec;
+    }
+
+    asio::awaitable<void> serve() {
+        if (listener_.tls == TlsMode::implicit && !co_await tls_handshake()) co_return;
+
+        if (listener_.allow_networks) {
+            auto owner = co_await services_.networks.account_for(client_ip_);
+            if (!owner) {
+                // Without the database nothing could be accepted anyway; a 421 makes the
+                // client keep its mail and retry (contract 1).
+                outbox_ = "421 4.3.0 " + services_.config.hostname +
+                          " Service temporarily unavailable, try again later\r\n";
+                close_reason_ = "database unavailable";
+                co_await flush();
+                co_return;
+            }
+            network_identity_ = std::move(owner.value());
+        }
+
+        smtp::SessionSettings settings;
+        settings.hostname = services_.config.hostname;
+        settings.starttls_available = listener_.tls == TlsMode::starttls && services_.tls;
+        settings.tls_active = listener_.tls == TlsMode::implicit;
+        settings.auth_allowed_without_tls = services_.config.allow_auth_without_tls;
+        settings.client_allowlisted = network_identity_.has_value();
+        settings.max_message_bytes = listener_.limits.max_message_bytes;
+        settings.max_recipients = listener_.limits.max_recipients;
+        settings.max_errors = listener_.limits.max_errors;
+        machine_.emplace(settings);
+        identity_ = network_identity_;
+
+        outbox_ = machine_->greeting().wire();
+        for (;;) {
+            // PIPELINING (RFC 2920): answer every complete command already received, and
+            // send the replies together before waiting for more input.
+            while (auto line = command_reader_.next(inbox_)) {
+                smtp::Action action;
+                switch (line->status) {
+                    case smtp::CommandLine::Status::complete:
+                        action = machine_->on_line(line->text);
+                        break;
+                    case smtp::CommandLine::Status::too_long:
+                        action = machine_->on_line_too_long();
+                        break;
+                    case smtp::CommandLine::Status::bare_lf:
+                        action = machine_->on_bare_lf();
+                        break;
+                }
+                if (!co_await perform(std::move(action))) co_return;
+            }
+            if (!co_await flush()) co_return;
+            if (!co_await read_more(listener_.limits.command_timeout)) {
+                if (timed_out_) co_await close_with(machine_->on_timeout());
+                co_return;
+            }
+        }
+    }
+
+    asio::awaitable<void> close_with(smtp::Action action) {
+        timed_out_ = false;
+        outbox_ += action.reply.wire();
+        co_await flush();
+    }
+
+    // Carries out one action; false when the session is over.
+    asio::awaitable<bool> perform(smtp::Action action) {
+        using Kind = smtp::Action::Kind;
+        for (;;) {
+            switch (action.kind) {
+                case Kind::reply:
+                    outbox_ += action.reply.wire();
+                    co_return true;
+                case Kind::close:
+                    outbox_ += action.reply.wire();
+                    if (close_reason_ == "client closed") close_reason_ = "closed by server";
+                    if (action.reply.code == 221) close_reason_ = "quit";
+                    co_await flush();
+                    co_return false;
+                case Kind::start_tls:
+                    outbox_ += action.reply.wire();
+                    if (!co_await flush()) co_return false;
+                    // Anything pipelined after STARTTLS was sent in the clear and must not
+                    // be executed inside TLS (CVE-2011-0411, RFC 3207 section 4.2).
+                    inbox_.clear();
+                    if (!co_await tls_handshake()) co_return false;
+                    machine_->on_tls_started();
+                    identity_ = network_identity_;
+                    co_return true;
+                case Kind::authenticate:
+                    action = co_await authenticate(std::move(action.auth));
+                    continue;
+                case Kind::receive_data:
+                    outbox_ += action.reply.wire();
+                    if (!co_await flush()) co_return false;
+                    {
+                        auto next = co_await receive_data();
+                        if (!next) co_return false;
+                        action = std::move(*next);
+                    }
+                    continue;
+                case Kind::enqueue:
+                    action = co_await enqueue();
+                    continue;
+            }
+        }
+    }
+
+    asio::awaitable<smtp::Action> authenticate(smtp::AuthRequest request) {
+        auto verdict = co_await services_.authenticator.verify(std::move(request.username),
+                                                               std::move(request.password));
+        if (verdict.outcome == smtp::AuthOutcome::success) {
+            identity_ = std::move(verdict.identity);
+        } else if (verdict.outcome == smtp::AuthOutcome::invalid_credentials) {
+            // Slows down password guessing on one connection (RFC 4954 section 4 allows it).
+            asio::steady_timer delay(executor_, services_.config.auth_failure_delay);
+            co_await delay.async_wait(use_tuple);
+            spdlog::info("auth failed listener={} client={}", listener_.name, client_ip_);
+        }
+        co_return machine_->on_auth_result(verdict.outcome);
+    }
+
+    // Reads the data section; nullopt when the connection ended meanwhile.
+    asio::awaitable<std::optional<smtp::Action>> receive_data() {
+        smtp::DataReader reader(listener_.limits.max_message_bytes,
+                                listener_.limits.max_line_bytes);
+        for (;;) {
+            const auto used = reader.consume(inbox_);
+            inbox_.erase(0, used);
+            if (reader.finished()) break;
+            if (!co_await read_more(listener_.limits.data_timeout)) {
+                if (timed_out_) co_await close_with(machine_->on_timeout());
+                co_return std::nullopt;
+            }
+        }
+        data_octets_ = reader.octets();
+        body_ = reader.take_body();
+        co_return machine_->on_data_end(reader.result());
+    }
+
+    std::uint64_t data_octets_ = 0;
+    std::string body_;
+
+    asio::awaitable<smtp::Action> enqueue() {
+        const auto& envelope = machine_->envelope();
+        queue::NewMessage message;
+        message.id = queue::new_message_id();
+        message.account_id = identity_->account_id;
+        message.credential_id = identity_->credential_id;
+        message.client_ip = client_ip_;
+        message.client_helo = machine_->helo();
+        message.tls_version = tls_version();
+        message.envelope = envelope;
+        message.header_message_id = smtp::header_message_id(body_);
+
+        smtp::ReceivedFields received;
+        received.helo = machine_->helo();
+        received.client_ip = client_ip_;
+        received.by_hostname = services_.config.hostname;
+        received.protocol = machine_->protocol_name();
+        received.tls_version = tls_version();
+        received.tls_cipher = tls_cipher();
+        received.queue_id = message.id;
+        if (envelope.recipients.size() == 1)
+            received.single_recipient = envelope.recipients[0].address;
+        received.date = smtp::rfc5322_date_now();
+        message.body = smtp::received_header(received);
+        message.body += body_;
+        std::string().swap(body_);
+
+        const auto size = message.body.size();
+        const auto recipients = envelope.recipients.size();
+        std::string sender = envelope.sender;
+        std::string id = message.id;
+        auto status = co_await services_.committer.enqueue(std::move(message));
+        if (!status) {
+            spdlog::warn("message not queued listener={} client={} account={}: {}", listener_.name,
+                         client_ip_, identity_->account_name, status.error().message);
+            co_return machine_->on_enqueued("");
+        }
+        ++messages_accepted_;
+        spdlog::info(
+            "accepted id={} account={} user={} client={} tls={} from=<{}> recipients={} size={}",
+            id, identity_->account_name, identity_->username, client_ip_,
+            tls_version().empty() ? "none" : tls_version(), sender, recipients, size);
+        co_return machine_->on_enqueued(id);
+    }
+};
+
+}  // namespace
+
+void start_session(tcp::socket socket, const ListenerConfig& listener, IngressServices services,
+                   std::function<void()> on_end) {
+    auto executor = socket.get_executor();
+    auto session =
+        std::make_shared<Session>(std::move(socket), listener, services, std::move(on_end));
+    session->start_watchdog();
+    asio::co_spawn(
+        executor, [session] { return session->run(); }, asio::detached);
+}
+
+}  // namespace smarthost::ingress

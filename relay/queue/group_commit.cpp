@@ -1,0 +1,300 @@
+#include "relay/queue/group_commit.hpp"
+
+#include <sys/random.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <deque>
+#include <exception>
+#include <stdexcept>
+#include <utility>
+
+#include "core/pg/pool.hpp"
+
+namespace smarthost::queue {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// One statement per message: the message, its recipients (text[] parameters, in the
+// order given) and its 'accepted' event.
+constexpr const char* k_insert_message = R"sql(
+WITH message AS (
+    INSERT INTO messages (id, account_id, credential_id, envelope_sender, client_ip,
+                          client_helo, tls_version, size_bytes, body_8bitmime, smtputf8,
+                          dsn_ret, dsn_envid, header_message_id, body)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    RETURNING id, client_ip, client_helo, tls_version
+), recipient AS (
+    INSERT INTO recipients (message_id, address, domain, dsn_notify, dsn_orcpt)
+    SELECT message.id, r.address, r.domain, nullif(r.notify, ''), nullif(r.orcpt, '')
+    FROM message,
+         unnest($15::text[], $16::text[], $17::text[], $18::text[])
+             WITH ORDINALITY AS r (address, domain, notify, orcpt, position)
+    ORDER BY r.position
+)
+INSERT INTO events (message_id, kind, remote_ip, remote_host, tls_version)
+SELECT id, 'accepted', client_ip, nullif(client_helo, ''), tls_version FROM message)sql";
+
+// Wakes the delivery schedulers that LISTEN on this channel.
+constexpr const char* k_notify_queue = "SELECT pg_notify('smarthost_queue', '')";
+
+// A PostgreSQL array literal of text elements, each double-quoted with '"' and '\'
+// escaped, so no address can break out of its element.
+template <class Field>
+std::string text_array(const std::vector<smtp::Recipient>& recipients, Field field) {
+    std::string literal = "{";
+    for (const smtp::Recipient& recipient : recipients) {
+        if (literal.size() > 1) literal += ',';
+        literal += '"';
+        for (char c : recipient.*field) {
+            if (c == '"' || c == '\\') literal += '\\';
+            literal += c;
+        }
+        literal += '"';
+    }
+    literal += '}';
+    return literal;
+}
+
+pg::Param optional_text(const std::string& value) {
+    return value.empty() ? pg::null_param() : pg::text(value);
+}
+
+pg::Statement insert_statement(const NewMessage& message) {
+    const smtp::Envelope& envelope = message.envelope;
+    pg::Param dsn_ret = pg::null_param();
+    if (envelope.ret == smtp::DsnReturn::full) dsn_ret = pg::text("FULL");
+    if (envelope.ret == smtp::DsnReturn::headers) dsn_ret = pg::text("HDRS");
+    const auto& recipients = envelope.recipients;
+    return pg::Statement{k_insert_message,
+                         {
+                             pg::text(message.id),
+                             pg::to_param(message.account_id),
+                             pg::to_param(message.credential_id),
+                             pg::text(envelope.sender),
+                             pg::text(message.client_ip),
+                             pg::text(message.client_helo),
+                             optional_text(message.tls_version),
+                             pg::to_param(static_cast<std::int64_t>(message.body.size())),
+                             pg::to_param(envelope.body == smtp::BodyType::eight_bit_mime),
+                             pg::to_param(envelope.smtputf8),
+                             std::move(dsn_ret),
+                             optional_text(envelope.envid),
+                             optional_text(message.header_message_id),
+                             pg::bytes(message.body),
+                             pg::text(text_array(recipients, &smtp::Recipient::address)),
+                             pg::text(text_array(recipients, &smtp::Recipient::domain)),
+                             pg::text(text_array(recipients, &smtp::Recipient::notify)),
+                             pg::text(text_array(recipients, &smtp::Recipient::orcpt)),
+                         }};
+}
+
+// A message waiting in enqueue(); woken by cancelling `done` once `status` is set.
+struct Pending {
+    Pending(const asio::any_io_executor& executor, NewMessage new_message)
+        : done(executor), message(std::move(new_message)), arrived(Clock::now()) {
+        done.expires_at(Clock::time_point::max());
+    }
+    void complete(Status result) {
+        status = std::move(result);
+        done.cancel();
+    }
+    asio::steady_timer done;
+    NewMessage message;
+    Clock::time_point arrived;
+    std::optional<Status> status;
+};
+
+using Batch = std::vector<std::shared_ptr<Pending>>;
+
+std::vector<pg::Statement> batch_statements(const Batch& batch) {
+    std::vector<pg::Statement> statements;
+    statements.reserve(batch.size() + 1);
+    for (const auto& pending : batch)
+        statements.push_back(insert_statement(pending->message));
+    statements.push_back(pg::Statement{k_notify_queue, {}});
+    return statements;
+}
+
+}  // namespace
+
+std::string new_message_id() {
+    unsigned char id[16];
+    std::size_t filled = 6;
+    while (filled < sizeof id) {
+        const ssize_t got = ::getrandom(id + filled, sizeof id - filled, 0);
+        if (got < 0 && errno != EINTR) throw std::runtime_error("getrandom failed");
+        if (got > 0) filled += static_cast<std::size_t>(got);
+    }
+    // RFC 9562 section 5.7: 48-bit Unix milliseconds, version 7, variant 10, random bits.
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    for (int i = 0; i < 6; ++i)
+        id[i] = static_cast<unsigned char>(millis >> (8 * (5 - i)));
+    id[6] = static_cast<unsigned char>(0x70 | (id[6] & 0x0f));
+    id[8] = static_cast<unsigned char>(0x80 | (id[8] & 0x3f));
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(32);
+    for (unsigned char byte : id) {
+        hex += digits[byte >> 4];
+        hex += digits[byte & 0x0f];
+    }
+    return hex;
+}
+
+// A dispatcher coroutine forms batches from the queue and starts one commit coroutine
+// per batch, at most max_batches_in_flight at once. It runs while the queue is not empty.
+struct GroupCommitter::Impl : std::enable_shared_from_this<Impl> {
+    Impl(pg::Pool& pool, Settings settings) : pool(pool), settings(std::move(settings)) {
+        if (this->settings.max_batch_messages == 0) this->settings.max_batch_messages = 1;
+        if (this->settings.max_batches_in_flight == 0) this->settings.max_batches_in_flight = 1;
+    }
+
+    pg::Pool& pool;
+    Settings settings;
+    std::deque<std::shared_ptr<Pending>> queue;
+    std::size_t queued_bytes = 0;
+    bool dispatching = false;
+    std::size_t in_flight = 0;
+    std::optional<asio::steady_timer> wakeup;  // the dispatcher sleeps on it
+    std::uint64_t batches = 0;
+    std::uint64_t messages = 0;
+
+    bool batch_full() const {
+        return queue.size() >= settings.max_batch_messages ||
+               queued_bytes >= settings.max_batch_bytes;
+    }
+
+    void add(std::shared_ptr<Pending> pending, const asio::any_io_executor& executor) {
+        queued_bytes += pending->message.body.size();
+        queue.push_back(std::move(pending));
+        if (!wakeup) wakeup.emplace(executor);
+        if (!dispatching) {
+            dispatching = true;
+            asio::co_spawn(executor, dispatch(shared_from_this()), asio::detached);
+        } else if (batch_full()) {
+            wakeup->cancel();
+        }
+    }
+
+    asio::awaitable<void> sleep_until(Clock::time_point when) {
+        wakeup->expires_at(when);
+        co_await wakeup->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+
+    static asio::awaitable<void> dispatch(std::shared_ptr<Impl> self) {
+        const auto executor = co_await asio::this_coro::executor;
+        while (!self->queue.empty()) {
+            if (self->in_flight >= self->settings.max_batches_in_flight) {
+                co_await self->sleep_until(Clock::time_point::max());
+                continue;
+            }
+            const auto gather_until = self->queue.front()->arrived + self->settings.max_wait;
+            if (!self->batch_full() && Clock::now() < gather_until) {
+                co_await self->sleep_until(gather_until);
+                continue;
+            }
+            ++self->in_flight;
+            asio::co_spawn(executor, commit(self, self->take_batch()), asio::detached);
+        }
+        self->dispatching = false;
+    }
+
+    Batch take_batch() {
+        Batch batch;
+        std::size_t bytes = 0;
+        while (!queue.empty() && batch.size() < settings.max_batch_messages) {
+            const std::size_t size = queue.front()->message.body.size();
+            if (!batch.empty() && bytes + size > settings.max_batch_bytes) break;
+            bytes += size;
+            queued_bytes -= size;
+            batch.push_back(std::move(queue.front()));
+            queue.pop_front();
+        }
+        return batch;
+    }
+
+    static asio::awaitable<void> commit(std::shared_ptr<Impl> self, Batch batch) {
+        try {
+            co_await self->commit_batch(batch);
+        } catch (const std::exception& e) {
+            for (auto& pending : batch) {
+                if (!pending->status) pending->complete(Error{e.what(), "", false});
+            }
+        }
+        --self->in_flight;
+        if (self->wakeup) self->wakeup->cancel();
+    }
+
+    asio::awaitable<void> commit_batch(const Batch& batch) {
+        auto together = co_await pool.transaction(batch_statements(batch));
+        if (together) {
+            committed(batch);
+            co_return;
+        }
+        if (together.error().unavailable || batch.size() == 1) {
+            for (auto& pending : batch)
+                pending->complete(together.error());
+            co_return;
+        }
+        // One bad message (say, an account deleted meanwhile) must not fail its
+        // neighbours: each is retried in a transaction of its own.
+        std::optional<Error> outage;
+        for (auto& pending : batch) {
+            if (outage) {
+                pending->complete(*outage);
+                continue;
+            }
+            Batch alone{pending};
+            auto result = co_await pool.transaction(batch_statements(alone));
+            if (result) {
+                committed(alone);
+                continue;
+            }
+            if (result.error().unavailable) outage = result.error();
+            pending->complete(result.error());
+        }
+    }
+
+    void committed(const Batch& batch) {
+        ++batches;
+        messages += batch.size();
+        for (auto& pending : batch)
+            pending->complete(Done{});
+    }
+};
+
+GroupCommitter::GroupCommitter(pg::Pool& pool, Settings settings)
+    : impl_(std::make_shared<Impl>(pool, std::move(settings))) {}
+
+GroupCommitter::~GroupCommitter() = default;
+
+asio::awaitable<Status> GroupCommitter::enqueue(NewMessage message) {
+    const auto executor = co_await asio::this_coro::executor;
+    auto pending = std::make_shared<Pending>(executor, std::move(message));
+    impl_->add(pending, executor);
+    while (!pending->status) {
+        co_await pending->done.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return std::move(*pending->status);
+}
+
+std::uint64_t GroupCommitter::batches_committed() const {
+    return impl_->batches;
+}
+
+std::uint64_t GroupCommitter::messages_committed() const {
+    return impl_->messages;
+}
+
+}  // namespace smarthost::queue

@@ -28,7 +28,7 @@ struct NewMessage {
     std::string client_helo;
     std::string tls_version;  // empty without TLS
     smtp::Envelope envelope;
-    std::string body;  // the stored message, Received: header included
+    std::string body;               // the stored message, Received: header included
     std::string header_message_id;  // Message-ID: value if the message has one
 };
 
@@ -36,12 +36,17 @@ struct NewMessage {
 std::string new_message_id();
 
 class GroupCommitter {
-public:
+  public:
     struct Settings {
         std::size_t max_batch_messages = 64;
         std::size_t max_batch_bytes = 64 * 1024 * 1024;
         std::chrono::microseconds max_wait{2000};  // how long the first message waits for company
+        // Transactions in flight at once; arrivals meanwhile form the next batch.
+        // Keep it below the pool size so other queries still get a connection.
+        std::size_t max_batches_in_flight = 2;
     };
+    // The pool must outlive the committer. Like the pool, a committer and all its callers
+    // run on one executor (thread or strand); batches run on the caller's executor.
     GroupCommitter(pg::Pool& pool, Settings settings);
     ~GroupCommitter();
 
@@ -53,7 +58,7 @@ public:
     std::uint64_t batches_committed() const;
     std::uint64_t messages_committed() const;
 
-private:
+  private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };

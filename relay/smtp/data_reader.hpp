@@ -19,7 +19,7 @@ enum class DataResult {
 };
 
 class DataReader {
-public:
+  public:
     DataReader(std::uint64_t max_message_bytes, std::size_t max_line_bytes);
 
     // Consumes data octets and returns how many it used. It stops right after the
@@ -35,11 +35,16 @@ public:
     // Complete only when finished() and result() == ok.
     std::string take_body() { return std::move(body_); }
 
-private:
+  private:
+    void problem(DataResult result);
+    void append(const char* octets, std::size_t count);
+    void count_line_octets(std::size_t count);
+
     std::uint64_t max_message_bytes_;
     std::size_t max_line_bytes_;
     std::string body_;
     std::uint64_t octets_ = 0;
+    std::uint64_t body_octets_ = 0;  // after unstuffing, compared with max_message_bytes_
     std::size_t line_length_ = 0;
     int state_ = 0;  // implementation-defined scanner state
     bool finished_ = false;

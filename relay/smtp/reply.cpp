@@ -1,0 +1,190 @@
+#include "relay/smtp/reply.hpp"
+
+#include <string>
+#include <utility>
+
+namespace smarthost::smtp {
+
+namespace {
+
+// Reply text is ours, but some of it echoes client input (EHLO name, parameter keyword):
+// a CR or LF in it would split the reply, so they never reach the wire.
+void append_line_text(std::string& wire, std::string_view text) {
+    for (char c : text)
+        wire.push_back(c == '\r' || c == '\n' ? ' ' : c);
+}
+
+Reply make(int code, std::string_view enhanced, std::string text) {
+    return Reply{code, std::string(enhanced), {std::move(text)}};
+}
+
+std::string concat(std::string_view a, std::string_view b) {
+    std::string out(a);
+    out.append(b);
+    return out;
+}
+
+}  // namespace
+
+std::string Reply::wire() const {
+    static const std::vector<std::string> k_one_empty_line{std::string()};
+    const auto& text_lines = lines.empty() ? k_one_empty_line : lines;
+    const std::string code_text = std::to_string(code);
+    std::string out;
+    for (std::size_t i = 0; i < text_lines.size(); ++i) {
+        out += code_text;
+        out += i + 1 == text_lines.size() ? ' ' : '-';
+        if (!enhanced.empty()) {
+            out += enhanced;
+            if (!text_lines[i].empty()) out += ' ';
+        }
+        append_line_text(out, text_lines[i]);
+        out += "\r\n";
+    }
+    return out;
+}
+
+namespace reply {
+
+Reply greeting(std::string_view hostname) {
+    return make(220, "", concat(hostname, " ESMTP smarthost"));
+}
+
+Reply ehlo(std::string_view hostname, std::string_view helo, std::vector<std::string> keywords) {
+    Reply r{250, "", {}};
+    r.lines.push_back(concat(concat(hostname, " Hello "), helo));
+    for (auto& keyword : keywords)
+        r.lines.push_back(std::move(keyword));
+    return r;
+}
+
+Reply helo(std::string_view hostname) {
+    return make(250, "", std::string(hostname));
+}
+Reply ok() {
+    return make(250, "2.0.0", "Ok");
+}
+Reply bye() {
+    return make(221, "2.0.0", "Bye");
+}
+Reply help() {
+    return make(214, "2.0.0",
+                "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT HELP VRFY "
+                "(RFC 5321)");
+}
+Reply cannot_verify() {
+    return make(252, "2.5.0", "Cannot VRFY addresses; send mail to find out");
+}
+Reply too_many_errors(std::string_view hostname) {
+    return make(421, "4.7.0", concat(hostname, " Too many errors, closing connection"));
+}
+Reply timeout(std::string_view hostname) {
+    return make(421, "4.4.2", concat(hostname, " Timeout, closing connection"));
+}
+Reply shutting_down(std::string_view hostname) {
+    return make(421, "4.3.2", concat(hostname, " Service shutting down"));
+}
+Reply protocol_mismatch(std::string_view hostname) {
+    return make(421, "4.7.0", concat(hostname, " This is an SMTP server, closing connection"));
+}
+
+Reply command_unrecognized() {
+    return make(500, "5.5.2", "Command unrecognized");
+}
+Reply line_too_long() {
+    return make(500, "5.5.2", "Line too long");
+}
+Reply bare_lf_in_command() {
+    return make(500, "5.5.2", "Command lines must end with CRLF");
+}
+Reply command_not_implemented() {
+    return make(502, "5.5.1", "Command not implemented");
+}
+Reply syntax_error(std::string_view text) {
+    return make(501, "5.5.4", std::string(text));
+}
+Reply bad_sequence(std::string_view text) {
+    return make(503, "5.5.1", std::string(text));
+}
+
+Reply ready_to_start_tls() {
+    return make(220, "2.0.0", "Ready to start TLS");
+}
+
+Reply auth_challenge(std::string_view base64_text) {
+    return make(334, "", std::string(base64_text));
+}
+Reply auth_succeeded() {
+    return make(235, "2.7.0", "Authentication successful");
+}
+Reply auth_credentials_invalid() {
+    return make(535, "5.7.8", "Authentication credentials invalid");
+}
+Reply auth_temporary_failure() {
+    return make(454, "4.7.0", "Temporary authentication failure");
+}
+Reply auth_cancelled() {
+    return make(501, "5.0.0", "Authentication cancelled");
+}
+Reply auth_malformed(std::string_view text) {
+    return make(501, "5.5.2", std::string(text));
+}
+Reply auth_mechanism_unsupported() {
+    return make(504, "5.5.4", "Unrecognized authentication mechanism");
+}
+Reply encryption_required() {
+    return make(538, "5.7.11", "Encryption required for requested authentication mechanism");
+}
+Reply auth_required() {
+    return make(530, "5.7.0", "Authentication required");
+}
+
+Reply sender_ok() {
+    return make(250, "2.1.0", "Sender ok");
+}
+Reply recipient_ok() {
+    return make(250, "2.1.5", "Recipient ok");
+}
+Reply bad_sender_address(std::string_view text) {
+    return make(501, "5.1.7", concat("Bad sender address syntax: ", text));
+}
+Reply bad_recipient_address(std::string_view text) {
+    return make(501, "5.1.3", concat("Bad recipient address syntax: ", text));
+}
+Reply no_local_mailboxes() {
+    return make(550, "5.1.1", "No local mailboxes on this relay; give a fully qualified address");
+}
+Reply parameter_unrecognized(std::string_view keyword) {
+    return make(555, "5.5.4", concat("Unsupported parameter ", keyword));
+}
+Reply message_too_big() {
+    return make(552, "5.3.4", "Message size exceeds fixed maximum message size");
+}
+Reply too_many_recipients() {
+    return make(452, "4.5.3", "Too many recipients");
+}
+
+Reply start_data() {
+    return make(354, "", "End data with <CR><LF>.<CR><LF>");
+}
+Reply bare_lf_in_data() {
+    return make(554, "5.6.0", "Message rejected: bare LF in data (RFC 5321 section 2.3.8)");
+}
+Reply bare_cr_in_data() {
+    return make(554, "5.6.0", "Message rejected: bare CR in data (RFC 5321 section 2.3.8)");
+}
+Reply nul_in_data() {
+    return make(554, "5.6.0", "Message rejected: NUL octet in data");
+}
+Reply line_too_long_in_data() {
+    return make(554, "5.6.0", "Message rejected: line too long (RFC 5321 section 4.5.3.1.6)");
+}
+Reply queued(std::string_view queue_id) {
+    return make(250, "2.0.0", concat("Ok: queued as ", queue_id));
+}
+Reply not_queued() {
+    return make(451, "4.3.0", "Temporary failure: message not queued, try again later");
+}
+
+}  // namespace reply
+}  // namespace smarthost::smtp

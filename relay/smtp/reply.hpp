@@ -19,4 +19,62 @@ struct Reply {
     bool positive() const { return code < 400; }
 };
 
+// The reply catalogue: every code, enhanced code and text the server uses.
+namespace reply {
+
+// Connection and session.
+Reply greeting(std::string_view hostname);  // 220 <hostname> ESMTP smarthost
+Reply ehlo(std::string_view hostname, std::string_view helo, std::vector<std::string> keywords);
+Reply helo(std::string_view hostname);               // 250 <hostname>
+Reply ok();                                          // 250 2.0.0 Ok
+Reply bye();                                         // 221 2.0.0 Bye
+Reply help();                                        // 214 2.0.0
+Reply cannot_verify();                               // 252 2.5.0
+Reply too_many_errors(std::string_view hostname);    // 421 4.7.0
+Reply timeout(std::string_view hostname);            // 421 4.4.2
+Reply shutting_down(std::string_view hostname);      // 421 4.3.2
+Reply protocol_mismatch(std::string_view hostname);  // 421 4.7.0, an HTTP request
+
+// Command level errors.
+Reply command_unrecognized();               // 500 5.5.2
+Reply line_too_long();                      // 500 5.5.2
+Reply bare_lf_in_command();                 // 500 5.5.2
+Reply command_not_implemented();            // 502 5.5.1
+Reply syntax_error(std::string_view text);  // 501 5.5.4
+Reply bad_sequence(std::string_view text);  // 503 5.5.1
+
+// STARTTLS (RFC 3207).
+Reply ready_to_start_tls();  // 220 2.0.0
+
+// AUTH (RFC 4954).
+Reply auth_challenge(std::string_view base64_text);  // 334 <challenge>
+Reply auth_succeeded();                              // 235 2.7.0
+Reply auth_credentials_invalid();                    // 535 5.7.8
+Reply auth_temporary_failure();                      // 454 4.7.0
+Reply auth_cancelled();                              // 501 5.0.0
+Reply auth_malformed(std::string_view text);         // 501 5.5.2
+Reply auth_mechanism_unsupported();                  // 504 5.5.4
+Reply encryption_required();                         // 538 5.7.11
+Reply auth_required();                               // 530 5.7.0
+
+// MAIL and RCPT.
+Reply sender_ok();                                       // 250 2.1.0
+Reply recipient_ok();                                    // 250 2.1.5
+Reply bad_sender_address(std::string_view text);         // 501 5.1.7
+Reply bad_recipient_address(std::string_view text);      // 501 5.1.3
+Reply no_local_mailboxes();                              // 550 5.1.1
+Reply parameter_unrecognized(std::string_view keyword);  // 555 5.5.4
+Reply message_too_big();                                 // 552 5.3.4
+Reply too_many_recipients();                             // 452 4.5.3
+
+// DATA and queueing.
+Reply start_data();                       // 354
+Reply bare_lf_in_data();                  // 554 5.6.0
+Reply bare_cr_in_data();                  // 554 5.6.0
+Reply nul_in_data();                      // 554 5.6.0
+Reply line_too_long_in_data();            // 554 5.6.0
+Reply queued(std::string_view queue_id);  // 250 2.0.0
+Reply not_queued();                       // 451 4.3.0
+
+}  // namespace reply
 }  // namespace smarthost::smtp

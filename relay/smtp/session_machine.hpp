@@ -22,7 +22,7 @@ struct SessionSettings {
     bool client_allowlisted = false;        // client in an account's network, listener permits it
     std::uint64_t max_message_bytes = 26214400;
     std::size_t max_recipients = 100;
-    std::size_t max_errors = 10;            // then 421 and close
+    std::size_t max_errors = 10;  // then 421 and close
 };
 
 struct AuthRequest {
@@ -36,8 +36,8 @@ enum class AuthOutcome { success, invalid_credentials, temporary_failure };
 
 struct Action {
     enum class Kind {
-        reply,         // send `reply`, read the next command
-        start_tls,     // send `reply` (220), discard buffered input, handshake, then on_tls_started()
+        reply,      // send `reply`, read the next command
+        start_tls,  // send `reply` (220), discard buffered input, handshake, then on_tls_started()
         authenticate,  // verify `auth`, then on_auth_result()
         receive_data,  // send `reply` (354), read the data section, then on_data_end()
         enqueue,       // commit envelope() and the body durably, then on_enqueued()
@@ -49,7 +49,7 @@ struct Action {
 };
 
 class SessionMachine {
-public:
+  public:
     explicit SessionMachine(SessionSettings settings);
 
     Reply greeting() const;  // 220 <hostname> ESMTP
@@ -80,13 +80,13 @@ public:
     // RFC 3848 protocol name for the Received: header: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA.
     std::string protocol_name() const;
 
-private:
+  private:
     enum class State {
-        greeted,       // no EHLO/HELO yet
-        ready,         // after EHLO/HELO, no transaction
-        mail,          // MAIL accepted
-        rcpt,          // at least one RCPT accepted
-        auth_plain,    // waiting for the PLAIN response
+        greeted,     // no EHLO/HELO yet
+        ready,       // after EHLO/HELO, no transaction
+        mail,        // MAIL accepted
+        rcpt,        // at least one RCPT accepted
+        auth_plain,  // waiting for the PLAIN response
         auth_login_username,
         auth_login_password,
         auth_pending,  // waiting for on_auth_result
@@ -110,6 +110,21 @@ private:
     // Implementation helpers are private member functions defined in the .cpp.
     Action error(Reply reply);  // counts the error; closes past max_errors
     void reset_transaction();
+
+    Action on_command(std::string_view line);
+    Action on_helo(std::string_view argument, bool esmtp);
+    Action on_starttls(std::string_view argument);
+    Action on_auth(std::string_view argument);
+    Action on_auth_response(std::string_view line);
+    Action on_mail(std::string_view argument);
+    Action on_rcpt(std::string_view argument);
+    Action on_data(std::string_view argument);
+    Action start_authentication();
+    Action abandon_auth(Reply reply);  // back to commands, counted as an error
+    Action on_unreadable_line(Reply reply);
+    Action close(Reply reply);
+    bool auth_offered() const;
+    bool in_transaction() const { return state_ == State::mail || state_ == State::rcpt; }
 };
 
 }  // namespace smarthost::smtp

@@ -1,0 +1,23 @@
+#pragma once
+// The subcommands of the smarthost executable. Each returns the process exit status.
+
+#include <string>
+#include <vector>
+
+namespace smarthost {
+
+struct Config;
+
+int serve(const Config& config, const std::vector<std::string>& roles, bool check_only);
+int migrate(const Config& config);
+
+struct CredentialRequest {
+    std::string account;
+    std::string username;
+    std::string password;  // generated when empty
+    bool create_account = false;
+};
+int set_credential(const Config& config, const CredentialRequest& request);
+int add_network(const Config& config, const std::string& account, const std::string& cidr);
+
+}  // namespace smarthost

@@ -1,0 +1,41 @@
+#pragma once
+// The address grammar of RFC 5321 section 4.1.2 (with the UTF-8 extensions of RFC 6531):
+// mailboxes, domains and address literals.
+
+#include <string>
+#include <string_view>
+
+namespace smarthost::smtp {
+
+struct Mailbox {
+    std::string local_part;       // as written, quotes included
+    std::string domain;           // as written; empty when the path had no "@domain"
+    std::string address() const;  // local_part "@" domain, or local_part alone
+};
+
+enum class MailboxError {
+    none,
+    syntax,     // not a Path per RFC 5321 section 4.1.2
+    too_long,   // the path exceeds 256 octets (RFC 5321 section 4.5.3.1.3)
+    no_domain,  // a bare local part ("postmaster"); the grammar is otherwise valid
+};
+
+// Parses the text between the angle brackets of a Path. A source route
+// ("@relay1,@relay2:user@domain") is accepted and dropped: RFC 5321 section 4.1.1.3 and
+// appendix C say a server SHOULD ignore it, and dropping it means routing never depends
+// on client-chosen relays. `utf8` allows non-ASCII UTF-8 in the local part and domain
+// (RFC 6531, only when MAIL carried SMTPUTF8).
+MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out);
+
+// Domain = sub-domain *("." sub-domain): no empty labels, no trailing dot, labels of at
+// most 63 octets and the whole at most 255. `allow_underscore` is for EHLO names, where
+// real clients send NetBIOS-style names; `utf8` admits U-labels.
+bool is_domain(std::string_view text, bool allow_underscore = false, bool utf8 = false);
+
+// "[1.2.3.4]" or "[IPv6:...]" (RFC 5321 section 4.1.3).
+bool is_address_literal(std::string_view text);
+
+// Well-formed UTF-8 (RFC 3629): no overlongs, no surrogates, nothing past U+10FFFF.
+bool is_valid_utf8(std::string_view text);
+
+}  // namespace smarthost::smtp

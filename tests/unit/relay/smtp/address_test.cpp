@@ -1,0 +1,139 @@
+#include "relay/smtp/address.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace smarthost::smtp {
+namespace {
+
+MailboxError parse(std::string_view path, Mailbox& out, bool utf8 = false) {
+    return parse_mailbox(path, utf8, out);
+}
+
+TEST(Address, ParsesDotStringMailbox) {
+    Mailbox m;
+    ASSERT_EQ(parse("john.doe+tag@Example.COM", m), MailboxError::none);
+    EXPECT_EQ(m.local_part, "john.doe+tag");
+    EXPECT_EQ(m.domain, "Example.COM");
+    EXPECT_EQ(m.address(), "john.doe+tag@Example.COM");
+}
+
+TEST(Address, ParsesQuotedLocalPartWithAtSign) {
+    Mailbox m;
+    ASSERT_EQ(parse(R"("a@b"@c.example)", m), MailboxError::none);
+    EXPECT_EQ(m.local_part, R"("a@b")");
+    EXPECT_EQ(m.domain, "c.example");
+}
+
+TEST(Address, QuotedLocalPartAllowsEscapesAndSpaces) {
+    Mailbox m;
+    EXPECT_EQ(parse(R"("john \"j\" doe"@x.example)", m), MailboxError::none);
+    EXPECT_EQ(parse(R"("unterminated@x.example)", m), MailboxError::syntax);
+    EXPECT_EQ(parse(R"("a"b"@x.example)", m), MailboxError::syntax);
+    EXPECT_EQ(parse(R"("a\"@x.example)", m), MailboxError::syntax);
+}
+
+TEST(Address, PercentAndBangAreLocalPartCharacters) {
+    Mailbox m;
+    ASSERT_EQ(parse("user%other.example@relay.example", m), MailboxError::none);
+    EXPECT_EQ(m.domain, "relay.example");
+    ASSERT_EQ(parse("host!user@relay.example", m), MailboxError::none);
+    EXPECT_EQ(m.local_part, "host!user");
+}
+
+TEST(Address, SourceRouteIsDropped) {
+    Mailbox m;
+    ASSERT_EQ(parse("@a.example,@b.example:user@c.example", m), MailboxError::none);
+    EXPECT_EQ(m.address(), "user@c.example");
+    EXPECT_EQ(parse("@a.example:", m), MailboxError::syntax);
+    EXPECT_EQ(parse("@a.example", m), MailboxError::syntax);
+    EXPECT_EQ(parse("@:user@c.example", m), MailboxError::syntax);
+    EXPECT_EQ(parse("@a.example,b.example:user@c.example", m), MailboxError::syntax);
+}
+
+TEST(Address, BareLocalPartHasNoDomain) {
+    Mailbox m;
+    EXPECT_EQ(parse("postmaster", m), MailboxError::no_domain);
+    EXPECT_EQ(m.local_part, "postmaster");
+}
+
+TEST(Address, RejectsMalformedMailboxes) {
+    Mailbox m;
+    for (const char* bad : {"user@",
+                            "@example.com",
+                            "user@example.com.",
+                            "user@.example.com",
+                            "user@exa..mple.com",
+                            ".user@example.com",
+                            "user.@example.com",
+                            "us..er@example.com",
+                            "us er@example.com",
+                            "user@-example.com",
+                            "user@example-.com",
+                            "user@exa_mple.com",
+                            "user@@example.com",
+                            "user@example.com@other.example",
+                            "user@[1.2.3]",
+                            "user@[256.1.1.1]",
+                            "user@[IPv6:1::2::3]",
+                            "user@[tag:stuff]",
+                            "user@[]",
+                            "us\x01er@example.com",
+                            "user@example.com>",
+                            "üser@example.com"}) {
+        EXPECT_EQ(parse(bad, m), MailboxError::syntax) << bad;
+    }
+}
+
+TEST(Address, AcceptsAddressLiterals) {
+    Mailbox m;
+    for (const char* good :
+         {"u@[192.0.2.1]", "u@[IPv6:2001:db8::1]", "u@[IPv6:::1]", "u@[IPv6:1:2:3:4:5:6:7:8]",
+          "u@[IPv6:::ffff:192.0.2.1]", "u@[ipv6:2001:db8::]"}) {
+        EXPECT_EQ(parse(good, m), MailboxError::none) << good;
+    }
+    for (const char* bad : {"u@[IPv6:1:2:3:4:5:6:7]", "u@[IPv6:1:2:3:4:5:6:7:8:9]",
+                            "u@[IPv6:1:2:3:4:5:6:7::8]", "u@[IPv6:12345::]"}) {
+        EXPECT_EQ(parse(bad, m), MailboxError::syntax) << bad;
+    }
+}
+
+TEST(Address, PathOver256OctetsIsTooLong) {
+    Mailbox m;
+    std::string domain = std::string(60, 'a') + "." + std::string(60, 'b') + "." +
+                         std::string(60, 'c') + "." + std::string(60, 'd') + ".example";
+    std::string local(255 - 1 - domain.size() - 1, 'x');  // total 254 + brackets = 256
+    EXPECT_EQ(parse(local + "@" + domain, m), MailboxError::none);
+    EXPECT_EQ(parse(local + "x@" + domain, m), MailboxError::too_long);
+}
+
+TEST(Address, LabelsAreAtMost63Octets) {
+    EXPECT_TRUE(is_domain(std::string(63, 'a') + ".example"));
+    EXPECT_FALSE(is_domain(std::string(64, 'a') + ".example"));
+}
+
+TEST(Address, Utf8OnlyWithSmtputf8) {
+    Mailbox m;
+    EXPECT_EQ(parse("jöran@bücher.example", m, false), MailboxError::syntax);
+    EXPECT_EQ(parse("jöran@bücher.example", m, true), MailboxError::none);
+    EXPECT_EQ(parse("j\xc3@example.com", m, true), MailboxError::syntax);      // truncated UTF-8
+    EXPECT_EQ(parse("j\xc0\xaf@example.com", m, true), MailboxError::syntax);  // overlong
+}
+
+TEST(Address, EhloNamesMayHaveUnderscores) {
+    EXPECT_TRUE(is_domain("DESKTOP_1", true));
+    EXPECT_FALSE(is_domain("DESKTOP_1", false));
+}
+
+TEST(Address, Utf8Validation) {
+    EXPECT_TRUE(is_valid_utf8("plain"));
+    EXPECT_TRUE(is_valid_utf8("\xe2\x82\xac"));
+    EXPECT_TRUE(is_valid_utf8("\xf0\x9f\x98\x80"));
+    EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
+    EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+    EXPECT_FALSE(is_valid_utf8("\x80"));
+}
+
+}  // namespace
+}  // namespace smarthost::smtp

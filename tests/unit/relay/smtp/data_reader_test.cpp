@@ -1,0 +1,224 @@
+#include "relay/smtp/data_reader.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace smarthost::smtp {
+namespace {
+
+struct Outcome {
+    bool finished = false;
+    DataResult result = DataResult::ok;
+    std::string body;
+    std::size_t used = 0;  // octets consumed in total
+    bool operator==(const Outcome&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& out, const Outcome& o) {
+    return out << "{finished=" << o.finished << " result=" << static_cast<int>(o.result)
+               << " used=" << o.used << " body=" << testing::PrintToString(o.body) << "}";
+}
+
+constexpr std::uint64_t k_max_message = 1000;
+constexpr std::size_t k_max_line = 20;
+
+// Feeds the pieces in order, as the I/O layer would; stops offering input once finished.
+Outcome feed(const std::vector<std::string_view>& pieces, std::uint64_t max_message = k_max_message,
+             std::size_t max_line = k_max_line) {
+    DataReader reader(max_message, max_line);
+    Outcome outcome;
+    for (auto piece : pieces) {
+        if (reader.finished()) break;
+        std::size_t used = reader.consume(piece);
+        EXPECT_LE(used, piece.size());
+        if (!reader.finished()) {
+            EXPECT_EQ(used, piece.size());
+        }
+        outcome.used += used;
+    }
+    outcome.finished = reader.finished();
+    outcome.result = reader.result();
+    EXPECT_EQ(reader.octets(), outcome.used);
+    outcome.body = reader.take_body();
+    return outcome;
+}
+
+// Reads `input` whole, split in two at every position, and one octet at a time, and
+// checks all of them agree before returning the outcome.
+Outcome read_everywhere(std::string_view input, std::uint64_t max_message = k_max_message,
+                        std::size_t max_line = k_max_line) {
+    Outcome whole = feed({input}, max_message, max_line);
+    for (std::size_t split = 0; split <= input.size(); ++split) {
+        EXPECT_EQ(feed({input.substr(0, split), input.substr(split)}, max_message, max_line), whole)
+            << "split at " << split;
+    }
+    std::vector<std::string_view> octets;
+    for (std::size_t i = 0; i < input.size(); ++i)
+        octets.push_back(input.substr(i, 1));
+    EXPECT_EQ(feed(octets, max_message, max_line), whole) << "one octet at a time";
+    return whole;
+}
+
+TEST(DataReader, EndsOnCrlfDotCrlfAndKeepsTheLastCrlf) {
+    auto o = read_everywhere("Subject: x\r\n\r\nbody\r\n.\r\n");
+    EXPECT_TRUE(o.finished);
+    EXPECT_EQ(o.result, DataResult::ok);
+    EXPECT_EQ(o.body, "Subject: x\r\n\r\nbody\r\n");
+}
+
+TEST(DataReader, DotLineRightAwayEndsAnEmptyMessage) {
+    auto o = read_everywhere(".\r\n");
+    EXPECT_TRUE(o.finished);
+    EXPECT_EQ(o.result, DataResult::ok);
+    EXPECT_EQ(o.body, "");
+}
+
+TEST(DataReader, StopsRightAfterTheTerminatorLeavingPipelinedBytes) {
+    const std::string input = "a\r\n.\r\nQUIT\r\n";
+    auto o = read_everywhere(input);
+    EXPECT_TRUE(o.finished);
+    EXPECT_EQ(o.used, input.size() - 6);
+    EXPECT_EQ(o.body, "a\r\n");
+}
+
+TEST(DataReader, UnstuffsLeadingDots) {
+    auto o = read_everywhere("..\r\n..x\r\n.y\r\nz.\r\n...\r\n.\r\n");
+    EXPECT_EQ(o.result, DataResult::ok);
+    EXPECT_EQ(o.body, ".\r\n.x\r\ny\r\nz.\r\n..\r\n");
+}
+
+TEST(DataReader, NoTerminatorMeansNotFinished) {
+    for (const char* input :
+         {"abc", "abc\r\n", "abc\r\n.", "abc\r\n.\r", "x.\r\n", "a\r\n .\r\n", "a\r\n..\r\n"}) {
+        auto o = read_everywhere(input);
+        EXPECT_FALSE(o.finished) << testing::PrintToString(std::string(input));
+    }
+}
+
+TEST(DataReader, SmugglingTerminatorsDoNotEndTheData) {
+    // Each false terminator is followed by a smuggled command and then the real end.
+    for (const char* fake : {"\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\r", "\n..\r\n"}) {
+        std::string input = std::string("a") + fake + "MAIL FROM:<x@y>\r\n.\r\n";
+        auto o = read_everywhere(input, k_max_message, 100);
+        EXPECT_TRUE(o.finished) << testing::PrintToString(std::string(fake));
+        EXPECT_EQ(o.used, input.size()) << testing::PrintToString(std::string(fake));
+        EXPECT_NE(o.result, DataResult::ok) << testing::PrintToString(std::string(fake));
+        EXPECT_EQ(o.body, "");
+    }
+}
+
+TEST(DataReader, BareLfIsReported) {
+    EXPECT_EQ(read_everywhere("a\nb\r\n.\r\n").result, DataResult::bare_lf);
+    EXPECT_EQ(read_everywhere("\n.\r\n.\r\n").result, DataResult::bare_lf);
+}
+
+TEST(DataReader, BareCrIsReported) {
+    EXPECT_EQ(read_everywhere("a\rb\r\n.\r\n").result, DataResult::bare_cr);
+    EXPECT_EQ(read_everywhere("a\r\r\n.\r\n").result, DataResult::bare_cr);
+    EXPECT_EQ(read_everywhere(".\rx\r\n.\r\n").result, DataResult::bare_cr);
+}
+
+TEST(DataReader, NulIsReported) {
+    using namespace std::string_literals;
+    auto o = read_everywhere("a\0b\r\n.\r\n"s);
+    EXPECT_TRUE(o.finished);
+    EXPECT_EQ(o.result, DataResult::nul);
+}
+
+TEST(DataReader, FirstProblemWins) {
+    using namespace std::string_literals;
+    EXPECT_EQ(read_everywhere("a\nb\rc\0\r\n.\r\n"s).result, DataResult::bare_lf);
+    EXPECT_EQ(read_everywhere("\0a\nb\r\n.\r\n"s).result, DataResult::nul);
+}
+
+TEST(DataReader, FirstProblemIsTheSameForEveryChunking) {
+    // Regression (found by fuzz_data_reader): a run that crosses both limits reports the
+    // one an octet-by-octet reader meets first.
+    EXPECT_EQ(read_everywhere("abcdefghijkl\r\n.\r\n", 5, 10).result, DataResult::too_big);
+    EXPECT_EQ(read_everywhere("abcdefghijkl\r\n.\r\n", 8, 6).result, DataResult::line_too_long);
+}
+
+TEST(DataReader, LineLimitIncludesCrlf) {
+    std::string fits(k_max_line - 2, 'x');
+    auto ok = read_everywhere(fits + "\r\n.\r\n");
+    EXPECT_EQ(ok.result, DataResult::ok);
+    EXPECT_EQ(ok.body, fits + "\r\n");
+    auto too_long = read_everywhere(fits + "x\r\n.\r\n");
+    EXPECT_TRUE(too_long.finished);
+    EXPECT_EQ(too_long.result, DataResult::line_too_long);
+    // A stuffed dot is part of the line on the wire.
+    EXPECT_EQ(read_everywhere("." + fits + "\r\n.\r\n").result, DataResult::line_too_long);
+}
+
+TEST(DataReader, LongLineIsDetectedWithoutItsEnd) {
+    DataReader reader(k_max_message, k_max_line);
+    reader.consume(std::string(100, 'x'));
+    EXPECT_EQ(reader.result(), DataResult::line_too_long);
+    EXPECT_FALSE(reader.finished());
+}
+
+TEST(DataReader, SizeLimitCountsUnstuffedBody) {
+    std::string line = "..xxxxxxx\r\n";  // 10 body octets after unstuffing
+    std::string exact;
+    for (int i = 0; i < 10; ++i)
+        exact += line;
+    auto ok = read_everywhere(exact + ".\r\n", 100);
+    EXPECT_EQ(ok.result, DataResult::ok);
+    EXPECT_EQ(ok.body.size(), 100u);
+    auto too_big = read_everywhere(exact + "x\r\n.\r\n", 100);
+    EXPECT_TRUE(too_big.finished);
+    EXPECT_EQ(too_big.result, DataResult::too_big);
+    EXPECT_EQ(too_big.body, "");
+}
+
+TEST(DataReader, KeepsScanningAfterAProblemWithBoundedMemory) {
+    DataReader reader(10, 1000);
+    std::string chunk = std::string(500, 'x') + "\r\n";
+    for (int i = 0; i < 1000; ++i)
+        ASSERT_EQ(reader.consume(chunk), chunk.size());
+    EXPECT_EQ(reader.result(), DataResult::too_big);
+    EXPECT_EQ(reader.consume(".\r\nNOOP\r\n"), 3u);
+    EXPECT_TRUE(reader.finished());
+    EXPECT_EQ(reader.take_body(), "");
+}
+
+TEST(DataReader, ConsumesNothingOnceFinished) {
+    DataReader reader(k_max_message, k_max_line);
+    EXPECT_EQ(reader.consume(".\r\n"), 3u);
+    EXPECT_EQ(reader.consume("more\r\n.\r\n"), 0u);
+}
+
+TEST(DataReader, EveryShortInputAgreesAcrossSplits) {
+    // All strings of length <= 6 over the octets that matter agree across every split,
+    // and finish exactly after the first CRLF.CRLF (or a ".\r\n" at the very start).
+    const std::string alphabet = std::string("\r\n.a") + '\0';
+    std::vector<std::string> inputs{""};
+    for (int length = 1; length <= 6; ++length) {
+        std::vector<std::string> next;
+        for (const auto& prefix : inputs) {
+            if (static_cast<int>(prefix.size()) != length - 1) continue;
+            for (char c : alphabet)
+                next.push_back(prefix + c);
+        }
+        for (auto& input : next) {
+            auto o = read_everywhere(input, 1000, 1000);
+            std::size_t expected_end = std::string::npos;
+            if (input.starts_with(".\r\n")) {
+                expected_end = 3;
+            } else if (auto at = input.find("\r\n.\r\n"); at != std::string::npos) {
+                expected_end = at + 5;
+            }
+            EXPECT_EQ(o.finished, expected_end != std::string::npos)
+                << testing::PrintToString(input);
+            if (o.finished) {
+                EXPECT_EQ(o.used, expected_end) << testing::PrintToString(input);
+            }
+        }
+        inputs.insert(inputs.end(), next.begin(), next.end());
+    }
+}
+
+}  // namespace
+}  // namespace smarthost::smtp
