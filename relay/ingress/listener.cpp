@@ -16,6 +16,7 @@
 
 #include "core/config.hpp"
 #include "relay/ingress/session.hpp"
+#include "relay/smtp/reply.hpp"
 
 namespace smarthost::ingress {
 namespace {
@@ -77,8 +78,8 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
         spdlog::warn("listener {}: connection limit reached, refusing {}", config.name, ip);
         if (config.tls == TlsMode::implicit) return;  // a plain-text reply would be noise in TLS
         auto owned = std::make_shared<tcp::socket>(std::move(socket));
-        auto text = std::make_shared<std::string>(fmt::format(
-            "421 4.7.0 {} Too many connections, try again later\r\n", services.config.hostname));
+        auto text = std::make_shared<std::string>(
+            smtp::reply::too_many_connections(services.config.hostname).wire());
         asio::async_write(*owned, asio::buffer(*text), [owned, text](auto, auto) {});
     }
 };

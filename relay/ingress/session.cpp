@@ -192,8 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
             if (!owner) {
                 // Without the database nothing could be accepted anyway; a 421 makes the
                 // client keep its mail and retry (contract 1).
-                outbox_ = "421 4.3.0 " + services_.config.hostname +
-                          " Service temporarily unavailable, try again later\r\n";
+                outbox_ = smtp::reply::temporarily_unavailable(services_.config.hostname).wire();
                 close_reason_ = "database unavailable";
                 co_await flush();
                 co_return;

@@ -84,6 +84,13 @@ Reply timeout(std::string_view hostname) {
 Reply shutting_down(std::string_view hostname) {
     return make(421, "4.3.2", concat(hostname, " Service shutting down"));
 }
+Reply temporarily_unavailable(std::string_view hostname) {
+    return make(421, "4.3.0",
+                concat(hostname, " Service temporarily unavailable, try again later"));
+}
+Reply too_many_connections(std::string_view hostname) {
+    return make(421, "4.7.0", concat(hostname, " Too many connections, try again later"));
+}
 Reply protocol_mismatch(std::string_view hostname) {
     return make(421, "4.7.0", concat(hostname, " This is an SMTP server, closing connection"));
 }

@@ -25,15 +25,17 @@ namespace reply {
 // Connection and session.
 Reply greeting(std::string_view hostname);  // 220 <hostname> ESMTP smarthost
 Reply ehlo(std::string_view hostname, std::string_view helo, std::vector<std::string> keywords);
-Reply helo(std::string_view hostname);               // 250 <hostname>
-Reply ok();                                          // 250 2.0.0 Ok
-Reply bye();                                         // 221 2.0.0 Bye
-Reply help();                                        // 214 2.0.0
-Reply cannot_verify();                               // 252 2.5.0
-Reply too_many_errors(std::string_view hostname);    // 421 4.7.0
-Reply timeout(std::string_view hostname);            // 421 4.4.2
-Reply shutting_down(std::string_view hostname);      // 421 4.3.2
-Reply protocol_mismatch(std::string_view hostname);  // 421 4.7.0, an HTTP request
+Reply helo(std::string_view hostname);                     // 250 <hostname>
+Reply ok();                                                // 250 2.0.0 Ok
+Reply bye();                                               // 221 2.0.0 Bye
+Reply help();                                              // 214 2.0.0
+Reply cannot_verify();                                     // 252 2.5.0
+Reply too_many_errors(std::string_view hostname);          // 421 4.7.0
+Reply timeout(std::string_view hostname);                  // 421 4.4.2
+Reply shutting_down(std::string_view hostname);            // 421 4.3.2
+Reply protocol_mismatch(std::string_view hostname);        // 421 4.7.0, an HTTP request
+Reply temporarily_unavailable(std::string_view hostname);  // 421 4.3.0, no database
+Reply too_many_connections(std::string_view hostname);     // 421 4.7.0
 
 // Command level errors.
 Reply command_unrecognized();               // 500 5.5.2

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,7 +16,6 @@
 #include <fstream>
 #include <mutex>
 #include <random>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -197,7 +197,7 @@ fs::path smarthost_binary() {
 
 SmarthostServer::SmarthostServer(std::string database_url, ServerOptions options)
     : database_url_(std::move(database_url)), options_(std::move(options)) {
-    const auto& cert = test_certificate();
+    const auto& cert = options_.tls.certificate.empty() ? test_certificate() : options_.tls;
     std::ostringstream toml;
     toml << "[server]\nhostname = \"relay.e2e.test\"\n"
          << "[database]\nurl = \"" << database_url_ << "\"\npool_size = 4\n"
@@ -261,9 +261,13 @@ CommandResult swaks(const std::vector<std::string>& args) {
 }
 
 std::string queued_id(const std::string& transcript) {
-    static const std::regex queued("250 2\\.0\\.0 Ok: queued as ([0-9a-f]{32})");
-    std::smatch m;
-    return std::regex_search(transcript, m, queued) ? m[1].str() : std::string();
+    static constexpr std::string_view marker = "250 2.0.0 Ok: queued as ";
+    const auto at = transcript.find(marker);
+    if (at == std::string::npos) return {};
+    const auto id = transcript.substr(at + marker.size(), 32);
+    const bool hex =
+        id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+    return hex ? id : std::string();
 }
 
 RawSmtpClient::RawSmtpClient(std::uint16_t port, const std::string& local_address) {
@@ -318,10 +322,11 @@ std::string RawSmtpClient::reply(std::chrono::seconds deadline) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
         if (left <= 0) return {};
+        const bool pending = ssl_ && SSL_pending(static_cast<SSL*>(ssl_)) > 0;
         pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+        if (!pending && ::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
         char chunk[4096];
-        const auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+        const auto n = receive(chunk, sizeof chunk);
         if (n <= 0) return {};
         buffer_.append(chunk, static_cast<std::size_t>(n));
     }
@@ -341,7 +346,7 @@ bool RawSmtpClient::closed(std::chrono::seconds deadline) {
         pollfd p{fd_, POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
         char chunk[4096];
-        const auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+        const auto n = receive(chunk, sizeof chunk);
         if (n <= 0) return true;
         buffer_.append(chunk, static_cast<std::size_t>(n));
     }

@@ -84,6 +84,7 @@ struct ServerOptions {
     std::vector<ListenerSpec> listeners = {{"submission", "starttls"}, {"submissions", "implicit"}};
     bool allow_auth_without_tls = false;
     std::string extra_toml;  // appended to the file (other sections)
+    Certificate tls;         // test_certificate() when empty
 };
 
 // The real binary, configured on free loopback ports against `database_url`.
