@@ -132,10 +132,16 @@ class RawSmtpClient {
     std::string command(std::string_view line);
     // True when the server closed the connection (reads EOF within the deadline).
     bool closed(std::chrono::seconds deadline = std::chrono::seconds(5));
+    // TLS handshake on the connection (after the server's 220 to STARTTLS, or at once
+    // for implicit TLS); later sends and replies go through TLS. False on failure.
+    bool start_tls();
 
   private:
     int fd_ = -1;
+    void* ssl_ctx_ = nullptr;  // SSL_CTX*
+    void* ssl_ = nullptr;      // SSL*
     std::string buffer_;
+    long receive(char* data, std::size_t size);
 };
 
 // "250 2.1.0 ..." -> 250
