@@ -288,12 +288,33 @@ RawSmtpClient::RawSmtpClient(std::uint16_t port, const std::string& local_addres
 }
 
 RawSmtpClient::~RawSmtpClient() {
+    if (ssl_) SSL_free(static_cast<SSL*>(ssl_));
+    if (ssl_ctx_) SSL_CTX_free(static_cast<SSL_CTX*>(ssl_ctx_));
     ::close(fd_);
+}
+
+bool RawSmtpClient::start_tls() {
+    auto* ctx = SSL_CTX_new(TLS_client_method());
+    ssl_ctx_ = ctx;
+    auto* ssl = SSL_new(ctx);
+    ssl_ = ssl;
+    SSL_set_fd(ssl, fd_);
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    // Whatever the client had buffered in clear text belongs to the clear-text phase.
+    buffer_.clear();
+    return SSL_connect(ssl) == 1;
+}
+
+long RawSmtpClient::receive(char* data, std::size_t size) {
+    if (ssl_) return SSL_read(static_cast<SSL*>(ssl_), data, static_cast<int>(size));
+    return ::recv(fd_, data, size, 0);
 }
 
 void RawSmtpClient::send(std::string_view bytes) {
     while (!bytes.empty()) {
-        const auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        const long n =
+            ssl_ ? SSL_write(static_cast<SSL*>(ssl_), bytes.data(), static_cast<int>(bytes.size()))
+                 : ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
         if (n <= 0) throw std::runtime_error("send failed");
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
