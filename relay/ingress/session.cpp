@@ -325,6 +325,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
     asio::awaitable<smtp::Action> enqueue() {
         const auto& envelope = machine_->envelope();
+        if (!identity_) {
+            // The machine accepts recipients only for an identified client; reaching here
+            // without one is a bug, and the message must not be stored unattributed.
+            spdlog::error("session {} {}: DATA without an identity", listener_.name, client_ip_);
+            co_return machine_->on_enqueued("");
+        }
         queue::NewMessage message;
         message.id = queue::new_message_id();
         message.account_id = identity_->account_id;

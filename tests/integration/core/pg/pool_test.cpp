@@ -158,8 +158,10 @@ TEST_F(PoolTest, ManyConcurrentQueriesShareAFewConnections) {
 TEST_F(PoolTest, RecoversAfterTheServerClosesItsConnections) {
     Pool pool = make_pool(2);
     ASSERT_TRUE(run(pool.query("SELECT 1")));
+    // With a timeout, pg_terminate_backend waits until the process has exited, and so its
+    // socket is closed; pg_stat_activity alone is cleared a moment earlier.
     db.exec(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid()");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (db.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
