@@ -1,0 +1,139 @@
+#include "relay/dns/address_policy.hpp"
+
+#include <arpa/inet.h>
+
+#include <stdexcept>
+
+namespace smarthost::dns {
+
+namespace {
+
+struct SpecialRange {
+    const char* cidr;
+    const char* description;
+};
+
+// IANA IPv4/IPv6 Special-Purpose Address Registries (RFC 6890 and updates): ranges that
+// are not globally reachable unicast. More specific entries come first.
+constexpr SpecialRange k_special_ranges[] = {
+    {"0.0.0.0/32", "the unspecified address"},
+    {"0.0.0.0/8", "a \"this network\" address"},
+    {"10.0.0.0/8", "a private address"},
+    {"100.64.0.0/10", "a carrier-grade NAT shared address"},
+    {"127.0.0.0/8", "a loopback address"},
+    {"169.254.0.0/16", "a link-local address"},
+    {"172.16.0.0/12", "a private address"},
+    {"192.0.0.0/24", "an IETF protocol assignment address"},
+    {"192.0.2.0/24", "a documentation address"},
+    {"192.88.99.0/24", "a 6to4 relay anycast address"},
+    {"192.168.0.0/16", "a private address"},
+    {"198.18.0.0/15", "a benchmarking address"},
+    {"198.51.100.0/24", "a documentation address"},
+    {"203.0.113.0/24", "a documentation address"},
+    {"224.0.0.0/4", "a multicast address"},
+    {"255.255.255.255/32", "the broadcast address"},
+    {"240.0.0.0/4", "a reserved address"},
+    {"::/128", "the unspecified address"},
+    {"::1/128", "a loopback address"},
+    {"::ffff:0:0/96", "an IPv4-mapped address"},
+    {"::/96", "an IPv4-compatible address"},
+    {"64:ff9b:1::/48", "a local-use NAT64 address"},
+    {"100::/64", "a discard-only address"},
+    {"2001::/32", "a Teredo address"},  // embeds an IPv4 address that escapes these checks
+    {"2001:2::/48", "a benchmarking address"},
+    {"2001:db8::/32", "a documentation address"},
+    {"2001:10::/28", "an ORCHID address"},
+    {"2001:20::/28", "an ORCHIDv2 address"},
+    {"2002::/16", "a 6to4 address"},  // embeds an IPv4 address, as Teredo
+    {"3fff::/20", "a documentation address"},
+    {"fc00::/7", "a unique local address"},
+    {"fe80::/10", "a link-local address"},
+    {"fec0::/10", "a site-local address"},
+    {"ff00::/8", "a multicast address"},
+};
+
+struct ParsedRange {
+    Network network;
+    const char* description;
+};
+
+const std::vector<ParsedRange>& special_ranges() {
+    static const std::vector<ParsedRange> ranges = [] {
+        std::vector<ParsedRange> parsed;
+        for (const SpecialRange& range : k_special_ranges) {
+            parsed.push_back({*Network::parse(range.cidr), range.description});
+        }
+        return parsed;
+    }();
+    return ranges;
+}
+
+}  // namespace
+
+std::optional<Network> Network::parse(std::string_view cidr) {
+    const auto slash = cidr.find('/');
+    const std::string address(cidr.substr(0, slash));
+    Network network;
+    network.ipv6_ = address.find(':') != std::string::npos;
+    const int family = network.ipv6_ ? AF_INET6 : AF_INET;
+    if (inet_pton(family, address.c_str(), network.bytes_.data()) != 1) return std::nullopt;
+    const int bits = network.ipv6_ ? 128 : 32;
+    network.prefix_ = bits;
+    if (slash != std::string_view::npos) {
+        const std::string_view digits = cidr.substr(slash + 1);
+        if (digits.empty() || digits.size() > 3) return std::nullopt;
+        int prefix = 0;
+        for (char digit : digits) {
+            if (digit < '0' || digit > '9') return std::nullopt;
+            prefix = prefix * 10 + (digit - '0');
+        }
+        if (prefix > bits) return std::nullopt;
+        network.prefix_ = prefix;
+    }
+    return network;
+}
+
+bool Network::contains(const Network& address) const {
+    if (address.ipv6_ != ipv6_) return false;
+    int remaining = prefix_;
+    for (std::size_t i = 0; remaining > 0; ++i, remaining -= 8) {
+        const int mask = remaining >= 8 ? 0xff : (0xff << (8 - remaining)) & 0xff;
+        if ((bytes_[i] & mask) != (address.bytes_[i] & mask)) return false;
+    }
+    return true;
+}
+
+std::string Network::to_string() const {
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(ipv6_ ? AF_INET6 : AF_INET, bytes_.data(), text, sizeof text);
+    return std::string(text) + "/" + std::to_string(prefix_);
+}
+
+AddressPolicy::AddressPolicy(const std::vector<std::string>& allowed_networks) {
+    for (const std::string& cidr : allowed_networks) {
+        auto network = Network::parse(cidr);
+        if (!network) throw std::invalid_argument("not an IP network: \"" + cidr + "\"");
+        allowed_.push_back(*network);
+    }
+}
+
+std::optional<std::string> AddressPolicy::refusal(std::string_view address) const {
+    // Only a plain address: "10.0.0.1/8" or "fe80::1%eth0" must not slip through.
+    if (address.find('/') != std::string_view::npos) {
+        return "\"" + std::string(address) + "\" is not an IP address";
+    }
+    const auto host = Network::parse(address);
+    if (!host) return "\"" + std::string(address) + "\" is not an IP address";
+    for (const Network& allowed : allowed_) {
+        if (allowed.contains(*host)) return std::nullopt;
+    }
+    for (const ParsedRange& range : special_ranges()) {
+        if (range.network.contains(*host)) {
+            return std::string(address) + " is " + range.description + " (" +
+                   range.network.to_string() + ")";
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace smarthost::dns

@@ -1,0 +1,102 @@
+#pragma once
+// Asynchronous DNS lookups: libunbound's asynchronous API driven by Asio (its result
+// pipe, ub_fd(), watched with a stream_descriptor; ub_process() runs the callbacks).
+//
+// Threading: a Resolver and every coroutine that calls it run on ONE executor (one
+// io_context thread, or one strand), like pg::Pool. libunbound resolves on its own
+// background thread; its answers come back through the pipe onto that executor.
+//
+// Caching: libunbound's context caches answers (positive and negative) for their TTL;
+// every Resolver has one context, so one Resolver per process shares one cache.
+//
+// DNSSEC is not validated (no trust anchors, iterator module only): forwarders such as
+// dnsmasq or a resolv.conf stub often strip signatures. DANE will need it later.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace smarthost::dns {
+
+// What the DNS said. `temporary` covers SERVFAIL, REFUSED and other rcodes (a resolver
+// that could not get an answer); `timeout` is our own deadline passing.
+enum class AnswerStatus { ok, nxdomain, nodata, temporary, timeout };
+const char* to_string(AnswerStatus status);
+
+template <class Record>
+struct Answer {
+    AnswerStatus status = AnswerStatus::temporary;
+    std::vector<Record> records;  // empty unless status == ok
+    std::uint32_t ttl_seconds = 0;
+    int rcode = 0;  // the DNS RCODE (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...)
+};
+
+struct MxRecord {
+    std::uint16_t preference = 0;
+    std::string exchange;  // without the trailing dot; the root (null MX) is "."
+    bool operator==(const MxRecord&) const = default;
+};
+
+using MxAnswer = Answer<MxRecord>;
+using AddressAnswer = Answer<std::string>;  // textual IPv4 / IPv6 addresses
+using TxtAnswer = Answer<std::string>;      // one string per record, its parts concatenated
+using RawAnswer = Answer<std::string>;      // rdata bytes in wire format
+
+namespace rr_type {
+inline constexpr int a = 1;
+inline constexpr int mx = 15;
+inline constexpr int txt = 16;
+inline constexpr int aaaa = 28;
+}  // namespace rr_type
+
+class Resolver {
+  public:
+    struct Settings {
+        // "address@port" or "address" (port 53); sent to ub_ctx_set_fwd. Empty: the
+        // servers of resolv_conf. With forwarders, names under .test (RFC 6761) are asked
+        // too instead of being NXDOMAIN locally, so test DNS servers can serve them.
+        std::vector<std::string> forwarders;
+        std::chrono::milliseconds timeout{10000};  // per query
+        // Address families that addresses() looks up (delivery targets).
+        bool ipv4 = true;
+        bool ipv6 = true;
+        std::string resolv_conf = "/etc/resolv.conf";
+    };
+
+    // Throws std::runtime_error when libunbound rejects the configuration (a start-up
+    // error: a malformed forwarder, an unreadable resolv.conf).
+    Resolver(boost::asio::any_io_executor executor, Settings settings);
+    ~Resolver();
+    Resolver(const Resolver&) = delete;
+    Resolver& operator=(const Resolver&) = delete;
+
+    // A DNS outcome (even NXDOMAIN or a timeout) is an Answer; an Error means the
+    // question could not be asked or the answer not read (bad name, malformed rdata,
+    // libunbound failure, resolver destroyed).
+    boost::asio::awaitable<Result<RawAnswer>> query(std::string name, int type);
+    boost::asio::awaitable<Result<MxAnswer>> mx(std::string domain);
+    boost::asio::awaitable<Result<AddressAnswer>> a(std::string name);
+    boost::asio::awaitable<Result<AddressAnswer>> aaaa(std::string name);
+    boost::asio::awaitable<Result<TxtAnswer>> txt(std::string name);
+
+    // A and/or AAAA (as enabled in Settings), asked concurrently and merged, IPv4 first
+    // (IPv4 paths to receivers tend to have the PTR records and reputation they check).
+    // ok when either family has addresses; otherwise the more telling failure
+    // (temporary/timeout over nxdomain over nodata), TTL the smaller of the two.
+    boost::asio::awaitable<Result<AddressAnswer>> addresses(std::string name);
+
+    const Settings& settings() const;
+    std::size_t pending() const;  // queries in flight, for tests and metrics
+
+  private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace smarthost::dns

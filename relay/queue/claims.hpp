@@ -1,0 +1,141 @@
+#pragma once
+// Delivery claims (DESIGN.md contract 4, at-least-once): a worker leases due recipients
+// in batches grouped by destination domain, records each attempt's outcome while it still
+// holds the lease, and gives back what it did not finish. Any number of workers in any
+// number of processes may claim from one database: FOR UPDATE SKIP LOCKED keeps their
+// batches disjoint, and a crashed worker's recipients are claimed again once the lease
+// has run out.
+//
+// New mail is announced on the 'smarthost_queue' channel (pg_notify at enqueue); the
+// pool does not deliver notifications, so waking a scheduler on it needs a dedicated
+// LISTEN connection outside this class.
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "relay/queue/retry_schedule.hpp"
+#include "relay/smtp/envelope.hpp"
+
+namespace smarthost::pg {
+class Pool;
+}
+
+namespace smarthost::queue {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+struct ClaimedRecipient {
+    std::int64_t id = 0;
+    std::string address;
+    std::string notify;  // RFC 3461 NOTIFY as given, empty if absent
+    std::string orcpt;   // RFC 3461 ORCPT as given, empty if absent
+    int attempts = 0;    // including the attempt this claim is for
+};
+
+struct ClaimedMessage {
+    std::string id;  // 32 hex digits, as new_message_id()
+    std::int64_t account_id = 0;
+    std::string sender;  // "" is the null sender
+    // Shared by every domain group the message appears in; null if the body was purged.
+    std::shared_ptr<const std::string> body;
+    bool body_8bitmime = false;
+    bool smtputf8 = false;
+    smtp::DsnReturn ret = smtp::DsnReturn::unspecified;
+    std::string envid;
+    std::string header_message_id;
+    TimePoint received_at;
+    std::vector<ClaimedRecipient> recipients;  // of this domain only, by id
+};
+
+struct DomainBatch {
+    std::string domain;
+    std::vector<ClaimedMessage> messages;  // by message id
+};
+
+struct Claim {
+    std::vector<DomainBatch> domains;  // by domain name
+    std::size_t recipients = 0;
+    std::vector<std::int64_t> recipient_ids() const;
+};
+
+// What one attempt for one recipient came to. `attempts` and `received_at` are copied
+// from the claim: the retry schedule and the expiry decision need them.
+struct Outcome {
+    enum class Kind { delivered, deferred, bounced };
+    std::int64_t recipient_id = 0;
+    Kind kind = Kind::deferred;
+    std::string reply;        // the SMTP reply, or a local diagnosis ("4.4.1 connection refused")
+    std::string status;       // RFC 3463 enhanced status of the reply: "5.1.1"
+    std::string remote_host;  // empty when no server was reached
+    std::string remote_ip;
+    std::string tls_version;
+    int attempts = 1;
+    TimePoint received_at;
+};
+
+// The state an outcome actually left its recipient in.
+enum class RecordedState { delivered, deferred, bounced, expired, lease_lost };
+
+struct RecordReport {
+    std::size_t updated = 0;            // recipients still leased by the owner, now written
+    std::vector<RecordedState> states;  // one per outcome, in order
+};
+
+class Claims {
+  public:
+    // The pool (and the schedule) must outlive this; all run on the pool's executor.
+    Claims(pg::Pool& pool, RetrySchedule& schedule);
+
+    // Leases up to max_recipients due recipients — queued or deferred whose
+    // next_attempt_at has come, and in_flight ones whose lease has expired — from at most
+    // max_domains destination domains (those due longest first), in one statement. Each
+    // claimed recipient is in_flight, leased by `owner` until now + lease, attempts + 1.
+    boost::asio::awaitable<Result<Claim>> claim(std::string owner, std::chrono::milliseconds lease,
+                                                std::size_t max_recipients,
+                                                std::size_t max_domains);
+
+    // Extends the lease of those of `ids` still leased by owner; returns how many.
+    boost::asio::awaitable<Result<std::size_t>> extend_lease(std::string owner,
+                                                             std::vector<std::int64_t> ids,
+                                                             std::chrono::milliseconds lease);
+
+    // Writes the outcomes in one transaction: recipient state and last_reply, an
+    // 'attempt' event and one for the outcome, a suppression for hard bounces (5.1.x).
+    // A deferral of a message older than the queue lifetime becomes 'expired'. Only
+    // recipients still in_flight under `owner` are touched (a worker whose lease was
+    // taken over must not overwrite the new owner's work): the others are lease_lost.
+    boost::asio::awaitable<Result<RecordReport>> record(std::string owner,
+                                                        std::vector<Outcome> outcomes,
+                                                        TimePoint now);
+    boost::asio::awaitable<Result<RecordReport>> record(std::string owner,
+                                                        std::vector<Outcome> outcomes);
+
+    // Gives back leased recipients without counting the attempt: queued again if never
+    // attempted before, deferred otherwise, due as before. All of the owner's (shutdown),
+    // or only `ids`. Returns how many.
+    boost::asio::awaitable<Result<std::size_t>> release(std::string owner);
+    boost::asio::awaitable<Result<std::size_t>> release(std::string owner,
+                                                        std::vector<std::int64_t> ids);
+
+    struct PurgeReport {
+        std::size_t bodies_deleted = 0;
+        std::size_t events_deleted = 0;
+    };
+    // Deletes the bodies of messages whose recipients have all been final for
+    // body_retention, and events older than event_retention; at most `limit` of each per
+    // call, so call again while it reports `limit`.
+    boost::asio::awaitable<Result<PurgeReport>> purge(std::chrono::seconds body_retention,
+                                                      std::chrono::seconds event_retention,
+                                                      std::size_t limit = 1000);
+
+  private:
+    pg::Pool& pool_;
+    RetrySchedule& schedule_;
+};
+
+}  // namespace smarthost::queue

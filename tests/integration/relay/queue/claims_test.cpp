@@ -1,0 +1,456 @@
+#include "relay/queue/claims.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <set>
+
+#include "core/pg/pool.hpp"
+#include "relay/queue/group_commit.hpp"
+#include "tests/support/run_awaitable.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace smarthost::queue {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+using test::TestDatabase;
+
+class ClaimsTest : public ::testing::Test {
+  protected:
+    TestDatabase db;
+    asio::io_context io;
+    pg::Pool pool{io.get_executor(), pg::Pool::Settings{db.url(), 4, 5, 10}};
+    std::int64_t account_id = db.create_account("customer");
+    RetrySchedule schedule{RetryPolicy{}, [] { return 0.5; }};  // no jitter: exact times
+    Claims claims{pool, schedule};
+
+    // Enqueues one message to `addresses` and returns its id.
+    std::string enqueue(std::vector<std::string> addresses,
+                        std::string body = "Subject: t\r\n\r\nhi\r\n",
+                        std::string sender = "sender@example.com") {
+        NewMessage message;
+        message.id = new_message_id();
+        message.account_id = account_id;
+        message.client_ip = "192.0.2.10";
+        message.envelope.sender = std::move(sender);
+        for (auto& address : addresses) {
+            const std::string domain = address.substr(address.find('@') + 1);
+            message.envelope.recipients.push_back({address, domain, "", ""});
+        }
+        message.body = std::move(body);
+        GroupCommitter committer(pool, GroupCommitter::Settings{});
+        const std::string id = message.id;
+        Status status = test::run_awaitable(io, committer.enqueue(std::move(message)));
+        if (!status) throw std::runtime_error(status.error().message);
+        return id;
+    }
+
+    Claim claim(const std::string& owner, std::size_t max_recipients = 100,
+                std::size_t max_domains = 100, std::chrono::milliseconds lease = 60s) {
+        auto result =
+            test::run_awaitable(io, claims.claim(owner, lease, max_recipients, max_domains));
+        if (!result) throw std::runtime_error(result.error().message);
+        return std::move(*result);
+    }
+
+    RecordReport record(const std::string& owner, std::vector<Outcome> outcomes) {
+        auto result = test::run_awaitable(io, claims.record(owner, std::move(outcomes)));
+        if (!result) throw std::runtime_error(result.error().message);
+        return std::move(*result);
+    }
+
+    std::string scalar(std::string_view sql, const std::string& parameter = "") {
+        auto rows = parameter.empty() ? db.exec(sql) : db.exec(sql, parameter);
+        return rows.at(0).at(0).value_or("NULL");
+    }
+
+    std::int64_t recipient_id(const std::string& address) {
+        return std::stoll(scalar("SELECT id FROM recipients WHERE address = $1", address));
+    }
+};
+
+Outcome outcome_for(const ClaimedMessage& message, const ClaimedRecipient& recipient,
+                    Outcome::Kind kind, std::string reply, std::string status) {
+    Outcome outcome;
+    outcome.recipient_id = recipient.id;
+    outcome.kind = kind;
+    outcome.reply = std::move(reply);
+    outcome.status = std::move(status);
+    outcome.remote_host = "mx1.example.org";
+    outcome.remote_ip = "198.51.100.7";
+    outcome.tls_version = "TLSv1.3";
+    outcome.attempts = recipient.attempts;
+    outcome.received_at = message.received_at;
+    return outcome;
+}
+
+TEST_F(ClaimsTest, ClaimGroupsDueRecipientsByDomainAndLeasesThem) {
+    const std::string body = "Subject: x\r\n\r\n8bit \xc3\xa9 and NUL \0 bytes\r\n"s;
+    const std::string first = enqueue({"a1@x.example", "a2@y.example", "a3@x.example"}, body);
+    const std::string second = enqueue({"b1@x.example"});
+    const std::string later = enqueue({"c1@x.example"});
+    db.exec(
+        "UPDATE recipients SET next_attempt_at = now() + interval '1 hour' "
+        "WHERE message_id = $1",
+        later);
+
+    const Claim claim = this->claim("worker-1");
+    EXPECT_EQ(claim.recipients, 4u);
+    ASSERT_EQ(claim.domains.size(), 2u);
+    EXPECT_EQ(claim.domains[0].domain, "x.example");
+    EXPECT_EQ(claim.domains[1].domain, "y.example");
+
+    const auto& x = claim.domains[0].messages;
+    ASSERT_EQ(x.size(), 2u);
+    const auto& with_two = x[0].id == first ? x[0] : x[1];
+    const auto& with_one = x[0].id == first ? x[1] : x[0];
+    EXPECT_EQ(with_two.id, first);
+    EXPECT_EQ(with_one.id, second);
+    ASSERT_EQ(with_two.recipients.size(), 2u);
+    EXPECT_EQ(with_two.recipients[0].address, "a1@x.example");
+    EXPECT_EQ(with_two.recipients[1].address, "a3@x.example");
+    EXPECT_EQ(with_two.recipients[0].attempts, 1);
+    EXPECT_EQ(with_two.sender, "sender@example.com");
+    EXPECT_EQ(with_two.account_id, account_id);
+    ASSERT_TRUE(with_two.body);
+    EXPECT_EQ(*with_two.body, body);
+    EXPECT_LT(std::chrono::system_clock::now() - with_two.received_at, 1min);
+
+    ASSERT_EQ(claim.domains[1].messages.size(), 1u);
+    const auto& y = claim.domains[1].messages[0];
+    EXPECT_EQ(y.id, first);
+    EXPECT_EQ(y.body, with_two.body);  // one shared copy
+    ASSERT_EQ(y.recipients.size(), 1u);
+    EXPECT_EQ(y.recipients[0].address, "a2@y.example");
+
+    EXPECT_EQ(scalar("SELECT count(*) FROM recipients WHERE state = 'in_flight' AND "
+                     "lease_owner = 'worker-1' AND attempts = 1 AND "
+                     "lease_expires_at BETWEEN now() + interval '50 seconds' AND "
+                     "now() + interval '70 seconds'"),
+              "4");
+    EXPECT_EQ(scalar("SELECT state FROM recipients WHERE message_id = $1", later), "queued");
+    EXPECT_TRUE(this->claim("worker-2").domains.empty());
+}
+
+TEST_F(ClaimsTest, ClaimCarriesDsnParameters) {
+    NewMessage message;
+    message.id = new_message_id();
+    message.account_id = account_id;
+    message.client_ip = "192.0.2.10";
+    message.envelope.sender = "s@example.com";
+    message.envelope.ret = smtp::DsnReturn::full;
+    message.envelope.envid = "env-7";
+    message.envelope.body = smtp::BodyType::eight_bit_mime;
+    message.envelope.recipients.push_back(
+        {"r@example.org", "example.org", "SUCCESS,FAILURE", "rfc822;R@example.org"});
+    message.body = "x\r\n";
+    message.header_message_id = "<m@example.com>";
+    GroupCommitter committer(pool, GroupCommitter::Settings{});
+    ASSERT_TRUE(test::run_awaitable(io, committer.enqueue(message)));
+
+    const Claim claim = this->claim("w");
+    ASSERT_EQ(claim.recipients, 1u);
+    const auto& claimed = claim.domains.at(0).messages.at(0);
+    EXPECT_EQ(claimed.ret, smtp::DsnReturn::full);
+    EXPECT_EQ(claimed.envid, "env-7");
+    EXPECT_TRUE(claimed.body_8bitmime);
+    EXPECT_FALSE(claimed.smtputf8);
+    EXPECT_EQ(claimed.header_message_id, "<m@example.com>");
+    EXPECT_EQ(claimed.recipients.at(0).notify, "SUCCESS,FAILURE");
+    EXPECT_EQ(claimed.recipients.at(0).orcpt, "rfc822;R@example.org");
+}
+
+TEST_F(ClaimsTest, MaxRecipientsAndMaxDomainsBoundTheBatch) {
+    enqueue({"1@a.example", "2@a.example", "3@a.example"});
+    enqueue({"1@b.example", "2@b.example"});
+    enqueue({"1@c.example"});
+    Claim first = claim("w", 100, 2);
+    EXPECT_EQ(first.domains.size(), 2u);
+    EXPECT_EQ(first.recipients, 5u);
+
+    db.exec("UPDATE recipients SET state = 'queued', lease_owner = NULL, attempts = 0");
+    Claim second = claim("w", 4, 100);
+    EXPECT_EQ(second.recipients, 4u);
+    EXPECT_EQ(scalar("SELECT count(*) FROM recipients WHERE state = 'in_flight'"), "4");
+}
+
+TEST_F(ClaimsTest, ConcurrentClaimersNeverGetTheSameRecipient) {
+    for (int i = 0; i < 60; ++i) {
+        enqueue({"r" + std::to_string(i) + "@a.example", "r" + std::to_string(i) + "@b.example",
+                 "r" + std::to_string(i) + "@c.example"});
+    }
+    pg::Pool other_pool{io.get_executor(), pg::Pool::Settings{db.url(), 4, 5, 10}};
+    Claims other{other_pool, schedule};
+    std::vector<std::int64_t> seen;
+    int empty_rounds = 0;
+    auto worker = [&](Claims& claims, std::string owner) -> asio::awaitable<void> {
+        for (;;) {
+            auto claim = co_await claims.claim(owner, 60s, 7, 2);
+            if (!claim) throw std::runtime_error(claim.error().message);
+            if (claim->recipients == 0) {
+                ++empty_rounds;
+                co_return;
+            }
+            for (std::int64_t id : claim->recipient_ids())
+                seen.push_back(id);
+        }
+    };
+    for (int i = 0; i < 3; ++i) {
+        asio::co_spawn(io, worker(claims, "a" + std::to_string(i)), asio::detached);
+        asio::co_spawn(io, worker(other, "b" + std::to_string(i)), asio::detached);
+    }
+    io.restart();
+    io.run();
+    EXPECT_EQ(empty_rounds, 6);
+    std::set<std::int64_t> unique(seen.begin(), seen.end());
+    EXPECT_EQ(unique.size(), seen.size()) << "a recipient was claimed twice";
+    EXPECT_EQ(seen.size(), 180u);
+    EXPECT_EQ(scalar("SELECT count(*) FROM recipients WHERE state = 'in_flight' AND attempts = 1"),
+              "180");
+}
+
+TEST_F(ClaimsTest, ExpiredLeaseIsReclaimedAndTheOldOwnerCannotOverwrite) {
+    enqueue({"r@example.org"});
+    Claim crashed = claim("crashed");
+    ASSERT_EQ(crashed.recipients, 1u);
+    EXPECT_EQ(claim("other").recipients, 0u);  // lease still valid
+
+    db.exec("UPDATE recipients SET lease_expires_at = now() - interval '1 second'");
+    Claim taken = claim("other");
+    ASSERT_EQ(taken.recipients, 1u);
+    const auto& message = taken.domains[0].messages[0];
+    EXPECT_EQ(message.recipients[0].attempts, 2);
+    EXPECT_EQ(scalar("SELECT lease_owner FROM recipients"), "other");
+
+    const auto& old = crashed.domains[0].messages[0];
+    RecordReport stale =
+        record("crashed", {outcome_for(old, old.recipients[0], Outcome::Kind::bounced,
+                                       "550 5.1.1 unknown", "5.1.1")});
+    EXPECT_EQ(stale.updated, 0u);
+    EXPECT_EQ(stale.states, std::vector<RecordedState>{RecordedState::lease_lost});
+    EXPECT_EQ(scalar("SELECT state FROM recipients"), "in_flight");
+    EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE kind <> 'accepted'"), "0");
+    EXPECT_EQ(scalar("SELECT count(*) FROM suppressions"), "0");
+
+    RecordReport fresh =
+        record("other", {outcome_for(message, message.recipients[0], Outcome::Kind::delivered,
+                                     "250 2.0.0 ok", "2.0.0")});
+    EXPECT_EQ(fresh.updated, 1u);
+    EXPECT_EQ(scalar("SELECT state FROM recipients"), "delivered");
+}
+
+TEST_F(ClaimsTest, OutcomesAreRecordedWithEventsAndSuppressions) {
+    enqueue({"ok@example.org", "later@example.org", "Gone@Example.org", "policy@example.org"});
+    const std::string old = enqueue({"old@example.net"});
+    db.exec("UPDATE messages SET received_at = now() - interval '6 days' WHERE id = $1", old);
+
+    Claim claim = this->claim("w");
+    ASSERT_EQ(claim.recipients, 5u);
+    std::vector<Outcome> outcomes;
+    for (const auto& group : claim.domains) {
+        for (const auto& message : group.messages) {
+            for (const auto& recipient : message.recipients) {
+                const std::string& a = recipient.address;
+                if (a == "ok@example.org")
+                    outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::delivered,
+                                                   "250 2.0.0 queued as X", "2.0.0"));
+                if (a == "later@example.org" || a == "old@example.net")
+                    outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::deferred,
+                                                   "451 4.7.1 greylisted", "4.7.1"));
+                if (a == "Gone@Example.org")
+                    outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::bounced,
+                                                   "550 5.1.1 no such user", "5.1.1"));
+                if (a == "policy@example.org")
+                    outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::bounced,
+                                                   "550 5.7.1 rejected by policy", "5.7.1"));
+            }
+        }
+    }
+    ASSERT_EQ(outcomes.size(), 5u);
+    const auto before = std::chrono::system_clock::now();
+    RecordReport report = record("w", outcomes);
+    EXPECT_EQ(report.updated, 5u);
+    ASSERT_EQ(report.states.size(), 5u);
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        const bool is_old = outcomes[i].received_at < before - 5 * 24h;
+        if (outcomes[i].kind == Outcome::Kind::deferred) {
+            EXPECT_EQ(report.states[i], is_old ? RecordedState::expired : RecordedState::deferred);
+        }
+    }
+
+    auto state = [&](const std::string& address) {
+        return db
+            .exec(
+                "SELECT state, last_reply, lease_owner, lease_expires_at FROM recipients "
+                "WHERE address = $1",
+                address)
+            .at(0);
+    };
+    EXPECT_EQ(state("ok@example.org")[0], "delivered");
+    EXPECT_EQ(state("ok@example.org")[1], "250 2.0.0 queued as X");
+    EXPECT_EQ(state("ok@example.org")[2], std::nullopt);
+    EXPECT_EQ(state("ok@example.org")[3], std::nullopt);
+    EXPECT_EQ(state("later@example.org")[0], "deferred");
+    EXPECT_EQ(state("later@example.org")[1], "451 4.7.1 greylisted");
+    // First failure: 5 minutes, no jitter (the injected generator returns the midpoint).
+    EXPECT_EQ(scalar("SELECT next_attempt_at BETWEEN now() + interval '4 minutes 50 seconds' "
+                     "AND now() + interval '5 minutes 10 seconds' FROM recipients "
+                     "WHERE address = $1",
+                     "later@example.org"),
+              "t");
+    EXPECT_EQ(state("Gone@Example.org")[0], "bounced");
+    EXPECT_EQ(state("policy@example.org")[0], "bounced");
+    EXPECT_EQ(state("old@example.net")[0], "expired");
+
+    auto events = db.exec(
+        "SELECT r.address, e.kind, e.remote_host, host(e.remote_ip), e.tls_version, e.reply "
+        "FROM events e JOIN recipients r ON r.id = e.recipient_id ORDER BY r.address, e.id");
+    ASSERT_EQ(events.size(), 10u);
+    std::set<std::pair<std::string, std::string>> kinds;
+    for (const auto& row : events) {
+        kinds.emplace(*row[0], *row[1]);
+        EXPECT_EQ(row[2], "mx1.example.org");
+        EXPECT_EQ(row[3], "198.51.100.7");
+        EXPECT_EQ(row[4], "TLSv1.3");
+        EXPECT_TRUE(row[5].has_value());
+    }
+    for (const std::string address : {"ok@example.org", "later@example.org", "Gone@Example.org",
+                                      "policy@example.org", "old@example.net"})
+        EXPECT_TRUE(kinds.contains({address, "attempt"})) << address;
+    EXPECT_TRUE(kinds.contains({"ok@example.org", "delivered"}));
+    EXPECT_TRUE(kinds.contains({"later@example.org", "deferred"}));
+    EXPECT_TRUE(kinds.contains({"Gone@Example.org", "bounced"}));
+    EXPECT_TRUE(kinds.contains({"policy@example.org", "bounced"}));
+    EXPECT_TRUE(kinds.contains({"old@example.net", "expired"}));
+
+    auto suppressions = db.exec("SELECT account_id, address, reason, last_reply FROM suppressions");
+    ASSERT_EQ(suppressions.size(), 1u);  // 5.7.1 is not an address failure
+    EXPECT_EQ(suppressions[0][0], std::to_string(account_id));
+    EXPECT_EQ(suppressions[0][1], "gone@example.org");
+    EXPECT_EQ(suppressions[0][2], "hard_bounce");
+    EXPECT_EQ(suppressions[0][3], "550 5.1.1 no such user");
+
+    // A second hard bounce to the same address leaves the one suppression.
+    enqueue({"gone@example.org"});
+    Claim again = this->claim("w");
+    ASSERT_EQ(again.recipients, 1u);
+    const auto& message = again.domains[0].messages[0];
+    RecordReport second =
+        record("w", {outcome_for(message, message.recipients[0], Outcome::Kind::bounced,
+                                 "550 5.1.1 nope", "5.1.1")});
+    EXPECT_EQ(second.updated, 1u);
+    EXPECT_EQ(scalar("SELECT count(*) FROM suppressions"), "1");
+}
+
+TEST_F(ClaimsTest, DeferredRecipientIsDueAgainOnlyAfterItsNextAttempt) {
+    enqueue({"r@example.org"});
+    Claim first = claim("w");
+    const auto& message = first.domains.at(0).messages.at(0);
+    record("w", {outcome_for(message, message.recipients[0], Outcome::Kind::deferred,
+                             "421 4.4.2 timeout", "4.4.2")});
+    EXPECT_EQ(claim("w").recipients, 0u);
+    db.exec("UPDATE recipients SET next_attempt_at = now() - interval '1 second'");
+    Claim second = claim("w");
+    ASSERT_EQ(second.recipients, 1u);
+    EXPECT_EQ(second.domains[0].messages[0].recipients[0].attempts, 2);
+}
+
+TEST_F(ClaimsTest, ExtendLeaseOnlyForTheOwner) {
+    enqueue({"a@example.org", "b@example.org"});
+    Claim claim = this->claim("w", 100, 100, 10s);
+    auto ids = claim.recipient_ids();
+    auto extended = test::run_awaitable(io, claims.extend_lease("w", ids, 1h));
+    ASSERT_TRUE(extended);
+    EXPECT_EQ(*extended, 2u);
+    EXPECT_EQ(scalar("SELECT count(*) FROM recipients WHERE "
+                     "lease_expires_at > now() + interval '50 minutes'"),
+              "2");
+    auto foreign = test::run_awaitable(io, claims.extend_lease("intruder", ids, 2h));
+    ASSERT_TRUE(foreign);
+    EXPECT_EQ(*foreign, 0u);
+}
+
+TEST_F(ClaimsTest, ReleaseGivesRecipientsBackWithoutCountingAnAttempt) {
+    enqueue({"new@example.org", "retried@example.org", "partial@example.org"});
+    db.exec("UPDATE recipients SET state = 'deferred', attempts = 3 WHERE address = $1",
+            "retried@example.org");
+    enqueue({"someone-elses@example.org"});
+    Claim mine = claim("w", 3);
+    ASSERT_EQ(mine.recipients, 3u);
+    Claim theirs = claim("other");
+    ASSERT_EQ(theirs.recipients, 1u);
+
+    auto some = test::run_awaitable(
+        io, claims.release("w", std::vector<std::int64_t>{recipient_id("partial@example.org")}));
+    ASSERT_TRUE(some);
+    EXPECT_EQ(*some, 1u);
+    auto released = test::run_awaitable(io, claims.release("w"));
+    ASSERT_TRUE(released);
+    EXPECT_EQ(*released, 2u);
+
+    auto row = [&](const std::string& address) {
+        return db
+            .exec(
+                "SELECT state, attempts, lease_owner, next_attempt_at <= now() "
+                "FROM recipients WHERE address = $1",
+                address)
+            .at(0);
+    };
+    EXPECT_EQ(row("new@example.org"), (TestDatabase::Row{"queued", "0", std::nullopt, "t"}));
+    EXPECT_EQ(row("partial@example.org"), (TestDatabase::Row{"queued", "0", std::nullopt, "t"}));
+    EXPECT_EQ(row("retried@example.org"), (TestDatabase::Row{"deferred", "3", std::nullopt, "t"}));
+    EXPECT_EQ(row("someone-elses@example.org")[0], "in_flight");
+    EXPECT_EQ(claim("w").recipients, 3u);  // due again at once
+}
+
+TEST_F(ClaimsTest, PurgeDeletesOldBodiesOfFinishedMessagesAndOldEvents) {
+    const std::string done = enqueue({"a@example.org", "b@example.org"});
+    const std::string recent = enqueue({"c@example.org"});
+    const std::string pending = enqueue({"d@example.org", "e@example.org"});
+    db.exec("UPDATE messages SET received_at = now() - interval '10 days'");
+    db.exec(
+        "UPDATE recipients SET state = 'delivered', updated_at = now() - interval '8 days' "
+        "WHERE message_id = $1",
+        done);
+    db.exec(
+        "UPDATE recipients SET state = 'bounced', updated_at = now() - interval '1 day' "
+        "WHERE message_id = $1",
+        recent);
+    db.exec(
+        "UPDATE recipients SET state = 'delivered', updated_at = now() - interval '8 days' "
+        "WHERE address = 'd@example.org'");
+    db.exec("UPDATE events SET created_at = now() - interval '40 days' WHERE message_id = $1",
+            done);
+
+    auto report = test::run_awaitable(io, claims.purge(7 * 24h, 30 * 24h));
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_EQ(report->bodies_deleted, 1u);
+    EXPECT_EQ(report->events_deleted, 1u);
+    auto body = [&](const std::string& id) {
+        return db
+            .exec(
+                "SELECT body IS NULL, body_deleted_at IS NOT NULL FROM messages "
+                "WHERE id = $1",
+                id)
+            .at(0);
+    };
+    EXPECT_EQ(body(done), (TestDatabase::Row{"t", "t"}));
+    EXPECT_EQ(body(recent), (TestDatabase::Row{"f", "f"}));
+    EXPECT_EQ(body(pending), (TestDatabase::Row{"f", "f"}));
+    EXPECT_EQ(scalar("SELECT count(*) FROM events"), "2");
+
+    auto again = test::run_awaitable(io, claims.purge(7 * 24h, 30 * 24h));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->bodies_deleted, 0u);
+    EXPECT_EQ(again->events_deleted, 0u);
+}
+
+}  // namespace
+}  // namespace smarthost::queue
