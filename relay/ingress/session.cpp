@@ -154,8 +154,14 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::awaitable<bool> read_more(std::chrono::seconds timeout) {
         arm(timeout);
         auto buffer = asio::buffer(read_buffer_);
-        auto [ec, n] = tls_ ? co_await tls_->async_read_some(buffer, use_tuple)
-                            : co_await socket_.async_read_some(buffer, use_tuple);
+        // Plain statements around co_await: g++ 12 miscompiles co_await inside ?:.
+        std::tuple<boost::system::error_code, std::size_t> outcome;
+        if (tls_) {
+            outcome = co_await tls_->async_read_some(buffer, use_tuple);
+        } else {
+            outcome = co_await socket_.async_read_some(buffer, use_tuple);
+        }
+        const auto [ec, n] = outcome;
         if (ec) {
             close_reason_ = timed_out_ ? "timeout" : "client closed";
             co_return false;
@@ -168,8 +174,13 @@ class Session : public std::enable_shared_from_this<Session> {
         if (outbox_.empty()) co_return true;
         arm(k_write_timeout);
         auto buffer = asio::buffer(outbox_);
-        auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, buffer, use_tuple)
-                            : co_await asio::async_write(socket_, buffer, use_tuple);
+        std::tuple<boost::system::error_code, std::size_t> outcome;
+        if (tls_) {
+            outcome = co_await asio::async_write(*tls_, buffer, use_tuple);
+        } else {
+            outcome = co_await asio::async_write(socket_, buffer, use_tuple);
+        }
+        const auto ec = std::get<0>(outcome);
         outbox_.clear();
         if (ec) close_reason_ = timed_out_ ? "write timeout" : "write failed";
         co_return !ec;
