@@ -12,6 +12,7 @@
 #include <charconv>
 #include <chrono>
 #include <deque>
+#include <unordered_map>
 #include <stdexcept>
 #include <utility>
 
@@ -193,9 +194,26 @@ class Connection {
                                                            Clock::time_point deadline) {
         static const std::vector<Param> no_params;
         if (PQenterPipelineMode(conn_) != 1) co_return connection_error("pipeline");
-        bool sent = send("BEGIN", no_params);
+        // Batches repeat the same few statements (group commit: one per message), so each
+        // is prepared once per connection, in the same round trip as its first use.
+        bool sent = true;
+        std::vector<const std::string*> names;
+        names.reserve(statements.size());
+        std::size_t prepares = 0;
         for (const Statement& statement : statements) {
-            sent = sent && send(statement.sql, statement.params);
+            auto [it, fresh] = prepared_.try_emplace(statement.sql);
+            if (fresh) {
+                it->second = "smarthost_" + std::to_string(++prepared_count_);
+                sent =
+                    sent && PQsendPrepare(conn_, it->second.c_str(), statement.sql.c_str(),
+                                          static_cast<int>(statement.params.size()), nullptr) == 1;
+                ++prepares;
+            }
+            names.push_back(&it->second);
+        }
+        sent = sent && send("BEGIN", no_params);
+        for (std::size_t i = 0; i < statements.size(); ++i) {
+            sent = sent && send(statements[i].sql, statements[i].params, names[i]);
         }
         sent = sent && send("COMMIT", no_params) && PQpipelineSync(conn_) == 1;
         if (!sent) co_return connection_error("send");
@@ -213,14 +231,17 @@ class Connection {
             PGresult* result = PQgetResult(conn_);
             if (!result) {
                 if (broken()) co_return connection_error("query");
-                // BEGIN, the statements and COMMIT each end with one null result.
-                if (++query > statements.size() + 2) co_return connection_error("pipeline");
+                // The prepares, BEGIN, the statements and COMMIT each end with one null result.
+                if (++query > prepares + statements.size() + 2) {
+                    co_return connection_error("pipeline");
+                }
                 continue;
             }
             Rows owned(result);
             const ExecStatusType status = PQresultStatus(result);
             if (status == PGRES_PIPELINE_SYNC) break;
-            const bool is_statement = query >= 1 && query <= statements.size();
+            const bool is_statement =
+                query >= prepares + 1 && query <= prepares + statements.size();
             if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
                 if (is_statement) rows.push_back(std::move(owned));
             } else if (status == PGRES_PIPELINE_ABORTED) {
@@ -233,6 +254,9 @@ class Connection {
         if (PQexitPipelineMode(conn_) != 1) co_return connection_error("pipeline");
         if (broken()) co_return connection_error("query");
         if (error || rows.size() != statements.size()) {
+            // Which prepares took effect is unknown after an error: forget them all; a
+            // fresh name is used next time, so nothing can clash.
+            if (prepares > 0) prepared_.clear();
             // An error inside BEGIN leaves the session in an aborted transaction block:
             // Sync does not end explicit transactions.
             if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
@@ -257,7 +281,10 @@ class Connection {
         return unavailable(std::move(message));
     }
 
-    bool send(const std::string& sql, const std::vector<Param>& params) {
+    // Sends one statement; with a prepared statement's name, only its parameters travel
+    // and the server skips parsing and planning.
+    bool send(const std::string& sql, const std::vector<Param>& params,
+              const std::string* prepared_name = nullptr) {
         std::vector<const char*> values;
         std::vector<int> lengths;
         std::vector<int> formats;
@@ -268,6 +295,11 @@ class Connection {
             values.push_back(param.value ? param.value->c_str() : nullptr);
             lengths.push_back(param.value ? static_cast<int>(param.value->size()) : 0);
             formats.push_back(param.binary ? 1 : 0);
+        }
+        if (prepared_name) {
+            return PQsendQueryPrepared(conn_, prepared_name->c_str(),
+                                       static_cast<int>(params.size()), values.data(),
+                                       lengths.data(), formats.data(), 0) == 1;
         }
         return PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
                                  values.data(), lengths.data(), formats.data(), 0) == 1;
@@ -342,6 +374,8 @@ class Connection {
     }
 
     PGconn* conn_ = nullptr;
+    std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
+    std::uint64_t prepared_count_ = 0;
     asio::posix::stream_descriptor socket_;
     asio::steady_timer timer_;
     bool broken_ = false;

@@ -2,8 +2,10 @@
 // Which account, if any, owns the allow-listed network a client connects from.
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "core/result.hpp"
 #include "relay/ingress/identity.hpp"
