@@ -1,17 +1,9 @@
 #include "relay/smtp/message_headers.hpp"
 
-#include <algorithm>
-#include <cctype>
+#include "relay/smtp/command_parser.hpp"
 
 namespace smarthost::smtp {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
