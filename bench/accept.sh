@@ -29,6 +29,7 @@ Environment:
   BENCH_SMARTHOST_PORT    loopback port of smarthost [12525]
   BENCH_RUN_TIMEOUT       seconds allowed per load run [600]
   BENCH_DIR               parent of the run directories [<repo>/var/bench]
+  BENCH_SMARTHOST_TOML    extra TOML appended to smarthost's configuration (experiments)
 
 Must run as root (Postfix's master needs it). Listens on 127.0.0.1 only. Everything it
 starts (Postfix instance, smarthost, bench database) is stopped/dropped on exit.
@@ -337,6 +338,7 @@ tls = "none"
 allow_networks = true
 [log]
 level = "warn"
+${BENCH_SMARTHOST_TOML:-}
 EOF
     chmod 600 "$sh_config"
     # smarthost lets SMARTHOST_DATABASE_URL (and the TLS variables) override the file.
