@@ -19,9 +19,12 @@ int main(int argc, char** argv) {
     app.add_option("-c,--config", config_path, "configuration file (TOML); env SMARTHOST_CONFIG");
 
     auto* serve_cmd = app.add_subcommand("serve", "run the relay");
-    std::vector<std::string> roles{"smtp"};
+    std::vector<std::string> roles{"smtp", "delivery"};
     bool check_only = false;
-    serve_cmd->add_option("--roles", roles, "roles to run, comma-separated (smtp)")->delimiter(',');
+    serve_cmd
+        ->add_option("--roles", roles,
+                     "roles to run, comma-separated (smtp, delivery; default: all)")
+        ->delimiter(',');
     serve_cmd->add_flag("--check-config", check_only,
                         "validate the configuration and TLS files, then exit");
 

@@ -1,7 +1,9 @@
-// `smarthost serve`: runs the SMTP role on one I/O thread; argon2id runs on its own pool.
+// `smarthost serve`: runs the SMTP and delivery roles on one I/O thread; argon2id runs on
+// its own pool.
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,6 +16,8 @@
 #include "core/config.hpp"
 #include "core/pg/migrations.hpp"
 #include "core/pg/pool.hpp"
+#include "relay/delivery/scheduler.hpp"
+#include "relay/dns/resolver.hpp"
 #include "relay/ingress/authenticator.hpp"
 #include "relay/ingress/listener.hpp"
 #include "relay/ingress/network_directory.hpp"
@@ -24,18 +28,32 @@ namespace smarthost {
 namespace {
 
 namespace asio = boost::asio;
+using namespace std::chrono_literals;
 
 // Sessions in progress get this long to finish after SIGTERM.
 constexpr std::chrono::seconds k_shutdown_grace{30};
 
 bool valid_roles(const std::vector<std::string>& roles) {
     for (const auto& role : roles) {
-        if (role == "smtp") continue;
+        if (role == "smtp" || role == "delivery") continue;
         std::cerr << "smarthost: unknown role \"" << role
-                  << "\": this version runs the smtp role (delivery and admin are not built yet)\n";
+                  << "\": this version runs the smtp and delivery roles (admin is not built yet)\n";
         return false;
     }
     return !roles.empty();
+}
+
+bool has_role(const std::vector<std::string>& roles, std::string_view role) {
+    return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+std::unique_ptr<delivery::DeliveryService> make_delivery(asio::io_context& io, pg::Pool& pool,
+                                                         queue::GroupCommitter& committer,
+                                                         dns::Resolver& resolver,
+                                                         const Config& config) {
+    return std::make_unique<delivery::DeliveryService>(
+        io.get_executor(), pool, committer, resolver,
+        delivery::DeliveryService::Settings{config.hostname, config.database_url, config.delivery});
 }
 
 void check_schema(const Config& config) {
@@ -55,11 +73,13 @@ void check_schema(const Config& config) {
 
 int serve(const Config& config, const std::vector<std::string>& roles, bool check_only) {
     if (!valid_roles(roles)) return 2;
+    const bool smtp_role = has_role(roles, "smtp");
+    const bool delivery_role = has_role(roles, "delivery");
     std::unique_ptr<ingress::TlsContextProvider> tls;
     if (config.tls_configured())
         tls = std::make_unique<ingress::TlsContextProvider>(config.tls_certificate,
                                                             config.tls_private_key);
-    if (config.listeners.empty()) {
+    if (smtp_role && config.listeners.empty()) {
         std::cerr << "smarthost: " << config.file.string()
                   << ": smtp.listener: the smtp role needs at least one listener\n";
         return 2;
@@ -80,8 +100,20 @@ int serve(const Config& config, const std::vector<std::string>& roles, bool chec
     ingress::NetworkDirectory networks(pool);
     const ingress::IngressServices services{config, committer, authenticator, networks, tls.get()};
 
+    std::unique_ptr<dns::Resolver> resolver;
+    std::unique_ptr<delivery::DeliveryService> deliveries;
+    if (delivery_role) {
+        const auto& d = config.delivery;
+        resolver = std::make_unique<dns::Resolver>(
+            io.get_executor(), dns::Resolver::Settings{d.dns_forwarders, d.dns_timeout, d.ipv4,
+                                                       d.ipv6, "/etc/resolv.conf"});
+        deliveries = make_delivery(io, pool, committer, *resolver, config);
+        deliveries->start();
+    }
+
     std::vector<std::unique_ptr<ingress::Listener>> listeners;
     for (const auto& listener_config : config.listeners) {
+        if (!smtp_role) break;
         listeners.push_back(
             std::make_unique<ingress::Listener>(io.get_executor(), listener_config, services));
         listeners.back()->start();
@@ -105,11 +137,13 @@ int serve(const Config& config, const std::vector<std::string>& roles, bool chec
     asio::signal_set terminate(io, SIGTERM, SIGINT);
     asio::steady_timer drain(io);
     const auto shutdown_deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+    bool deliveries_done = !deliveries;
     std::function<void()> wait_drained = [&] {
         std::size_t active = 0;
         for (const auto& l : listeners)
             active += l->active_sessions();
-        if (active == 0 || std::chrono::steady_clock::now() >= *shutdown_deadline) {
+        const bool passed = std::chrono::steady_clock::now() >= *shutdown_deadline;
+        if ((active == 0 && deliveries_done) || passed) {
             if (active) spdlog::warn("shutdown: closing {} sessions still open", active);
             io.stop();
             return;
@@ -124,12 +158,17 @@ int serve(const Config& config, const std::vector<std::string>& roles, bool chec
         spdlog::info("signal {}: no longer accepting, waiting for sessions in progress", signal);
         for (auto& l : listeners)
             l->stop();
+        // Deliveries in progress get their own grace; what is left is released to others.
+        if (deliveries) deliveries->stop([&] { deliveries_done = true; });
         reload.cancel();
-        *shutdown_deadline = std::chrono::steady_clock::now() + k_shutdown_grace;
+        *shutdown_deadline =
+            std::chrono::steady_clock::now() +
+            std::max<std::chrono::seconds>(k_shutdown_grace, config.delivery.shutdown_grace + 5s);
         wait_drained();
     });
 
-    spdlog::info("smarthost serving as {} with {} listeners", config.hostname, listeners.size());
+    spdlog::info("smarthost serving as {} with {} listeners{}", config.hostname, listeners.size(),
+                 deliveries ? " and delivery" : "");
     io.run();
     hashers.join();
     spdlog::info("smarthost stopped");

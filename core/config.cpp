@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <set>
 
@@ -56,6 +58,34 @@ class Section {
         std::int64_t count = out.count();
         read_int(key, count, min, max);
         out = Duration(count);
+    }
+
+    void read_double(std::string_view key, double& out, double min, double max) {
+        const auto* n = node(key);
+        if (!n) return;
+        double v = 0;
+        if (const auto* f = n->as_floating_point()) {
+            v = f->get();
+        } else if (const auto* i = n->as_integer()) {
+            v = static_cast<double>(i->get());
+        } else {
+            fail(key, "must be a number");
+        }
+        if (!(v >= min && v <= max)) fail(key, fmt::format("must be between {} and {}", min, max));
+        out = v;
+    }
+
+    void read_strings(std::string_view key, std::vector<std::string>& out) {
+        const auto* n = node(key);
+        if (!n) return;
+        const auto* array = n->as_array();
+        if (!array) fail(key, "must be an array of strings");
+        out.clear();
+        for (const auto& element : *array) {
+            const auto* s = element.as_string();
+            if (!s) fail(key, "must be an array of strings");
+            out.push_back(s->get());
+        }
     }
 
     void read_bool(std::string_view key, bool& out) {
@@ -163,7 +193,120 @@ const toml::table* subtable(Section& parent, std::string_view key) {
     return t;
 }
 
+std::string lower(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return text;
+}
+
+void read_outbound_tls(Section& s, std::string_view key, OutboundTls& out) {
+    std::string text;
+    s.read(key, text);
+    if (text.empty()) return;
+    if (text == "none") {
+        out = OutboundTls::none;
+    } else if (text == "opportunistic") {
+        out = OutboundTls::opportunistic;
+    } else if (text == "verify") {
+        out = OutboundTls::verify;
+    } else {
+        s.fail(key, "must be one of none, opportunistic, verify");
+    }
+}
+
+void read_domains(Section& s, std::string_view key, std::vector<std::string>& out) {
+    s.read_strings(key, out);
+    for (auto& domain : out) {
+        domain = lower(domain);
+        if (domain.empty()) s.fail(key, "must not contain an empty domain");
+    }
+}
+
+void read_timeouts(const toml::table& table, const std::filesystem::path& file,
+                   OutboundTimeouts& t) {
+    Section s(table, "delivery.timeouts", file);
+    s.read_duration("connect_seconds", t.connect, 1, 3600);
+    s.read_duration("greeting_seconds", t.greeting, 1, 3600);
+    s.read_duration("command_seconds", t.command, 1, 3600);
+    s.read_duration("tls_handshake_seconds", t.tls_handshake, 1, 3600);
+    s.read_duration("mail_seconds", t.mail, 1, 3600);
+    s.read_duration("rcpt_seconds", t.rcpt, 1, 3600);
+    s.read_duration("data_init_seconds", t.data_init, 1, 3600);
+    s.read_duration("data_block_seconds", t.data_block, 1, 3600);
+    s.read_duration("data_end_seconds", t.data_end, 1, 3600);
+    s.reject_unknown();
+}
+
+void read_upstream(const toml::table& table, const std::filesystem::path& file,
+                   UpstreamConfig& upstream) {
+    Section s(table, "delivery.upstream", file);
+    s.read("host", upstream.host, true);
+    s.read_int("port", upstream.port, 1, 65535);
+    s.read("username", upstream.username);
+    s.read("password", upstream.password);
+    read_outbound_tls(s, "tls", upstream.tls);
+    read_domains(s, "domains", upstream.domains);
+    s.reject_unknown();
+}
+
+void read_delivery(const toml::table& table, const std::filesystem::path& file, DeliveryConfig& d) {
+    Section s(table, "delivery", file);
+    constexpr std::int64_t year = 366LL * 24 * 3600;
+    s.read_int("concurrency", d.concurrency, 1, 100000);
+    s.read_int("concurrency_per_domain", d.concurrency_per_domain, 1, 100000);
+    s.read_int("batch_recipients", d.batch_recipients, 1, 100000);
+    s.read_duration("lease_seconds", d.lease, 5, 86400);
+    s.read_duration("poll_seconds", d.poll_interval, 1, 3600);
+    s.read_duration("shutdown_grace_seconds", d.shutdown_grace, 0, 3600);
+    s.read_int("mx_port", d.mx_port, 1, 65535);
+    s.read("source_address", d.source_address);
+    s.read_strings("allow_destination_networks", d.allow_destination_networks);
+    s.read_strings("dns_forwarders", d.dns_forwarders);
+    s.read_duration("dns_timeout_ms", d.dns_timeout, 100, 120000);
+    s.read_bool("ipv4", d.ipv4);
+    s.read_bool("ipv6", d.ipv6);
+    if (!d.ipv4 && !d.ipv6) s.fail("ipv6", "ipv4 and ipv6 cannot both be false");
+    read_outbound_tls(s, "tls", d.tls);
+    read_domains(s, "verify_domains", d.verify_domains);
+    s.read_path("tls_ca_file", d.tls_ca_file);
+    s.read_duration("first_retry_seconds", d.first_retry, 1, year);
+    s.read_double("retry_backoff_factor", d.retry_backoff_factor, 1.0, 100.0);
+    s.read_duration("max_retry_seconds", d.max_retry, 1, year);
+    s.read_double("retry_jitter", d.retry_jitter, 0.0, 0.9);
+    s.read_duration("max_queue_lifetime_seconds", d.max_queue_lifetime, 1, year);
+    s.read_duration("body_retention_seconds", d.body_retention, 0, year);
+    std::int64_t event_days = d.event_retention.count() / 86400;
+    s.read_int("event_retention_days", event_days, 1, 3660);
+    d.event_retention = std::chrono::seconds(event_days * 86400);
+    s.read_duration("purge_interval_seconds", d.purge_interval, 1, 86400);
+    if (const auto* n = s.node("domain_concurrency")) {
+        const auto* t = n->as_table();
+        if (!t) s.fail("domain_concurrency", "must be a table of domain = limit");
+        for (const auto& [key, value] : *t) {
+            const auto* i = value.as_integer();
+            if (!i || i->get() < 1 || i->get() > 100000)
+                s.fail(fmt::format("domain_concurrency.\"{}\"", key.str()),
+                       "must be an integer between 1 and 100000");
+            d.domain_concurrency[lower(std::string(key.str()))] =
+                static_cast<std::size_t>(i->get());
+        }
+    }
+    if (const auto* n = s.node("timeouts")) {
+        const auto* t = n->as_table();
+        if (!t) s.fail("timeouts", "must be a table");
+        read_timeouts(*t, file, d.timeouts);
+    }
+    if (const auto* n = s.node("upstream")) {
+        const auto* t = n->as_table();
+        if (!t) s.fail("upstream", "must be a table");
+        read_upstream(*t, file, d.upstream);
+    }
+    s.reject_unknown();
+}
+
 void apply_environment(Config& config) {
+    if (const char* password = std::getenv("SMARTHOST_UPSTREAM_PASSWORD"); password && *password)
+        config.delivery.upstream.password = password;
     if (const char* url = std::getenv("SMARTHOST_DATABASE_URL"); url && *url)
         config.database_url = url;
     if (const char* cert = std::getenv("SMARTHOST_TLS_CERTIFICATE"); cert && *cert)
@@ -173,6 +316,24 @@ void apply_environment(Config& config) {
 }
 
 }  // namespace
+
+bool UpstreamConfig::applies_to(const std::string& domain) const {
+    if (!configured()) return false;
+    return domains.empty() ||
+           std::find(domains.begin(), domains.end(), lower(domain)) != domains.end();
+}
+
+std::size_t DeliveryConfig::limit_for(const std::string& domain) const {
+    const auto it = domain_concurrency.find(lower(domain));
+    return it == domain_concurrency.end() ? concurrency_per_domain : it->second;
+}
+
+OutboundTls DeliveryConfig::tls_for(const std::string& domain) const {
+    const auto d = lower(domain);
+    return std::find(verify_domains.begin(), verify_domains.end(), d) != verify_domains.end()
+               ? OutboundTls::verify
+               : tls;
+}
 
 Config load_config(const std::filesystem::path& file) {
     toml::table root;
@@ -242,6 +403,8 @@ Config load_config(const std::filesystem::path& file) {
         s.reject_unknown();
     }
 
+    if (const auto* t = subtable(top, "delivery")) read_delivery(*t, file, config.delivery);
+
     if (const auto* t = subtable(top, "log")) {
         Section s(*t, "log", file);
         s.read("level", config.log_level);
@@ -260,6 +423,16 @@ Config load_config(const std::filesystem::path& file) {
     if (config.tls_certificate.empty() != config.tls_private_key.empty())
         throw ConfigError(fmt::format(
             "{}: tls.certificate and tls.private_key must be given together", file.string()));
+    const auto& upstream = config.delivery.upstream;
+    if (!upstream.username.empty() && upstream.password.empty())
+        throw ConfigError(
+            fmt::format("{}: delivery.upstream.password is required with a username (or set "
+                        "SMARTHOST_UPSTREAM_PASSWORD)",
+                        file.string()));
+    if (!upstream.username.empty() && upstream.tls == OutboundTls::none)
+        throw ConfigError(fmt::format(
+            "{}: delivery.upstream.tls: AUTH needs TLS, so it cannot be \"none\" with a username",
+            file.string()));
     std::set<std::string> names;
     for (std::size_t i = 0; i < config.listeners.size(); ++i) {
         const auto& l = config.listeners[i];

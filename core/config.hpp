@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -41,6 +42,76 @@ struct ListenerConfig {
     SmtpLimits limits;
 };
 
+// TLS towards receiving servers (docs/delivery.md): none, STARTTLS when offered without
+// checking the certificate (RFC 7435), or STARTTLS required with chain and name verified.
+enum class OutboundTls { none, opportunistic, verify };
+
+// A relay that takes all mail, or the mail for some domains, instead of their MX hosts.
+struct UpstreamConfig {
+    std::string host;  // empty: no upstream relay
+    std::uint16_t port = 587;
+    std::string username;  // empty: no AUTH
+    std::string password;  // SMARTHOST_UPSTREAM_PASSWORD overrides
+    OutboundTls tls = OutboundTls::verify;
+    std::vector<std::string> domains;  // lower-cased; empty: all mail
+
+    bool configured() const { return !host.empty(); }
+    bool applies_to(const std::string& domain) const;
+};
+
+// RFC 5321 section 4.5.3.2 minimums; connect and TLS handshake are Postfix's defaults.
+struct OutboundTimeouts {
+    std::chrono::seconds connect{30};
+    std::chrono::seconds greeting{300};
+    std::chrono::seconds command{300};  // EHLO, STARTTLS, AUTH, RSET, QUIT
+    std::chrono::seconds tls_handshake{30};
+    std::chrono::seconds mail{300};
+    std::chrono::seconds rcpt{300};
+    std::chrono::seconds data_init{120};
+    std::chrono::seconds data_block{180};
+    std::chrono::seconds data_end{600};
+};
+
+struct DeliveryConfig {
+    // Outbound connections at once in this process, and to one destination domain.
+    std::size_t concurrency = 100;
+    std::size_t concurrency_per_domain = 10;
+    std::map<std::string, std::size_t> domain_concurrency;  // lower-cased domain → limit
+    std::size_t batch_recipients = 500;                     // most recipients per claim
+    std::chrono::seconds lease{300};
+    std::chrono::seconds poll_interval{5};  // fallback when no notification arrives
+    std::chrono::seconds shutdown_grace{30};
+
+    std::uint16_t mx_port = 25;
+    std::string source_address;                           // empty: the system's choice
+    std::vector<std::string> allow_destination_networks;  // CIDRs exempt from the SSRF guard
+
+    std::vector<std::string> dns_forwarders;  // "addr@port"; empty: /etc/resolv.conf
+    std::chrono::milliseconds dns_timeout{10000};
+    bool ipv4 = true;
+    bool ipv6 = true;
+
+    OutboundTls tls = OutboundTls::opportunistic;
+    std::vector<std::string> verify_domains;  // lower-cased; these get OutboundTls::verify
+    std::filesystem::path tls_ca_file;        // for verify; empty: the system's CAs
+
+    std::chrono::seconds first_retry{300};
+    double retry_backoff_factor = 2.0;
+    std::chrono::seconds max_retry{4 * 3600};
+    double retry_jitter = 0.2;
+    std::chrono::seconds max_queue_lifetime{5 * 24 * 3600};
+
+    std::chrono::seconds body_retention{24 * 3600};
+    std::chrono::seconds event_retention{30 * 24 * 3600};
+    std::chrono::seconds purge_interval{300};
+
+    OutboundTimeouts timeouts;
+    UpstreamConfig upstream;
+
+    std::size_t limit_for(const std::string& domain) const;
+    OutboundTls tls_for(const std::string& domain) const;
+};
+
 struct Config {
     std::filesystem::path file;
 
@@ -62,13 +133,16 @@ struct Config {
     std::size_t group_commit_max_messages = 64;
     std::chrono::microseconds group_commit_max_wait{2000};
 
+    DeliveryConfig delivery;
+
     std::string log_level = "info";
 
     bool tls_configured() const { return !tls_certificate.empty(); }
 };
 
 // Reads and validates the file, then applies the environment overrides
-// SMARTHOST_DATABASE_URL, SMARTHOST_TLS_CERTIFICATE and SMARTHOST_TLS_PRIVATE_KEY.
+// SMARTHOST_DATABASE_URL, SMARTHOST_TLS_CERTIFICATE, SMARTHOST_TLS_PRIVATE_KEY and
+// SMARTHOST_UPSTREAM_PASSWORD.
 // Relative paths in the file are relative to the file's own directory.
 Config load_config(const std::filesystem::path& file);
 

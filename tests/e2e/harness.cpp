@@ -217,11 +217,14 @@ SmarthostServer::SmarthostServer(std::string database_url, ServerOptions options
     config_file_ = dir_.path() / "smarthost.toml";
     log_file_ = dir_.path() / "smarthost.log";
     std::ofstream(config_file_) << toml.str();
-    process_ =
-        std::make_unique<Process>(std::vector<std::string>{smarthost_binary().string(), "--config",
-                                                           config_file_.string(), "serve"},
-                                  log_file_);
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{smarthost_binary().string(), "--config", config_file_.string(),
+                                 "serve", "--roles", options_.roles},
+        log_file_);
+    // Without the smtp role there is nothing to wait for.
+    const bool listening = options_.roles.find("smtp") != std::string::npos;
     for (const auto& listener : options_.listeners) {
+        if (!listening) break;
         if (!wait_for_port("127.0.0.1", listener.port, 30s))
             throw std::runtime_error("smarthost did not listen on " +
                                      std::to_string(listener.port) + ":\n" + log());

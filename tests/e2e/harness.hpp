@@ -84,7 +84,10 @@ struct ServerOptions {
     std::vector<ListenerSpec> listeners = {{"submission", "starttls"}, {"submissions", "implicit"}};
     bool allow_auth_without_tls = false;
     std::string extra_toml;  // appended to the file (other sections)
-    Certificate tls;         // test_certificate() when empty
+    // `serve --roles`: the submission tests run without delivery, so what they queue
+    // stays as they queued it.
+    std::string roles = "smtp";
+    Certificate tls;  // test_certificate() when empty
 };
 
 // The real binary, configured on free loopback ports against `database_url`.

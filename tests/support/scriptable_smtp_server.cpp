@@ -104,12 +104,12 @@ std::string path_address(std::string_view argument) {
 }  // namespace
 
 struct ScriptableSmtpServer::State {
-    State(SmtpServerScript initial, std::string address_in)
+    State(SmtpServerScript initial, std::string address_in, unsigned short port_in)
         : script(std::move(initial)),
           address(std::move(address_in)),
           pem(make_self_signed(script.hostname)),
           tls_context(ssl::context::tls_server),
-          acceptor(io, tcp::endpoint(asio::ip::make_address(address), 0)) {
+          acceptor(io, tcp::endpoint(asio::ip::make_address(address), port_in)) {
         tls_context.use_certificate_chain(asio::buffer(pem.certificate));
         tls_context.use_private_key(asio::buffer(pem.private_key), ssl::context::pem);
         port = acceptor.local_endpoint().port();
@@ -370,8 +370,9 @@ struct ScriptableSmtpServer::State {
     }
 };
 
-ScriptableSmtpServer::ScriptableSmtpServer(SmtpServerScript script, std::string address)
-    : state_(std::make_unique<State>(std::move(script), std::move(address))) {}
+ScriptableSmtpServer::ScriptableSmtpServer(SmtpServerScript script, std::string address,
+                                           unsigned short port)
+    : state_(std::make_unique<State>(std::move(script), std::move(address), port)) {}
 
 ScriptableSmtpServer::~ScriptableSmtpServer() = default;
 

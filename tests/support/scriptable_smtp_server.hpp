@@ -50,7 +50,10 @@ struct ReceivedTransaction {
 
 class ScriptableSmtpServer {
   public:
-    explicit ScriptableSmtpServer(SmtpServerScript script, std::string address = "127.0.0.1");
+    // Port 0: a free one. Tests of delivery by MX give several servers, each on its own
+    // 127.0.0.x, the same port (the relay's mx_port).
+    explicit ScriptableSmtpServer(SmtpServerScript script, std::string address = "127.0.0.1",
+                                  unsigned short port = 0);
     ~ScriptableSmtpServer();
     ScriptableSmtpServer(const ScriptableSmtpServer&) = delete;
     ScriptableSmtpServer& operator=(const ScriptableSmtpServer&) = delete;

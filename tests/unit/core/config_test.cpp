@@ -21,6 +21,7 @@ class ConfigFile : public ::testing::Test {
         ::unsetenv("SMARTHOST_DATABASE_URL");
         ::unsetenv("SMARTHOST_TLS_CERTIFICATE");
         ::unsetenv("SMARTHOST_TLS_PRIVATE_KEY");
+        ::unsetenv("SMARTHOST_UPSTREAM_PASSWORD");
     }
     void TearDown() override { fs::remove_all(dir_); }
 
@@ -141,6 +142,132 @@ TEST_F(ConfigFile, TheShippedExampleLoads) {
     const auto config = load_config(fs::path(SMARTHOST_SOURCE_DIR) / "config/smarthost.toml");
     ::unsetenv("SMARTHOST_DATABASE_URL");
     EXPECT_EQ(config.listeners.size(), 2u);
+}
+
+// ---- [delivery] -------------------------------------------------------------------------
+
+TEST_F(ConfigFile, DeliveryDefaultsAreTheDocumentedOnes) {
+    const auto d = load_config(write(minimal)).delivery;
+    EXPECT_EQ(d.concurrency, 100u);
+    EXPECT_EQ(d.concurrency_per_domain, 10u);
+    EXPECT_EQ(d.lease, std::chrono::seconds(300));
+    EXPECT_EQ(d.mx_port, 25);
+    EXPECT_TRUE(d.allow_destination_networks.empty());
+    EXPECT_TRUE(d.dns_forwarders.empty());
+    EXPECT_EQ(d.tls, OutboundTls::opportunistic);
+    EXPECT_EQ(d.max_queue_lifetime, std::chrono::seconds(5 * 24 * 3600));
+    EXPECT_FALSE(d.upstream.configured());
+    EXPECT_EQ(d.timeouts.data_end, std::chrono::seconds(600));
+}
+
+TEST_F(ConfigFile, DeliveryConcurrencyWithPerDomainOverrides) {
+    const auto d = load_config(write(std::string(minimal) +
+                                     "[delivery]\nconcurrency = 7\nconcurrency_per_domain = 2\n"
+                                     "batch_recipients = 50\nlease_seconds = 60\n"
+                                     "[delivery.domain_concurrency]\n\"Big.Example\" = 5\n"))
+                       .delivery;
+    EXPECT_EQ(d.concurrency, 7u);
+    EXPECT_EQ(d.batch_recipients, 50u);
+    EXPECT_EQ(d.lease, std::chrono::seconds(60));
+    EXPECT_EQ(d.limit_for("big.example"), 5u);
+    EXPECT_EQ(d.limit_for("BIG.example"), 5u);
+    EXPECT_EQ(d.limit_for("small.example"), 2u);
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery.domain_concurrency]\n\"a.example\" = 0\n")
+                  .find("delivery.domain_concurrency.\"a.example\""),
+              std::string::npos);
+}
+
+TEST_F(ConfigFile, DeliveryNetworkDnsAndTlsKeys) {
+    const auto d =
+        load_config(write(std::string(minimal) +
+                          "[delivery]\nmx_port = 2525\nsource_address = \"192.0.2.1\"\n"
+                          "allow_destination_networks = [\"127.0.0.0/8\"]\n"
+                          "dns_forwarders = [\"127.0.0.1@5353\"]\ndns_timeout_ms = 2000\n"
+                          "ipv6 = false\ntls = \"none\"\nverify_domains = [\"Bank.Example\"]\n"))
+            .delivery;
+    EXPECT_EQ(d.mx_port, 2525);
+    EXPECT_EQ(d.source_address, "192.0.2.1");
+    EXPECT_EQ(d.allow_destination_networks, std::vector<std::string>{"127.0.0.0/8"});
+    EXPECT_EQ(d.dns_forwarders, std::vector<std::string>{"127.0.0.1@5353"});
+    EXPECT_EQ(d.dns_timeout, std::chrono::milliseconds(2000));
+    EXPECT_FALSE(d.ipv6);
+    EXPECT_EQ(d.tls_for("bank.example"), OutboundTls::verify);
+    EXPECT_EQ(d.tls_for("other.example"), OutboundTls::none);
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\ntls = \"maybe\"\n").find("delivery.tls"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\ndns_forwarders = \"x\"\n")
+                  .find("delivery.dns_forwarders: must be an array of strings"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nipv4 = false\nipv6 = false\n"), "");
+}
+
+TEST_F(ConfigFile, DeliveryRetryAndRetentionKeys) {
+    const auto d = load_config(write(std::string(minimal) +
+                                     "[delivery]\nfirst_retry_seconds = 2\n"
+                                     "retry_backoff_factor = 1.5\nmax_retry_seconds = 10\n"
+                                     "retry_jitter = 0\nmax_queue_lifetime_seconds = 3\n"
+                                     "body_retention_seconds = 0\nevent_retention_days = 7\n"))
+                       .delivery;
+    EXPECT_EQ(d.first_retry, std::chrono::seconds(2));
+    EXPECT_DOUBLE_EQ(d.retry_backoff_factor, 1.5);
+    EXPECT_EQ(d.max_retry, std::chrono::seconds(10));
+    EXPECT_DOUBLE_EQ(d.retry_jitter, 0.0);
+    EXPECT_EQ(d.max_queue_lifetime, std::chrono::seconds(3));
+    EXPECT_EQ(d.body_retention, std::chrono::seconds(0));
+    EXPECT_EQ(d.event_retention, std::chrono::seconds(7 * 86400));
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nretry_backoff_factor = 0.5\n")
+                  .find("delivery.retry_backoff_factor"),
+              std::string::npos);
+}
+
+TEST_F(ConfigFile, DeliveryClientTimeouts) {
+    const auto d =
+        load_config(write(std::string(minimal) + "[delivery.timeouts]\nconnect_seconds = 3\n"
+                                                 "data_end_seconds = 20\n"))
+            .delivery;
+    EXPECT_EQ(d.timeouts.connect, std::chrono::seconds(3));
+    EXPECT_EQ(d.timeouts.data_end, std::chrono::seconds(20));
+    EXPECT_EQ(d.timeouts.rcpt, std::chrono::seconds(300));
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery.timeouts]\nconect_seconds = 3\n")
+                  .find("delivery.timeouts.conect_seconds: is not a known key"),
+              std::string::npos);
+}
+
+TEST_F(ConfigFile, UpstreamRelayForListedDomainsWithPasswordFromTheEnvironment) {
+    ::setenv("SMARTHOST_UPSTREAM_PASSWORD", "from-env", 1);
+    const auto d = load_config(write(std::string(minimal) +
+                                     "[delivery.upstream]\nhost = \"relay.example\"\nport = 465\n"
+                                     "username = \"u\"\npassword = \"in-file\"\n"
+                                     "domains = [\"Example.COM\"]\n"))
+                       .delivery;
+    ::unsetenv("SMARTHOST_UPSTREAM_PASSWORD");
+    EXPECT_EQ(d.upstream.host, "relay.example");
+    EXPECT_EQ(d.upstream.port, 465);
+    EXPECT_EQ(d.upstream.password, "from-env");
+    EXPECT_EQ(d.upstream.tls, OutboundTls::verify);
+    EXPECT_TRUE(d.upstream.applies_to("example.com"));
+    EXPECT_FALSE(d.upstream.applies_to("example.org"));
+}
+
+TEST_F(ConfigFile, UpstreamForAllMailWithoutAuthAndItsChecks) {
+    const auto d = load_config(write(std::string(minimal) +
+                                     "[delivery.upstream]\nhost = \"127.0.0.1\"\nport = 2526\n"
+                                     "tls = \"none\"\n"))
+                       .delivery;
+    EXPECT_TRUE(d.upstream.applies_to("anything.example"));
+    EXPECT_TRUE(d.upstream.username.empty());
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery.upstream]\nport = 25\n")
+                  .find("delivery.upstream.host: is required"),
+              std::string::npos);
+    EXPECT_NE(
+        error_of(std::string(minimal) + "[delivery.upstream]\nhost = \"h\"\nusername = \"u\"\n")
+            .find("delivery.upstream.password"),
+        std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) +
+                       "[delivery.upstream]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"\n"
+                       "tls = \"none\"\n")
+                  .find("delivery.upstream.tls"),
+              std::string::npos);
 }
 
 }  // namespace

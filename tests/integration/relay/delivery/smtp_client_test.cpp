@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,9 +17,8 @@
 
 #include "tests/support/run_awaitable.hpp"
 #include "tests/support/scriptable_smtp_server.hpp"
+#include "tests/support/smtp_sink.hpp"
 #include "tests/support/unreachable_server.hpp"
-
-extern char** environ;
 
 namespace smarthost::delivery {
 namespace {
@@ -42,65 +39,6 @@ unsigned short free_port() {
     tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
     return acceptor.local_endpoint().port();
 }
-
-bool accepts_connections(unsigned short port) {
-    asio::io_context io;
-    tcp::socket socket(io);
-    boost::system::error_code ec;
-    socket.connect(endpoint_of("127.0.0.1", port), ec);
-    return !ec;
-}
-
-// postfix's smtp-sink on a free loopback port, dumping each transaction to a file.
-class SmtpSink {
-  public:
-    explicit SmtpSink(std::vector<std::string> options = {}) : port_(free_port()) {
-        dump_dir_ = std::filesystem::temp_directory_path() /
-                    ("smtp-sink-" + std::to_string(::getpid()) + "-" + std::to_string(port_));
-        std::filesystem::create_directories(dump_dir_);
-        std::filesystem::permissions(dump_dir_, std::filesystem::perms::all);
-        std::vector<std::string> args{"/usr/sbin/smtp-sink", "-d", (dump_dir_ / "msg.").string()};
-        if (::geteuid() == 0) args.insert(args.end(), {"-u", "nobody"});
-        args.insert(args.end(), options.begin(), options.end());
-        args.push_back("127.0.0.1:" + std::to_string(port_));
-        args.push_back("100");
-        std::vector<char*> argv;
-        for (auto& arg : args)
-            argv.push_back(arg.data());
-        argv.push_back(nullptr);
-        if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-            throw std::runtime_error("cannot start smtp-sink");
-        const auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (!accepts_connections(port_)) {
-            if (std::chrono::steady_clock::now() > deadline)
-                throw std::runtime_error("smtp-sink did not start");
-            std::this_thread::sleep_for(20ms);
-        }
-    }
-    ~SmtpSink() {
-        ::kill(pid_, SIGTERM);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        std::error_code ignored;
-        std::filesystem::remove_all(dump_dir_, ignored);
-    }
-    unsigned short port() const { return port_; }
-    std::vector<std::string> dumps() const {
-        std::vector<std::string> out;
-        for (const auto& entry : std::filesystem::directory_iterator(dump_dir_)) {
-            std::ifstream file(entry.path(), std::ios::binary);
-            std::stringstream text;
-            text << file.rdbuf();
-            out.push_back(text.str());
-        }
-        return out;
-    }
-
-  private:
-    unsigned short port_;
-    pid_t pid_ = 0;
-    std::filesystem::path dump_dir_;
-};
 
 smtp::Envelope envelope_to(std::vector<std::string> addresses) {
     smtp::Envelope envelope;
@@ -154,7 +92,7 @@ class SmtpClientTest : public ::testing::Test {
 // ---- smtp-sink --------------------------------------------------------------------------
 
 TEST_F(SmtpClientTest, DeliversToSmtpSinkWithPipelining) {
-    SmtpSink sink;
+    test::SmtpSink sink;
     SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::none));
     auto opened = run(client.open("localhost", {endpoint_of("127.0.0.1", sink.port())}));
     ASSERT_TRUE(opened) << describe(opened.failure->reply);
@@ -176,7 +114,7 @@ TEST_F(SmtpClientTest, DeliversToSmtpSinkWithPipelining) {
 }
 
 TEST_F(SmtpClientTest, DeliversToSmtpSinkOneCommandAtATimeWithoutPipelining) {
-    SmtpSink sink({"-p"});
+    test::SmtpSink sink("127.0.0.1", 0, {"-p"});
     SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::none));
     ASSERT_TRUE(run(client.open("localhost", {endpoint_of("127.0.0.1", sink.port())})));
     EXPECT_FALSE(client.capabilities().pipelining);

@@ -1,0 +1,71 @@
+#include "relay/delivery/bounce_reports.hpp"
+
+#include <map>
+
+namespace smarthost::delivery {
+
+namespace {
+
+// RFC 3463 X.4.7: delivery time expired; persistent transient, so 4.4.7.
+constexpr const char* k_expired_status = "4.4.7";
+
+DsnRecipient report_line(const queue::ClaimedRecipient& recipient, const RecipientAttempt& attempt,
+                         queue::RecordedState state) {
+    DsnRecipient r;
+    r.address = recipient.address;
+    r.orcpt = recipient.orcpt;
+    r.notify = recipient.notify;
+    r.action = DsnAction::failed;
+    r.status = state == queue::RecordedState::expired ? k_expired_status : attempt.outcome.status;
+    r.remote_mta = attempt.from_remote ? attempt.outcome.remote_host : "";
+    r.diagnostic = attempt.from_remote ? attempt.outcome.reply : "";
+    return r;
+}
+
+}  // namespace
+
+std::vector<queue::NewMessage> bounce_reports(
+    const DsnSettings& settings, const std::vector<const queue::ClaimedMessage*>& messages,
+    const std::vector<RecipientAttempt>& attempts, const std::vector<queue::RecordedState>& states,
+    TimePoint now) {
+    std::map<std::int64_t, std::size_t> index_of;
+    for (std::size_t i = 0; i < attempts.size() && i < states.size(); ++i)
+        index_of[attempts[i].outcome.recipient_id] = i;
+
+    std::vector<queue::NewMessage> out;
+    for (const auto* message : messages) {
+        std::vector<DsnRecipient> failed;
+        for (const auto& recipient : message->recipients) {
+            const auto found = index_of.find(recipient.id);
+            if (found == index_of.end()) continue;
+            const auto state = states[found->second];
+            if (state != queue::RecordedState::bounced && state != queue::RecordedState::expired)
+                continue;
+            failed.push_back(report_line(recipient, attempts[found->second], state));
+            failed.back().last_attempt = now;
+        }
+        if (failed.empty()) continue;
+        DsnOriginal original;
+        original.sender = message->sender;
+        original.envid = message->envid;
+        original.ret = message->ret;
+        original.received_at = message->received_at;
+        if (message->body) original.content = *message->body;
+        const std::string id = queue::new_message_id();
+        auto dsn = build_dsn(settings, original, failed, now, id);
+        if (!dsn) continue;
+        queue::NewMessage report;
+        report.id = id;
+        report.account_id = message->account_id;
+        // Made here, not received: the loopback address and our own name stand for the client.
+        report.client_ip = "127.0.0.1";
+        report.client_helo = settings.reporting_host;
+        report.envelope = std::move(dsn->envelope);
+        report.body = std::move(dsn->content);
+        report.header_message_id = dsn->message_id;
+        out.push_back(std::move(report));
+    }
+    return out;
+}
+
+}  // namespace smarthost::delivery

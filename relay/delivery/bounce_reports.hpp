@@ -1,0 +1,25 @@
+#pragma once
+// Bounces of one attempt (DESIGN.md "Outcomes"): for every message, one RFC 3464 report
+// listing its recipients that the attempt left bounced or expired, ready to be queued
+// from the null sender under the original message's account. Pure: no I/O.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "relay/delivery/domain_delivery.hpp"
+#include "relay/delivery/dsn.hpp"
+#include "relay/queue/claims.hpp"
+#include "relay/queue/group_commit.hpp"
+
+namespace smarthost::delivery {
+
+// `attempts` and `states` are parallel: states[i] is what claims.record() made of
+// attempts[i]. No report for a null-sender message (RFC 3461 6.2) or for recipients whose
+// NOTIFY does not ask for one.
+std::vector<queue::NewMessage> bounce_reports(
+    const DsnSettings& settings, const std::vector<const queue::ClaimedMessage*>& messages,
+    const std::vector<RecipientAttempt>& attempts, const std::vector<queue::RecordedState>& states,
+    TimePoint now);
+
+}  // namespace smarthost::delivery

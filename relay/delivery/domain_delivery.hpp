@@ -1,0 +1,46 @@
+#pragma once
+// One attempt at the mail of one destination domain: choose the route (an upstream relay,
+// or the domain's MX hosts in order, RFC 5321 section 5.1), open a connection, send each
+// message over it (RSET between them), and turn every recipient's result into a queue
+// Outcome. DNS verdicts that bounce or defer the whole domain are decided here too.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "relay/queue/claims.hpp"
+
+namespace smarthost {
+struct DeliveryConfig;
+}
+namespace smarthost::dns {
+class AddressPolicy;
+class Resolver;
+}  // namespace smarthost::dns
+
+namespace smarthost::delivery {
+
+// An Outcome and whether its reply came from a remote server (for the DSN's
+// Diagnostic-Code, RFC 3464 2.3.6) or is a local diagnosis.
+struct RecipientAttempt {
+    queue::Outcome outcome;
+    bool from_remote = false;
+};
+
+struct DomainRoute {
+    boost::asio::any_io_executor executor;
+    dns::Resolver& resolver;
+    const dns::AddressPolicy& address_policy;
+    const DeliveryConfig& config;
+    std::string helo_name;
+    std::mt19937_64& random;
+};
+
+// One RecipientAttempt per recipient of `messages`, in message order, then recipient
+// order. The messages must all be for `domain` and stay alive until it completes.
+boost::asio::awaitable<std::vector<RecipientAttempt>> deliver_domain(
+    DomainRoute route, std::string domain, std::vector<const queue::ClaimedMessage*> messages);
+
+}  // namespace smarthost::delivery

@@ -1,0 +1,402 @@
+#include "relay/delivery/scheduler.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "core/pg/pool.hpp"
+#include "relay/delivery/bounce_reports.hpp"
+#include "relay/delivery/connection_slots.hpp"
+#include "relay/delivery/domain_delivery.hpp"
+#include "relay/delivery/queue_listener.hpp"
+#include "relay/dns/address_policy.hpp"
+#include "relay/dns/resolver.hpp"
+#include "relay/queue/claims.hpp"
+#include "relay/queue/group_commit.hpp"
+#include "relay/queue/retry_schedule.hpp"
+
+namespace smarthost::delivery {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using queue::ClaimedMessage;
+
+namespace {
+
+// How long until the earliest queued or deferred recipient is due (the partial index
+// recipients_due_idx answers it): the claim loop sleeps no longer than that.
+constexpr const char* k_earliest_due = R"sql(
+SELECT (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::bigint
+FROM recipients WHERE state IN ('queued', 'deferred'))sql";
+
+// A claim finding nothing due while something is "due now" (another worker holds it)
+// must not spin: at least this long between claims.
+constexpr auto k_min_idle_wait = 250ms;
+
+std::string make_owner(const std::string& hostname) {
+    std::random_device device;
+    return fmt::format("{}:{}:{:08x}", hostname, ::getpid(), device());
+}
+
+queue::RetryPolicy retry_policy(const DeliveryConfig& c) {
+    queue::RetryPolicy p;
+    p.first_retry = c.first_retry;
+    p.factor = c.retry_backoff_factor;
+    p.max_interval = c.max_retry;
+    p.jitter = c.retry_jitter;
+    p.max_lifetime = c.max_queue_lifetime;
+    return p;
+}
+
+const char* state_name(queue::RecordedState state) {
+    switch (state) {
+        case queue::RecordedState::delivered:
+            return "delivered";
+        case queue::RecordedState::deferred:
+            return "deferred";
+        case queue::RecordedState::bounced:
+            return "bounced";
+        case queue::RecordedState::expired:
+            return "expired";
+        case queue::RecordedState::lease_lost:
+            break;
+    }
+    return "lease_lost";
+}
+
+std::vector<std::int64_t> ids_of(const std::vector<const ClaimedMessage*>& messages) {
+    std::vector<std::int64_t> ids;
+    for (const auto* message : messages)
+        for (const auto& recipient : message->recipients)
+            ids.push_back(recipient.id);
+    return ids;
+}
+
+}  // namespace
+
+struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
+    Impl(asio::any_io_executor executor_in, pg::Pool& pool_in, queue::GroupCommitter& committer_in,
+         dns::Resolver& resolver_in, Settings settings_in)
+        : executor(executor_in),
+          pool(pool_in),
+          committer(committer_in),
+          resolver(resolver_in),
+          settings(std::move(settings_in)),
+          config(settings.delivery),
+          schedule(retry_policy(config)),
+          claims(pool, schedule),
+          address_policy(config.allow_destination_networks),
+          slots(executor, config.concurrency),
+          random(std::random_device{}()),
+          owner(make_owner(settings.hostname)),
+          wake(executor),
+          lease_timer(executor),
+          purge_timer(executor),
+          drain_timer(executor) {
+        if (!config.source_address.empty()) {
+            boost::system::error_code ec;
+            asio::ip::make_address(config.source_address, ec);
+            if (ec)
+                throw std::invalid_argument("delivery.source_address: \"" + config.source_address +
+                                            "\" is not an IP address");
+        }
+    }
+
+    asio::any_io_executor executor;
+    pg::Pool& pool;
+    queue::GroupCommitter& committer;
+    dns::Resolver& resolver;
+    Settings settings;
+    const DeliveryConfig& config;
+    queue::RetrySchedule schedule;
+    queue::Claims claims;
+    dns::AddressPolicy address_policy;
+    ConnectionSlots slots;
+    std::mt19937_64 random;
+    std::string owner;
+    std::unique_ptr<QueueListener> listener;
+
+    asio::steady_timer wake;
+    asio::steady_timer lease_timer;
+    asio::steady_timer purge_timer;
+    asio::steady_timer drain_timer;
+    bool wake_pending = false;
+    bool stopping = false;
+    bool claiming = false;  // the claim loop is running
+    bool drained = false;
+    std::size_t active = 0;  // domain batches in progress
+    std::size_t wakeups = 0;
+    std::set<std::int64_t> leased;  // recipients this process holds, for lease extension
+
+    void notify() {
+        wake_pending = true;
+        wake.cancel();
+    }
+
+    DomainRoute route() {
+        return DomainRoute{executor, resolver, address_policy, config, settings.hostname, random};
+    }
+
+    // ---- claiming --------------------------------------------------------------------
+
+    asio::awaitable<void> claim_loop() {
+        auto self = shared_from_this();
+        claiming = true;
+        while (!stopping) {
+            wake_pending = false;
+            bool more = false;
+            if (active < config.concurrency) {
+                const std::size_t max_domains = config.concurrency - active;
+                auto claim = co_await claims.claim(
+                    owner, std::chrono::duration_cast<std::chrono::milliseconds>(config.lease),
+                    config.batch_recipients, max_domains);
+                if (!claim) {
+                    spdlog::warn("delivery: claiming failed: {}", claim.error().message);
+                } else if (stopping) {
+                    auto released = co_await claims.release(owner, claim->recipient_ids());
+                    (void)released;
+                } else if (!claim->domains.empty()) {
+                    more = claim->recipients >= config.batch_recipients ||
+                           claim->domains.size() >= max_domains;
+                    for (auto& batch : claim->domains)
+                        start_batch(std::move(batch));
+                }
+            }
+            if (stopping) break;
+            if ((more && active < config.concurrency) || wake_pending) continue;
+            auto wait = co_await idle_wait();
+            if (stopping || wake_pending) continue;
+            wake.expires_after(wait);
+            co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        claiming = false;
+    }
+
+    // Until the next poll, or sooner when deferred mail falls due before it.
+    asio::awaitable<Clock::duration> idle_wait() {
+        Clock::duration wait = config.poll_interval;
+        if (active >= config.concurrency) co_return wait;  // a finishing batch wakes us
+        auto rows = co_await pool.query(k_earliest_due);
+        if (rows && !rows->empty() && !rows->is_null(0, 0)) {
+            const auto due = std::chrono::milliseconds(rows->get_int(0, 0));
+            wait = std::clamp<Clock::duration>(due, k_min_idle_wait, wait);
+        }
+        co_return wait;
+    }
+
+    // ---- one domain batch ------------------------------------------------------------
+
+    // A batch's messages split into as many parts as the domain may have connections;
+    // each part is one worker with its own connection.
+    void start_batch(queue::DomainBatch batch) {
+        ++active;
+        auto shared = std::make_shared<queue::DomainBatch>(std::move(batch));
+        for (const auto& message : shared->messages)
+            for (const auto& recipient : message.recipients)
+                leased.insert(recipient.id);
+        const std::size_t limit = config.limit_for(shared->domain);
+        const std::size_t workers =
+            std::max<std::size_t>(1, std::min(limit, shared->messages.size()));
+        auto remaining = std::make_shared<std::size_t>(workers);
+        for (std::size_t w = 0; w < workers; ++w) {
+            std::vector<const ClaimedMessage*> part;
+            for (std::size_t i = w; i < shared->messages.size(); i += workers)
+                part.push_back(&shared->messages[i]);
+            asio::co_spawn(executor, run_worker(shared, std::move(part)),
+                           [self = shared_from_this(), remaining](std::exception_ptr) {
+                               if (--*remaining > 0) return;
+                               --self->active;
+                               self->notify();
+                           });
+        }
+    }
+
+    asio::awaitable<void> run_worker(std::shared_ptr<queue::DomainBatch> batch,
+                                     std::vector<const ClaimedMessage*> part) {
+        auto self = shared_from_this();
+        const std::string domain = batch->domain;
+        co_await slots.acquire(domain, config.limit_for(domain));
+        std::optional<std::vector<RecipientAttempt>> attempts;
+        try {
+            attempts = co_await deliver_domain(route(), domain, part);
+        } catch (const std::exception& e) {
+            spdlog::error("delivery: {}: {}", domain, e.what());
+        }
+        slots.release(domain);
+        if (attempts) {
+            co_await finish(part, std::move(*attempts));
+        } else {
+            auto released = co_await claims.release(owner, ids_of(part));
+            (void)released;
+        }
+        for (const auto id : ids_of(part))
+            leased.erase(id);
+    }
+
+    asio::awaitable<void> finish(const std::vector<const ClaimedMessage*>& part,
+                                 std::vector<RecipientAttempt> attempts) {
+        std::vector<queue::Outcome> outcomes;
+        outcomes.reserve(attempts.size());
+        for (const auto& attempt : attempts)
+            outcomes.push_back(attempt.outcome);
+        const auto now = std::chrono::system_clock::now();
+        auto report = co_await claims.record(owner, std::move(outcomes), now);
+        if (!report) {
+            // The leases run out and another attempt follows: at least once, never lost.
+            spdlog::warn("delivery: recording outcomes failed: {}", report.error().message);
+            co_return;
+        }
+        log_outcomes(part, attempts, report->states);
+        const DsnSettings dsn_settings{settings.hostname};
+        auto bounces = bounce_reports(dsn_settings, part, attempts, report->states, now);
+        for (auto& bounce : bounces) {
+            const std::string id = bounce.id;
+            auto queued = co_await committer.enqueue(std::move(bounce));
+            if (!queued) {
+                spdlog::error("delivery: bounce {} could not be queued: {}", id,
+                              queued.error().message);
+            } else {
+                spdlog::info("delivery: bounce queued as {}", id);
+            }
+        }
+    }
+
+    void log_outcomes(const std::vector<const ClaimedMessage*>& part,
+                      const std::vector<RecipientAttempt>& attempts,
+                      const std::vector<queue::RecordedState>& states) {
+        std::size_t k = 0;
+        for (const auto* message : part) {
+            for (const auto& recipient : message->recipients) {
+                if (k >= attempts.size() || k >= states.size()) return;
+                const auto& o = attempts[k].outcome;
+                spdlog::info("delivery: {} to=<{}> {} relay={}[{}] tls={} attempts={} reply=\"{}\"",
+                             message->id, recipient.address, state_name(states[k]),
+                             o.remote_host.empty() ? "none" : o.remote_host, o.remote_ip,
+                             o.tls_version.empty() ? "none" : o.tls_version, o.attempts, o.reply);
+                ++k;
+            }
+        }
+    }
+
+    // ---- leases and housekeeping -----------------------------------------------------
+
+    asio::awaitable<void> lease_loop() {
+        auto self = shared_from_this();
+        const auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(config.lease);
+        while (!drained) {
+            lease_timer.expires_after(lease / 3);
+            co_await lease_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (drained || leased.empty()) continue;
+            auto extended = co_await claims.extend_lease(
+                owner, std::vector<std::int64_t>(leased.begin(), leased.end()), lease);
+            if (!extended)
+                spdlog::warn("delivery: extending leases failed: {}", extended.error().message);
+        }
+    }
+
+    asio::awaitable<void> purge_loop() {
+        auto self = shared_from_this();
+        constexpr std::size_t limit = 1000;
+        while (!stopping) {
+            purge_timer.expires_after(config.purge_interval);
+            co_await purge_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (stopping) break;
+            for (;;) {
+                auto purged =
+                    co_await claims.purge(config.body_retention, config.event_retention, limit);
+                if (!purged) {
+                    spdlog::warn("delivery: purge failed: {}", purged.error().message);
+                    break;
+                }
+                if (purged->bodies_deleted || purged->events_deleted)
+                    spdlog::info("delivery: purged {} bodies and {} events", purged->bodies_deleted,
+                                 purged->events_deleted);
+                if (purged->bodies_deleted < limit && purged->events_deleted < limit) break;
+            }
+        }
+    }
+
+    asio::awaitable<void> drain(std::function<void()> done) {
+        auto self = shared_from_this();
+        const auto deadline = Clock::now() + config.shutdown_grace;
+        while ((active > 0 || claiming) && Clock::now() < deadline) {
+            drain_timer.expires_after(100ms);
+            co_await drain_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        if (active > 0)
+            spdlog::warn("delivery: {} batches unfinished after the grace period", active);
+        // Whatever is still leased goes back to the queue for other workers at once.
+        auto released = co_await claims.release(owner);
+        if (released && *released > 0) spdlog::info("delivery: released {} recipients", *released);
+        drained = true;
+        lease_timer.cancel();
+        if (done) done();
+    }
+};
+
+DeliveryService::DeliveryService(asio::any_io_executor executor, pg::Pool& pool,
+                                 queue::GroupCommitter& committer, dns::Resolver& resolver,
+                                 Settings settings)
+    : impl_(std::make_shared<Impl>(executor, pool, committer, resolver, std::move(settings))) {}
+
+DeliveryService::~DeliveryService() {
+    impl_->stopping = true;
+    impl_->drained = true;
+    if (impl_->listener) impl_->listener->stop();
+    impl_->wake.cancel();
+    impl_->lease_timer.cancel();
+    impl_->purge_timer.cancel();
+    impl_->drain_timer.cancel();
+}
+
+void DeliveryService::start() {
+    auto& impl = *impl_;
+    std::weak_ptr<Impl> weak = impl_;
+    impl.listener = std::make_unique<QueueListener>(
+        impl.executor, QueueListener::Settings{impl.settings.database_url}, [weak] {
+            if (auto self = weak.lock()) {
+                ++self->wakeups;
+                self->notify();
+            }
+        });
+    impl.listener->start();
+    asio::co_spawn(impl.executor, impl.claim_loop(), asio::detached);
+    asio::co_spawn(impl.executor, impl.lease_loop(), asio::detached);
+    asio::co_spawn(impl.executor, impl.purge_loop(), asio::detached);
+    spdlog::info("delivery: started as {} (concurrency {}, {} per domain)", impl.owner,
+                 impl.config.concurrency, impl.config.concurrency_per_domain);
+}
+
+void DeliveryService::stop(std::function<void()> done) {
+    auto& impl = *impl_;
+    impl.stopping = true;
+    if (impl.listener) impl.listener->stop();
+    impl.wake.cancel();
+    impl.purge_timer.cancel();
+    asio::co_spawn(impl.executor, impl.drain(std::move(done)), asio::detached);
+}
+
+const std::string& DeliveryService::owner() const {
+    return impl_->owner;
+}
+
+std::size_t DeliveryService::active_batches() const {
+    return impl_->active;
+}
+
+std::size_t DeliveryService::wakeups() const {
+    return impl_->wakeups;
+}
+
+}  // namespace smarthost::delivery

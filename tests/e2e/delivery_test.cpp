@@ -1,0 +1,348 @@
+// End to end delivery: the real binary with the smtp and delivery roles, a real DNS server
+// (dnsmasq) with fixture zones, and receiving servers on 127.0.0.x (postfix's smtp-sink
+// and our scriptable server), all on the same port, the relay's mx_port. Assertions are on
+// the bytes received, the recipient and event rows, and the bounces that arrive.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "tests/e2e/harness.hpp"
+#include "tests/support/dnsmasq.hpp"
+#include "tests/support/scriptable_smtp_server.hpp"
+#include "tests/support/smtp_sink.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace smarthost::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using test::DnsRecord;
+using test::ScriptableSmtpServer;
+using test::SmtpServerScript;
+using test::SmtpStep;
+
+constexpr const char* k_sender = "alice@sender.test";
+
+bool eventually(const std::function<bool()>& condition, std::chrono::seconds deadline = 30s) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < until) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return condition();
+}
+
+std::string from_hex(const std::string& hex) {
+    std::string out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+        out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    return out;
+}
+
+class Delivery : public ::testing::Test {
+  protected:
+    Delivery() : mx_port_(free_port()) {}
+
+    void TearDown() override {
+        if (!HasFailure()) return;
+        for (std::size_t i = 0; i < servers_.size(); ++i)
+            std::cerr << "---- smarthost " << i << " log ----\n" << servers_[i]->log() << '\n';
+    }
+
+    // The sender's domain (for bounces) always has an MX: a sink on 127.0.0.9.
+    void start_dns(std::vector<DnsRecord> records) {
+        records.push_back(DnsRecord::mx("sender.test", 10, "mx.sender.test"));
+        records.push_back(DnsRecord::address("mx.sender.test", "127.0.0.9"));
+        dns_ = std::make_unique<test::Dnsmasq>(std::move(records));
+    }
+
+    SmarthostServer& start_relay(const std::string& delivery_extra = {},
+                                 const std::string& roles = "smtp,delivery", int poll_seconds = 1) {
+        ServerOptions options;
+        options.listeners = {{"submission", "none"}};
+        options.roles = roles;
+        options.extra_toml =
+            "[delivery]\nmx_port = " + std::to_string(mx_port_) +
+            "\nallow_destination_networks = [\"127.0.0.0/8\"]\n"
+            "dns_forwarders = [\"" +
+            dns_->forwarder() + "\"]\ndns_timeout_ms = 3000\nipv6 = false\npoll_seconds = " +
+            std::to_string(poll_seconds) +
+            "\nfirst_retry_seconds = 1\nmax_retry_seconds = 2\nretry_jitter = 0\n" +
+            delivery_extra + "\n[delivery.timeouts]\nconnect_seconds = 3\ngreeting_seconds = 10\n";
+        // Before the relay starts: it caches allow-list answers, negative ones too, and the
+        // harness's port probe already asks about 127.0.0.1.
+        if (account_id_ == 0) {
+            account_id_ = db_.create_account("customer");
+            db_.exec("INSERT INTO allowed_networks (account_id, network) VALUES ($1, $2)",
+                     account_id_, "127.0.0.0/8");
+        }
+        servers_.push_back(std::make_unique<SmarthostServer>(db_.url(), options));
+        return *servers_.back();
+    }
+
+    // Submits through the first relay from an allow-listed address; returns the queue id.
+    std::string submit(const std::vector<std::string>& recipients, const std::string& content,
+                       const std::string& mail_parameters = {}) {
+        RawSmtpClient client(servers_.front()->port("submission"));
+        EXPECT_EQ(reply_code(client.reply()), 220);
+        EXPECT_EQ(reply_code(client.command("EHLO client.test")), 250);
+        EXPECT_EQ(reply_code(client.command(std::string("MAIL FROM:<") + k_sender + ">" +
+                                            mail_parameters)),
+                  250);
+        for (const auto& recipient : recipients)
+            EXPECT_EQ(reply_code(client.command("RCPT TO:<" + recipient + ">")), 250);
+        EXPECT_EQ(reply_code(client.command("DATA")), 354);
+        const auto done = client.command(content + ".");
+        EXPECT_EQ(reply_code(done), 250) << done;
+        client.command("QUIT");
+        const auto id = queued_id(done);
+        EXPECT_FALSE(id.empty()) << done;
+        return id;
+    }
+
+    std::string state_of(const std::string& address) {
+        const auto rows =
+            db_.exec("SELECT state FROM recipients WHERE address = $1 ORDER BY id DESC", address);
+        return rows.empty() ? "" : *rows[0][0];
+    }
+
+    std::string last_reply_of(const std::string& address) {
+        const auto rows =
+            db_.exec("SELECT coalesce(last_reply, '') FROM recipients WHERE address = $1", address);
+        return rows.empty() ? "" : *rows[0][0];
+    }
+
+    bool reaches(const std::string& address, const std::string& state,
+                 std::chrono::seconds deadline = 30s) {
+        return eventually([&] { return state_of(address) == state; }, deadline);
+    }
+
+    std::string stored_body(const std::string& id) {
+        return from_hex(
+            *db_.exec("SELECT encode(body, 'hex') FROM messages WHERE id = $1::uuid", id)[0][0]);
+    }
+
+    static std::string message(const std::string& to, const std::string& subject) {
+        return std::string("From: ") + k_sender + "\r\nTo: " + to + "\r\nSubject: " + subject +
+               "\r\nMessage-ID: <" + subject + "@sender.test>\r\n\r\nHello.\r\n";
+    }
+
+    test::TestDatabase db_;
+    std::uint16_t mx_port_;
+    std::unique_ptr<test::Dnsmasq> dns_;
+    std::vector<std::unique_ptr<SmarthostServer>> servers_;
+    std::int64_t account_id_ = 0;
+};
+
+TEST_F(Delivery, DeliveredByteForByteWithTheAttemptLogged) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    ScriptableSmtpServer mx(SmtpServerScript{}, "127.0.0.3", mx_port_);
+    start_relay();
+    const auto id =
+        submit({"bob@dest.test", "carol@dest.test"},
+               message("bob@dest.test", "bytes") + ".leading dot\r\n8-bit: caf\xc3\xa9\r\n",
+               " BODY=8BITMIME");
+    ASSERT_TRUE(reaches("bob@dest.test", "delivered"));
+    ASSERT_TRUE(reaches("carol@dest.test", "delivered"));
+    const auto received = mx.transactions();
+    ASSERT_EQ(received.size(), 1u);  // both recipients in one transaction
+    EXPECT_EQ(received[0].body, stored_body(id));
+    EXPECT_EQ(received[0].recipients.size(), 2u);
+    EXPECT_EQ(received[0].mail_command.find("MAIL FROM:<alice@sender.test>"), 0u);
+    const auto events = db_.exec(
+        "SELECT e.kind, e.remote_host, host(e.remote_ip), e.reply FROM events e "
+        "JOIN recipients r ON r.id = e.recipient_id WHERE r.address = 'bob@dest.test' "
+        "ORDER BY e.id");
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(*events[0][0], "attempt");
+    EXPECT_EQ(*events[1][0], "delivered");
+    EXPECT_EQ(*events[1][1], "mx1.dest.test");
+    EXPECT_EQ(*events[1][2], "127.0.0.3");
+    EXPECT_EQ(events[1][3]->rfind("250 2.0.0", 0), 0u) << *events[1][3];
+}
+
+TEST_F(Delivery, SecondMxTakesTheMailWhenTheFirstRefusesConnections) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::mx("dest.test", 20, "mx2.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.4"),  // nothing listens there
+               DnsRecord::address("mx2.dest.test", "127.0.0.5")});
+    ScriptableSmtpServer mx2(SmtpServerScript{}, "127.0.0.5", mx_port_);
+    start_relay();
+    submit({"bob@dest.test"}, message("bob@dest.test", "fallback"));
+    ASSERT_TRUE(reaches("bob@dest.test", "delivered"));
+    EXPECT_EQ(mx2.transactions().size(), 1u);
+    const auto rows =
+        db_.exec("SELECT remote_host, host(remote_ip) FROM events WHERE kind = 'delivered'");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(*rows[0][0], "mx2.dest.test");
+    EXPECT_EQ(*rows[0][1], "127.0.0.5");
+}
+
+TEST_F(Delivery, TemporaryFailureIsDeferredThenDeliveredOnRetry) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    SmtpServerScript busy;
+    busy.recipient_replies["bob@dest.test"] = "451 4.3.0 Try again later";
+    ScriptableSmtpServer mx(busy, "127.0.0.3", mx_port_);
+    start_relay();
+    submit({"bob@dest.test"}, message("bob@dest.test", "retry"));
+    ASSERT_TRUE(reaches("bob@dest.test", "deferred"));
+    EXPECT_EQ(last_reply_of("bob@dest.test"), "451 4.3.0 Try again later");
+    mx.set_script(SmtpServerScript{});
+    ASSERT_TRUE(reaches("bob@dest.test", "delivered"));
+    EXPECT_EQ(mx.transactions().size(), 1u);
+    const auto attempts = db_.exec("SELECT attempts FROM recipients");
+    EXPECT_GE(std::stoi(*attempts[0][0]), 2);
+}
+
+TEST_F(Delivery, PermanentFailureBouncesWithAMultipartReportToTheSender) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    SmtpServerScript refusing;
+    refusing.recipient_replies["nobody@dest.test"] = "550 5.1.1 No such user here";
+    ScriptableSmtpServer mx(refusing, "127.0.0.3", mx_port_);
+    ScriptableSmtpServer sender_mx(SmtpServerScript{}, "127.0.0.9", mx_port_);
+    start_relay();
+    submit({"nobody@dest.test"}, message("nobody@dest.test", "bounce"));
+    ASSERT_TRUE(reaches("nobody@dest.test", "bounced"));
+    ASSERT_TRUE(eventually([&] { return sender_mx.transactions().size() == 1; }));
+    const auto dsn = sender_mx.transactions()[0];
+    EXPECT_EQ(dsn.mail_command.find("MAIL FROM:<>"), 0u) << dsn.mail_command;
+    EXPECT_EQ(dsn.recipients, std::vector<std::string>{k_sender});
+    EXPECT_NE(dsn.body.find("Content-Type: multipart/report; report-type=delivery-status"),
+              std::string::npos)
+        << dsn.body;
+    EXPECT_NE(dsn.body.find("Final-Recipient: rfc822;nobody@dest.test"), std::string::npos)
+        << dsn.body;
+    EXPECT_NE(dsn.body.find("Action: failed"), std::string::npos);
+    EXPECT_NE(dsn.body.find("Status: 5.1.1"), std::string::npos);
+    EXPECT_NE(dsn.body.find("Diagnostic-Code: smtp; 550 5.1.1 No such user here"),
+              std::string::npos)
+        << dsn.body;
+    EXPECT_NE(dsn.body.find("Message-ID: <bounce@sender.test>"), std::string::npos);
+    // A hard bounce suppresses the address for the account.
+    EXPECT_EQ(db_.exec("SELECT count(*) FROM suppressions WHERE address = 'nobody@dest.test'")
+                  .at(0)
+                  .at(0),
+              "1");
+}
+
+TEST_F(Delivery, NullMxBouncesWith5110) {
+    start_dns({DnsRecord::null_mx("nullmx.test")});
+    ScriptableSmtpServer sender_mx(SmtpServerScript{}, "127.0.0.9", mx_port_);
+    start_relay();
+    submit({"bob@nullmx.test"}, message("bob@nullmx.test", "nullmx"));
+    ASSERT_TRUE(reaches("bob@nullmx.test", "bounced"));
+    EXPECT_EQ(last_reply_of("bob@nullmx.test").rfind("5.1.10", 0), 0u)
+        << last_reply_of("bob@nullmx.test");
+    ASSERT_TRUE(eventually([&] { return sender_mx.transactions().size() == 1; }));
+    EXPECT_NE(sender_mx.transactions()[0].body.find("Status: 5.1.10"), std::string::npos);
+}
+
+TEST_F(Delivery, NxdomainBouncesWith512) {
+    start_dns({DnsRecord::nxdomain("gone.test")});
+    start_relay();
+    submit({"bob@gone.test"}, message("bob@gone.test", "nxdomain"));
+    ASSERT_TRUE(reaches("bob@gone.test", "bounced"));
+    EXPECT_EQ(last_reply_of("bob@gone.test").rfind("5.1.2", 0), 0u);
+}
+
+TEST_F(Delivery, MailOlderThanTheQueueLifetimeExpiresWithABounce) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    SmtpServerScript busy;
+    busy.recipient_replies["bob@dest.test"] = "451 4.3.0 Try again later";
+    ScriptableSmtpServer mx(busy, "127.0.0.3", mx_port_);
+    ScriptableSmtpServer sender_mx(SmtpServerScript{}, "127.0.0.9", mx_port_);
+    start_relay("max_queue_lifetime_seconds = 3\n");
+    submit({"bob@dest.test"}, message("bob@dest.test", "expiry"));
+    ASSERT_TRUE(reaches("bob@dest.test", "expired"));
+    ASSERT_TRUE(eventually([&] { return sender_mx.transactions().size() == 1; }));
+    const auto body = sender_mx.transactions()[0].body;
+    EXPECT_NE(body.find("Action: failed"), std::string::npos) << body;
+    EXPECT_NE(body.find("Status: 4.4.7"), std::string::npos) << body;
+}
+
+TEST_F(Delivery, SmtpUtf8MailToAServerWithoutItBouncesWith567) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    ScriptableSmtpServer mx(SmtpServerScript{}, "127.0.0.3", mx_port_);  // no SMTPUTF8
+    start_relay();
+    const std::string address = "j\xc3\xb6rg@dest.test";
+    submit({address}, message(address, "utf8"), " SMTPUTF8");
+    ASSERT_TRUE(reaches(address, "bounced"));
+    EXPECT_NE(last_reply_of(address).find("5.6.7"), std::string::npos) << last_reply_of(address);
+    EXPECT_TRUE(mx.transactions().empty());
+}
+
+TEST_F(Delivery, TwoProcessesOnOneQueueDeliverEachRecipientOnce) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    test::SmtpSink sink("127.0.0.3", mx_port_);
+    start_relay("batch_recipients = 3\n");
+    start_relay("batch_recipients = 3\n");
+    constexpr int messages = 30;
+    for (int i = 0; i < messages; ++i) {
+        const std::string to = "user" + std::to_string(i) + "@dest.test";
+        submit({to}, message(to, "once" + std::to_string(i)));
+    }
+    ASSERT_TRUE(eventually([&] {
+        return *db_.exec("SELECT count(*) FROM recipients WHERE state = 'delivered'")[0][0] ==
+               std::to_string(messages);
+    }));
+    EXPECT_EQ(sink.dumps().size(), static_cast<std::size_t>(messages));
+    EXPECT_EQ(*db_.exec("SELECT count(*) FROM events WHERE kind = 'delivered'")[0][0],
+              std::to_string(messages));
+    // Both processes took part.
+    EXPECT_NE(servers_[0]->log().find(" delivered relay="), std::string::npos);
+    EXPECT_NE(servers_[1]->log().find(" delivered relay="), std::string::npos);
+}
+
+TEST_F(Delivery, KilledWorkersRecipientsAreDeliveredAfterTheLeaseExpires) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    SmtpServerScript stalling;
+    stalling.stall_at = SmtpStep::data_end;  // takes the message, never answers the dot
+    ScriptableSmtpServer mx(stalling, "127.0.0.3", mx_port_);
+    auto& first = start_relay("lease_seconds = 5\n");
+    submit({"bob@dest.test"}, message("bob@dest.test", "killed"));
+    ASSERT_TRUE(eventually([&] {
+        for (const auto& command : mx.commands())
+            if (command == "DATA") return true;
+        return false;
+    }));
+    first.process().signal(SIGKILL);
+    ASSERT_EQ(first.process().wait(10s), 128 + SIGKILL);
+    EXPECT_EQ(state_of("bob@dest.test"), "in_flight");
+    mx.set_script(SmtpServerScript{});
+    start_relay("lease_seconds = 5\n", "delivery");
+    ASSERT_TRUE(reaches("bob@dest.test", "delivered", 40s));
+    EXPECT_EQ(mx.transactions().size(), 1u);
+}
+
+TEST_F(Delivery, NewMailIsPickedUpWithinASecondWithoutPolling) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    ScriptableSmtpServer mx(SmtpServerScript{}, "127.0.0.3", mx_port_);
+    start_relay({}, "smtp,delivery", 600);
+    // Wait for the relay's LISTEN connection, so only a notification can wake it.
+    ASSERT_TRUE(eventually([&] {
+        return *db_.exec(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                   "'smarthost-listen' AND datname = current_database()")[0][0] == "1";
+    }));
+    std::this_thread::sleep_for(500ms);  // the claim at LISTEN start has found nothing
+    submit({"bob@dest.test"}, message("bob@dest.test", "wakeup"));
+    const auto queued = std::chrono::steady_clock::now();
+    ASSERT_TRUE(eventually([&] { return mx.transactions().size() == 1; }, 5s));
+    EXPECT_LT(std::chrono::steady_clock::now() - queued, 1s);
+}
+
+}  // namespace
+}  // namespace smarthost::e2e
