@@ -1,0 +1,34 @@
+#pragma once
+// The audit log: every change made through the API, with the token's name. A change and
+// its audit row are one statement (a data-modifying CTE), so both commit or neither, and
+// a change that touched no row (a 404) leaves no audit row.
+
+#include <boost/asio/awaitable.hpp>
+#include <string_view>
+#include <vector>
+
+#include "admin-api/router.hpp"
+#include "core/pg/pool.hpp"
+
+namespace smarthost::admin {
+
+// Bound parameters from values, without a braced list (g++ 12 miscompiles braced lists
+// of non-trivial types inside coroutines).
+template <class... Args>
+std::vector<pg::Param> params_of(const Args&... args) {
+    std::vector<pg::Param> params;
+    params.reserve(sizeof...(Args));
+    (params.push_back(pg::to_param(args)), ...);
+    return params;
+}
+
+// `dml` is an INSERT/UPDATE/DELETE ... RETURNING * whose own parameters start at $5
+// ($1..$4 are the audit row's token, method, path and status). `detail` is a jsonb
+// expression over the changed row `t`; `select` is the result list over `t`.
+pg::Statement audited(const RequestContext& context, unsigned status, std::string_view dml,
+                      std::string_view detail, std::string_view select,
+                      std::vector<pg::Param> params);
+
+void add_audit_routes(Router& router);
+
+}  // namespace smarthost::admin

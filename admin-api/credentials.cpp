@@ -1,0 +1,165 @@
+#include "admin-api/credentials.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include "admin-api/accounts.hpp"
+#include "admin-api/audit.hpp"
+#include "admin-api/json_body.hpp"
+#include "core/crypto.hpp"
+#include "core/pg/pool.hpp"
+
+namespace smarthost::admin {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+constexpr std::string_view k_create_fields[] = {"username"};
+
+constexpr std::size_t k_username_max = 255;
+// 24 characters of a 57-letter alphabet: about 140 bits.
+constexpr std::size_t k_password_length = 24;
+
+constexpr std::string_view k_credential_json =
+    "json_build_object('id', t.id, 'account_id', t.account_id, 'username', t.username, "
+    "'enabled', t.enabled, 'created_at', t.created_at, 'last_used_at', t.last_used_at)";
+constexpr std::string_view k_credential_audit =
+    "jsonb_build_object('id', t.id, 'account_id', t.account_id, 'username', t.username)";
+
+constexpr std::string_view k_insert_credential =
+    "INSERT INTO credentials (account_id, username, secret_hash) VALUES ($5, $6, $7) "
+    "RETURNING *";
+constexpr std::string_view k_set_enabled =
+    "UPDATE credentials SET enabled = $6 WHERE id = $5 RETURNING *";
+constexpr std::string_view k_set_secret =
+    "UPDATE credentials SET secret_hash = $6 WHERE id = $5 RETURNING *";
+constexpr std::string_view k_delete_credential =
+    "DELETE FROM credentials WHERE id = $5 RETURNING *";
+
+struct NewSecret {
+    std::string password;
+    std::string hash;
+};
+
+// argon2id takes tens of milliseconds of CPU by design: never on the I/O thread.
+asio::awaitable<NewSecret> new_secret(asio::any_io_executor hash_executor) {
+    auto secret = co_await asio::co_spawn(
+        hash_executor,
+        []() -> asio::awaitable<NewSecret> {
+            NewSecret made;
+            made.password = crypto::random_password(k_password_length);
+            made.hash = crypto::hash_password(made.password);
+            co_return made;
+        },
+        asio::use_awaitable);
+    co_return secret;
+}
+
+bool valid_username(std::string_view username) {
+    for (const unsigned char c : username)
+        if (c <= ' ' || c == 0x7f) return false;  // no spaces or controls: SASL PLAIN splits on NUL
+    return true;
+}
+
+Response with_password(std::string_view credential_json, unsigned status,
+                       const std::string& password) {
+    auto value = json::parse(credential_json);
+    value.as_object()["password"] = password;
+    return json_response(status, json::serialize(value));
+}
+
+asio::awaitable<Response> run_change(RequestContext& context, unsigned status, std::string_view dml,
+                                     std::vector<pg::Param> params,
+                                     const std::string* password = nullptr) {
+    auto statement =
+        audited(context, status, dml, k_credential_audit, k_credential_json, std::move(params));
+    auto rows =
+        co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
+    if (!rows) {
+        if (rows.error().code == "23505")
+            co_return problem::conflict("this username is taken", "username", "already taken");
+        if (rows.error().code == "23503") co_return problem::not_found("no such account");
+        co_return problem::from_database(rows.error());
+    }
+    if (rows->empty()) co_return problem::not_found("no such credential");
+    if (password) co_return with_password(rows->get(0, 0), status, *password);
+    co_return json_response(status, std::string(rows->get(0, 0)));
+}
+
+asio::awaitable<Response> create_credential(RequestContext& context) {
+    const auto account_id = context.id_param();
+    if (!account_id) co_return problem::not_found("no such account");
+    auto body = parse_object(context.request, k_create_fields);
+    if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
+    FieldReader fields(std::get<json::object>(body));
+    const auto username = fields.string("username", k_username_max);
+    if (!fields.has("username"))
+        fields.fail("username", "is required");
+    else if (username && !valid_username(*username))
+        fields.fail("username", "must not contain spaces or control characters");
+    if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
+
+    const auto secret = co_await new_secret(context.hash_executor);
+    auto response =
+        co_await run_change(context, 201, k_insert_credential,
+                            params_of(*account_id, *username, secret.hash), &secret.password);
+    co_return response;
+}
+
+asio::awaitable<Response> list_credentials(RequestContext& context) {
+    auto response = co_await list_of_account(context, "credentials", k_credential_json);
+    co_return response;
+}
+
+asio::awaitable<Response> set_enabled(RequestContext& context, bool enabled) {
+    const auto id = context.id_param();
+    if (!id) co_return problem::not_found("no such credential");
+    auto body = parse_object(context.request, k_no_fields);
+    if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
+    auto response = co_await run_change(context, 200, k_set_enabled, params_of(*id, enabled));
+    co_return response;
+}
+
+asio::awaitable<Response> disable_credential(RequestContext& context) {
+    auto response = co_await set_enabled(context, false);
+    co_return response;
+}
+
+asio::awaitable<Response> enable_credential(RequestContext& context) {
+    auto response = co_await set_enabled(context, true);
+    co_return response;
+}
+
+asio::awaitable<Response> rotate_credential(RequestContext& context) {
+    const auto id = context.id_param();
+    if (!id) co_return problem::not_found("no such credential");
+    auto body = parse_object(context.request, k_no_fields);
+    if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
+    const auto secret = co_await new_secret(context.hash_executor);
+    auto response = co_await run_change(context, 200, k_set_secret, params_of(*id, secret.hash),
+                                        &secret.password);
+    co_return response;
+}
+
+asio::awaitable<Response> delete_credential(RequestContext& context) {
+    const auto id = context.id_param();
+    if (!id) co_return problem::not_found("no such credential");
+    auto response = co_await run_change(context, 204, k_delete_credential, params_of(*id));
+    if (response.status == 204) co_return no_content();
+    co_return response;
+}
+
+}  // namespace
+
+void add_credential_routes(Router& router) {
+    router.add("GET", "/api/v1/accounts/{id}/credentials", list_credentials);
+    router.add("POST", "/api/v1/accounts/{id}/credentials", create_credential);
+    router.add("POST", "/api/v1/credentials/{id}/disable", disable_credential);
+    router.add("POST", "/api/v1/credentials/{id}/enable", enable_credential);
+    router.add("POST", "/api/v1/credentials/{id}/rotate", rotate_credential);
+    router.add("DELETE", "/api/v1/credentials/{id}", delete_credential);
+}
+
+}  // namespace smarthost::admin

@@ -1,0 +1,105 @@
+#include "admin-api/problem.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+namespace smarthost::admin::problem {
+namespace {
+
+namespace json = boost::json;
+
+// Problem type URIs name the kind of failure; RFC 9457 §3.1.1 lets them be URNs.
+Response make(unsigned status, std::string_view slug, std::string_view title, std::string detail,
+              const std::vector<FieldError>& errors = {}) {
+    json::object body;
+    body["type"] = std::string("urn:smarthost:problem:") + std::string(slug);
+    body["title"] = title;
+    body["status"] = status;
+    body["detail"] = detail;
+    if (!errors.empty()) {
+        json::array list;
+        for (const auto& e : errors)
+            list.push_back(json::object{{"field", e.field}, {"message", e.message}});
+        body["errors"] = std::move(list);
+    }
+    Response response;
+    response.status = status;
+    response.content_type = "application/problem+json";
+    response.body = json::serialize(body);
+    return response;
+}
+
+}  // namespace
+
+Response malformed_json(std::string detail) {
+    return make(400, "malformed-json", "Malformed JSON", std::move(detail));
+}
+
+Response unauthorized(std::string detail) {
+    auto response = make(401, "unauthorized", "Unauthorized", std::move(detail));
+    // RFC 6750 §3: the challenge names the scheme; error="invalid_token" when one was sent.
+    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"smarthost\"");
+    return response;
+}
+
+Response not_found(std::string detail) {
+    return make(404, "not-found", "Not Found", std::move(detail));
+}
+
+Response method_not_allowed(const std::vector<std::string>& allow) {
+    std::string list;
+    for (const auto& method : allow)
+        list += (list.empty() ? "" : ", ") + method;
+    auto response =
+        make(405, "method-not-allowed", "Method Not Allowed", "allowed methods: " + list);
+    response.headers.emplace_back("Allow", list);
+    return response;
+}
+
+Response conflict(std::string detail, std::vector<FieldError> errors) {
+    return make(409, "conflict", "Conflict", std::move(detail), errors);
+}
+
+Response conflict(std::string detail, std::string field, std::string message) {
+    return conflict(std::move(detail), {FieldError{std::move(field), std::move(message)}});
+}
+
+Response validation(std::string field, std::string message) {
+    return validation({FieldError{std::move(field), std::move(message)}});
+}
+
+Response payload_too_large(std::size_t max_body_bytes) {
+    return make(413, "payload-too-large", "Content Too Large",
+                "request bodies are limited to " + std::to_string(max_body_bytes) + " bytes");
+}
+
+Response unsupported_media_type(std::string content_type) {
+    return make(415, "unsupported-media-type", "Unsupported Media Type",
+                "request bodies must be application/json, not '" + content_type + "'");
+}
+
+Response validation(std::vector<FieldError> errors) {
+    return make(422, "validation", "Unprocessable Content", "the request has invalid fields",
+                errors);
+}
+
+Response unavailable() {
+    return make(503, "unavailable", "Service Unavailable", "the database is not reachable");
+}
+
+Response internal_error() {
+    return make(500, "internal", "Internal Server Error", "see the server log");
+}
+
+Response from_database(const Error& error) {
+    if (error.unavailable) return unavailable();
+    // 23514 check_violation, 22xxx data exceptions: the input got past validation but
+    // PostgreSQL refused it; still the client's doing.
+    if (error.code == "23514" || error.code.starts_with("22"))
+        return make(422, "validation", "Unprocessable Content", error.message);
+    spdlog::error("admin api: database error {}: {}", error.code, error.message);
+    return internal_error();
+}
+
+}  // namespace smarthost::admin::problem

@@ -1,0 +1,236 @@
+#include "admin-api/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "admin-api/api_routes.hpp"
+#include "admin-api/problem.hpp"
+#include "admin-api/tokens.hpp"
+#include "core/crypto.hpp"
+
+namespace smarthost::admin {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::uint32_t k_header_limit = 16 * 1024;
+
+Request to_request(const http::request<http::string_body>& message) {
+    Request request;
+    request.method = std::string(message.method_string());
+    const auto target = std::string_view(message.target());
+    const auto question = target.find('?');
+    request.path = std::string(target.substr(0, question));
+    if (question != std::string_view::npos)
+        request.query = std::string(target.substr(question + 1));
+    request.content_type = std::string(message[http::field::content_type]);
+    request.authorization = std::string(message[http::field::authorization]);
+    request.body = message.body();
+    return request;
+}
+
+http::response<http::string_body> to_message(Response response, unsigned version, bool keep_alive) {
+    http::response<http::string_body> message{static_cast<http::status>(response.status), version};
+    message.set(http::field::server, "smarthost");
+    // Responses carry one-time passwords: never let a proxy or browser keep them.
+    message.set(http::field::cache_control, "no-store");
+    if (!response.content_type.empty())
+        message.set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers)
+        message.set(name, value);
+    message.body() = std::move(response.body);
+    message.keep_alive(keep_alive);
+    message.prepare_payload();
+    return message;
+}
+
+}  // namespace
+
+struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
+    asio::any_io_executor executor;
+    pg::Pool& pool;
+    Settings settings;
+    tcp::acceptor acceptor;
+    asio::thread_pool hash_pool;
+    Router router = api_router();
+    std::unordered_map<std::uint64_t, beast::tcp_stream*> connections;
+    std::uint64_t next_connection = 0;
+
+    Impl(asio::any_io_executor ex, pg::Pool& p, Settings s)
+        : executor(ex),
+          pool(p),
+          settings(std::move(s)),
+          acceptor(ex),
+          hash_pool(settings.hash_threads) {}
+
+    ~Impl() { hash_pool.join(); }
+
+    asio::awaitable<void> accept_loop() {
+        auto self = shared_from_this();
+        while (acceptor.is_open()) {
+            auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+            if (ec) {
+                if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+                spdlog::warn("admin api: accept failed: {}", ec.message());
+                continue;
+            }
+            asio::co_spawn(
+                executor,
+                [self, socket = std::move(socket)]() mutable {
+                    return self->serve(std::move(socket));
+                },
+                asio::detached);
+        }
+    }
+
+    asio::awaitable<void> serve(tcp::socket socket) {
+        auto self = shared_from_this();
+        beast::tcp_stream stream(std::move(socket));
+        const auto id = next_connection++;
+        connections.emplace(id, &stream);
+        try {
+            co_await serve_requests(stream);
+        } catch (const std::exception& e) {
+            spdlog::error("admin api: connection failed: {}", e.what());
+        }
+        connections.erase(id);
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.socket().close(ignored);
+    }
+
+    asio::awaitable<void> serve_requests(beast::tcp_stream& stream) {
+        beast::flat_buffer buffer;
+        for (;;) {
+            http::request_parser<http::string_body> parser;
+            parser.body_limit(settings.max_body_bytes);
+            parser.header_limit(k_header_limit);
+            stream.expires_after(settings.idle_timeout);
+            auto [ec, ignored_bytes] =
+                co_await http::async_read_header(stream, buffer, parser, use_tuple);
+            if (!ec && !parser.is_done()) {
+                stream.expires_after(settings.request_timeout);
+                std::tie(ec, ignored_bytes) =
+                    co_await http::async_read(stream, buffer, parser, use_tuple);
+            }
+            if (ec == http::error::body_limit) {
+                co_await send(stream, problem::payload_too_large(settings.max_body_bytes), 11,
+                              false);
+                co_return;
+            }
+            if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+                ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+                ec == asio::error::eof)
+                co_return;
+            if (ec) {
+                // Not HTTP we can answer in kind: say so once and close.
+                Response bad;
+                bad.status = 400;
+                bad.content_type = "text/plain";
+                bad.body = "bad request\n";
+                co_await send(stream, std::move(bad), 11, false);
+                co_return;
+            }
+            auto message = parser.release();
+            const bool keep_alive = message.keep_alive();
+            const auto request = to_request(message);
+            stream.expires_never();  // the handler's database work has its own deadlines
+            auto response = co_await respond(request);
+            const bool sent =
+                co_await send(stream, std::move(response), message.version(), keep_alive);
+            if (!sent || !keep_alive) co_return;
+        }
+    }
+
+    asio::awaitable<bool> send(beast::tcp_stream& stream, Response response, unsigned version,
+                               bool keep_alive) {
+        auto message = to_message(std::move(response), version, keep_alive);
+        stream.expires_after(settings.request_timeout);
+        auto [ec, ignored_bytes] = co_await http::async_write(stream, message, use_tuple);
+        co_return !ec;
+    }
+
+    asio::awaitable<Response> respond(const Request& request) {
+        std::string token_name;
+        try {
+            if (request.path.starts_with("/api/")) {
+                auto who = co_await authenticate(pool, request.authorization);
+                if (auto* refusal = std::get_if<Response>(&who)) co_return std::move(*refusal);
+                token_name = std::get<TokenIdentity>(who).name;
+            }
+            auto match = router.match(request.method, request.path);
+            if (!match.route) {
+                if (match.allow.empty()) co_return problem::not_found("no such resource");
+                co_return problem::method_not_allowed(match.allow);
+            }
+            RequestContext context{request, std::move(match.params), token_name, pool,
+                                   hash_pool.get_executor()};
+            auto response = co_await match.route->handler(context);
+            co_return response;
+        } catch (const std::exception& e) {
+            // A bug, not the client's doing: logged with context, answered with a 500.
+            spdlog::error("admin api: {} {} failed: {}", request.method, request.path, e.what());
+        }
+        co_return problem::internal_error();
+    }
+};
+
+AdminServer::AdminServer(asio::any_io_executor executor, pg::Pool& pool, Settings settings)
+    : impl_(std::make_shared<Impl>(executor, pool, std::move(settings))) {
+    crypto::init();
+}
+
+AdminServer::~AdminServer() {
+    stop();
+}
+
+void AdminServer::start() {
+    const auto& s = impl_->settings;
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(s.address, ec);
+    if (ec) throw std::runtime_error("admin api: " + s.address + " is not an IP address");
+    const tcp::endpoint endpoint(address, s.port);
+    auto& acceptor = impl_->acceptor;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && address.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+        throw std::runtime_error("admin api: cannot listen on " + s.address + ":" +
+                                 std::to_string(s.port) + ": " + ec.message());
+    spdlog::info("admin api on {}:{}", s.address, port());
+    asio::co_spawn(
+        impl_->executor, [impl = impl_] { return impl->accept_loop(); }, asio::detached);
+}
+
+void AdminServer::stop() {
+    boost::system::error_code ignored;
+    impl_->acceptor.close(ignored);
+    for (auto& [id, stream] : impl_->connections)
+        stream->socket().close(ignored);
+}
+
+unsigned short AdminServer::port() const {
+    boost::system::error_code ec;
+    const auto endpoint = impl_->acceptor.local_endpoint(ec);
+    return ec ? impl_->settings.port : endpoint.port();
+}
+
+}  // namespace smarthost::admin

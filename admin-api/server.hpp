@@ -1,0 +1,49 @@
+#pragma once
+// The admin API's HTTP/1.1 server (Boost.Beast): keep-alive, bounded bodies, timeouts,
+// one coroutine per connection. Paths under /api/ need a Bearer token.
+//
+// Threading: the server, its pg::Pool and every handler run on ONE executor (the pool's
+// rule); password hashing runs on the server's own small thread pool.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace smarthost::pg {
+class Pool;
+}
+
+namespace smarthost::admin {
+
+class AdminServer {
+  public:
+    struct Settings {
+        std::string address = "127.0.0.1";
+        unsigned short port = 8025;  // 0: any free port (see port())
+        std::size_t max_body_bytes = 1024 * 1024;
+        // Waiting for the next request on a kept-alive connection, including its header.
+        std::chrono::seconds idle_timeout{60};
+        // Reading one request's body, and writing its response.
+        std::chrono::seconds request_timeout{30};
+        std::size_t hash_threads = 2;  // argon2id workers
+    };
+
+    AdminServer(boost::asio::any_io_executor executor, pg::Pool& pool, Settings settings);
+    ~AdminServer();
+    AdminServer(const AdminServer&) = delete;
+    AdminServer& operator=(const AdminServer&) = delete;
+
+    // Binds and starts accepting; throws std::runtime_error when it cannot listen.
+    void start();
+    // Stops accepting and closes open connections; in-flight handlers finish unanswered.
+    void stop();
+    unsigned short port() const;
+
+  private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace smarthost::admin
