@@ -5,6 +5,7 @@
 #include <boost/asio/use_future.hpp>
 #include <iostream>
 
+#include "admin-api/tokens.hpp"
 #include "app/commands.hpp"
 #include "core/config.hpp"
 #include "core/crypto.hpp"
@@ -91,6 +92,22 @@ int add_network(const Config& config, const std::string& account, const std::str
             co_return 1;
         }
         std::cout << cidr << " may now relay for " << account << '\n';
+        co_return 0;
+    });
+}
+
+int create_token(const Config& config, const std::string& name) {
+    return run_with_pool(config, [&](pg::Pool& pool) -> asio::awaitable<int> {
+        auto token = co_await admin::create_api_token(pool, name);
+        if (!token) {
+            if (token.error().code == "23505")
+                std::cerr << "smarthost: a token named \"" << name << "\" exists already\n";
+            else
+                std::cerr << "smarthost: " << token.error().message << '\n';
+            co_return 1;
+        }
+        // Shown once: only its SHA-256 is stored.
+        std::cout << token.value() << '\n';
         co_return 0;
     });
 }

@@ -19,5 +19,6 @@ struct CredentialRequest {
 };
 int set_credential(const Config& config, const CredentialRequest& request);
 int add_network(const Config& config, const std::string& account, const std::string& cidr);
+int create_token(const Config& config, const std::string& name);
 
 }  // namespace smarthost

@@ -19,11 +19,12 @@ int main(int argc, char** argv) {
     app.add_option("-c,--config", config_path, "configuration file (TOML); env SMARTHOST_CONFIG");
 
     auto* serve_cmd = app.add_subcommand("serve", "run the relay");
-    std::vector<std::string> roles{"smtp", "delivery"};
+    std::vector<std::string> roles;  // empty: every role the configuration allows
     bool check_only = false;
     serve_cmd
         ->add_option("--roles", roles,
-                     "roles to run, comma-separated (smtp, delivery; default: all)")
+                     "roles to run, comma-separated (smtp, delivery, admin; default: all "
+                     "that are configured)")
         ->delimiter(',');
     serve_cmd->add_flag("--check-config", check_only,
                         "validate the configuration and TLS files, then exit");
@@ -41,6 +42,14 @@ int main(int argc, char** argv) {
                                "password to set (default: a new random one)");
     credential_set->add_flag("--create-account", credential.create_account,
                              "create the account when it does not exist");
+
+    auto* token_cmd = app.add_subcommand("token", "manage admin API tokens");
+    token_cmd->require_subcommand(1);
+    auto* token_create =
+        token_cmd->add_subcommand("create", "create an admin API token and print it once");
+    std::string token_name;
+    token_create->add_option("--name", token_name, "a unique name, recorded in the audit log")
+        ->required();
 
     auto* network_cmd = app.add_subcommand("network", "manage allow-listed networks");
     network_cmd->require_subcommand(1);
@@ -60,6 +69,7 @@ int main(int argc, char** argv) {
         if (*migrate_cmd) return migrate(config);
         if (*credential_set) return set_credential(config, credential);
         if (*network_add) return add_network(config, network_account, cidr);
+        if (*token_create) return create_token(config, token_name);
     } catch (const ConfigError& e) {
         std::cerr << "smarthost: configuration error: " << e.what() << '\n';
         return 2;

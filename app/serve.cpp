@@ -11,7 +11,9 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <optional>
 
+#include "admin-api/server.hpp"
 #include "app/commands.hpp"
 #include "core/config.hpp"
 #include "core/pg/migrations.hpp"
@@ -33,14 +35,26 @@ using namespace std::chrono_literals;
 // Sessions in progress get this long to finish after SIGTERM.
 constexpr std::chrono::seconds k_shutdown_grace{30};
 
-bool valid_roles(const std::vector<std::string>& roles) {
+// The roles to run: those named, or by default every role the configuration allows.
+std::optional<std::vector<std::string>> resolve_roles(const Config& config,
+                                                      std::vector<std::string> roles) {
+    if (roles.empty()) {
+        roles = {"smtp", "delivery"};
+        if (config.admin.enabled) roles.push_back("admin");
+    }
     for (const auto& role : roles) {
         if (role == "smtp" || role == "delivery") continue;
+        if (role == "admin") {
+            if (config.admin.enabled) continue;
+            std::cerr << "smarthost: " << config.file.string()
+                      << ": admin.address: the admin role needs an [admin] section\n";
+            return std::nullopt;
+        }
         std::cerr << "smarthost: unknown role \"" << role
-                  << "\": this version runs the smtp and delivery roles (admin is not built yet)\n";
-        return false;
+                  << "\": the roles are smtp, delivery and admin\n";
+        return std::nullopt;
     }
-    return !roles.empty();
+    return roles;
 }
 
 bool has_role(const std::vector<std::string>& roles, std::string_view role) {
@@ -71,10 +85,13 @@ void check_schema(const Config& config) {
 
 }  // namespace
 
-int serve(const Config& config, const std::vector<std::string>& roles, bool check_only) {
-    if (!valid_roles(roles)) return 2;
+int serve(const Config& config, const std::vector<std::string>& requested_roles, bool check_only) {
+    const auto resolved = resolve_roles(config, requested_roles);
+    if (!resolved) return 2;
+    const auto& roles = *resolved;
     const bool smtp_role = has_role(roles, "smtp");
     const bool delivery_role = has_role(roles, "delivery");
+    const bool admin_role = has_role(roles, "admin");
     std::unique_ptr<ingress::TlsContextProvider> tls;
     if (config.tls_configured())
         tls = std::make_unique<ingress::TlsContextProvider>(config.tls_certificate,
@@ -109,6 +126,17 @@ int serve(const Config& config, const std::vector<std::string>& roles, bool chec
                                                        d.ipv6, "/etc/resolv.conf"});
         deliveries = make_delivery(io, pool, committer, *resolver, config);
         deliveries->start();
+    }
+
+    std::unique_ptr<admin::AdminServer> admin_server;
+    if (admin_role) {
+        const auto& a = config.admin;
+        admin_server = std::make_unique<admin::AdminServer>(
+            io.get_executor(), pool,
+            admin::AdminServer::Settings{a.host, a.port, a.max_body_bytes, a.idle_timeout,
+                                         a.request_timeout, config.auth_hash_threads});
+        admin_server->start();
+        spdlog::info("admin API on {}", a.address);
     }
 
     std::vector<std::unique_ptr<ingress::Listener>> listeners;
@@ -158,6 +186,7 @@ int serve(const Config& config, const std::vector<std::string>& roles, bool chec
         spdlog::info("signal {}: no longer accepting, waiting for sessions in progress", signal);
         for (auto& l : listeners)
             l->stop();
+        if (admin_server) admin_server->stop();
         // Deliveries in progress get their own grace; what is left is released to others.
         if (deliveries) deliveries->stop([&] { deliveries_done = true; });
         reload.cancel();

@@ -136,8 +136,9 @@ void read_limits(Section& s, SmtpLimits& limits) {
     s.read_int("max_connections_per_ip", limits.max_connections_per_ip, 1, 1000000);
 }
 
-void split_address(Section& s, ListenerConfig& listener) {
-    const std::string& a = listener.address;
+// "127.0.0.1:2587" or "[::1]:2587" in key `address` of section `s`.
+void split_address(Section& s, const std::string& a, std::string& host_out,
+                   std::uint16_t& port_out) {
     std::string host, port;
     if (!a.empty() && a.front() == '[') {
         const auto close = a.find(']');
@@ -156,8 +157,8 @@ void split_address(Section& s, ListenerConfig& listener) {
     const long number = std::strtol(port.c_str(), &end, 10);
     if (host.empty() || port.empty() || *end != '\0' || number < 1 || number > 65535)
         s.fail("address", "must name a host and a port between 1 and 65535");
-    listener.host = host;
-    listener.port = static_cast<std::uint16_t>(number);
+    host_out = host;
+    port_out = static_cast<std::uint16_t>(number);
 }
 
 ListenerConfig read_listener(const toml::table& table, std::size_t index,
@@ -167,7 +168,7 @@ ListenerConfig read_listener(const toml::table& table, std::size_t index,
     listener.limits = defaults;
     s.read("name", listener.name, true);
     s.read("address", listener.address, true);
-    split_address(s, listener);
+    split_address(s, listener.address, listener.host, listener.port);
     std::string tls = "starttls";
     s.read("tls", tls);
     if (tls == "none") {
@@ -404,6 +405,18 @@ Config load_config(const std::filesystem::path& file) {
     }
 
     if (const auto* t = subtable(top, "delivery")) read_delivery(*t, file, config.delivery);
+
+    if (const auto* t = subtable(top, "admin")) {
+        Section s(*t, "admin", file);
+        AdminConfig& admin = config.admin;
+        admin.enabled = true;
+        s.read("address", admin.address, true);
+        split_address(s, admin.address, admin.host, admin.port);
+        s.read_int("max_body_bytes", admin.max_body_bytes, 1024, 64 * 1024 * 1024);
+        s.read_duration("idle_timeout_seconds", admin.idle_timeout, 1, 3600);
+        s.read_duration("request_timeout_seconds", admin.request_timeout, 1, 3600);
+        s.reject_unknown();
+    }
 
     if (const auto* t = subtable(top, "log")) {
         Section s(*t, "log", file);

@@ -72,6 +72,17 @@ struct OutboundTimeouts {
     std::chrono::seconds data_end{600};
 };
 
+// The admin REST API (admin-api/). Without an [admin] section the admin role cannot run.
+struct AdminConfig {
+    bool enabled = false;
+    std::string address;  // "127.0.0.1:8025"
+    std::string host;
+    std::uint16_t port = 0;
+    std::size_t max_body_bytes = 1024 * 1024;
+    std::chrono::seconds idle_timeout{60};
+    std::chrono::seconds request_timeout{30};
+};
+
 struct DeliveryConfig {
     // Outbound connections at once in this process, and to one destination domain.
     std::size_t concurrency = 100;
@@ -134,6 +145,7 @@ struct Config {
     std::chrono::microseconds group_commit_max_wait{2000};
 
     DeliveryConfig delivery;
+    AdminConfig admin;
 
     std::string log_level = "info";
 
