@@ -272,3 +272,31 @@ TEST_F(ConfigFile, UpstreamForAllMailWithoutAuthAndItsChecks) {
 
 }  // namespace
 }  // namespace smarthost
+
+namespace smarthost {
+namespace {
+
+TEST_F(ConfigFile, AdminSectionEnablesTheAdminRole) {
+    const auto config =
+        load_config(write(std::string(minimal) + "[admin]\naddress = \"127.0.0.1:8025\"\n"
+                                                 "request_timeout_seconds = 5\n"));
+    EXPECT_TRUE(config.admin.enabled);
+    EXPECT_EQ(config.admin.host, "127.0.0.1");
+    EXPECT_EQ(config.admin.port, 8025);
+    EXPECT_EQ(config.admin.request_timeout, std::chrono::seconds(5));
+    EXPECT_FALSE(load_config(write(minimal)).admin.enabled);
+}
+
+TEST_F(ConfigFile, AdminAddressAndKeysAreChecked) {
+    EXPECT_NE(error_of(std::string(minimal) + "[admin]\n").find("admin.address: is required"),
+              std::string::npos);
+    EXPECT_NE(
+        error_of(std::string(minimal) + "[admin]\naddress = \"localhost\"\n").find("admin.address"),
+        std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[admin]\naddress = \"127.0.0.1:1\"\nport = 2\n")
+                  .find("admin.port: is not a known key"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace smarthost
