@@ -12,8 +12,8 @@
 #include <charconv>
 #include <chrono>
 #include <deque>
-#include <unordered_map>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>
 
 namespace smarthost::pg {
