@@ -18,7 +18,7 @@ struct CommandLine {
 };
 
 class CommandReader {
-public:
+  public:
     // RFC 5321 section 4.5.3.1.4: 512 octets including CRLF.
     explicit CommandReader(std::size_t max_line_bytes = 512) : max_line_bytes_(max_line_bytes) {}
 
@@ -27,7 +27,7 @@ public:
     // consumed as it arrives (memory stays bounded) and reported once its LF is seen.
     std::optional<CommandLine> next(std::string& inbox);
 
-private:
+  private:
     std::size_t max_line_bytes_;
     bool discarding_ = false;
 };

@@ -19,7 +19,7 @@ struct Recipient {
 };
 
 struct Envelope {
-    std::string sender;  // empty string: the null sender <>
+    std::string sender;                          // empty string: the null sender <>
     std::optional<std::uint64_t> declared_size;  // SIZE= (RFC 1870)
     BodyType body = BodyType::seven_bit;
     bool smtputf8 = false;
