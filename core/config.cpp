@@ -250,11 +250,28 @@ void read_upstream(const toml::table& table, const std::filesystem::path& file,
     s.reject_unknown();
 }
 
+// A table of "name" = limit pairs, names lower-cased.
+void read_limits(Section& s, const char* key, const char* what,
+                 std::map<std::string, std::size_t>& limits) {
+    const auto* n = s.node(key);
+    if (!n) return;
+    const auto* t = n->as_table();
+    if (!t) s.fail(key, fmt::format("must be a table of {} = limit", what));
+    for (const auto& [name, value] : *t) {
+        const auto* i = value.as_integer();
+        if (!i || i->get() < 1 || i->get() > 100000)
+            s.fail(fmt::format("{}.\"{}\"", key, name.str()),
+                   "must be an integer between 1 and 100000");
+        limits[lower(std::string(name.str()))] = static_cast<std::size_t>(i->get());
+    }
+}
+
 void read_delivery(const toml::table& table, const std::filesystem::path& file, DeliveryConfig& d) {
     Section s(table, "delivery", file);
     constexpr std::int64_t year = 366LL * 24 * 3600;
     s.read_int("concurrency", d.concurrency, 1, 100000);
     s.read_int("concurrency_per_domain", d.concurrency_per_domain, 1, 100000);
+    s.read_int("concurrency_per_host", d.concurrency_per_host, 1, 100000);
     s.read_int("batch_recipients", d.batch_recipients, 1, 100000);
     s.read_duration("lease_seconds", d.lease, 5, 86400);
     s.read_duration("poll_seconds", d.poll_interval, 1, 3600);
@@ -280,18 +297,8 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
     s.read_int("event_retention_days", event_days, 1, 3660);
     d.event_retention = std::chrono::seconds(event_days * 86400);
     s.read_duration("purge_interval_seconds", d.purge_interval, 1, 86400);
-    if (const auto* n = s.node("domain_concurrency")) {
-        const auto* t = n->as_table();
-        if (!t) s.fail("domain_concurrency", "must be a table of domain = limit");
-        for (const auto& [key, value] : *t) {
-            const auto* i = value.as_integer();
-            if (!i || i->get() < 1 || i->get() > 100000)
-                s.fail(fmt::format("domain_concurrency.\"{}\"", key.str()),
-                       "must be an integer between 1 and 100000");
-            d.domain_concurrency[lower(std::string(key.str()))] =
-                static_cast<std::size_t>(i->get());
-        }
-    }
+    read_limits(s, "domain_concurrency", "domain", d.domain_concurrency);
+    read_limits(s, "host_concurrency", "host", d.host_concurrency);
     if (const auto* n = s.node("timeouts")) {
         const auto* t = n->as_table();
         if (!t) s.fail("timeouts", "must be a table");
@@ -327,6 +334,18 @@ bool UpstreamConfig::applies_to(const std::string& domain) const {
 std::size_t DeliveryConfig::limit_for(const std::string& domain) const {
     const auto it = domain_concurrency.find(lower(domain));
     return it == domain_concurrency.end() ? concurrency_per_domain : it->second;
+}
+
+std::size_t DeliveryConfig::host_limit_for(const std::string& host) const {
+    const std::string name = lower(host);
+    if (const auto it = host_concurrency.find(name); it != host_concurrency.end())
+        return it->second;
+    // The closest ".parent" entry: ".google.com" covers aspmx.l.google.com.
+    for (auto dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
+        if (const auto it = host_concurrency.find(name.substr(dot)); it != host_concurrency.end())
+            return it->second;
+    }
+    return concurrency_per_host;
 }
 
 OutboundTls DeliveryConfig::tls_for(const std::string& domain) const {

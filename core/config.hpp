@@ -84,11 +84,15 @@ struct AdminConfig {
 };
 
 struct DeliveryConfig {
-    // Outbound connections at once in this process, and to one destination domain.
+    // Outbound connections at once in this process, to one destination domain, and to
+    // one MX host (by name; shared by every domain that uses it).
     std::size_t concurrency = 100;
     std::size_t concurrency_per_domain = 10;
+    std::size_t concurrency_per_host = 20;
     std::map<std::string, std::size_t> domain_concurrency;  // lower-cased domain → limit
-    std::size_t batch_recipients = 500;                     // most recipients per claim
+    // Lower-cased host name → limit; a key starting with '.' covers every host below it.
+    std::map<std::string, std::size_t> host_concurrency;
+    std::size_t batch_recipients = 500;  // most recipients per claim
     std::chrono::seconds lease{300};
     std::chrono::seconds poll_interval{5};  // fallback when no notification arrives
     std::chrono::seconds shutdown_grace{30};
@@ -120,6 +124,7 @@ struct DeliveryConfig {
     UpstreamConfig upstream;
 
     std::size_t limit_for(const std::string& domain) const;
+    std::size_t host_limit_for(const std::string& host) const;
     OutboundTls tls_for(const std::string& domain) const;
 };
 

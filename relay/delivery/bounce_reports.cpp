@@ -24,7 +24,7 @@ DsnRecipient report_line(const queue::ClaimedRecipient& recipient, const Recipie
 
 }  // namespace
 
-std::vector<queue::NewMessage> bounce_reports(
+std::vector<queue::QueuedReport> bounce_reports(
     const DsnSettings& settings, const std::vector<const queue::ClaimedMessage*>& messages,
     const std::vector<RecipientAttempt>& attempts, const std::vector<queue::RecordedState>& states,
     TimePoint now) {
@@ -32,9 +32,10 @@ std::vector<queue::NewMessage> bounce_reports(
     for (std::size_t i = 0; i < attempts.size() && i < states.size(); ++i)
         index_of[attempts[i].outcome.recipient_id] = i;
 
-    std::vector<queue::NewMessage> out;
+    std::vector<queue::QueuedReport> out;
     for (const auto* message : messages) {
         std::vector<DsnRecipient> failed;
+        std::vector<std::int64_t> reported;
         for (const auto& recipient : message->recipients) {
             const auto found = index_of.find(recipient.id);
             if (found == index_of.end()) continue;
@@ -43,6 +44,7 @@ std::vector<queue::NewMessage> bounce_reports(
                 continue;
             failed.push_back(report_line(recipient, attempts[found->second], state));
             failed.back().last_attempt = now;
+            reported.push_back(recipient.id);
         }
         if (failed.empty()) continue;
         DsnOriginal original;
@@ -63,7 +65,7 @@ std::vector<queue::NewMessage> bounce_reports(
         report.envelope = std::move(dsn->envelope);
         report.body = std::move(dsn->content);
         report.header_message_id = dsn->message_id;
-        out.push_back(std::move(report));
+        out.push_back(queue::QueuedReport{std::move(report), std::move(reported)});
     }
     return out;
 }

@@ -14,10 +14,10 @@
 
 namespace smarthost::delivery {
 
-// `attempts` and `states` are parallel: states[i] is what claims.record() made of
-// attempts[i]. No report for a null-sender message (RFC 3461 6.2) or for recipients whose
-// NOTIFY does not ask for one.
-std::vector<queue::NewMessage> bounce_reports(
+// `attempts` and `states` are parallel: states[i] is what claims.record() made (or plans to
+// make) of attempts[i]. No report for a null-sender message (RFC 3461 6.2) or for
+// recipients whose NOTIFY does not ask for one. Each report names the recipients it covers.
+std::vector<queue::QueuedReport> bounce_reports(
     const DsnSettings& settings, const std::vector<const queue::ClaimedMessage*>& messages,
     const std::vector<RecipientAttempt>& attempts, const std::vector<queue::RecordedState>& states,
     TimePoint now);

@@ -1,8 +1,10 @@
 #pragma once
 // Concurrency limits for outbound connections: at most `global` at once in this process,
-// and at most the domain's own limit to one destination domain. A worker acquires a slot
-// before it connects and releases it when it is done; waiters queue without polling.
-// Runs on one executor, like the rest of the delivery role.
+// at most the domain's own limit to one destination domain, and at most the host's limit
+// to one MX host (many domains share the MX hosts of big receivers). A worker acquires a
+// domain slot before it starts and a host slot before it connects to a host, and releases
+// each when done; waiters queue without polling. Runs on one executor, like the rest of
+// the delivery role.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -23,17 +25,27 @@ class ConnectionSlots {
     boost::asio::awaitable<void> acquire(std::string domain, std::size_t domain_limit);
     void release(const std::string& domain);
 
+    // Completes when a connection to MX host `host` may be opened: fewer than
+    // `host_limit` to it. Host slots do not count against `global`: the domain slot that
+    // the worker already holds does.
+    boost::asio::awaitable<void> acquire_host(std::string host, std::size_t host_limit);
+    void release_host(const std::string& host);
+
     std::size_t in_use() const { return in_use_; }
     std::size_t in_use(const std::string& domain) const;
+    std::size_t in_use_host(const std::string& host) const;
 
   private:
     struct Waiter;
     bool available(const std::string& domain, std::size_t limit) const;
+    boost::asio::awaitable<void> wait_for_release();
+    void wake_waiters();
 
     boost::asio::any_io_executor executor_;
     std::size_t global_;
     std::size_t in_use_ = 0;
     std::map<std::string, std::size_t> per_domain_;
+    std::map<std::string, std::size_t> per_host_;
     std::list<std::shared_ptr<Waiter>> waiters_;
 };
 

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/config.hpp"
+#include "relay/delivery/connection_slots.hpp"
 #include "relay/delivery/dsn.hpp"
 #include "relay/delivery/smtp_client.hpp"
 #include "relay/dns/address_policy.hpp"
@@ -162,11 +163,33 @@ asio::awaitable<StepResult> open_connection(const DomainRoute& route, const Targ
     co_return opened;
 }
 
+// Holds one of a host's connection slots until it goes out of scope.
+class HostSlot {
+  public:
+    HostSlot(ConnectionSlots& slots, std::string host) : slots_(slots), host_(std::move(host)) {}
+    ~HostSlot() { slots_.release_host(host_); }
+    HostSlot(const HostSlot&) = delete;
+    HostSlot& operator=(const HostSlot&) = delete;
+
+  private:
+    ConnectionSlots& slots_;
+    std::string host_;
+};
+
+std::string lower(std::string text) {
+    for (char& c : text)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return text;
+}
+
 // Sends every message over connections to one host; nullopt (and `failure`) when no
 // connection could be opened, so the caller tries the next host.
 asio::awaitable<std::optional<std::vector<RecipientAttempt>>> deliver_via(
     const DomainRoute& route, const Target& target,
     const std::vector<const ClaimedMessage*>& messages, HostFailure& failure) {
+    const std::string host = lower(target.host);
+    co_await route.slots.acquire_host(host, route.config.host_limit_for(host));
+    const HostSlot slot(route.slots, host);
     std::unique_ptr<SmtpClientConnection> connection;
     auto opened = co_await open_connection(route, target, connection);
     if (!opened) {

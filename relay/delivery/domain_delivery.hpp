@@ -22,6 +22,8 @@ class Resolver;
 
 namespace smarthost::delivery {
 
+class ConnectionSlots;
+
 // An Outcome and whether its reply came from a remote server (for the DSN's
 // Diagnostic-Code, RFC 3464 2.3.6) or is a local diagnosis.
 struct RecipientAttempt {
@@ -36,6 +38,7 @@ struct DomainRoute {
     const DeliveryConfig& config;
     std::string helo_name;
     std::mt19937_64& random;
+    ConnectionSlots& slots;  // per-host limits; the caller holds the domain's slot
 };
 
 // One RecipientAttempt per recipient of `messages`, in message order, then recipient

@@ -145,7 +145,8 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
     }
 
     DomainRoute route() {
-        return DomainRoute{executor, resolver, address_policy, config, settings.hostname, random};
+        return DomainRoute{executor,          resolver, address_policy, config,
+                           settings.hostname, random,   slots};
     }
 
     // ---- claiming --------------------------------------------------------------------
@@ -244,6 +245,8 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
             leased.erase(id);
     }
 
+    // The outcomes and their bounce reports are written in one transaction: a crash
+    // leaves either both or neither (and then the attempt is made again).
     asio::awaitable<void> finish(const std::vector<const ClaimedMessage*>& part,
                                  std::vector<RecipientAttempt> attempts) {
         std::vector<queue::Outcome> outcomes;
@@ -251,18 +254,53 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
         for (const auto& attempt : attempts)
             outcomes.push_back(attempt.outcome);
         const auto now = std::chrono::system_clock::now();
-        auto report = co_await claims.record(owner, std::move(outcomes), now);
+        auto planned = claims.plan(outcomes, now);
+        std::vector<queue::RecordedState> planned_states;
+        for (const auto& p : planned)
+            planned_states.push_back(p.state);
+        const DsnSettings dsn_settings{settings.hostname};
+        auto bounces = bounce_reports(dsn_settings, part, attempts, planned_states, now);
+        std::vector<std::string> bounce_ids;
+        for (const auto& bounce : bounces)
+            bounce_ids.push_back(bounce.message.id);
+        auto report = co_await claims.record(owner, std::move(outcomes), std::move(planned),
+                                             std::move(bounces));
         if (!report) {
             // The leases run out and another attempt follows: at least once, never lost.
             spdlog::warn("delivery: recording outcomes failed: {}", report.error().message);
             co_return;
         }
         log_outcomes(part, attempts, report->states);
+        bool all_stored = true;
+        for (std::size_t i = 0; i < bounce_ids.size(); ++i) {
+            if (report->reports_stored[i]) {
+                spdlog::info("delivery: bounce queued as {}", bounce_ids[i]);
+            } else {
+                all_stored = false;
+            }
+        }
+        if (!all_stored) co_await report_lost_leases(part, attempts, report->states, now);
+    }
+
+    // Some recipients of a report were taken over by another worker (their lease ran
+    // out), so the report was not stored with the outcomes: report what this worker did
+    // record, on its own.
+    asio::awaitable<void> report_lost_leases(const std::vector<const ClaimedMessage*>& part,
+                                             const std::vector<RecipientAttempt>& attempts,
+                                             const std::vector<queue::RecordedState>& states,
+                                             TimePoint now) {
+        std::vector<const ClaimedMessage*> affected;
+        std::size_t k = 0;
+        for (const auto* message : part) {
+            bool lost = false;
+            for (std::size_t r = 0; r < message->recipients.size() && k < states.size(); ++r, ++k)
+                lost |= states[k] == queue::RecordedState::lease_lost;
+            if (lost) affected.push_back(message);
+        }
         const DsnSettings dsn_settings{settings.hostname};
-        auto bounces = bounce_reports(dsn_settings, part, attempts, report->states, now);
-        for (auto& bounce : bounces) {
-            const std::string id = bounce.id;
-            auto queued = co_await committer.enqueue(std::move(bounce));
+        for (auto& bounce : bounce_reports(dsn_settings, affected, attempts, states, now)) {
+            const std::string id = bounce.message.id;
+            auto queued = co_await committer.enqueue(std::move(bounce.message));
             if (!queued) {
                 spdlog::error("delivery: bounce {} could not be queued: {}", id,
                               queued.error().message);

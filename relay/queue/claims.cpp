@@ -303,37 +303,56 @@ asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
 
 asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
                                                      std::vector<Outcome> outcomes, TimePoint now) {
-    RecordReport report;
-    if (outcomes.empty()) co_return report;
-    std::vector<RecordedState> intended;
-    std::vector<pg::Statement> statements;
-    intended.reserve(outcomes.size());
-    statements.reserve(outcomes.size());
+    auto planned = plan(outcomes, now);
+    auto report = co_await record(std::move(owner), std::move(outcomes), std::move(planned), {});
+    co_return report;
+}
+
+std::vector<PlannedOutcome> Claims::plan(const std::vector<Outcome>& outcomes, TimePoint now) {
+    std::vector<PlannedOutcome> planned;
+    planned.reserve(outcomes.size());
     for (const Outcome& outcome : outcomes) {
-        RecordedState state = RecordedState::delivered;
-        pg::Param next_attempt = pg::null_param();
+        PlannedOutcome p;
         switch (outcome.kind) {
             case Outcome::Kind::delivered:
-                state = RecordedState::delivered;
+                p.state = RecordedState::delivered;
                 break;
             case Outcome::Kind::bounced:
-                state = RecordedState::bounced;
+                p.state = RecordedState::bounced;
                 break;
             case Outcome::Kind::deferred: {
                 const auto decision =
                     schedule_.after_temporary_failure(outcome.received_at, outcome.attempts, now);
-                state = decision.expire ? RecordedState::expired : RecordedState::deferred;
-                if (!decision.expire)
-                    next_attempt = pg::to_param(micros_since_epoch(decision.next_attempt_at));
+                p.state = decision.expire ? RecordedState::expired : RecordedState::deferred;
+                if (!decision.expire) p.next_attempt_at = decision.next_attempt_at;
                 break;
             }
         }
-        intended.push_back(state);
+        planned.push_back(p);
+    }
+    return planned;
+}
+
+asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
+                                                     std::vector<Outcome> outcomes,
+                                                     std::vector<PlannedOutcome> planned,
+                                                     std::vector<QueuedReport> reports) {
+    RecordReport report;
+    if (outcomes.empty()) co_return report;
+    if (planned.size() != outcomes.size())
+        planned = plan(outcomes, std::chrono::system_clock::now());
+    std::vector<pg::Statement> statements;
+    statements.reserve(outcomes.size() + reports.size() + 1);
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        const Outcome& outcome = outcomes[i];
+        const PlannedOutcome& p = planned[i];
+        pg::Param next_attempt = pg::null_param();
+        if (p.next_attempt_at) next_attempt = pg::to_param(micros_since_epoch(*p.next_attempt_at));
         statements.push_back(pg::Statement{k_record,
                                            {
                                                pg::to_param(outcome.recipient_id),
                                                pg::text(owner),
-                                               pg::text(state_name(state)),
+                                               pg::text(state_name(p.state)),
                                                pg::text(outcome.reply),
                                                std::move(next_attempt),
                                                pg::text(outcome.remote_host),
@@ -342,13 +361,18 @@ asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
                                                pg::to_param(is_hard_bounce(outcome)),
                                            }});
     }
+    for (const QueuedReport& queued : reports)
+        statements.push_back(insert_message_statement(queued.message, &queued.reported_recipients));
+    if (!reports.empty()) statements.push_back(notify_queue_statement());
     auto results = co_await pool_.transaction(std::move(statements));
     if (!results) co_return results.error();
-    for (std::size_t i = 0; i < results->size(); ++i) {
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
         const bool updated = (*results)[i].get_int(0, 0) == 1;
-        report.states.push_back(updated ? intended[i] : RecordedState::lease_lost);
+        report.states.push_back(updated ? planned[i].state : RecordedState::lease_lost);
         if (updated) ++report.updated;
     }
+    for (std::size_t i = 0; i < reports.size(); ++i)
+        report.reports_stored.push_back((*results)[outcomes.size() + i].affected() > 0);
     co_return report;
 }
 

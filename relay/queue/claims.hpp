@@ -14,10 +14,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/result.hpp"
+#include "relay/queue/group_commit.hpp"
 #include "relay/queue/retry_schedule.hpp"
 #include "relay/smtp/envelope.hpp"
 
@@ -84,6 +86,19 @@ enum class RecordedState { delivered, deferred, bounced, expired, lease_lost };
 struct RecordReport {
     std::size_t updated = 0;            // recipients still leased by the owner, now written
     std::vector<RecordedState> states;  // one per outcome, in order
+    std::vector<bool> reports_stored;   // one per QueuedReport given to record()
+};
+
+// What record() will write for an outcome if its lease still holds.
+struct PlannedOutcome {
+    RecordedState state = RecordedState::deferred;  // never lease_lost
+    std::optional<TimePoint> next_attempt_at;       // for deferred
+};
+
+// A delivery report (DSN) to queue together with the outcomes it reports on.
+struct QueuedReport {
+    NewMessage message;
+    std::vector<std::int64_t> reported_recipients;
 };
 
 class Claims {
@@ -114,6 +129,19 @@ class Claims {
                                                         TimePoint now);
     boost::asio::awaitable<Result<RecordReport>> record(std::string owner,
                                                         std::vector<Outcome> outcomes);
+
+    // The states record() will leave the outcomes in (the retry schedule decides between
+    // deferred and expired), so reports can be written before recording.
+    std::vector<PlannedOutcome> plan(const std::vector<Outcome>& outcomes, TimePoint now);
+
+    // As record(), for planned outcomes, and in the same transaction the reports: each
+    // is stored (and announced) only if every recipient it reports on was left bounced or
+    // expired, so a crash can never record a bounce without its report, nor a recipient
+    // taken over by another worker be reported twice.
+    boost::asio::awaitable<Result<RecordReport>> record(std::string owner,
+                                                        std::vector<Outcome> outcomes,
+                                                        std::vector<PlannedOutcome> planned,
+                                                        std::vector<QueuedReport> reports);
 
     // Gives back leased recipients without counting the attempt: queued again if never
     // attempted before, deferred otherwise, due as before. All of the owner's (shutdown),

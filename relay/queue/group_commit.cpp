@@ -24,13 +24,25 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // One statement per message: the message, its recipients (text[] parameters, in the
-// order given) and its 'accepted' event.
-constexpr const char* k_insert_message = R"sql(
+// order given) and its 'accepted' event. The message row comes from one of the two
+// sources below.
+constexpr const char* k_insert_head = R"sql(
 WITH message AS (
     INSERT INTO messages (id, account_id, credential_id, envelope_sender, client_ip,
                           client_helo, tls_version, size_bytes, body_8bitmime, smtputf8,
-                          dsn_ret, dsn_envid, header_message_id, body)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                          dsn_ret, dsn_envid, header_message_id, body))sql";
+
+constexpr const char* k_insert_values = R"sql(
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))sql";
+
+// A report is stored only if every recipient it reports on ($19) is final by now.
+constexpr const char* k_insert_if_reported_final = R"sql(
+    SELECT $1::uuid, $2::bigint, $3::bigint, $4::text, $5::inet, $6::text, $7::text,
+           $8::bigint, $9::boolean, $10::boolean, $11::text, $12::text, $13::text, $14::bytea
+    WHERE NOT EXISTS (SELECT 1 FROM recipients
+                      WHERE id = ANY($19::bigint[]) AND state NOT IN ('bounced', 'expired')))sql";
+
+constexpr const char* k_insert_tail = R"sql(
     RETURNING id, client_ip, client_helo, tls_version
 ), recipient AS (
     INSERT INTO recipients (message_id, address, domain, dsn_notify, dsn_orcpt)
@@ -68,34 +80,56 @@ pg::Param optional_text(const std::string& value) {
     return value.empty() ? pg::null_param() : pg::text(value);
 }
 
-pg::Statement insert_statement(const NewMessage& message) {
+}  // namespace
+
+pg::Statement insert_message_statement(const NewMessage& message,
+                                       const std::vector<std::int64_t>* only_if_final) {
+    static const std::string plain = std::string(k_insert_head) + k_insert_values + k_insert_tail;
+    static const std::string guarded =
+        std::string(k_insert_head) + k_insert_if_reported_final + k_insert_tail;
     const smtp::Envelope& envelope = message.envelope;
     pg::Param dsn_ret = pg::null_param();
     if (envelope.ret == smtp::DsnReturn::full) dsn_ret = pg::text("FULL");
     if (envelope.ret == smtp::DsnReturn::headers) dsn_ret = pg::text("HDRS");
     const auto& recipients = envelope.recipients;
-    return pg::Statement{k_insert_message,
-                         {
-                             pg::text(message.id),
-                             pg::to_param(message.account_id),
-                             pg::to_param(message.credential_id),
-                             pg::text(envelope.sender),
-                             pg::text(message.client_ip),
-                             pg::text(message.client_helo),
-                             optional_text(message.tls_version),
-                             pg::to_param(static_cast<std::int64_t>(message.body.size())),
-                             pg::to_param(envelope.body == smtp::BodyType::eight_bit_mime),
-                             pg::to_param(envelope.smtputf8),
-                             std::move(dsn_ret),
-                             optional_text(envelope.envid),
-                             optional_text(message.header_message_id),
-                             pg::bytes(message.body),
-                             pg::text(text_array(recipients, &smtp::Recipient::address)),
-                             pg::text(text_array(recipients, &smtp::Recipient::domain)),
-                             pg::text(text_array(recipients, &smtp::Recipient::notify)),
-                             pg::text(text_array(recipients, &smtp::Recipient::orcpt)),
-                         }};
+    pg::Statement statement{only_if_final ? guarded : plain,
+                            {
+                                pg::text(message.id),
+                                pg::to_param(message.account_id),
+                                pg::to_param(message.credential_id),
+                                pg::text(envelope.sender),
+                                pg::text(message.client_ip),
+                                pg::text(message.client_helo),
+                                optional_text(message.tls_version),
+                                pg::to_param(static_cast<std::int64_t>(message.body.size())),
+                                pg::to_param(envelope.body == smtp::BodyType::eight_bit_mime),
+                                pg::to_param(envelope.smtputf8),
+                                std::move(dsn_ret),
+                                optional_text(envelope.envid),
+                                optional_text(message.header_message_id),
+                                pg::bytes(message.body),
+                                pg::text(text_array(recipients, &smtp::Recipient::address)),
+                                pg::text(text_array(recipients, &smtp::Recipient::domain)),
+                                pg::text(text_array(recipients, &smtp::Recipient::notify)),
+                                pg::text(text_array(recipients, &smtp::Recipient::orcpt)),
+                            }};
+    if (only_if_final) {
+        std::string ids = "{";
+        for (const std::int64_t id : *only_if_final) {
+            if (ids.size() > 1) ids += ',';
+            ids += std::to_string(id);
+        }
+        ids += '}';
+        statement.params.push_back(pg::text(ids));
+    }
+    return statement;
 }
+
+pg::Statement notify_queue_statement() {
+    return pg::Statement{k_notify_queue, {}};
+}
+
+namespace {
 
 // A message waiting in enqueue(); woken by cancelling `done` once `status` is set.
 struct Pending {
@@ -119,8 +153,8 @@ std::vector<pg::Statement> batch_statements(const Batch& batch) {
     std::vector<pg::Statement> statements;
     statements.reserve(batch.size() + 1);
     for (const auto& pending : batch)
-        statements.push_back(insert_statement(pending->message));
-    statements.push_back(pg::Statement{k_notify_queue, {}});
+        statements.push_back(insert_message_statement(pending->message));
+    statements.push_back(notify_queue_statement());
     return statements;
 }
 

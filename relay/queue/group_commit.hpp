@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/pg/pool.hpp"
 #include "core/result.hpp"
 #include "relay/smtp/envelope.hpp"
 
@@ -34,6 +35,14 @@ struct NewMessage {
 
 // A new time-ordered message id (UUID version 7), as 32 lower-case hex digits.
 std::string new_message_id();
+
+// The statement that stores `message`, its recipients and its 'accepted' event. With
+// `only_if_final` it stores nothing unless each of those recipients is bounced or expired
+// at that point of the transaction: how a delivery report joins the outcomes it reports.
+pg::Statement insert_message_statement(const NewMessage& message,
+                                       const std::vector<std::int64_t>* only_if_final = nullptr);
+// Wakes the delivery schedulers (they LISTEN on the queue channel) when it commits.
+pg::Statement notify_queue_statement();
 
 class GroupCommitter {
   public:

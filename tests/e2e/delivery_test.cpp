@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -343,6 +344,110 @@ TEST_F(Delivery, NewMailIsPickedUpWithinASecondWithoutPolling) {
     ASSERT_TRUE(eventually([&] { return state_of("bob@dest.test") != "queued"; }, 5s));
     EXPECT_LT(std::chrono::steady_clock::now() - queued, 1s);
     ASSERT_TRUE(eventually([&] { return mx.transactions().size() == 1; }, 10s));
+}
+
+TEST_F(Delivery, PerHostLimitHoldsForDomainsSharingOneMx) {
+    start_dns({DnsRecord::mx("one.test", 10, "mx.shared.test"),
+               DnsRecord::mx("two.test", 10, "mx.shared.test"),
+               DnsRecord::address("mx.shared.test", "127.0.0.3")});
+    SmtpServerScript slow;
+    slow.final_delay = 300ms;  // keeps each connection open while the next mail arrives
+    ScriptableSmtpServer mx(slow, "127.0.0.3", mx_port_);
+    start_relay("concurrency_per_domain = 4\nconcurrency_per_host = 1\n");
+    std::vector<std::string> recipients;
+    for (int i = 0; i < 3; ++i) {
+        for (const char* domain : {"one.test", "two.test"}) {
+            recipients.push_back("user" + std::to_string(i) + "@" + domain);
+            submit({recipients.back()}, message(recipients.back(), "shared" + std::to_string(i)));
+        }
+    }
+    for (const auto& recipient : recipients)
+        ASSERT_TRUE(reaches(recipient, "delivered")) << recipient;
+    EXPECT_EQ(mx.transactions().size(), recipients.size());
+    EXPECT_EQ(mx.max_open_connections(), 1u);
+}
+
+TEST_F(Delivery, VerifyPolicyNeedsATrustedCertificateForTheMxName) {
+    start_dns({DnsRecord::mx("secure.test", 10, "mx.secure.test"),
+               DnsRecord::address("mx.secure.test", "127.0.0.3"),
+               DnsRecord::mx("forged.test", 10, "mx.forged.test"),
+               DnsRecord::address("mx.forged.test", "127.0.0.4")});
+    SmtpServerScript secure;
+    secure.hostname = "mx.secure.test";
+    secure.starttls = true;
+    ScriptableSmtpServer mx(secure, "127.0.0.3", mx_port_);
+    // A trusted certificate, but for another name than the MX it is served from.
+    ScriptableSmtpServer forged_mx(secure, "127.0.0.4", mx_port_);
+    TempDir dir;
+    const auto ca_file = dir.path() / "ca.pem";
+    std::ofstream(ca_file) << mx.certificate_pem() << forged_mx.certificate_pem();
+    start_relay("verify_domains = [\"secure.test\", \"forged.test\"]\ntls_ca_file = \"" +
+                ca_file.string() + "\"\n");
+    submit({"bob@secure.test"}, message("bob@secure.test", "verified"));
+    submit({"eve@forged.test"}, message("eve@forged.test", "forged"));
+    ASSERT_TRUE(reaches("bob@secure.test", "delivered"));
+    ASSERT_EQ(mx.transactions().size(), 1u);
+    EXPECT_TRUE(mx.transactions()[0].tls);
+    ASSERT_TRUE(reaches("eve@forged.test", "deferred"));
+    EXPECT_NE(last_reply_of("eve@forged.test").find("4.7.5"), std::string::npos)
+        << last_reply_of("eve@forged.test");
+    EXPECT_TRUE(forged_mx.transactions().empty());
+}
+
+TEST_F(Delivery, FailedOpportunisticTlsFallsBackToClearText) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    SmtpServerScript broken;
+    broken.starttls = true;
+    broken.broken_tls = true;
+    ScriptableSmtpServer mx(broken, "127.0.0.3", mx_port_);
+    start_relay();
+    submit({"bob@dest.test"}, message("bob@dest.test", "fallback-tls"));
+    ASSERT_TRUE(reaches("bob@dest.test", "delivered"));
+    ASSERT_EQ(mx.transactions().size(), 1u);
+    EXPECT_FALSE(mx.transactions()[0].tls);
+    EXPECT_EQ(mx.connections(), 2u);  // the failed handshake, then clear text
+}
+
+class UpstreamDelivery : public Delivery {
+  protected:
+    // All mail to an upstream relay on 127.0.0.6 that wants AUTH after STARTTLS.
+    SmarthostServer& start_with_upstream(const std::string& password) {
+        start_dns({});
+        return start_relay("[delivery.upstream]\nhost = \"127.0.0.6\"\nport = " +
+                           std::to_string(mx_port_) + "\nusername = \"relay-user\"\npassword = \"" +
+                           password + "\"\ntls = \"opportunistic\"\n");
+    }
+    static SmtpServerScript upstream_script() {
+        SmtpServerScript script;
+        script.starttls = true;
+        script.auth_mechanisms = {"PLAIN", "LOGIN"};
+        script.auth_username = "relay-user";
+        script.auth_password = "relay-secret";
+        return script;
+    }
+};
+
+TEST_F(UpstreamDelivery, MailGoesToTheUpstreamWithAuthOverTls) {
+    ScriptableSmtpServer upstream(upstream_script(), "127.0.0.6", mx_port_);
+    start_with_upstream("relay-secret");
+    const auto id = submit({"bob@anywhere.test"}, message("bob@anywhere.test", "upstream"));
+    ASSERT_TRUE(reaches("bob@anywhere.test", "delivered"));
+    const auto received = upstream.transactions();
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_TRUE(received[0].tls);
+    EXPECT_TRUE(received[0].authenticated);
+    EXPECT_EQ(received[0].body, stored_body(id));
+}
+
+TEST_F(UpstreamDelivery, RefusedUpstreamCredentialsDeferNeverBounce) {
+    ScriptableSmtpServer upstream(upstream_script(), "127.0.0.6", mx_port_);
+    start_with_upstream("wrong-secret");
+    submit({"bob@anywhere.test"}, message("bob@anywhere.test", "refused"));
+    ASSERT_TRUE(reaches("bob@anywhere.test", "deferred"));
+    EXPECT_EQ(last_reply_of("bob@anywhere.test").rfind("535", 0), 0u)
+        << last_reply_of("bob@anywhere.test");
+    EXPECT_TRUE(upstream.transactions().empty());
 }
 
 }  // namespace

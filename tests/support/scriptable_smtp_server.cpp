@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cctype>
@@ -126,6 +128,8 @@ struct ScriptableSmtpServer::State {
     std::vector<ReceivedTransaction> transactions;
     std::vector<std::string> commands;
     std::size_t connections = 0;
+    std::size_t open_connections = 0;
+    std::size_t max_open_connections = 0;
 
     std::string address;
     Pem pem;
@@ -145,6 +149,7 @@ struct ScriptableSmtpServer::State {
             {
                 std::lock_guard lock(mutex);
                 ++connections;
+                max_open_connections = std::max(max_open_connections, ++open_connections);
                 copy = script;
             }
             asio::co_spawn(io, serve(std::move(socket), std::move(copy)), asio::detached);
@@ -228,7 +233,17 @@ struct ScriptableSmtpServer::State {
         return out + "\n250 ENHANCEDSTATUSCODES";
     }
 
+    // Counts a connection as closed when its coroutine ends, however it ends.
+    struct OpenConnection {
+        State& state;
+        ~OpenConnection() {
+            std::lock_guard lock(state.mutex);
+            --state.open_connections;
+        }
+    };
+
     asio::awaitable<void> serve(tcp::socket socket, SmtpServerScript s) {
+        const OpenConnection open{*this};
         Connection c{std::move(socket), nullptr, {}, 0, {}};
         bool sent = false;
         if (s.stall_at == SmtpStep::greeting) {
@@ -326,6 +341,10 @@ struct ScriptableSmtpServer::State {
             sent = co_await c.reply(answer);
             if (!sent) co_return;
 
+            if (step == SmtpStep::starttls && starts_with_code(answer, '2') && s.broken_tls) {
+                co_await c.reply("this is not a TLS handshake");
+                co_return;
+            }
             if (step == SmtpStep::starttls && starts_with_code(answer, '2')) {
                 c.tls =
                     std::make_unique<ssl::stream<tcp::socket>>(std::move(c.socket), tls_context);
@@ -352,6 +371,10 @@ struct ScriptableSmtpServer::State {
                 if (s.stall_at == SmtpStep::data_end) {
                     co_await c.stall();
                     co_return;
+                }
+                if (s.final_delay.count() > 0) {
+                    asio::steady_timer delay(io, s.final_delay);
+                    co_await delay.async_wait(use_tuple);
                 }
                 current.body = std::move(body);
                 current.tls = c.tls != nullptr;
@@ -401,6 +424,11 @@ std::vector<std::string> ScriptableSmtpServer::commands() const {
 std::size_t ScriptableSmtpServer::connections() const {
     std::lock_guard lock(state_->mutex);
     return state_->connections;
+}
+
+std::size_t ScriptableSmtpServer::max_open_connections() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->max_open_connections;
 }
 
 const std::string& ScriptableSmtpServer::certificate_pem() const {

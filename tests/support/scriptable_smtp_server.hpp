@@ -4,6 +4,7 @@
 // STARTTLS with a self-signed certificate, extensions offered or not, a dropped connection
 // mid-DATA, a stall at a chosen step), and recording every transaction it received.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@ struct SmtpServerScript {
     std::optional<std::uint64_t> size;  // SIZE n
     bool starttls = false;              // offer STARTTLS
     std::string starttls_reply = "220 2.0.0 Ready to start TLS";
+    bool broken_tls = false;  // after a 2xx to STARTTLS, answer the handshake with garbage
     std::vector<std::string> auth_mechanisms;  // offered (after TLS), e.g. {"PLAIN", "LOGIN"}
     std::string auth_username;
     std::string auth_password;
@@ -33,8 +35,9 @@ struct SmtpServerScript {
     std::map<std::string, std::string> recipient_replies;  // address → reply; default 250 2.1.5
     std::string data_reply = "354 End data with <CR><LF>.<CR><LF>";
     std::string final_reply = "250 2.0.0 Ok: queued";
-    SmtpStep stall_at = SmtpStep::none;  // read on but never answer from this step on
-    bool drop_mid_data = false;          // close the connection after the first data bytes
+    SmtpStep stall_at = SmtpStep::none;        // read on but never answer from this step on
+    bool drop_mid_data = false;                // close the connection after the first data bytes
+    std::chrono::milliseconds final_delay{0};  // wait this long before the final reply
 };
 
 struct ReceivedTransaction {
@@ -66,6 +69,7 @@ class ScriptableSmtpServer {
     std::vector<ReceivedTransaction> transactions() const;  // completed ones (final reply sent)
     std::vector<std::string> commands() const;              // every command line, in order
     std::size_t connections() const;
+    std::size_t max_open_connections() const;  // the most open at one time
     // The self-signed certificate (PEM), to trust it in a test of the verify policy.
     const std::string& certificate_pem() const;
 

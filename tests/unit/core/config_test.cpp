@@ -177,6 +177,24 @@ TEST_F(ConfigFile, DeliveryConcurrencyWithPerDomainOverrides) {
               std::string::npos);
 }
 
+TEST_F(ConfigFile, DeliveryConcurrencyPerMxHostWithExactAndParentOverrides) {
+    const auto d = load_config(write(std::string(minimal) +
+                                     "[delivery]\nconcurrency_per_host = 3\n"
+                                     "[delivery.host_concurrency]\n\".Google.com\" = 30\n"
+                                     "\"alt1.aspmx.l.google.com\" = 4\n"))
+                       .delivery;
+    EXPECT_EQ(d.host_limit_for("mx.example.net"), 3u);
+    EXPECT_EQ(d.host_limit_for("ASPMX.L.google.com"), 30u);
+    EXPECT_EQ(d.host_limit_for("alt1.aspmx.l.google.com"), 4u);
+    EXPECT_EQ(d.host_limit_for("google.com"), 3u);  // ".google.com" covers hosts below it
+    EXPECT_EQ(d.host_limit_for("notgoogle.com"), 3u);
+    EXPECT_EQ(load_config(write(std::string(minimal))).delivery.concurrency_per_host, 20u);
+    EXPECT_NE(
+        error_of(std::string(minimal) + "[delivery.host_concurrency]\n\"mx.example\" = \"x\"\n")
+            .find("delivery.host_concurrency.\"mx.example\""),
+        std::string::npos);
+}
+
 TEST_F(ConfigFile, DeliveryNetworkDnsAndTlsKeys) {
     const auto d =
         load_config(write(std::string(minimal) +

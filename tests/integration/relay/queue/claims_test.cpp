@@ -246,6 +246,59 @@ TEST_F(ClaimsTest, ExpiredLeaseIsReclaimedAndTheOldOwnerCannotOverwrite) {
     EXPECT_EQ(scalar("SELECT state FROM recipients"), "delivered");
 }
 
+// A report (DSN) for the recipients it names, from the null sender to the original sender.
+QueuedReport report_on(std::int64_t account_id, std::vector<std::int64_t> reported) {
+    QueuedReport report;
+    report.message.id = new_message_id();
+    report.message.account_id = account_id;
+    report.message.client_ip = "127.0.0.1";
+    report.message.envelope.recipients.push_back({"sender@example.com", "example.com", "", ""});
+    report.message.body = "Subject: Undelivered Mail\r\n\r\nreport\r\n";
+    report.reported_recipients = std::move(reported);
+    return report;
+}
+
+TEST_F(ClaimsTest, ReportIsStoredWithTheBounceItReportsInOneTransaction) {
+    enqueue({"gone@example.org", "ok@example.org"});
+    Claim c = claim("w");
+    const auto& message = c.domains[0].messages[0];
+    std::vector<Outcome> outcomes{outcome_for(message, message.recipients[0],
+                                              Outcome::Kind::bounced, "550 5.1.1 unknown", "5.1.1"),
+                                  outcome_for(message, message.recipients[1],
+                                              Outcome::Kind::delivered, "250 2.0.0 ok", "2.0.0")};
+    const auto planned = claims.plan(outcomes, std::chrono::system_clock::now());
+    ASSERT_EQ(planned.size(), 2u);
+    EXPECT_EQ(planned[0].state, RecordedState::bounced);
+    auto report = report_on(account_id, {message.recipients[0].id});
+    const std::string report_id = report.message.id;
+    auto result = test::run_awaitable(
+        io, claims.record("w", outcomes, planned, std::vector<QueuedReport>{std::move(report)}));
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->reports_stored, std::vector<bool>{true});
+    EXPECT_EQ(scalar("SELECT envelope_sender FROM messages WHERE id = $1::uuid", report_id), "");
+    EXPECT_EQ(scalar("SELECT state FROM recipients WHERE message_id = $1::uuid", report_id),
+              "queued");
+}
+
+TEST_F(ClaimsTest, ReportIsNotStoredWhenARecipientItNamesWasTakenOver) {
+    enqueue({"gone@example.org"});
+    Claim crashed = claim("crashed");
+    db.exec("UPDATE recipients SET lease_expires_at = now() - interval '1 second'");
+    ASSERT_EQ(claim("other").recipients, 1u);
+    const auto& old = crashed.domains[0].messages[0];
+    std::vector<Outcome> outcomes{
+        outcome_for(old, old.recipients[0], Outcome::Kind::bounced, "550 5.1.1 unknown", "5.1.1")};
+    const auto planned = claims.plan(outcomes, std::chrono::system_clock::now());
+    auto result = test::run_awaitable(
+        io,
+        claims.record("crashed", outcomes, planned,
+                      std::vector<QueuedReport>{report_on(account_id, {old.recipients[0].id})}));
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->states, std::vector<RecordedState>{RecordedState::lease_lost});
+    EXPECT_EQ(result->reports_stored, std::vector<bool>{false});
+    EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "1");  // the original only
+}
+
 TEST_F(ClaimsTest, OutcomesAreRecordedWithEventsAndSuppressions) {
     enqueue({"ok@example.org", "later@example.org", "Gone@Example.org", "policy@example.org"});
     const std::string old = enqueue({"old@example.net"});
