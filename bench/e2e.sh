@@ -231,13 +231,32 @@ fi
 
 # ---------------------------------------------------------------- run
 declare -A delivered=([postfix]=0 [smarthost]=0)
-declare -A rate=() elapsed=() submitted=() load_before=()
+declare -A rate=() elapsed=() submitted=() load_before=() cpu_ms=()
+
+# CPU time is counted for these process trees: Postfix's master (its smtpd, cleanup, qmgr,
+# smtp, ... children, living or reaped), smarthost, and the PostgreSQL cluster smarthost
+# uses, when it runs on this machine (found after the warm-up, from smarthost's backends).
+declare -A cpu_roots=([postfix]=$(postfix_master_pid) [smarthost]=${smarthost_pid:-} [postgres]="")
+cpu_seconds() { "$python" "$bench_src/cpu_seconds.py" "$@"; }
+find_postmaster() {
+    local backend parent
+    backend=$(bench_sql "SELECT pid FROM pg_stat_activity
+                         WHERE datname = current_database() AND pid <> pg_backend_pid() LIMIT 1") || return 0
+    [[ -n $backend && -r /proc/$backend/stat ]] || return 0
+    parent=$(awk '{ print $4 }' "/proc/$backend/stat")
+    [[ $(cat "/proc/$parent/comm" 2>/dev/null) == postgres ]] && printf '%s' "$parent"
+    return 0
+}
 
 # run_once SERVER SIZE SESSIONS COUNT KEY: one timed run; KEY empty for the warm-up.
 run_once() {
     local server=$1 size=$2 sessions=$3 count=$4 key=$5 start submit_end last_arrival
-    local target=$((delivered[$server] + count))
-    [[ -n $key ]] && load_before[$key]=$(load_average)
+    local target=$((delivered[$server] + count)) cpu_before=0 pg_before=0 cpu_after pg_after
+    if [[ -n $key ]]; then
+        load_before[$key]=$(cut -d' ' -f1 /proc/loadavg)
+        cpu_before=$(cpu_seconds "${cpu_roots[$server]}")
+        [[ $server == smarthost && -n ${cpu_roots[postgres]} ]] && pg_before=$(cpu_seconds "${cpu_roots[postgres]}")
+    fi
     start=$(now)
     submit "${port[$server]}" "$size" "$sessions" "$count" "$run_dir/smtp-source-$server-$size-$sessions.log"
     submit_end=$(now)
@@ -245,6 +264,12 @@ run_once() {
     delivered[$server]=$target
     check_delivered "$server" "$target"
     [[ -n $key ]] || return 0
+    cpu_after=$(cpu_seconds "${cpu_roots[$server]}")
+    cpu_ms[$key]=$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="$count" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }')
+    if [[ $server == smarthost && -n ${cpu_roots[postgres]} ]]; then
+        pg_after=$(cpu_seconds "${cpu_roots[postgres]}")
+        cpu_ms[postgres/${key#*/}]=$(awk -v a="$pg_before" -v b="$pg_after" -v n="$count" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }')
+    fi
     elapsed[$key]=$(seconds_between "$start" "$last_arrival")
     submitted[$key]=$(seconds_between "$start" "$submit_end")
     rate[$key]=$(per_second "$count" "${elapsed[$key]}")
@@ -257,6 +282,7 @@ for server in "${servers[@]}"; do
     note "warm-up: $warmup messages through $server"
     run_once "$server" 4096 10 "$warmup" ""
 done
+((postfix_only)) || cpu_roots[postgres]=$(find_postmaster)
 
 for size in $sizes; do
     for sessions in $session_counts; do
@@ -264,7 +290,7 @@ for size in $sizes; do
             key="$server/$size/$sessions"
             note "load: $messages x $size B over $sessions sessions -> $server -> sink"
             run_once "$server" "$size" "$sessions" "$messages" "$key"
-            note "    ${elapsed[$key]} s end to end (submission ${submitted[$key]} s), ${rate[$key]} msg/s; load before: ${load_before[$key]}"
+            note "    ${elapsed[$key]} s end to end (submission ${submitted[$key]} s), ${rate[$key]} msg/s; CPU ${cpu_ms[$key]} ms/msg; load before: ${load_before[$key]}"
         done
     done
 done
@@ -312,7 +338,7 @@ summary=$(
     printf -- '- N = %s messages per run, 1 recipient, one connection per message (smtp-source); %s connections from each server to its smtp-sink\n' \
         "$messages" "$connections"
     printf -- '- msg/s = N / (first submission -> N-th message received at the sink)\n\n'
-    printf '| payload | sessions | postfix msg/s | smarthost msg/s | smarthost/postfix | load avg before (postfix; smarthost) |\n'
+    printf '| payload | sessions | postfix msg/s | smarthost msg/s | smarthost/postfix | 1-min load before (postfix; smarthost) |\n'
     printf '| ---: | ---: | ---: | ---: | ---: | --- |\n'
     for size in $sizes; do
         for sessions in $session_counts; do
@@ -320,6 +346,18 @@ summary=$(
                 "$(cell "postfix/$size/$sessions")" "$(cell "smarthost/$size/$sessions")" \
                 "$(ratio "$size" "$sessions")" "${load_before[postfix/$size/$sessions]:-n/a}" \
                 "${load_before[smarthost/$size/$sessions]:-n/a}"
+        done
+    done
+    printf '\nCPU time per message, ms (user + system, the same runs; smtp-source and the sinks not counted)\n\n'
+    printf '| payload | sessions | postfix (all processes) | smarthost | its PostgreSQL cluster | (smarthost + PostgreSQL) / postfix |\n'
+    printf '| ---: | ---: | ---: | ---: | ---: | ---: |\n'
+    for size in $sizes; do
+        for sessions in $session_counts; do
+            key="$size/$sessions"
+            printf '| %s KiB | %s | %s | %s | %s | %s |\n' "$((size / 1024))" "$sessions" \
+                "${cpu_ms[postfix/$key]:-n/a}" "${cpu_ms[smarthost/$key]:-n/a}" "${cpu_ms[postgres/$key]:-n/a}" \
+                "$(awk -v p="${cpu_ms[postfix/$key]:-}" -v s="${cpu_ms[smarthost/$key]:-}" -v g="${cpu_ms[postgres/$key]:-}" \
+                    'BEGIN { if (p > 0 && s != "" && g != "") printf "%.2f", (s + g) / p; else printf "n/a" }')"
         done
     done
     printf '\nPeak memory over the whole run: Postfix (master and all its children, %s processes at most) %s; smarthost (one process, PostgreSQL not counted) %s.\n' \
