@@ -295,6 +295,14 @@ for size in $sizes; do
     done
 done
 
+# Connections each server opened to its sink over the whole bench: sessions the sink saw
+# end, once Postfix's connection cache (2 s idle) has closed its last ones.
+sleep 3
+declare -A sink_sessions=()
+for server in "${servers[@]}"; do
+    sink_sessions[$server]=$(tail -n 1 "${sink_count_file[$server]}" | cut -d' ' -f3)
+done
+
 declare -A memory=()
 for server in "${servers[@]}"; do
     kill -TERM "${memory_pid[$server]}" 2>/dev/null || true
@@ -364,6 +372,8 @@ summary=$(
         "$(field processes "${memory[postfix]:-}")" "$(memory_cell postfix)" "$(memory_cell smarthost)"
     printf '\nDelivered (checked after every run; the sink counts each message once): postfix %s' "${delivered[postfix]}"
     ((postfix_only)) || printf ', smarthost %s' "${delivered[smarthost]}"
+    printf '\n\nConnections to the sink over the whole bench (SMTP sessions it saw end): postfix %s' "${sink_sessions[postfix]}"
+    ((postfix_only)) || printf ', smarthost %s' "${sink_sessions[smarthost]}"
     printf '\n'
 )
 

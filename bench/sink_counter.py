@@ -3,8 +3,9 @@
 
 Reads the running counters of `smtp-sink -c` on standard input ("sess=N quit=N mesg=N",
 one record per carriage return, written whenever a session ends, a QUIT arrives or a
-message's final "." is received) and writes one line "COUNT EPOCH_SECONDS" to standard
-output each time the message count grows, flushed at once. The benchmark reads the time
+message's final "." is received) and writes one line "COUNT EPOCH_SECONDS SESSIONS" to
+standard output each time the message count or the number of sessions ended grows,
+flushed at once (SESSIONS shows how well the client reuses its connections). The benchmark reads the time
 of the line where COUNT reached its target: when the last message arrived at the sink.
 Ends when smtp-sink closes the pipe.
 """
@@ -13,13 +14,13 @@ import re
 import sys
 import time
 
-RECORD = re.compile(rb"mesg=(\d+)")
+RECORD = re.compile(rb"sess=(\d+) .*mesg=(\d+)")
 
 
 def main() -> int:
     source = sys.stdin.buffer
     pending = b""
-    count = 0
+    count = sessions = 0
     while True:
         chunk = source.read1(65536)
         if not chunk:
@@ -29,9 +30,11 @@ def main() -> int:
         *records, pending = pending.split(b"\r")
         for record in records:
             match = RECORD.search(record)
-            if match and int(match.group(1)) > count:
-                count = int(match.group(1))
-                sys.stdout.write(f"{count} {arrived:.6f}\n")
+            if not match:
+                continue
+            if int(match.group(2)) > count or int(match.group(1)) > sessions:
+                sessions, count = int(match.group(1)), int(match.group(2))
+                sys.stdout.write(f"{count} {arrived:.6f} {sessions}\n")
         sys.stdout.flush()
 
 
