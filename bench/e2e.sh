@@ -21,6 +21,8 @@ Options (environment variable in brackets):
   --connections N         connections each server may open to its sink: Postfix's
                           default_destination_concurrency_limit and smarthost's
                           concurrency_per_domain [BENCH_CONNECTIONS, default 20]
+  --rounds R              run the whole matrix R times, alternating which server goes
+                          first, and add the medians [BENCH_ROUNDS, default 1]
   --postfix-only          skip smarthost (no binary or database needed)
   --keep                  keep the run directory (queues, logs) after the run
   -h, --help              this text
@@ -51,6 +53,7 @@ messages=${BENCH_MESSAGES:-5000}
 sizes=${BENCH_SIZES:-"4096 32768"}
 session_counts=${BENCH_SESSIONS:-"100"}
 connections=${BENCH_CONNECTIONS:-20}
+rounds=${BENCH_ROUNDS:-1}
 postfix_port=${BENCH_POSTFIX_PORT:-10588}
 smarthost_port=${BENCH_SMARTHOST_PORT:-12526}
 run_timeout=${BENCH_RUN_TIMEOUT:-600}
@@ -65,6 +68,7 @@ while (($# > 0)); do
         --sizes) sizes=${2:?}; shift 2 ;;
         --sessions) session_counts=${2:?}; shift 2 ;;
         --connections) connections=${2:?}; shift 2 ;;
+        --rounds) rounds=${2:?}; shift 2 ;;
         --postfix-only) postfix_only=1; shift ;;
         --keep) keep=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -81,6 +85,7 @@ done
 if ! is_count "$connections" || ((connections > 1000)); then
     die "--connections must be 1..1000, got '$connections'"
 fi
+if ! is_count "$rounds" || ((rounds > 20)); then die "--rounds must be 1..20, got '$rounds'"; fi
 for value in "$postfix_port" "$smarthost_port" "${sink_port[@]}" "$run_timeout"; do
     is_count "$value" || die "bad port/timeout '$value'"
 done
@@ -284,13 +289,19 @@ for server in "${servers[@]}"; do
 done
 ((postfix_only)) || cpu_roots[postgres]=$(find_postmaster)
 
-for size in $sizes; do
-    for sessions in $session_counts; do
-        for server in "${servers[@]}"; do
-            key="$server/$size/$sessions"
-            note "load: $messages x $size B over $sessions sessions -> $server -> sink"
-            run_once "$server" "$size" "$sessions" "$messages" "$key"
-            note "    ${elapsed[$key]} s end to end (submission ${submitted[$key]} s), ${rate[$key]} msg/s; CPU ${cpu_ms[$key]} ms/msg; load before: ${load_before[$key]}"
+# Keys: SERVER/SIZE/SESSIONS/ROUND. Even rounds reverse the order of the servers, so a
+# change of the machine's load during the run does not always favour the same one.
+for ((round = 1; round <= rounds; round++)); do
+    order=("${servers[@]}")
+    if ((round % 2 == 0 && ${#servers[@]} == 2)); then order=("${servers[1]}" "${servers[0]}"); fi
+    for size in $sizes; do
+        for sessions in $session_counts; do
+            for server in "${order[@]}"; do
+                key="$server/$size/$sessions/$round"
+                note "round $round/$rounds: $messages x $size B over $sessions sessions -> $server -> sink"
+                run_once "$server" "$size" "$sessions" "$messages" "$key"
+                note "    ${elapsed[$key]} s end to end (submission ${submitted[$key]} s), ${rate[$key]} msg/s; CPU ${cpu_ms[$key]} ms/msg; load before: ${load_before[$key]}"
+            done
         done
     done
 done
@@ -321,8 +332,9 @@ if ((!postfix_only)); then
 fi
 git_rev=$(git_revision)
 
+# ratio SIZE/SESSIONS/ROUND: smarthost's msg/s over Postfix's in that round.
 ratio() {
-    local s=${rate[smarthost/$1/$2]:-} p=${rate[postfix/$1/$2]:-}
+    local s=${rate[smarthost/$1]:-} p=${rate[postfix/$1]:-}
     [[ -n $s && -n $p ]] || { printf 'n/a'; return; }
     awk -v s="$s" -v p="$p" 'BEGIN { printf "%.2f", (p > 0 ? s / p : 0) }'
 }
@@ -332,6 +344,26 @@ cell() {
     else
         printf 'n/a'
     fi
+}
+# median: of the numbers on standard input, one a line ("n/a" when there are none).
+median() {
+    grep -E '^[0-9.]+$' | sort -n |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2];
+              else { m = (v[NR / 2] + v[NR / 2 + 1]) / 2; printf (m >= 100 ? "%.0f\n" : "%.2f\n"), m } }'
+}
+# over_rounds ARRAY PREFIX: the array's values for PREFIX/1 … PREFIX/rounds.
+over_rounds() {
+    local -n values=$1
+    local r
+    for ((r = 1; r <= rounds; r++)); do printf '%s\n' "${values[$2/$r]:-n/a}"; done
+}
+ratios_over_rounds() {
+    local r
+    for ((r = 1; r <= rounds; r++)); do ratio "$1/$r"; printf '\n'; done
+}
+cpu_ratio() {
+    awk -v p="${1:-}" -v s="${2:-}" -v g="${3:-}" \
+        'BEGIN { if (p > 0 && s != "" && s != "n/a" && g != "" && g != "n/a") printf "%.2f", (s + g) / p; else printf "n/a" }'
 }
 memory_cell() {
     [[ -n ${memory[$1]:-} ]] || { printf 'n/a'; return; }
@@ -343,29 +375,45 @@ summary=$(
     machine_line
     printf -- '- postfix %s (private instance, durable queue, relayhost); smarthost %s (git %s), roles smtp,delivery, [delivery.upstream]; PostgreSQL %s\n' \
         "$postfix_version" "$smarthost_version" "$git_rev" "$pg_version"
-    printf -- '- N = %s messages per run, 1 recipient, one connection per message (smtp-source); %s connections from each server to its smtp-sink\n' \
-        "$messages" "$connections"
+    printf -- '- N = %s messages per run, 1 recipient, one connection per message (smtp-source); %s connections from each server to its smtp-sink; %s round(s)\n' \
+        "$messages" "$connections" "$rounds"
     printf -- '- msg/s = N / (first submission -> N-th message received at the sink)\n\n'
-    printf '| payload | sessions | postfix msg/s | smarthost msg/s | smarthost/postfix | 1-min load before (postfix; smarthost) |\n'
-    printf '| ---: | ---: | ---: | ---: | ---: | --- |\n'
+    printf '| payload | sessions | round | postfix msg/s | smarthost msg/s | smarthost/postfix | 1-min load before (postfix; smarthost) |\n'
+    printf '| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n'
     for size in $sizes; do
         for sessions in $session_counts; do
-            printf '| %s KiB | %s | %s | %s | %s | %s; %s |\n' "$((size / 1024))" "$sessions" \
-                "$(cell "postfix/$size/$sessions")" "$(cell "smarthost/$size/$sessions")" \
-                "$(ratio "$size" "$sessions")" "${load_before[postfix/$size/$sessions]:-n/a}" \
-                "${load_before[smarthost/$size/$sessions]:-n/a}"
+            for ((round = 1; round <= rounds; round++)); do
+                key="$size/$sessions/$round"
+                printf '| %s KiB | %s | %s | %s | %s | %s | %s; %s |\n' "$((size / 1024))" "$sessions" "$round" \
+                    "$(cell "postfix/$key")" "$(cell "smarthost/$key")" "$(ratio "$key")" \
+                    "${load_before[postfix/$key]:-n/a}" "${load_before[smarthost/$key]:-n/a}"
+            done
+            ((rounds > 1)) || continue
+            key="$size/$sessions"
+            printf '| %s KiB | %s | **median** | %s | %s | **%s** | |\n' "$((size / 1024))" "$sessions" \
+                "$(over_rounds rate "postfix/$key" | median)" "$(over_rounds rate "smarthost/$key" | median)" \
+                "$(ratios_over_rounds "$key" | median)"
         done
     done
     printf '\nCPU time per message, ms (user + system, the same runs; smtp-source and the sinks not counted)\n\n'
-    printf '| payload | sessions | postfix (all processes) | smarthost | its PostgreSQL cluster | (smarthost + PostgreSQL) / postfix |\n'
-    printf '| ---: | ---: | ---: | ---: | ---: | ---: |\n'
+    printf '| payload | sessions | round | postfix (all processes) | smarthost | its PostgreSQL cluster | (smarthost + PostgreSQL) / postfix |\n'
+    printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
     for size in $sizes; do
         for sessions in $session_counts; do
+            for ((round = 1; round <= rounds; round++)); do
+                key="$size/$sessions/$round"
+                printf '| %s KiB | %s | %s | %s | %s | %s | %s |\n' "$((size / 1024))" "$sessions" "$round" \
+                    "${cpu_ms[postfix/$key]:-n/a}" "${cpu_ms[smarthost/$key]:-n/a}" "${cpu_ms[postgres/$key]:-n/a}" \
+                    "$(cpu_ratio "${cpu_ms[postfix/$key]:-}" "${cpu_ms[smarthost/$key]:-}" "${cpu_ms[postgres/$key]:-}")"
+            done
+            ((rounds > 1)) || continue
             key="$size/$sessions"
-            printf '| %s KiB | %s | %s | %s | %s | %s |\n' "$((size / 1024))" "$sessions" \
-                "${cpu_ms[postfix/$key]:-n/a}" "${cpu_ms[smarthost/$key]:-n/a}" "${cpu_ms[postgres/$key]:-n/a}" \
-                "$(awk -v p="${cpu_ms[postfix/$key]:-}" -v s="${cpu_ms[smarthost/$key]:-}" -v g="${cpu_ms[postgres/$key]:-}" \
-                    'BEGIN { if (p > 0 && s != "" && g != "") printf "%.2f", (s + g) / p; else printf "n/a" }')"
+            median_postfix=$(over_rounds cpu_ms "postfix/$key" | median)
+            median_smarthost=$(over_rounds cpu_ms "smarthost/$key" | median)
+            median_postgres=$(over_rounds cpu_ms "postgres/$key" | median)
+            printf '| %s KiB | %s | **median** | %s | %s | %s | **%s** |\n' "$((size / 1024))" "$sessions" \
+                "$median_postfix" "$median_smarthost" "$median_postgres" \
+                "$(cpu_ratio "$median_postfix" "$median_smarthost" "$median_postgres")"
         done
     done
     printf '\nPeak memory over the whole run: Postfix (master and all its children, %s processes at most) %s; smarthost (one process, PostgreSQL not counted) %s.\n' \
