@@ -206,7 +206,7 @@ lat_cell() {
 }
 
 summary=$(
-    printf '### %s — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -n)"
+    printf '#### %s — %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -n)"
     machine_line
     printf -- '- postfix %s (private instance, durable queue, HOLD); smarthost %s (git %s); PostgreSQL %s\n' \
         "$postfix_version" "$smarthost_version" "$git_rev" "$pg_version"

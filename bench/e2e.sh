@@ -371,7 +371,7 @@ memory_cell() {
 }
 
 summary=$(
-    printf '### %s — %s (end to end)\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -n)"
+    printf '#### %s — %s (end to end)\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -n)"
     machine_line
     printf -- '- postfix %s (private instance, durable queue, relayhost); smarthost %s (git %s), roles smtp,delivery, [delivery.upstream]; PostgreSQL %s\n' \
         "$postfix_version" "$smarthost_version" "$git_rev" "$pg_version"
