@@ -19,8 +19,9 @@ Options (environment variable in brackets):
   --sizes "A B"           payload sizes in bytes [BENCH_SIZES, default "4096 32768"]
   --sessions "A B"        concurrent submission sessions [BENCH_SESSIONS, default "100"]
   --connections N         connections each server may open to its sink: Postfix's
-                          default_destination_concurrency_limit and smarthost's
-                          concurrency_per_domain [BENCH_CONNECTIONS, default 20]
+                          default_destination_concurrency_limit, smarthost's
+                          concurrency_per_domain and concurrency_per_host
+                          [BENCH_CONNECTIONS, default 20]
   --rounds R              run the whole matrix R times, alternating which server goes
                           first, and add the medians [BENCH_ROUNDS, default 1]
   --postfix-only          skip smarthost (no binary or database needed)
@@ -227,6 +228,7 @@ if ((!postfix_only)); then
     start_smarthost smtp,delivery "[delivery]
 concurrency = 100
 concurrency_per_domain = $connections
+concurrency_per_host = $connections
 [delivery.upstream]
 host = \"127.0.0.1\"
 port = ${sink_port[smarthost]}
