@@ -174,25 +174,38 @@ Capabilities parse_ehlo(const smtp::Reply& ehlo_reply) {
 
 void DotStuffer::feed(std::string_view chunk, std::string& out) {
     out.reserve(out.size() + chunk.size() + chunk.size() / 64 + 8);
-    for (char c : chunk) {
+    std::size_t i = 0;
+    while (i < chunk.size()) {
+        const char c = chunk[i];
         if (after_cr_) {
             after_cr_ = false;
             out.push_back('\n');
             at_line_start_ = true;
-            if (c == '\n') continue;  // the CRLF we wanted
+            if (c == '\n') {  // the CRLF we wanted
+                ++i;
+                continue;
+            }
         }
         if (c == '\r') {
             out.push_back('\r');
             after_cr_ = true;
             at_line_start_ = false;
+            ++i;
         } else if (c == '\n') {
             out.append("\r\n");
             at_line_start_ = true;
+            ++i;
         } else {
             // RFC 5321 section 4.5.2: a line starting with "." gets one more.
             if (at_line_start_ && c == '.') out.push_back('.');
-            out.push_back(c);
             at_line_start_ = false;
+            // The rest of the line up to CR or LF is copied as one run: a push_back per
+            // byte made this loop a tenth of the delivery role's CPU time at 32 KiB.
+            std::size_t end = i + 1;
+            while (end < chunk.size() && chunk[end] != '\r' && chunk[end] != '\n')
+                ++end;
+            out.append(chunk.data() + i, end - i);
+            i = end;
         }
     }
 }
