@@ -1,5 +1,7 @@
 #include "relay/queue/claims.hpp"
 
+#include <array>
+#include <cstdint>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
@@ -137,21 +139,32 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
     return literal;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    throw std::runtime_error("bad hex digit in bytea");
-}
+// Hex digit -> value, -1 for anything else. A table: decoding claimed bodies with three
+// branches per digit into a growing string was a tenth of the delivery role's CPU time
+// at 32 KiB.
+constexpr std::array<std::int8_t, 256> k_hex_values = [] {
+    std::array<std::int8_t, 256> values{};
+    values.fill(-1);
+    for (int i = 0; i < 10; ++i)
+        values['0' + i] = static_cast<std::int8_t>(i);
+    for (int i = 0; i < 6; ++i) {
+        values['a' + i] = static_cast<std::int8_t>(10 + i);
+        values['A' + i] = static_cast<std::int8_t>(10 + i);
+    }
+    return values;
+}();
 
 // bytea in text format is "\x" followed by hex digits (bytea_output = hex, the default).
 std::string decode_bytea(std::string_view text) {
     if (!text.starts_with("\\x")) throw std::runtime_error("bytea not in hex format");
     text.remove_prefix(2);
-    std::string bytes;
-    bytes.reserve(text.size() / 2);
-    for (std::size_t i = 0; i + 1 < text.size(); i += 2)
-        bytes += static_cast<char>(hex_value(text[i]) * 16 + hex_value(text[i + 1]));
+    std::string bytes(text.size() / 2, '\0');
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        const int high = k_hex_values[static_cast<unsigned char>(text[2 * i])];
+        const int low = k_hex_values[static_cast<unsigned char>(text[2 * i + 1])];
+        if (high < 0 || low < 0) throw std::runtime_error("bad hex digit in bytea");
+        bytes[i] = static_cast<char>(high * 16 + low);
+    }
     return bytes;
 }
 
