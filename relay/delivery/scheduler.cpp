@@ -40,6 +40,9 @@ constexpr const char* k_earliest_due = R"sql(
 SELECT (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::bigint
 FROM recipients WHERE state IN ('queued', 'deferred'))sql";
 
+// The fewest messages a domain batch hands to each of its connections.
+constexpr std::size_t k_messages_per_connection = 8;
+
 // A claim finding nothing due while something is "due now" (another worker holds it)
 // must not spin: at least this long between claims.
 constexpr auto k_min_idle_wait = 250ms;
@@ -198,8 +201,11 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
 
     // ---- one domain batch ------------------------------------------------------------
 
-    // A batch's messages split into as many parts as the domain may have connections;
-    // each part is one worker with its own connection.
+    // A batch's messages split into parts of at least k_messages_per_connection, at most
+    // as many as the domain may have connections; each part is one worker with its own
+    // connection. Small batches (a trickle of new mail) stay on one connection: a new
+    // TCP and TLS handshake per message or two would cost the receiver more than the
+    // parallelism gains, and the next claim's batch runs beside this one anyway.
     void start_batch(queue::DomainBatch batch) {
         ++active;
         auto shared = std::make_shared<queue::DomainBatch>(std::move(batch));
@@ -207,8 +213,9 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
             for (const auto& recipient : message.recipients)
                 leased.insert(recipient.id);
         const std::size_t limit = config.limit_for(shared->domain);
-        const std::size_t workers =
-            std::max<std::size_t>(1, std::min(limit, shared->messages.size()));
+        const std::size_t parts = (shared->messages.size() + k_messages_per_connection - 1) /
+                                  k_messages_per_connection;
+        const std::size_t workers = std::max<std::size_t>(1, std::min(limit, parts));
         auto remaining = std::make_shared<std::size_t>(workers);
         for (std::size_t w = 0; w < workers; ++w) {
             std::vector<const ClaimedMessage*> part;
