@@ -236,24 +236,9 @@ asio::awaitable<Response> get_message(RequestContext& context) {
     co_return json_response(200, std::string(rows->get(0, 0)));
 }
 
-asio::awaitable<Response> retry_message(RequestContext& context) {
-    auto response = co_await run_action(context, k_retry);
-    co_return response;
-}
-
-asio::awaitable<Response> hold_message(RequestContext& context) {
-    auto response = co_await run_action(context, k_hold);
-    co_return response;
-}
-
-asio::awaitable<Response> release_message(RequestContext& context) {
-    auto response = co_await run_action(context, k_release);
-    co_return response;
-}
-
-asio::awaitable<Response> cancel_message(RequestContext& context) {
-    auto response = co_await run_action(context, k_cancel);
-    co_return response;
+// A handler for one action; the Action constants live for the whole program.
+Handler action_route(const Action& action) {
+    return [&action](RequestContext& context) { return run_action(context, action); };
 }
 
 }  // namespace
@@ -283,10 +268,10 @@ std::optional<std::string> parse_message_id(std::string_view text) {
 void add_message_routes(Router& router) {
     router.add("GET", "/api/v1/messages", search_messages);
     router.add("GET", "/api/v1/messages/{id}", get_message);
-    router.add("POST", "/api/v1/messages/{id}/retry", retry_message);
-    router.add("POST", "/api/v1/messages/{id}/hold", hold_message);
-    router.add("POST", "/api/v1/messages/{id}/release", release_message);
-    router.add("POST", "/api/v1/messages/{id}/cancel", cancel_message);
+    router.add("POST", "/api/v1/messages/{id}/retry", action_route(k_retry));
+    router.add("POST", "/api/v1/messages/{id}/hold", action_route(k_hold));
+    router.add("POST", "/api/v1/messages/{id}/release", action_route(k_release));
+    router.add("POST", "/api/v1/messages/{id}/cancel", action_route(k_cancel));
 }
 
 }  // namespace smarthost::admin
