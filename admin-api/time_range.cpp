@@ -73,7 +73,11 @@ TimeRange read_time_range(const QueryParams& params, bool allow_window,
         auto value = query_value(params, name);
         if (!value) continue;
         if (!is_rfc3339_timestamp(*value))
-            errors.push_back({name, std::string(timestamp_message)});
+            // A '+' offset sent unencoded arrives as a space (HTML form encoding).
+            errors.push_back(
+                {name, std::string(timestamp_message) + (value->find(' ', 11) != std::string::npos
+                                                             ? " (write a '+' offset as %2B)"
+                                                             : "")});
         else
             (std::string_view(name) == "from" ? range.from : range.to) = std::move(*value);
     }

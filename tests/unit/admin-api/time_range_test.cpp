@@ -48,6 +48,10 @@ TEST(TimeRange, BadParametersAreNamed) {
     read_time_range(parse_query("from=yesterday&to=2026-11-25&window=2d"), true, errors);
     EXPECT_EQ(fields_of(errors), (std::vector<std::string>{"from", "to", "window"}));
     errors.clear();
+    read_time_range(parse_query("to=2026-11-25T00:00:00+01:00"), true, errors);
+    ASSERT_EQ(fields_of(errors), std::vector<std::string>{"to"});
+    EXPECT_NE(errors[0].message.find("%2B"), std::string::npos) << errors[0].message;
+    errors.clear();
     read_time_range(parse_query("from=2026-11-25T00:00:00Z&window=1h"), true, errors);
     EXPECT_EQ(fields_of(errors), std::vector<std::string>{"window"});
     errors.clear();
