@@ -113,17 +113,18 @@ std::string action_sql(const Action& action) {
     SELECT $1::text, $2::text, $3::text, $4::int,
            jsonb_build_object('message_id', $6::text, 'action', $7::text,
                               'recipients', jsonb_agg(t.id ORDER BY t.id))
-      FROM changed t HAVING count(*) > 0)
+      FROM changed t HAVING count(*) > 0
+), flying AS (
+    SELECT count(*) AS count FROM recipients WHERE message_id = $5::uuid AND state = 'in_flight'
+)
 SELECT json_build_object(
            'id', $6::text, 'action', $7::text,
            'changed', coalesce((SELECT json_agg(json_build_object(
                                     'id', t.id, 'address', t.address, 'state', t.state)
                                     ORDER BY t.id) FROM changed t), '[]'),
-           'in_flight', (SELECT count(*) FROM recipients
-                          WHERE message_id = $5::uuid AND state = 'in_flight')),
-       (SELECT count(*) FROM changed),
-       (SELECT count(*) FROM recipients WHERE message_id = $5::uuid AND state = 'in_flight')
-  FROM message)sql";
+           'in_flight', flying.count),
+       (SELECT count(*) FROM changed), flying.count
+  FROM message, flying)sql";
     return sql;
 }
 
