@@ -83,15 +83,7 @@ struct DomainRoutes {
         auto body = parse_object(context.request, k_create_fields);
         if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
         FieldReader fields(std::get<json::object>(body));
-        const auto text = fields.string("domain", 255);
-        std::optional<std::string> domain;
-        if (!fields.has("domain")) {
-            fields.fail("domain", "is required");
-        } else if (text) {
-            std::string why;
-            domain = canonical_domain(*text, why);
-            if (!domain) fields.fail("domain", why);
-        }
+        const auto domain = fields.required_canonical("domain", 255, canonical_domain);
         const auto include_subdomains = fields.boolean("include_subdomains");
         if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
         auto response = co_await run_change(

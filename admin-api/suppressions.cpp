@@ -42,15 +42,7 @@ asio::awaitable<Response> add_suppression(RequestContext& context) {
     auto body = parse_object(context.request, k_create_fields);
     if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
     FieldReader fields(std::get<json::object>(body));
-    const auto text = fields.string("address", 254);
-    std::optional<std::string> address;
-    if (!fields.has("address")) {
-        fields.fail("address", "is required");
-    } else if (text) {
-        std::string why;
-        address = canonical_address(*text, why);
-        if (!address) fields.fail("address", why);
-    }
+    const auto address = fields.required_canonical("address", 254, canonical_address);
     if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
 
     auto statement =
