@@ -277,7 +277,8 @@ asio::awaitable<Response> delete_account(RequestContext& context) {
 }  // namespace
 
 asio::awaitable<Response> list_of_account(RequestContext& context, std::string_view table,
-                                          std::string_view item_json) {
+                                          std::string_view item_json, std::string_view condition,
+                                          std::vector<pg::Param> extra) {
     const auto account_id = context.id_param();
     if (!account_id) co_return problem::not_found("no such account");
     std::vector<FieldError> errors;
@@ -286,12 +287,16 @@ asio::awaitable<Response> list_of_account(RequestContext& context, std::string_v
     auto account = co_await context.pool.query(std::string(k_account_exists), *account_id);
     if (!account) co_return problem::from_database(account.error());
     if (account->empty()) co_return problem::not_found("no such account");
-    // `table` and `item_json` are constants of the calling route, never request input.
-    auto rows = co_await context.pool.query(
+    auto params = params_of(*account_id, page.cursor, page.limit + 1);
+    for (auto& param : extra)
+        params.push_back(std::move(param));
+    // `table`, `item_json` and `condition` are constants of the calling route, never
+    // request input.
+    auto rows = co_await context.pool.execute(
         "SELECT " + std::string(item_json) + ", t.id FROM " + std::string(table) +
-            " t WHERE t.account_id = $1 AND ($2::bigint IS NULL OR t.id > $2) "
-            "ORDER BY t.id LIMIT $3",
-        *account_id, page.cursor, page.limit + 1);
+            " t WHERE t.account_id = $1 AND ($2::bigint IS NULL OR t.id > $2) AND (" +
+            std::string(condition) + ") ORDER BY t.id LIMIT $3",
+        std::move(params));
     if (!rows) co_return problem::from_database(rows.error());
     co_return page_response(*rows, page.limit);
 }

@@ -3,16 +3,27 @@
 #include "admin-api/accounts.hpp"
 #include "admin-api/audit.hpp"
 #include "admin-api/credentials.hpp"
+#include "admin-api/messages.hpp"
 #include "admin-api/networks.hpp"
+#include "admin-api/queue_view.hpp"
+#include "admin-api/reputation.hpp"
+#include "admin-api/stats.hpp"
+#include "admin-api/suppressions.hpp"
 #include "admin-api/tokens.hpp"
 
 namespace smarthost::admin {
 
-Router api_router() {
+Router api_router(const ApiOptions& options) {
     Router router;
     add_account_routes(router);
     add_credential_routes(router);
     add_network_routes(router);
+    add_sender_domain_routes(router, options.verification_label);
+    add_suppression_routes(router);
+    add_stats_routes(router);
+    add_message_routes(router);
+    add_queue_routes(router);
+    add_reputation_routes(router);
     add_token_routes(router);
     add_audit_routes(router);
     return router;

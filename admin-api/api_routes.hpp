@@ -1,10 +1,19 @@
 #pragma once
 // Every /api/v1 route of the admin API, for the server and for the OpenAPI check.
 
+#include <string>
+
 #include "admin-api/router.hpp"
+#include "admin-api/sender_domains.hpp"
 
 namespace smarthost::admin {
 
-Router api_router();
+// Deployment choices some routes depend on.
+struct ApiOptions {
+    // The owner-name prefix of sender-domain verification records.
+    std::string verification_label = std::string(k_default_verification_label);
+};
+
+Router api_router(const ApiOptions& options = {});
 
 }  // namespace smarthost::admin

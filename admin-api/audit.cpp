@@ -28,6 +28,11 @@ asio::awaitable<Response> list_audit(RequestContext& context) {
 
 }  // namespace
 
+std::vector<pg::Param> audit_params(const RequestContext& context, unsigned status) {
+    return params_of(context.token_name, context.request.method, context.request.path,
+                     static_cast<std::int64_t>(status));
+}
+
 pg::Statement audited(const RequestContext& context, unsigned status, std::string_view dml,
                       std::string_view detail, std::string_view select,
                       std::vector<pg::Param> params) {
@@ -37,10 +42,7 @@ pg::Statement audited(const RequestContext& context, unsigned status, std::strin
                     "detail) SELECT $1::text, $2::text, $3::text, $4::int, " +
                     std::string(detail) + " FROM changed t) SELECT " + std::string(select) +
                     " FROM changed t";
-    statement.params.push_back(pg::to_param(context.token_name));
-    statement.params.push_back(pg::to_param(context.request.method));
-    statement.params.push_back(pg::to_param(context.request.path));
-    statement.params.push_back(pg::to_param(static_cast<std::int64_t>(status)));
+    statement.params = audit_params(context, status);
     for (auto& param : params)
         statement.params.push_back(std::move(param));
     return statement;

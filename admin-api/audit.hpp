@@ -22,6 +22,10 @@ std::vector<pg::Param> params_of(const Args&... args) {
     return params;
 }
 
+// The audit row's own parameters $1..$4 (token name, method, path, status), for
+// statements that write their audit row themselves (one row for a change of many rows).
+std::vector<pg::Param> audit_params(const RequestContext& context, unsigned status);
+
 // `dml` is an INSERT/UPDATE/DELETE ... RETURNING * whose own parameters start at $5
 // ($1..$4 are the audit row's token, method, path and status). `detail` is a jsonb
 // expression over the changed row `t`; `select` is the result list over `t`.

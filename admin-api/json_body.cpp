@@ -79,6 +79,21 @@ std::optional<std::string> FieldReader::string(std::string_view field, std::size
     return std::string(text);
 }
 
+std::optional<std::string> FieldReader::required_canonical(std::string_view field,
+                                                           std::size_t max_length,
+                                                           Canonicalizer canonical) {
+    if (!has(field)) {
+        fail(field, "is required");
+        return std::nullopt;
+    }
+    const auto text = string(field, max_length);
+    if (!text) return std::nullopt;
+    std::string why;
+    auto result = canonical(*text, why);
+    if (!result) fail(field, why);
+    return result;
+}
+
 std::optional<bool> FieldReader::boolean(std::string_view field) {
     const auto* value = object_.if_contains(field);
     if (!value) return std::nullopt;

@@ -37,6 +37,11 @@ class FieldReader {
     // A string of 1..max_length characters (0..max_length when allow_empty).
     std::optional<std::string> string(std::string_view field, std::size_t max_length,
                                       bool allow_empty = false);
+    // A required string (1..max_length characters) in the canonical form `canonical`
+    // gives it; when that refuses it, the field fails with the reason it gave.
+    using Canonicalizer = std::optional<std::string> (*)(std::string_view text, std::string& why);
+    std::optional<std::string> required_canonical(std::string_view field, std::size_t max_length,
+                                                  Canonicalizer canonical);
     std::optional<bool> boolean(std::string_view field);
     // A non-negative integer ≤ max; a JSON null gives nullopt inside (use the default).
     std::optional<std::optional<std::int64_t>> limit(std::string_view field, std::int64_t max);

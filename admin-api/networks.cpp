@@ -41,15 +41,7 @@ asio::awaitable<Response> add_network(RequestContext& context) {
     auto body = parse_object(context.request, k_create_fields);
     if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
     FieldReader fields(std::get<json::object>(body));
-    const auto text = fields.string("cidr", 64);
-    std::optional<std::string> cidr;
-    if (!fields.has("cidr")) {
-        fields.fail("cidr", "is required");
-    } else if (text) {
-        std::string why;
-        cidr = canonical_cidr(*text, why);
-        if (!cidr) fields.fail("cidr", why);
-    }
+    const auto cidr = fields.required_canonical("cidr", 64, canonical_cidr);
     if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
 
     auto statement = audited(context, 201,

@@ -68,7 +68,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     Settings settings;
     tcp::acceptor acceptor;
     asio::thread_pool hash_pool;
-    Router router = api_router();
+    Router router = api_router(ApiOptions{settings.verification_label});
     std::unordered_map<std::uint64_t, beast::tcp_stream*> connections;
     std::uint64_t next_connection = 0;
 

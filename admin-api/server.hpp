@@ -28,6 +28,8 @@ class AdminServer {
         // Reading one request's body, and writing its response.
         std::chrono::seconds request_timeout{30};
         std::size_t hash_threads = 2;  // argon2id workers
+        // Owner-name prefix of sender-domain verification records ("<label>.<domain>").
+        std::string verification_label = "_smarthost";
     };
 
     AdminServer(boost::asio::any_io_executor executor, pg::Pool& pool, Settings settings);

@@ -8,6 +8,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <cstdio>
 #include <future>
 
 #include "admin-api/tokens.hpp"
@@ -140,6 +141,33 @@ std::vector<std::string> AdminApiTest::audit_rows() {
                  "FROM audit_log ORDER BY id"))
         rows.push_back(*row.at(0));
     return rows;
+}
+
+std::string AdminApiTest::store_message(std::int64_t account_id, int serial,
+                                        const std::string& sender,
+                                        const std::vector<StoredRecipient>& recipients,
+                                        const std::string& header_message_id, int age_seconds) {
+    char id[33];
+    std::snprintf(id, sizeof id, "0193000000007000800000%010d", serial);
+    db.exec(
+        "INSERT INTO messages (id, account_id, envelope_sender, client_ip, size_bytes, "
+        "header_message_id, received_at, body) VALUES ($1::uuid, $2, $3, '192.0.2.10', 100, "
+        "nullif($4, ''), now() - $5::int * interval '1 second', 'Subject: x\r\n\r\nx\r\n')",
+        std::string(id), account_id, sender, header_message_id, age_seconds);
+    db.exec(
+        "INSERT INTO events (message_id, kind, created_at) "
+        "VALUES ($1::uuid, 'accepted', now() - $2::int * interval '1 second')",
+        std::string(id), age_seconds);
+    for (const auto& recipient : recipients)
+        db.exec(
+            "INSERT INTO recipients (message_id, address, domain, state, attempts, last_reply, "
+            "next_attempt_at, lease_owner, lease_expires_at) "
+            "VALUES ($1::uuid, $2, split_part($2, '@', 2), $3, $4, nullif($5, ''), "
+            "now() + interval '1 hour', CASE WHEN $3 = 'in_flight' THEN 'worker' END, "
+            "CASE WHEN $3 = 'in_flight' THEN now() + interval '1 minute' END)",
+            std::string(id), recipient.address, recipient.state, recipient.attempts,
+            recipient.last_reply);
+    return id;
 }
 
 }  // namespace smarthost::admin::test

@@ -64,6 +64,25 @@ class AdminApiTest : public ::testing::Test {
     // The audit rows as "token METHOD path status", oldest first.
     std::vector<std::string> audit_rows();
 
+    struct StoredRecipient {
+        StoredRecipient(std::string address_, std::string state_ = "queued", int attempts_ = 0,
+                        std::string last_reply_ = {})
+            : address(std::move(address_)),
+              state(std::move(state_)),
+              attempts(attempts_),
+              last_reply(std::move(last_reply_)) {}
+        std::string address;
+        std::string state;
+        int attempts;
+        std::string last_reply;
+    };
+    // Stores a message as the SMTP side would (with an 'accepted' event), `age_seconds`
+    // old, and returns its id as the API shows it (32 hex digits). Ids grow with `serial`,
+    // so tests control the newest-first order.
+    std::string store_message(std::int64_t account_id, int serial, const std::string& sender,
+                              const std::vector<StoredRecipient>& recipients,
+                              const std::string& header_message_id = "", int age_seconds = 0);
+
     smarthost::test::TestDatabase db;
     boost::asio::io_context io;
     std::unique_ptr<pg::Pool> pool;

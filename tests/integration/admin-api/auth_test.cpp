@@ -1,5 +1,6 @@
 // Bearer tokens: missing, malformed, unknown and revoked tokens are 401.
 
+#include "admin-api/api_routes.hpp"
 #include "tests/integration/admin-api/admin_api_fixture.hpp"
 
 namespace smarthost::admin::test {
@@ -34,6 +35,20 @@ TEST_F(AdminAuthTest, SchemeIsCaseInsensitive) {
 
 TEST_F(AdminAuthTest, UnknownPathsNeedATokenToo) {
     EXPECT_EQ(call({"GET", "/api/v1/secret-route", {}, "", std::string()}).status, 401u);
+}
+
+TEST_F(AdminAuthTest, EveryRouteNeedsAToken) {
+    const auto account = create_account_via_api("acme");
+    const auto router = api_router();
+    for (const auto& route : router.routes()) {
+        std::string target = route.pattern;
+        for (auto at = target.find('{'); at != std::string::npos; at = target.find('{'))
+            target.replace(at, target.find('}', at) - at + 1, std::to_string(account));
+        const auto reply = call({route.method, target, "{}", "application/json", std::string()});
+        EXPECT_EQ(reply.status, 401u) << route.method << " " << target;
+    }
+    EXPECT_EQ(audit_rows().size(), 1u);  // the account; nothing unauthenticated
+    EXPECT_EQ(db.exec("SELECT count(*) FROM accounts").at(0).at(0), "1");
 }
 
 TEST_F(AdminAuthTest, RevokedTokenIs401) {

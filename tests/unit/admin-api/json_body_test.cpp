@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 
 namespace smarthost::admin {
 namespace {
@@ -94,6 +95,37 @@ TEST(FieldReader, StringsAreBoundedAndTyped) {
     EXPECT_EQ(fields.string("c", 5), std::nullopt);
     EXPECT_EQ(fields.string("d", 5), std::nullopt);
     EXPECT_EQ(fields.errors().size(), 3u);
+}
+
+std::optional<std::string> upper_if_short(std::string_view text, std::string& why) {
+    if (text.size() > 3) {
+        why = "too long for this test";
+        return std::nullopt;
+    }
+    std::string out(text);
+    for (auto& c : out)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+}
+
+TEST(FieldReader, RequiredCanonicalGivesTheCanonicalFormOrOneNamedError) {
+    const auto object = json::parse(R"({"a":"abc","b":"abcd","c":5,"d":""})").as_object();
+    FieldReader fields(object);
+    EXPECT_EQ(fields.required_canonical("a", 10, upper_if_short), "ABC");
+    EXPECT_TRUE(fields.ok());
+    EXPECT_EQ(fields.required_canonical("b", 10, upper_if_short), std::nullopt);
+    EXPECT_EQ(fields.required_canonical("c", 10, upper_if_short), std::nullopt);
+    EXPECT_EQ(fields.required_canonical("d", 10, upper_if_short), std::nullopt);
+    EXPECT_EQ(fields.required_canonical("missing", 10, upper_if_short), std::nullopt);
+    EXPECT_EQ(fields.required_canonical("a", 2, upper_if_short), std::nullopt);  // too long
+    ASSERT_EQ(fields.errors().size(), 5u);
+    EXPECT_EQ(fields.errors()[0].field, "b");
+    EXPECT_EQ(fields.errors()[0].message, "too long for this test");
+    EXPECT_EQ(fields.errors()[1].message, "must be a string");
+    EXPECT_EQ(fields.errors()[2].message, "must not be empty");
+    EXPECT_EQ(fields.errors()[3].field, "missing");
+    EXPECT_EQ(fields.errors()[3].message, "is required");
+    EXPECT_EQ(fields.errors()[4].field, "a");
 }
 
 }  // namespace

@@ -1,0 +1,154 @@
+#include "admin-api/sender_domains.hpp"
+
+#include <sodium.h>
+
+#include <array>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <memory>
+
+#include "admin-api/accounts.hpp"
+#include "admin-api/audit.hpp"
+#include "admin-api/json_body.hpp"
+#include "admin-api/mail_names.hpp"
+#include "core/pg/pool.hpp"
+
+namespace smarthost::admin {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+constexpr std::string_view k_create_fields[] = {"domain", "include_subdomains"};
+constexpr std::string_view k_update_fields[] = {"include_subdomains"};
+
+// 16 random bytes: 32 lower-case hex characters, unguessable, so a record can only be
+// published by someone who read it from this API.
+constexpr std::size_t k_token_bytes = 16;
+
+// The record's owner name uses the label, bound as $5 wherever this is used.
+constexpr std::string_view k_domain_json =
+    "json_build_object('id', t.id, 'account_id', t.account_id, 'domain', t.domain, "
+    "'include_subdomains', t.include_subdomains, 'status', t.status, "
+    "'verification', json_build_object('token', t.verification_token, 'record', "
+    "json_build_object('type', 'TXT', 'name', $5::text || '.' || t.domain, "
+    "'value', 'smarthost-verification=' || t.verification_token)), "
+    "'checked_at', t.checked_at, 'verified_at', t.verified_at, 'created_at', t.created_at)";
+constexpr std::string_view k_domain_audit =
+    "jsonb_build_object('id', t.id, 'account_id', t.account_id, 'domain', t.domain, "
+    "'include_subdomains', t.include_subdomains)";
+
+constexpr std::string_view k_insert_domain =
+    "INSERT INTO sender_domains (account_id, domain, include_subdomains, verification_token) "
+    "VALUES ($6, $7, coalesce($8, false), $9) RETURNING *";
+constexpr std::string_view k_update_domain =
+    "UPDATE sender_domains SET include_subdomains = coalesce($7, include_subdomains) "
+    "WHERE id = $6 RETURNING *";
+constexpr std::string_view k_delete_domain = "DELETE FROM sender_domains WHERE id = $6 RETURNING *";
+
+std::string verification_token() {
+    std::array<unsigned char, k_token_bytes> random{};
+    randombytes_buf(random.data(), random.size());
+    std::array<char, k_token_bytes * 2 + 1> hex{};
+    sodium_bin2hex(hex.data(), hex.size(), random.data(), random.size());
+    return std::string(hex.data(), k_token_bytes * 2);
+}
+
+struct DomainRoutes {
+    std::string label;
+
+    asio::awaitable<Response> run_change(RequestContext& context, unsigned status,
+                                         std::string_view dml, std::vector<pg::Param> params) {
+        auto all = params_of(label);
+        for (auto& param : params)
+            all.push_back(std::move(param));
+        auto statement =
+            audited(context, status, dml, k_domain_audit, k_domain_json, std::move(all));
+        auto rows =
+            co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
+        if (!rows) {
+            if (rows.error().code == "23505")
+                co_return problem::conflict("the account already has this domain", "domain",
+                                            "already added");
+            if (rows.error().code == "23503") co_return problem::not_found("no such account");
+            co_return problem::from_database(rows.error());
+        }
+        if (rows->empty()) co_return problem::not_found("no such domain");
+        co_return json_response(status, std::string(rows->get(0, 0)));
+    }
+
+    asio::awaitable<Response> add(RequestContext& context) {
+        const auto account_id = context.id_param();
+        if (!account_id) co_return problem::not_found("no such account");
+        auto body = parse_object(context.request, k_create_fields);
+        if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
+        FieldReader fields(std::get<json::object>(body));
+        const auto domain = fields.required_canonical("domain", 255, canonical_domain);
+        const auto include_subdomains = fields.boolean("include_subdomains");
+        if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
+        auto response = co_await run_change(
+            context, 201, k_insert_domain,
+            params_of(*account_id, *domain, include_subdomains, verification_token()));
+        co_return response;
+    }
+
+    asio::awaitable<Response> list(RequestContext& context) {
+        auto response = co_await list_of_account(context, "sender_domains", with_label_at(4),
+                                                 "true", params_of(label));
+        co_return response;
+    }
+
+    asio::awaitable<Response> get(RequestContext& context) {
+        const auto id = context.id_param();
+        if (!id) co_return problem::not_found("no such domain");
+        auto rows = co_await context.pool.query(
+            "SELECT " + with_label_at(2) + " FROM sender_domains t WHERE t.id = $1", *id, label);
+        if (!rows) co_return problem::from_database(rows.error());
+        if (rows->empty()) co_return problem::not_found("no such domain");
+        co_return json_response(200, std::string(rows->get(0, 0)));
+    }
+
+    asio::awaitable<Response> update(RequestContext& context) {
+        const auto id = context.id_param();
+        if (!id) co_return problem::not_found("no such domain");
+        auto body = parse_object(context.request, k_update_fields);
+        if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
+        FieldReader fields(std::get<json::object>(body));
+        const auto include_subdomains = fields.boolean("include_subdomains");
+        if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
+        auto response =
+            co_await run_change(context, 200, k_update_domain, params_of(*id, include_subdomains));
+        co_return response;
+    }
+
+    asio::awaitable<Response> remove(RequestContext& context) {
+        const auto id = context.id_param();
+        if (!id) co_return problem::not_found("no such domain");
+        auto response = co_await run_change(context, 204, k_delete_domain, params_of(*id));
+        if (response.status == 204) co_return no_content();
+        co_return response;
+    }
+
+    // k_domain_json with the label bound as $index instead of $5.
+    static std::string with_label_at(int index) {
+        std::string item(k_domain_json);
+        item.replace(item.find("$5"), 2, "$" + std::to_string(index));
+        return item;
+    }
+};
+
+}  // namespace
+
+void add_sender_domain_routes(Router& router, std::string verification_label) {
+    auto routes = std::make_shared<DomainRoutes>(DomainRoutes{std::move(verification_label)});
+    auto bind = [routes](asio::awaitable<Response> (DomainRoutes::*handler)(RequestContext&)) {
+        return [routes, handler](RequestContext& context) { return ((*routes).*handler)(context); };
+    };
+    router.add("GET", "/api/v1/accounts/{id}/domains", bind(&DomainRoutes::list));
+    router.add("POST", "/api/v1/accounts/{id}/domains", bind(&DomainRoutes::add));
+    router.add("GET", "/api/v1/domains/{id}", bind(&DomainRoutes::get));
+    router.add("PATCH", "/api/v1/domains/{id}", bind(&DomainRoutes::update));
+    router.add("DELETE", "/api/v1/domains/{id}", bind(&DomainRoutes::remove));
+}
+
+}  // namespace smarthost::admin
