@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "tests/e2e/harness.hpp"
+#include "tests/support/dnsmasq.hpp"
+#include "tests/support/scriptable_smtp_server.hpp"
 #include "tests/support/tcp_proxy.hpp"
 #include "tests/support/test_database.hpp"
 
@@ -191,6 +193,55 @@ TEST_F(MetricsEndToEnd, ReadyzFollowsTheDatabaseWhileHealthzStaysUp) {
 
     proxy.start();
     EXPECT_TRUE(eventually([&] { return http_get(metrics_port_, "/readyz").status == 200; }, 30s));
+}
+
+// Delivery outcomes are counted per account once recorded: a delivered, a bounced and a
+// deferred recipient at a scripted MX, and the bounce (a DSN) delivered to the sender's.
+TEST_F(MetricsEndToEnd, DeliveryOutcomesLatencyAndDnsLookupsAreCounted) {
+    const auto mx_port = free_port();
+    test::Dnsmasq dns({test::DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+                       test::DnsRecord::address("mx1.dest.test", "127.0.0.3"),
+                       test::DnsRecord::mx("customer.example", 10, "mx.customer.example"),
+                       test::DnsRecord::address("mx.customer.example", "127.0.0.9")});
+    test::SmtpServerScript script;
+    script.recipient_replies["carol@dest.test"] = "550 5.1.1 No such user";
+    script.recipient_replies["dave@dest.test"] = "451 4.3.0 Try again later";
+    test::ScriptableSmtpServer mx(script, "127.0.0.3", mx_port);
+    test::ScriptableSmtpServer sender_mx(test::SmtpServerScript{}, "127.0.0.9", mx_port);
+    ServerOptions options;
+    options.roles = "smtp,delivery";
+    options.extra_toml =
+        metrics_section(metrics_port_) + "[delivery]\nmx_port = " + std::to_string(mx_port) +
+        "\nallow_destination_networks = [\"127.0.0.0/8\"]\ndns_forwarders = [\"" + dns.forwarder() +
+        "\"]\nipv6 = false\npoll_seconds = 1\nfirst_retry_seconds = 3600\n";
+    start(options);
+
+    const auto sent = swaks({"--server", "127.0.0.1:" + std::to_string(server_->port("submission")),
+                             "--tls", "--auth", "PLAIN", "--auth-user", k_username,
+                             "--auth-password", k_password, "--from", "alice@customer.example",
+                             "--to", "bob@dest.test,carol@dest.test,dave@dest.test"});
+    ASSERT_EQ(sent.exit_code, 0) << sent.output;
+
+    // bob delivered, carol bounced, dave deferred; then the bounce reaches alice.
+    ASSERT_TRUE(eventually([&] { return sender_mx.transactions().size() == 1; }, 60s));
+    HttpAnswer scrape;
+    const auto delivered = "smarthost_recipients_delivered_total{account=\"customer\"}";
+    ASSERT_TRUE(eventually(
+        [&] {
+            scrape = http_get(metrics_port_, "/metrics");
+            return series_value(scrape.body, delivered) == 2;
+        },
+        30s))
+        << scrape.body;
+    const auto& text = scrape.body;
+    EXPECT_EQ(series_value(text, "smarthost_recipients_bounced_total{account=\"customer\"}"), 1);
+    EXPECT_EQ(series_value(text, "smarthost_recipients_deferred_total"), 1);
+    EXPECT_EQ(series_value(text, "smarthost_delivery_latency_seconds_count"), 2);
+    EXPECT_GE(series_value(text, "smarthost_delivery_duration_seconds_count"), 2);
+    EXPECT_GE(series_value(text, "smarthost_dns_lookups_total{result=\"ok\",type=\"MX\"}"), 2);
+    EXPECT_GE(series_value(text, "smarthost_dns_lookups_total{result=\"ok\",type=\"A\"}"), 2);
+    EXPECT_EQ(series_value(text, "smarthost_queue_recipients{state=\"deferred\"}"), 1);
+    EXPECT_EQ(text.find("dest.test"), std::string::npos) << "a domain became a label";
 }
 
 // A real Prometheus (Debian's prometheus package) on loopback scrapes the metrics
