@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "admin-api/api_routes.hpp"
+#include "admin-api/health_routes.hpp"
 #include "admin-api/problem.hpp"
 #include "admin-api/tokens.hpp"
 #include "core/crypto.hpp"
@@ -68,7 +69,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     Settings settings;
     tcp::acceptor acceptor;
     asio::thread_pool hash_pool;
-    Router router = api_router(ApiOptions{settings.verification_label});
+    Router router;
     std::unordered_map<std::uint64_t, beast::tcp_stream*> connections;
     std::uint64_t next_connection = 0;
 
@@ -77,7 +78,10 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
           pool(p),
           settings(std::move(s)),
           acceptor(ex),
-          hash_pool(settings.hash_threads) {}
+          hash_pool(settings.hash_threads) {
+        if (settings.serve_api) router = api_router(ApiOptions{settings.verification_label});
+        add_health_routes(router);
+    }
 
     ~Impl() { hash_pool.join(); }
 
@@ -169,7 +173,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     asio::awaitable<Response> respond(const Request& request) {
         std::string token_name;
         try {
-            if (request.path.starts_with("/api/")) {
+            if (settings.serve_api && request.path.starts_with("/api/")) {
                 auto who = co_await authenticate(pool, request.authorization);
                 if (auto* refusal = std::get_if<Response>(&who)) co_return std::move(*refusal);
                 token_name = std::get<TokenIdentity>(who).name;
@@ -215,7 +219,7 @@ void AdminServer::start() {
     if (ec)
         throw std::runtime_error("admin api: cannot listen on " + s.address + ":" +
                                  std::to_string(s.port) + ": " + ec.message());
-    spdlog::info("admin api on {}:{}", s.address, port());
+    spdlog::info("{} on {}:{}", s.serve_api ? "admin api" : "metrics", s.address, port());
     asio::co_spawn(
         impl_->executor, [impl = impl_] { return impl->accept_loop(); }, asio::detached);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // The admin API's HTTP/1.1 server (Boost.Beast): keep-alive, bounded bodies, timeouts,
-// one coroutine per connection. Paths under /api/ need a Bearer token.
+// one coroutine per connection. Paths under /api/ need a Bearer token; /metrics,
+// /healthz and /readyz do not (admin-api/health_routes.hpp says why).
 //
 // Threading: the server, its pg::Pool and every handler run on ONE executor (the pool's
 // rule); password hashing runs on the server's own small thread pool.
@@ -30,6 +31,8 @@ class AdminServer {
         std::size_t hash_threads = 2;  // argon2id workers
         // Owner-name prefix of sender-domain verification records ("<label>.<domain>").
         std::string verification_label = "_smarthost";
+        // false: only /metrics, /healthz and /readyz (the [metrics] listener).
+        bool serve_api = true;
     };
 
     AdminServer(boost::asio::any_io_executor executor, pg::Pool& pool, Settings settings);

@@ -16,6 +16,7 @@
 #include "admin-api/server.hpp"
 #include "app/commands.hpp"
 #include "core/config.hpp"
+#include "core/metrics/readiness.hpp"
 #include "core/pg/migrations.hpp"
 #include "core/pg/pool.hpp"
 #include "relay/delivery/scheduler.hpp"
@@ -139,6 +140,18 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         spdlog::info("admin API on {}", a.address);
     }
 
+    std::unique_ptr<admin::AdminServer> metrics_server;
+    if (config.metrics.enabled) {
+        admin::AdminServer::Settings metrics_settings;
+        metrics_settings.address = config.metrics.host;
+        metrics_settings.port = config.metrics.port;
+        metrics_settings.hash_threads = 1;
+        metrics_settings.serve_api = false;
+        metrics_server =
+            std::make_unique<admin::AdminServer>(io.get_executor(), pool, metrics_settings);
+        metrics_server->start();
+    }
+
     std::vector<std::unique_ptr<ingress::Listener>> listeners;
     for (const auto& listener_config : config.listeners) {
         if (!smtp_role) break;
@@ -146,6 +159,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
             std::make_unique<ingress::Listener>(io.get_executor(), listener_config, services));
         listeners.back()->start();
     }
+    metrics::set_listeners_up(true);  // /readyz; every start() above throws on failure
 
     asio::signal_set reload(io, SIGHUP);
     std::function<void()> wait_reload = [&] {
@@ -184,6 +198,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     terminate.async_wait([&](boost::system::error_code ec, int signal) {
         if (ec) return;
         spdlog::info("signal {}: no longer accepting, waiting for sessions in progress", signal);
+        metrics::set_listeners_up(false);  // the metrics listener stays up to say so
         for (auto& l : listeners)
             l->stop();
         if (admin_server) admin_server->stop();

@@ -437,6 +437,15 @@ Config load_config(const std::filesystem::path& file) {
         s.reject_unknown();
     }
 
+    if (const auto* t = subtable(top, "metrics")) {
+        Section s(*t, "metrics", file);
+        MetricsConfig& metrics = config.metrics;
+        metrics.enabled = true;
+        s.read("address", metrics.address, true);
+        split_address(s, metrics.address, metrics.host, metrics.port);
+        s.reject_unknown();
+    }
+
     if (const auto* t = subtable(top, "log")) {
         Section s(*t, "log", file);
         s.read("level", config.log_level);

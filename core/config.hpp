@@ -83,6 +83,16 @@ struct AdminConfig {
     std::chrono::seconds request_timeout{30};
 };
 
+// The metrics listener: /metrics, /healthz and /readyz on their own address, in every
+// process whatever its roles. Without a [metrics] section there is none (the admin
+// listener still serves the three routes).
+struct MetricsConfig {
+    bool enabled = false;
+    std::string address;  // "127.0.0.1:9125"
+    std::string host;
+    std::uint16_t port = 0;
+};
+
 struct DeliveryConfig {
     // Outbound connections at once in this process, to one destination domain, and to
     // one MX host (by name; shared by every domain that uses it).
@@ -151,6 +161,7 @@ struct Config {
 
     DeliveryConfig delivery;
     AdminConfig admin;
+    MetricsConfig metrics;
 
     std::string log_level = "info";
 

@@ -1,5 +1,7 @@
 #include "core/pg/pool.hpp"
 
+#include "core/metrics/metrics.hpp"
+
 #include <libpq-fe.h>
 #include <poll.h>
 
@@ -446,6 +448,29 @@ struct Pool::Impl {
     std::size_t open = 0;  // connections in use, idle, or being opened
     std::deque<std::shared_ptr<Waiter>> waiters;
 
+    // This pool's share of the process-wide pool gauges: a process may have several
+    // pools, so each adds the change since it last published.
+    struct Published {
+        double in_use = 0;
+        double idle = 0;
+        double waiters = 0;
+    } published;
+    bool withdrawn = false;  // the Pool is gone: its share stays zero
+
+    void publish_metrics(bool withdraw = false) {
+        if (withdrawn) return;
+        withdrawn = withdraw;
+        const Published now = withdraw ? Published{}
+                                       : Published{static_cast<double>(open - idle.size()),
+                                                   static_cast<double>(idle.size()),
+                                                   static_cast<double>(waiters.size())};
+        auto& m = metrics::global();
+        m.db_pool_connections.Add({{"state", "in_use"}}).Increment(now.in_use - published.in_use);
+        m.db_pool_connections.Add({{"state", "idle"}}).Increment(now.idle - published.idle);
+        m.db_pool_waiters.Increment(now.waiters - published.waiters);
+        published = now;
+    }
+
     std::chrono::seconds statement_timeout() const {
         return std::chrono::seconds(std::max(1, settings.statement_timeout_seconds));
     }
@@ -464,6 +489,7 @@ struct Pool::Impl {
         auto waiter = std::make_shared<Waiter>(executor);
         waiter->timer.expires_after(statement_timeout());
         waiters.push_back(waiter);
+        publish_metrics();
         co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
         switch (waiter->outcome) {
             case Waiter::Outcome::connection:
@@ -538,6 +564,7 @@ class Lease {
         if (!connection_) return;
         if (!finished_) connection_->mark_broken();
         pool_->release(std::move(connection_));
+        pool_->publish_metrics();
     }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
@@ -559,11 +586,13 @@ Pool::Pool(asio::any_io_executor executor, Settings settings)
 
 Pool::~Pool() {
     impl_->idle.clear();
+    impl_->publish_metrics(true);
 }
 
 asio::awaitable<Result<Rows>> Pool::execute(std::string sql, std::vector<Param> params) {
     std::shared_ptr<Impl> impl = impl_;
     auto acquired = co_await impl->acquire();
+    impl->publish_metrics();
     if (!acquired) co_return acquired.error();
     Lease<Impl> lease(impl, std::move(*acquired));
     auto result = co_await (*lease).execute(sql, params, Clock::now() + impl->statement_timeout());
@@ -574,6 +603,7 @@ asio::awaitable<Result<Rows>> Pool::execute(std::string sql, std::vector<Param> 
 asio::awaitable<Result<std::vector<Rows>>> Pool::transaction(std::vector<Statement> statements) {
     std::shared_ptr<Impl> impl = impl_;
     auto acquired = co_await impl->acquire();
+    impl->publish_metrics();
     if (!acquired) co_return acquired.error();
     Lease<Impl> lease(impl, std::move(*acquired));
     auto result =

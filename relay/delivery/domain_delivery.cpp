@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/config.hpp"
+#include "core/metrics/metrics.hpp"
 #include "relay/delivery/connection_slots.hpp"
 #include "relay/delivery/dsn.hpp"
 #include "relay/delivery/smtp_client.hpp"
@@ -278,6 +279,7 @@ asio::awaitable<std::vector<RecipientAttempt>> deliver_upstream(
 
 asio::awaitable<std::vector<RecipientAttempt>> deliver_domain(
     DomainRoute route, std::string domain, std::vector<const ClaimedMessage*> messages) {
+    const metrics::Stopwatch attempt_time(metrics::global().delivery_duration);
     if (route.config.upstream.applies_to(domain)) {
         auto via_upstream = co_await deliver_upstream(route, messages);
         co_return via_upstream;

@@ -17,6 +17,7 @@
 #include "core/pg/pool.hpp"
 #include "relay/delivery/bounce_reports.hpp"
 #include "relay/delivery/connection_slots.hpp"
+#include "relay/delivery/delivery_metrics.hpp"
 #include "relay/delivery/domain_delivery.hpp"
 #include "relay/delivery/queue_listener.hpp"
 #include "relay/dns/address_policy.hpp"
@@ -278,6 +279,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
             co_return;
         }
         log_outcomes(part, attempts, report->states);
+        count_outcomes(part, report->states, now);
         bool all_stored = true;
         for (std::size_t i = 0; i < bounce_ids.size(); ++i) {
             if (report->reports_stored[i]) {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/metrics/metrics.hpp"
 #include "relay/dns/rdata.hpp"
 
 namespace smarthost::dns {
@@ -37,6 +38,21 @@ const char* to_string(AnswerStatus status) {
 }
 
 namespace {
+
+// The `type` label of smarthost_dns_lookups_total: a fixed set, whatever is asked.
+const char* type_label(int type) {
+    switch (type) {
+        case rr_type::a:
+            return "A";
+        case rr_type::aaaa:
+            return "AAAA";
+        case rr_type::mx:
+            return "MX";
+        case rr_type::txt:
+            return "TXT";
+    }
+    return "other";
+}
 
 constexpr int k_class_in = 1;
 constexpr int k_rcode_nxdomain = 3;
@@ -259,7 +275,12 @@ std::size_t Resolver::pending() const {
 
 asio::awaitable<Result<RawAnswer>> Resolver::query(std::string name, int type) {
     auto impl = impl_;
-    co_return co_await impl->ask(std::move(name), type);
+    auto answer = co_await impl->ask(std::move(name), type);
+    metrics::global()
+        .dns_lookups
+        .Add({{"type", type_label(type)}, {"result", answer ? to_string(answer->status) : "error"}})
+        .Increment();
+    co_return answer;
 }
 
 asio::awaitable<Result<MxAnswer>> Resolver::mx(std::string domain) {

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "core/config.hpp"
+#include "core/metrics/metrics.hpp"
 #include "relay/ingress/session.hpp"
 #include "relay/smtp/reply.hpp"
 
@@ -54,6 +55,7 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
         const auto remote = socket.remote_endpoint(ec);
         if (ec) return;
         std::string ip = remote.address().to_string();
+        metrics::global().smtp_connections.Add({{"listener", config.name}}).Increment();
         auto& from_ip = per_ip[ip];
         if (active >= config.limits.max_connections ||
             from_ip >= config.limits.max_connections_per_ip) {
@@ -63,6 +65,7 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
         }
         ++active;
         ++from_ip;
+        metrics::global().smtp_sessions.Add({{"listener", config.name}}).Increment();
         socket.set_option(tcp::no_delay(true), ec);
         start_session(std::move(socket), config, services,
                       [self = shared_from_this(), ip = std::move(ip)] { self->release(ip); });
@@ -70,12 +73,14 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
 
     void release(const std::string& ip) {
         --active;
+        metrics::global().smtp_sessions.Add({{"listener", config.name}}).Decrement();
         auto it = per_ip.find(ip);
         if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
     }
 
     void refuse(tcp::socket socket, const std::string& ip) {
         spdlog::warn("listener {}: connection limit reached, refusing {}", config.name, ip);
+        metrics::global().smtp_connections_refused.Add({{"listener", config.name}}).Increment();
         if (config.tls == TlsMode::implicit) return;  // a plain-text reply would be noise in TLS
         auto owned = std::make_shared<tcp::socket>(std::move(socket));
         auto text = std::make_shared<std::string>(
@@ -109,6 +114,9 @@ void Listener::start() {
     if (ec)
         throw std::runtime_error(
             fmt::format("listener {}: cannot listen on {}: {}", c.name, c.address, ec.message()));
+    // Zero-valued series from the start, so rates over them are defined at once.
+    metrics::global().smtp_connections.Add({{"listener", c.name}});
+    metrics::global().smtp_sessions.Add({{"listener", c.name}});
     spdlog::info("listener {} on {} (tls={}, allow_networks={})", c.name, c.address,
                  c.tls == TlsMode::none       ? "none"
                  : c.tls == TlsMode::starttls ? "starttls"

@@ -16,6 +16,7 @@
 #include "core/config.hpp"
 #include "relay/ingress/authenticator.hpp"
 #include "relay/ingress/network_directory.hpp"
+#include "relay/ingress/session_metrics.hpp"
 #include "relay/ingress/tls_context.hpp"
 #include "relay/queue/group_commit.hpp"
 #include "relay/smtp/command_reader.hpp"
@@ -260,6 +261,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::awaitable<bool> perform(smtp::Action action) {
         using Kind = smtp::Action::Kind;
         for (;;) {
+            count_rejection(action.reply, identity_);
             switch (action.kind) {
                 case Kind::reply:
                     outbox_ += action.reply.wire();
@@ -302,6 +304,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::awaitable<smtp::Action> authenticate(smtp::AuthRequest request) {
         auto verdict = co_await services_.authenticator.verify(std::move(request.username),
                                                                std::move(request.password));
+        count_auth(listener_.name, verdict.outcome);
         if (verdict.outcome == smtp::AuthOutcome::success) {
             identity_ = std::move(verdict.identity);
         } else if (verdict.outcome == smtp::AuthOutcome::invalid_credentials) {
@@ -378,6 +381,7 @@ class Session : public std::enable_shared_from_this<Session> {
             co_return machine_->on_enqueued("");
         }
         ++messages_accepted_;
+        count_accepted(*identity_, recipients);
         spdlog::info(
             "accepted id={} account={} user={} client={} tls={} from=<{}> recipients={} size={}",
             id, identity_->account_name, identity_->username, client_ip_,

@@ -53,8 +53,8 @@ SELECT c.domain, replace(m.id::text, '-', ''), m.account_id, m.envelope_sender,
             THEN m.body END,
        m.body IS NULL, m.body_8bitmime, m.smtputf8, m.dsn_ret, m.dsn_envid,
        m.header_message_id, (extract(epoch FROM m.received_at) * 1000000)::bigint,
-       c.id, c.address, c.dsn_notify, c.dsn_orcpt, c.attempts
-FROM claimed c JOIN messages m ON m.id = c.message_id
+       c.id, c.address, c.dsn_notify, c.dsn_orcpt, c.attempts, a.name
+FROM claimed c JOIN messages m ON m.id = c.message_id JOIN accounts a ON a.id = m.account_id
 ORDER BY c.domain, m.id, c.id)sql";
 
 constexpr const char* k_extend_lease = R"sql(
@@ -202,6 +202,7 @@ Claim group_claim(const pg::Rows& rows) {
         notify,
         orcpt,
         attempts,
+        account_name,
     };
     Claim claim;
     std::vector<std::pair<std::string, std::shared_ptr<const std::string>>> bodies;
@@ -215,6 +216,7 @@ Claim group_claim(const pg::Rows& rows) {
             ClaimedMessage message;
             message.id = std::string(row_message);
             message.account_id = rows.get_int(row, account_id);
+            message.account_name = std::string(rows.get(row, account_name));
             message.sender = std::string(rows.get(row, sender));
             if (!rows.is_null(row, body)) {
                 message.body =

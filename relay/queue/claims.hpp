@@ -42,7 +42,8 @@ struct ClaimedRecipient {
 struct ClaimedMessage {
     std::string id;  // 32 hex digits, as new_message_id()
     std::int64_t account_id = 0;
-    std::string sender;  // "" is the null sender
+    std::string account_name;  // the `account` label of delivery metrics
+    std::string sender;        // "" is the null sender
     // Shared by every domain group the message appears in; null if the body was purged.
     std::shared_ptr<const std::string> body;
     bool body_8bitmime = false;

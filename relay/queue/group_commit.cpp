@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/metrics/metrics.hpp"
 #include "core/pg/pool.hpp"
 
 namespace smarthost::queue {
@@ -303,6 +304,7 @@ struct GroupCommitter::Impl : std::enable_shared_from_this<Impl> {
     void committed(const Batch& batch) {
         ++batches;
         messages += batch.size();
+        metrics::global().group_commit_batch_messages.Observe(static_cast<double>(batch.size()));
         for (auto& pending : batch)
             pending->complete(Done{});
     }

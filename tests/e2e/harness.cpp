@@ -70,6 +70,9 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd,
         ::dup2(out_fd, STDERR_FILENO);
         const int devnull = ::open("/dev/null", O_RDONLY);
         ::dup2(devnull, STDIN_FILENO);
+        // Sockets of the test process (a TcpProxy's listener, Asio opens them without
+        // CLOEXEC) must not live on in the child: closing them must end them.
+        ::close_range(3, ~0U, 0);
         // The configuration file under test decides; a developer's shell does not.
         for (const char* name :
              {"SMARTHOST_DATABASE_URL", "SMARTHOST_TLS_CERTIFICATE", "SMARTHOST_TLS_PRIVATE_KEY"})

@@ -9,16 +9,17 @@
 #include <string>
 
 #include "admin-api/api_routes.hpp"
+#include "admin-api/health_routes.hpp"
 
 namespace smarthost::admin {
 namespace {
 
 // "METHOD /path" for every operation under paths: (a path is a two-space-indented key
-// starting with /api/, an operation a four-space-indented HTTP method key under it).
+// starting with /, an operation a four-space-indented HTTP method key under it).
 std::set<std::string> spec_operations() {
     std::ifstream file(SMARTHOST_OPENAPI_PATH);
     EXPECT_TRUE(file) << "cannot open " << SMARTHOST_OPENAPI_PATH;
-    const std::regex path_line(R"(^  (/api/[^:]*):\s*$)");
+    const std::regex path_line(R"(^  (/[^:]*):\s*$)");
     const std::regex method_line(R"(^    (get|put|post|patch|delete|head|options):)");
     std::set<std::string> operations;
     std::string current_path;
@@ -30,7 +31,7 @@ std::set<std::string> spec_operations() {
         } else if (!line.empty() && line[0] != ' ') {
             current_path.clear();  // a new top-level section ends paths:
         } else if (line.size() > 2 && line[2] != ' ') {
-            current_path.clear();  // another two-space key (not an /api path)
+            current_path.clear();  // another two-space key (not a path)
         } else if (!current_path.empty() && std::regex_search(line, match, method_line)) {
             std::string method = match[1];
             std::transform(method.begin(), method.end(), method.begin(), ::toupper);
@@ -40,9 +41,16 @@ std::set<std::string> spec_operations() {
     return operations;
 }
 
+// What the admin listener serves: the API and the monitoring routes.
+Router admin_router() {
+    auto router = api_router();
+    add_health_routes(router);
+    return router;
+}
+
 std::set<std::string> served_operations() {
     std::set<std::string> operations;
-    const auto router = api_router();
+    const auto router = admin_router();
     for (const auto& route : router.routes())
         operations.insert(route.method + " " + route.pattern);
     return operations;
@@ -50,6 +58,7 @@ std::set<std::string> served_operations() {
 
 TEST(OpenApi, SpecListsOperations) {
     EXPECT_GE(spec_operations().size(), 10u);
+    EXPECT_TRUE(spec_operations().contains("GET /readyz"));
 }
 
 TEST(OpenApi, EveryServedRouteIsInTheSpec) {
@@ -66,7 +75,7 @@ TEST(OpenApi, EveryRouteInTheSpecIsServed) {
 }
 
 TEST(OpenApi, NoRouteIsRegisteredTwice) {
-    const auto router = api_router();
+    const auto router = admin_router();
     EXPECT_EQ(served_operations().size(), router.routes().size());
 }
 

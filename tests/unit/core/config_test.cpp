@@ -318,3 +318,30 @@ TEST_F(ConfigFile, AdminAddressAndKeysAreChecked) {
 
 }  // namespace
 }  // namespace smarthost
+
+namespace smarthost {
+namespace {
+
+TEST_F(ConfigFile, MetricsSectionGivesTheMetricsListener) {
+    const auto config =
+        load_config(write(std::string(minimal) + "[metrics]\naddress = \"[::1]:9125\"\n"));
+    EXPECT_TRUE(config.metrics.enabled);
+    EXPECT_EQ(config.metrics.host, "::1");
+    EXPECT_EQ(config.metrics.port, 9125);
+    EXPECT_FALSE(load_config(write(minimal)).metrics.enabled);
+}
+
+TEST_F(ConfigFile, MetricsAddressAndKeysAreChecked) {
+    EXPECT_NE(error_of(std::string(minimal) + "[metrics]\n").find("metrics.address: is required"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[metrics]\naddress = \"127.0.0.1:0\"\n")
+                  .find("metrics.address"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[metrics]\naddress = \"127.0.0.1:9125\"\npath = "
+                                              "\"/m\"\n")
+                  .find("metrics.path: is not a known key"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace smarthost

@@ -1,0 +1,112 @@
+#include "core/metrics/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace smarthost::metrics {
+namespace {
+
+using prometheus::Registry;
+
+using Catalogue = std::vector<Metrics::FamilyInfo>;
+
+Family<Counter>& counter(Registry& registry, Catalogue& catalogue, const char* name,
+                         const char* help) {
+    catalogue.push_back({name, "counter"});
+    return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
+Family<Gauge>& gauge(Registry& registry, Catalogue& catalogue, const char* name, const char* help) {
+    catalogue.push_back({name, "gauge"});
+    return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+}
+
+Histogram& histogram(Registry& registry, Catalogue& catalogue, const char* name, const char* help,
+                     Histogram::BucketBoundaries buckets) {
+    catalogue.push_back({name, "histogram"});
+    return prometheus::BuildHistogram().Name(name).Help(help).Register(registry).Add(
+        {}, std::move(buckets));
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<Registry>()),
+      smtp_connections(counter(*registry_, families_, "smarthost_smtp_connections_total",
+                               "SMTP connections accepted by a listener")),
+      smtp_connections_refused(
+          counter(*registry_, families_, "smarthost_smtp_connections_refused_total",
+                  "SMTP connections refused with 421 because a connection limit was reached")),
+      smtp_sessions(
+          gauge(*registry_, families_, "smarthost_smtp_sessions", "SMTP sessions open now")),
+      smtp_auth(counter(*registry_, families_, "smarthost_smtp_auth_total",
+                        "SMTP AUTH attempts by result (success, invalid_credentials, "
+                        "temporary_failure)")),
+      messages_accepted(counter(*registry_, families_, "smarthost_messages_accepted_total",
+                                "Messages committed to the queue and answered with 250")),
+      recipients_accepted(counter(*registry_, families_, "smarthost_recipients_accepted_total",
+                                  "Recipients of the messages committed to the queue")),
+      messages_rejected(
+          counter(*registry_, families_, "smarthost_messages_rejected_total",
+                  "Senders, recipients and messages refused during an SMTP transaction")),
+      account_messages_rejected(
+          counter(*registry_, families_, "smarthost_account_messages_rejected_total",
+                  "Refusals during an SMTP transaction of an identified account")),
+      rate_limit_hits(counter(*registry_, families_, "smarthost_rate_limit_hits_total",
+                              "Messages or recipients refused by an account's rate limit")),
+      recipients_delivered(counter(*registry_, families_, "smarthost_recipients_delivered_total",
+                                   "Recipients accepted by the receiving server")),
+      recipients_bounced(counter(*registry_, families_, "smarthost_recipients_bounced_total",
+                                 "Recipients failed permanently (a bounce is sent)")),
+      recipients_deferred(counter(*registry_, families_, "smarthost_recipients_deferred_total",
+                                  "Delivery attempts that failed temporarily (retried later)")
+                              .Add({})),
+      recipients_expired(counter(*registry_, families_, "smarthost_recipients_expired_total",
+                                 "Recipients given up after the queue lifetime (a bounce is sent)")
+                             .Add({})),
+      delivery_duration(histogram(
+          *registry_, families_, "smarthost_delivery_duration_seconds",
+          "One delivery attempt for the mail of one destination domain, MX lookup to QUIT",
+          {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300})),
+      delivery_latency(
+          histogram(*registry_, families_, "smarthost_delivery_latency_seconds",
+                    "From acceptance (received_at) to delivery, per recipient",
+                    {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400})),
+      queue_recipients(gauge(*registry_, families_, "smarthost_queue_recipients",
+                             "Recipients in the queue by state, in the whole database")),
+      queue_oldest_age(gauge(*registry_, families_, "smarthost_queue_oldest_age_seconds",
+                             "Age of the oldest message with a queued, deferred or in-flight "
+                             "recipient; 0 when there is none")
+                           .Add({})),
+      dns_lookups(counter(*registry_, families_, "smarthost_dns_lookups_total",
+                          "DNS lookups by record type and result")),
+      dnsbl_lookups(counter(*registry_, families_, "smarthost_dnsbl_lookups_total",
+                            "DNSBL lookups by zone and result (listed, not_listed, error)")),
+      outbound_address_listings(gauge(*registry_, families_, "smarthost_outbound_address_listed",
+                                      "1 while an outbound source address is listed in a DNSBL "
+                                      "zone, else 0")),
+      db_pool_connections(gauge(*registry_, families_, "smarthost_db_pool_connections",
+                                "PostgreSQL pool connections by state (in_use, idle)")),
+      db_pool_waiters(gauge(*registry_, families_, "smarthost_db_pool_waiters",
+                            "Requests waiting for a free PostgreSQL pool connection")
+                          .Add({})),
+      group_commit_batch_messages(
+          histogram(*registry_, families_, "smarthost_group_commit_batch_messages",
+                    "Messages committed together in one group-commit transaction",
+                    {1, 2, 4, 8, 16, 32, 64, 128, 256, 512})) {
+    // Series that exist from the start, so rates and alerts see a zero, not nothing.
+    for (const char* state : {"in_use", "idle"})
+        db_pool_connections.Add({{"state", state}});
+    for (const char* state : {"queued", "deferred", "in_flight", "held"})
+        queue_recipients.Add({{"state", state}});
+}
+
+std::string Metrics::serialize() const {
+    return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+Metrics& global() {
+    static Metrics metrics;
+    return metrics;
+}
+
+}  // namespace smarthost::metrics

@@ -1,0 +1,108 @@
+#pragma once
+// The process's Prometheus metrics (docs/metrics.md lists every family). One registry
+// per process, built with prometheus-cpp's core library and serialized with its text
+// serializer; the HTTP side is ours (admin-api/health_routes.cpp).
+//
+// The facade holds a reference to every family, so an instrumentation point is one line:
+//     metrics::global().messages_accepted.Add({{"account", name}}).Increment();
+// Counters and gauges are atomic and Family::Add locks, so any thread may record.
+//
+// Labels come from bounded, operator-controlled sets only: listener names, account names,
+// states, reasons, DNS types and zones. Never a recipient, sender, client IP or message.
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace smarthost::metrics {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+class Metrics {
+  public:
+    Metrics();
+    Metrics(const Metrics&) = delete;
+    Metrics& operator=(const Metrics&) = delete;
+
+    // The text exposition format (version 0.0.4) of every family.
+    std::string serialize() const;
+    static constexpr const char* content_type = "text/plain; version=0.0.4; charset=utf-8";
+
+    struct FamilyInfo {
+        std::string name;
+        std::string type;  // counter, gauge, histogram
+    };
+    // Every family, including those with no series yet (the text format omits them).
+    const std::vector<FamilyInfo>& families() const { return families_; }
+
+  private:
+    // First: the families below are built into these.
+    std::shared_ptr<prometheus::Registry> registry_;
+    std::vector<FamilyInfo> families_;
+
+  public:
+    // SMTP ingress.
+    Family<Counter>& smtp_connections;           // {listener}
+    Family<Counter>& smtp_connections_refused;   // {listener}: over a connection limit
+    Family<Gauge>& smtp_sessions;                // {listener}: open now
+    Family<Counter>& smtp_auth;                  // {listener, result}
+    Family<Counter>& messages_accepted;          // {account}
+    Family<Counter>& recipients_accepted;        // {account}
+    Family<Counter>& messages_rejected;          // {reason}
+    Family<Counter>& account_messages_rejected;  // {account, reason}
+    Family<Counter>& rate_limit_hits;            // {account, limit}
+
+    // Delivery.
+    Family<Counter>& recipients_delivered;  // {account}
+    Family<Counter>& recipients_bounced;    // {account}
+    Counter& recipients_deferred;
+    Counter& recipients_expired;
+    Histogram& delivery_duration;  // one attempt at one domain's mail, seconds
+    Histogram& delivery_latency;   // received_at → delivered, seconds
+
+    // The queue in PostgreSQL (all replicas), refreshed when scraped.
+    Family<Gauge>& queue_recipients;  // {state}
+    Gauge& queue_oldest_age;          // seconds
+
+    // DNS and reputation.
+    Family<Counter>& dns_lookups;              // {type, result}
+    Family<Counter>& dnsbl_lookups;            // {zone, result}
+    Family<Gauge>& outbound_address_listings;  // {address, zone}
+
+    // Database.
+    Family<Gauge>& db_pool_connections;  // {state}: in_use, idle
+    Gauge& db_pool_waiters;
+    Histogram& group_commit_batch_messages;
+};
+
+// The process's metrics, created on first use.
+Metrics& global();
+
+// Observes the seconds from its construction to its destruction into a histogram.
+class Stopwatch {
+  public:
+    explicit Stopwatch(Histogram& histogram)
+        : histogram_(histogram), started_(std::chrono::steady_clock::now()) {}
+    ~Stopwatch() {
+        histogram_.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    }
+    Stopwatch(const Stopwatch&) = delete;
+    Stopwatch& operator=(const Stopwatch&) = delete;
+
+  private:
+    Histogram& histogram_;
+    std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace smarthost::metrics

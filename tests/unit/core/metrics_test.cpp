@@ -1,0 +1,119 @@
+// The metrics facade and its text serialization (core/metrics/metrics.cpp), and the
+// readiness verdict (core/metrics/readiness.cpp).
+
+#include "core/metrics/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "core/metrics/readiness.hpp"
+
+namespace smarthost::metrics {
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+TEST(Metrics, FamiliesWithoutLabelsAreExposedAtZeroBeforeAnythingIsCounted) {
+    const Metrics metrics;
+    const auto text = metrics.serialize();
+    EXPECT_TRUE(contains(text, "# TYPE smarthost_queue_recipients gauge\n"));
+    EXPECT_TRUE(contains(text, "# TYPE smarthost_delivery_latency_seconds histogram\n"));
+    EXPECT_TRUE(contains(text, "smarthost_queue_recipients{state=\"deferred\"} 0\n"));
+    EXPECT_TRUE(contains(text, "smarthost_db_pool_connections{state=\"in_use\"} 0\n"));
+    EXPECT_TRUE(contains(text, "smarthost_recipients_deferred_total 0\n"));
+}
+
+TEST(Metrics, TheCatalogueListsEveryFamilyOnceWithItsType) {
+    const Metrics metrics;
+    std::set<std::string> names;
+    for (const auto& family : metrics.families()) {
+        EXPECT_TRUE(names.insert(family.name).second) << family.name;
+        EXPECT_TRUE(family.name.starts_with("smarthost_")) << family.name;
+        if (family.type == "counter") {
+            EXPECT_TRUE(family.name.ends_with("_total")) << family.name;
+        }
+    }
+    EXPECT_TRUE(names.contains("smarthost_dnsbl_lookups_total"));
+    EXPECT_EQ(names.size(), 23u);
+}
+
+TEST(Metrics, LabelledIncrementsShowAsSeriesOfTheirLabels) {
+    Metrics metrics;
+    metrics.messages_accepted.Add({{"account", "acme"}}).Increment();
+    metrics.messages_accepted.Add({{"account", "acme"}}).Increment();
+    metrics.messages_accepted.Add({{"account", "globex"}}).Increment();
+    metrics.messages_rejected.Add({{"reason", "policy"}}).Increment(3);
+    const auto text = metrics.serialize();
+    EXPECT_TRUE(contains(text, "smarthost_messages_accepted_total{account=\"acme\"} 2\n")) << text;
+    EXPECT_TRUE(contains(text, "smarthost_messages_accepted_total{account=\"globex\"} 1\n"));
+    EXPECT_TRUE(contains(text, "smarthost_messages_rejected_total{reason=\"policy\"} 3\n"));
+    EXPECT_TRUE(contains(text, "# TYPE smarthost_messages_accepted_total counter\n"));
+}
+
+TEST(Metrics, LabelValuesAreEscapedInTheTextFormat) {
+    Metrics metrics;
+    metrics.messages_accepted.Add({{"account", "a\"b\\c"}}).Increment();
+    EXPECT_TRUE(contains(metrics.serialize(),
+                         "smarthost_messages_accepted_total{account=\"a\\\"b\\\\c\"} 1\n"));
+}
+
+TEST(Metrics, HistogramsCountIntoCumulativeBuckets) {
+    Metrics metrics;
+    metrics.group_commit_batch_messages.Observe(3);
+    metrics.group_commit_batch_messages.Observe(40);
+    const auto text = metrics.serialize();
+    EXPECT_TRUE(contains(text, "smarthost_group_commit_batch_messages_bucket{le=\"2\"} 0\n"))
+        << text;
+    EXPECT_TRUE(contains(text, "smarthost_group_commit_batch_messages_bucket{le=\"4\"} 1\n"));
+    EXPECT_TRUE(contains(text, "smarthost_group_commit_batch_messages_bucket{le=\"64\"} 2\n"));
+    EXPECT_TRUE(contains(text, "smarthost_group_commit_batch_messages_bucket{le=\"+Inf\"} 2\n"));
+    EXPECT_TRUE(contains(text, "smarthost_group_commit_batch_messages_sum 43\n"));
+    EXPECT_TRUE(contains(text, "smarthost_group_commit_batch_messages_count 2\n"));
+}
+
+TEST(Metrics, StopwatchObservesTheElapsedSecondsOnce) {
+    Metrics metrics;
+    { const Stopwatch stopwatch(metrics.delivery_duration); }
+    EXPECT_TRUE(contains(metrics.serialize(), "smarthost_delivery_duration_seconds_count 1\n"));
+    EXPECT_TRUE(contains(metrics.serialize(),
+                         "smarthost_delivery_duration_seconds_bucket{le=\"0.05\"} 1\n"));
+}
+
+TEST(Readiness, ReadyWhenTheSchemaIsCurrentAndListenersAreUp) {
+    const auto readiness = judge_readiness(4, "", 4, true);
+    EXPECT_TRUE(readiness.ready());
+    EXPECT_TRUE(contains(readiness.json(), R"("status":"ready")")) << readiness.json();
+}
+
+TEST(Readiness, AnUnreachableDatabaseFailsTheDatabaseAndMigrationChecks) {
+    const auto readiness = judge_readiness(std::nullopt, "connection refused", 4, true);
+    EXPECT_FALSE(readiness.ready());
+    ASSERT_EQ(readiness.checks.size(), 3u);
+    EXPECT_FALSE(readiness.checks[0].ok);
+    EXPECT_EQ(readiness.checks[0].detail, "unreachable: connection refused");
+    EXPECT_FALSE(readiness.checks[1].ok);
+    EXPECT_TRUE(readiness.checks[2].ok);
+    EXPECT_TRUE(contains(readiness.json(), R"("status":"not ready")"));
+}
+
+TEST(Readiness, AnOldSchemaFailsOnlyTheMigrationCheck) {
+    const auto readiness = judge_readiness(3, "", 4, true);
+    EXPECT_FALSE(readiness.ready());
+    EXPECT_TRUE(readiness.checks[0].ok);
+    EXPECT_FALSE(readiness.checks[1].ok);
+    EXPECT_TRUE(contains(readiness.checks[1].detail, "smarthost migrate"));
+}
+
+TEST(Readiness, ListenersDownIsNotReady) {
+    const auto readiness = judge_readiness(4, "", 4, false);
+    EXPECT_FALSE(readiness.ready());
+    EXPECT_EQ(readiness.checks[2].name, "listeners");
+    EXPECT_FALSE(readiness.checks[2].ok);
+}
+
+}  // namespace
+}  // namespace smarthost::metrics
