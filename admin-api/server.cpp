@@ -7,11 +7,13 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -105,31 +107,58 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
 
     asio::awaitable<void> serve(tcp::socket socket) {
         auto self = shared_from_this();
-        beast::tcp_stream stream(std::move(socket));
+        std::shared_ptr<asio::ssl::context> tls;
+        if (settings.tls_context) tls = settings.tls_context();
+        if (tls) {
+            beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+            const auto id = track(beast::get_lowest_layer(stream));
+            stream.next_layer().expires_after(settings.request_timeout);
+            auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+            if (!ec) co_await serve_connection(stream);
+            untrack(id, beast::get_lowest_layer(stream));
+        } else {
+            beast::tcp_stream stream(std::move(socket));
+            const auto id = track(stream);
+            co_await serve_connection(stream);
+            untrack(id, stream);
+        }
+    }
+
+    // Open connections, so stop() can close them.
+    std::uint64_t track(beast::tcp_stream& stream) {
         const auto id = next_connection++;
         connections.emplace(id, &stream);
-        try {
-            co_await serve_requests(stream);
-        } catch (const std::exception& e) {
-            spdlog::error("admin api: connection failed: {}", e.what());
-        }
+        return id;
+    }
+
+    void untrack(std::uint64_t id, beast::tcp_stream& stream) {
         connections.erase(id);
         boost::system::error_code ignored;
         stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
         stream.socket().close(ignored);
     }
 
-    asio::awaitable<void> serve_requests(beast::tcp_stream& stream) {
+    template <class Stream>
+    asio::awaitable<void> serve_connection(Stream& stream) {
+        try {
+            co_await serve_requests(stream);
+        } catch (const std::exception& e) {
+            spdlog::error("admin api: connection failed: {}", e.what());
+        }
+    }
+
+    template <class Stream>
+    asio::awaitable<void> serve_requests(Stream& stream) {
         beast::flat_buffer buffer;
         for (;;) {
             http::request_parser<http::string_body> parser;
             parser.body_limit(settings.max_body_bytes);
             parser.header_limit(k_header_limit);
-            stream.expires_after(settings.idle_timeout);
+            beast::get_lowest_layer(stream).expires_after(settings.idle_timeout);
             auto [ec, ignored_bytes] =
                 co_await http::async_read_header(stream, buffer, parser, use_tuple);
             if (!ec && !parser.is_done()) {
-                stream.expires_after(settings.request_timeout);
+                beast::get_lowest_layer(stream).expires_after(settings.request_timeout);
                 std::tie(ec, ignored_bytes) =
                     co_await http::async_read(stream, buffer, parser, use_tuple);
             }
@@ -140,7 +169,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
             }
             if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
                 ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-                ec == asio::error::eof)
+                ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
                 co_return;
             if (ec) {
                 // Not HTTP we can answer in kind: say so once and close.
@@ -154,7 +183,8 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
             auto message = parser.release();
             const bool keep_alive = message.keep_alive();
             const auto request = to_request(message);
-            stream.expires_never();  // the handler's database work has its own deadlines
+            // The handler's database work has its own deadlines.
+            beast::get_lowest_layer(stream).expires_never();
             auto response = co_await respond(request);
             const bool sent =
                 co_await send(stream, std::move(response), message.version(), keep_alive);
@@ -162,10 +192,11 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
         }
     }
 
-    asio::awaitable<bool> send(beast::tcp_stream& stream, Response response, unsigned version,
+    template <class Stream>
+    asio::awaitable<bool> send(Stream& stream, Response response, unsigned version,
                                bool keep_alive) {
         auto message = to_message(std::move(response), version, keep_alive);
-        stream.expires_after(settings.request_timeout);
+        beast::get_lowest_layer(stream).expires_after(settings.request_timeout);
         auto [ec, ignored_bytes] = co_await http::async_write(stream, message, use_tuple);
         co_return !ec;
     }
@@ -219,7 +250,8 @@ void AdminServer::start() {
     if (ec)
         throw std::runtime_error("admin api: cannot listen on " + s.address + ":" +
                                  std::to_string(s.port) + ": " + ec.message());
-    spdlog::info("{} on {}:{}", s.serve_api ? "admin api" : "metrics", s.address, port());
+    spdlog::info("{} on {}:{}{}", s.serve_api ? "admin api" : "metrics", s.address, port(),
+                 s.tls_context ? " (TLS)" : "");
     asio::co_spawn(
         impl_->executor, [impl = impl_] { return impl->accept_loop(); }, asio::detached);
 }

@@ -7,8 +7,10 @@
 // rule); password hashing runs on the server's own small thread pool.
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,6 +35,9 @@ class AdminServer {
         std::string verification_label = "_smarthost";
         // false: only /metrics, /healthz and /readyz (the [metrics] listener).
         bool serve_api = true;
+        // Set: HTTPS with the context it returns at each accept (so a reloaded
+        // certificate applies to new connections). Empty: plain HTTP.
+        std::function<std::shared_ptr<boost::asio::ssl::context>()> tls_context;
     };
 
     AdminServer(boost::asio::any_io_executor executor, pg::Pool& pool, Settings settings);

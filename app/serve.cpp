@@ -132,10 +132,16 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     std::unique_ptr<admin::AdminServer> admin_server;
     if (admin_role) {
         const auto& a = config.admin;
-        admin_server = std::make_unique<admin::AdminServer>(
-            io.get_executor(), pool,
-            admin::AdminServer::Settings{a.host, a.port, a.max_body_bytes, a.idle_timeout,
-                                         a.request_timeout, config.auth_hash_threads});
+        admin::AdminServer::Settings admin_settings;
+        admin_settings.address = a.host;
+        admin_settings.port = a.port;
+        admin_settings.max_body_bytes = a.max_body_bytes;
+        admin_settings.idle_timeout = a.idle_timeout;
+        admin_settings.request_timeout = a.request_timeout;
+        admin_settings.hash_threads = config.auth_hash_threads;
+        if (a.tls && tls) admin_settings.tls_context = [&tls] { return tls->current(); };
+        admin_server =
+            std::make_unique<admin::AdminServer>(io.get_executor(), pool, admin_settings);
         admin_server->start();
         spdlog::info("admin API on {}", a.address);
     }

@@ -434,6 +434,7 @@ Config load_config(const std::filesystem::path& file) {
         s.read_int("max_body_bytes", admin.max_body_bytes, 1024, 64 * 1024 * 1024);
         s.read_duration("idle_timeout_seconds", admin.idle_timeout, 1, 3600);
         s.read_duration("request_timeout_seconds", admin.request_timeout, 1, 3600);
+        s.read_bool("tls", admin.tls);
         s.reject_unknown();
     }
 
@@ -474,6 +475,9 @@ Config load_config(const std::filesystem::path& file) {
         throw ConfigError(fmt::format(
             "{}: delivery.upstream.tls: AUTH needs TLS, so it cannot be \"none\" with a username",
             file.string()));
+    if (config.admin.tls && !config.tls_configured())
+        throw ConfigError(fmt::format(
+            "{}: admin.tls: HTTPS needs tls.certificate and tls.private_key", file.string()));
     std::set<std::string> names;
     for (std::size_t i = 0; i < config.listeners.size(); ++i) {
         const auto& l = config.listeners[i];

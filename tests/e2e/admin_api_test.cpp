@@ -149,5 +149,37 @@ TEST(AdminApi, AccountCredentialNetworkAndDomainMadeThroughTheApiCanSend) {
     EXPECT_EQ(*audit.at(0).at(0), "4");
 }
 
+TEST(AdminApi, ServesHttpsWithTheTlsCertificateWhenConfigured) {
+    test::TestDatabase db;
+    ServerOptions options;
+    const auto admin_port = free_port();
+    options.roles = "admin";
+    options.extra_toml =
+        "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port) + "\"\ntls = true\n";
+    SmarthostServer server(db.url(), options);
+    ASSERT_TRUE(wait_for_port("127.0.0.1", admin_port, std::chrono::seconds(10))) << server.log();
+    const auto token = server.subcommand({"token", "create", "--name", "ops"});
+    ASSERT_EQ(token.exit_code, 0) << token.output;
+    const std::string bearer = token.output.substr(0, token.output.find('\n'));
+    const std::string base = "127.0.0.1:" + std::to_string(admin_port);
+
+    // The certificate verifies (it names 127.0.0.1), and the API answers over it.
+    const auto https =
+        run_command({"curl", "-sS", "--cacert", test_certificate().certificate.string(), "-o", "-",
+                     "-w", "\n%{http_code}", "-H", "Authorization: Bearer " + bearer,
+                     "https://" + base + "/api/v1/accounts"});
+    ASSERT_EQ(https.exit_code, 0) << https.output;
+    EXPECT_EQ(https.output.substr(https.output.rfind('\n') + 1), "200") << https.output;
+    const auto health =
+        run_command({"curl", "-sS", "--cacert", test_certificate().certificate.string(), "-o",
+                     "/dev/null", "-w", "%{http_code}", "https://" + base + "/healthz"});
+    EXPECT_EQ(health.output, "200") << health.output;
+
+    // Clear-text HTTP gets no answer in kind: the server expects a TLS handshake.
+    const auto plain = run_command({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                    "--max-time", "5", "http://" + base + "/healthz"});
+    EXPECT_NE(plain.output, "200") << plain.output;
+}
+
 }  // namespace
 }  // namespace smarthost::e2e

@@ -177,6 +177,12 @@ TEST_F(ConfigFile, DeliveryConcurrencyWithPerDomainOverrides) {
               std::string::npos);
 }
 
+TEST_F(ConfigFile, AdminTlsNeedsTheTlsCertificate) {
+    EXPECT_NE(error_of(std::string(minimal) + "[admin]\naddress = \"127.0.0.1:8025\"\ntls = true\n")
+                  .find("admin.tls"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, DeliveryConcurrencyPerMxHostWithExactAndParentOverrides) {
     const auto d = load_config(write(std::string(minimal) +
                                      "[delivery]\nconcurrency_per_host = 3\n"
