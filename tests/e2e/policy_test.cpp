@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "tests/e2e/harness.hpp"
+#include "tests/support/dnsmasq.hpp"
 #include "tests/support/test_database.hpp"
 
 namespace smarthost::e2e {
@@ -247,6 +248,50 @@ TEST_F(PolicyWithoutVerification, PendingDomainsAuthorizeButForeignOnesStillDoNo
     const auto done = transaction(*c, "a@pending.example", "From: a@pending.example\r\n\r\nhi");
     EXPECT_TRUE(starts_with(done, "250 2.0.0")) << done;
     EXPECT_TRUE(starts_with(c->command("MAIL FROM:<ceo@bank.example>"), "553 5.7.1"));
+}
+
+// The delivery role re-checks sender domains: a pending domain whose TXT record is
+// published becomes verified and then authorizes; one without the record stays pending.
+TEST(PolicyVerification, DeliveryRoleVerifiesPendingDomainsFromDns) {
+    constexpr const char* token = "9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f";
+    test::TestDatabase db;
+    const auto account = db.create_account("shop");
+    const auto published = db.add_sender_domain(account, "shop.test", "pending", false, token);
+    const auto unpublished = db.add_sender_domain(account, "other.test", "pending", false, token);
+    db.exec("INSERT INTO allowed_networks (account_id, network) VALUES ($1, '127.0.0.2/32')",
+            account);
+    test::Dnsmasq dns({test::DnsRecord::txt("_smarthost.shop.test",
+                                            {std::string("smarthost-verification=") + token})});
+
+    ServerOptions options;
+    options.listeners = {{"submission", "none", true}};
+    options.roles = "smtp,delivery";
+    options.extra_toml = "[delivery]\ndns_forwarders = [\"" + dns.forwarder() +
+                         "\"]\ndns_timeout_ms = 3000\n[policy]\naccount_cache_ms = 0\n";
+    SmarthostServer server(db.url(), options);
+
+    auto status_of = [&](std::int64_t id) {
+        return *db.exec("SELECT status FROM sender_domains WHERE id = $1", id).at(0).at(0);
+    };
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (status_of(published) != "verified" && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(status_of(published), "verified") << server.log();
+    EXPECT_EQ(status_of(unpublished), "pending");
+    EXPECT_EQ(*db.exec("SELECT checked_at IS NOT NULL AND verified_at IS NOT NULL FROM "
+                       "sender_domains WHERE id = $1",
+                       published)
+                   .at(0)
+                   .at(0),
+              "t");
+
+    RawSmtpClient client(server.port("submission"), "127.0.0.2");
+    client.reply();
+    client.command("EHLO app.shop.test");
+    EXPECT_EQ(reply_code(client.command("MAIL FROM:<app@shop.test>")), 250);
+    client.command("RSET");
+    const auto refused = client.command("MAIL FROM:<app@other.test>");
+    EXPECT_TRUE(starts_with(refused, "553 5.7.1")) << refused;
 }
 
 }  // namespace
