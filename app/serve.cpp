@@ -119,7 +119,9 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     ingress::Authenticator authenticator(pool, hashers, config.auth_cache_ttl);
     ingress::NetworkDirectory networks(pool);
     policy::SubmissionPolicy submission_policy(
-        pool, {{config.policy.sender_domain_verification}, config.policy.account_cache});
+        pool, {{config.policy.sender_domain_verification},
+               config.policy.account_cache,
+               config.policy.suppressed_recipients == SuppressedRecipients::bounce});
     const ingress::IngressServices services{config,   committer,         authenticator,
                                             networks, submission_policy, tls.get()};
 

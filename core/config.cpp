@@ -318,8 +318,10 @@ void read_policy(const toml::table& table, const std::filesystem::path& file, Po
     s.read("suppressed_recipients", suppressed);
     if (suppressed == "reject") {
         p.suppressed_recipients = SuppressedRecipients::reject;
+    } else if (suppressed == "bounce") {
+        p.suppressed_recipients = SuppressedRecipients::bounce;
     } else {
-        s.fail("suppressed_recipients", "must be \"reject\"");
+        s.fail("suppressed_recipients", "must be \"reject\" or \"bounce\"");
     }
     s.read_bool("sender_domain_verification", p.sender_domain_verification);
     s.read("verification_label", p.verification_label);

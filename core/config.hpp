@@ -139,10 +139,11 @@ struct DeliveryConfig {
 };
 
 // Account policy on the submission path (docs/policy.md).
-enum class SuppressedRecipients { reject };
+enum class SuppressedRecipients { reject, bounce };
 
 struct PolicyConfig {
-    // What RCPT to a suppressed address gets: "reject" = 550 5.1.1.
+    // What RCPT to a suppressed address gets: "reject" = 550 5.1.1; "bounce" = 250, then
+    // stored as bounced at once and reported to the sender in a DSN.
     SuppressedRecipients suppressed_recipients = SuppressedRecipients::reject;
     // Only verified sender domains authorize; false: every listed domain does (trusted
     // single-tenant set-ups).

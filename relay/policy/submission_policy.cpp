@@ -32,7 +32,9 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::check(std::int64_t
     if (!*suppressed) co_return PolicyVerdict::proceed();
     const std::string why =
         **suppressed == "operator" ? "suppressed by the operator" : "an earlier hard bounce";
-    co_return PolicyVerdict::refuse(smtp::reply::recipient_suppressed(query.address, why));
+    auto reply = smtp::reply::recipient_suppressed(query.address, why);
+    if (settings_.bounce_suppressed) co_return PolicyVerdict::accept_and_bounce(std::move(reply));
+    co_return PolicyVerdict::refuse(std::move(reply));
 }
 
 }  // namespace smarthost::policy

@@ -19,6 +19,9 @@ class SubmissionPolicy {
     struct Settings {
         SenderRules sender_rules;
         std::chrono::milliseconds account_cache_ttl{5000};
+        // [policy] suppressed_recipients = "bounce": accept suppressed recipients and
+        // bounce them at once instead of refusing them.
+        bool bounce_suppressed = false;
     };
 
     SubmissionPolicy(pg::Pool& pool, Settings settings)

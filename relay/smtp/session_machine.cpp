@@ -426,7 +426,7 @@ Action SessionMachine::on_rcpt(std::string_view argument) {
             return error(reply::bad_recipient_address("invalid address"));
     }
     // RFC 5321 section 4.5.3.1.8: 452 and the client sends the rest in another message.
-    if (envelope_.recipients.size() >= settings_.max_recipients) {
+    if (envelope_.recipients.size() + envelope_.bounced.size() >= settings_.max_recipients) {
         return reply_action(reply::too_many_recipients());
     }
     recipient.address = mailbox.address();
@@ -463,10 +463,25 @@ Action SessionMachine::on_policy_verdict(const PolicyVerdict& verdict) {
             state_ = State::ready;
             return reply_action(*verdict.refusal);
         case State::recipient_pending:
-            if (!verdict.refused()) return accept_recipient();
-            pending_recipient_ = {};
-            state_ = envelope_.recipients.empty() ? State::mail : State::rcpt;
-            return reply_action(*verdict.refusal);
+            if (verdict.refused()) {
+                pending_recipient_ = {};
+                const bool none = envelope_.recipients.empty() && envelope_.bounced.empty();
+                state_ = none ? State::mail : State::rcpt;
+                return reply_action(*verdict.refusal);
+            }
+            if (verdict.bounce) {
+                // The client sees an accepted recipient and may send DATA even if no
+                // recipient is left to deliver to: the message is stored for the report.
+                auto reply_text = verdict.bounce->wire();
+                while (!reply_text.empty() &&
+                       (reply_text.back() == '\n' || reply_text.back() == '\r'))
+                    reply_text.pop_back();
+                envelope_.bounced.push_back({std::move(pending_recipient_), std::move(reply_text)});
+                pending_recipient_ = {};
+                state_ = State::rcpt;
+                return reply_action(reply::recipient_ok());
+            }
+            return accept_recipient();
         case State::message_pending:
             if (!verdict.refused()) {
                 state_ = State::enqueue_pending;

@@ -49,12 +49,17 @@ struct PolicyQuery {
 };
 
 // The answer to a policy check: carry on with the command, or refuse it with `refusal`
-// (any reply, permanent or temporary, sent exactly as given).
+// (any reply, permanent or temporary, sent exactly as given). For a recipient there is a
+// third answer: accept it (250) but bounce it at once with `bounce` as its reply.
 struct PolicyVerdict {
     std::optional<Reply> refusal;
+    std::optional<Reply> bounce;
 
     static PolicyVerdict proceed() { return {}; }
-    static PolicyVerdict refuse(Reply reply) { return PolicyVerdict{std::move(reply)}; }
+    static PolicyVerdict refuse(Reply reply) { return PolicyVerdict{std::move(reply), {}}; }
+    static PolicyVerdict accept_and_bounce(Reply reply) {
+        return PolicyVerdict{{}, std::move(reply)};
+    }
     bool refused() const { return refusal.has_value(); }
 };
 

@@ -250,6 +250,52 @@ TEST_F(PolicyWithoutVerification, PendingDomainsAuthorizeButForeignOnesStillDoNo
     EXPECT_TRUE(starts_with(c->command("MAIL FROM:<ceo@bank.example>"), "553 5.7.1"));
 }
 
+class PolicyBouncingSuppressed : public Policy {
+  protected:
+    PolicyBouncingSuppressed()
+        : Policy("account_cache_ms = 0\nsuppressed_recipients = \"bounce\"\n") {}
+};
+
+TEST_F(PolicyBouncingSuppressed, SuppressedRecipientIsAcceptedStoredBouncedAndReported) {
+    db_.exec("INSERT INTO suppressions (account_id, address) VALUES ($1, 'gone@example.org')",
+             account_id_);
+    auto c = client();
+    ASSERT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+    EXPECT_TRUE(starts_with(c->command("RCPT TO:<gone@example.org>"), "250 2.1.5"));
+    EXPECT_TRUE(starts_with(c->command("RCPT TO:<here@example.org>"), "250 2.1.5"));
+    ASSERT_EQ(reply_code(c->command("DATA")), 354);
+    const auto done = c->command("From: app@shop.example\r\nSubject: news\r\n\r\nhi\r\n.");
+    const auto id = queued_id(done);
+    ASSERT_FALSE(id.empty()) << done;
+
+    const auto recipients = db_.exec(
+        "SELECT address, state, last_reply FROM recipients WHERE message_id = $1::uuid "
+        "ORDER BY address",
+        id);
+    ASSERT_EQ(recipients.size(), 2u);
+    EXPECT_EQ(recipients[0][0], "gone@example.org");
+    EXPECT_EQ(recipients[0][1], "bounced");
+    EXPECT_EQ(recipients[0][2],
+              "550 5.1.1 Recipient <gone@example.org> is suppressed for this account (an earlier "
+              "hard bounce)");
+    EXPECT_EQ(recipients[1][0], "here@example.org");
+    EXPECT_EQ(recipients[1][1], "queued");
+
+    // The report goes to the sender from the null sender, under the same account.
+    const auto reports = db_.exec(
+        "SELECT m.account_id, r.address, r.state, convert_from(m.body, 'UTF8') FROM messages m "
+        "JOIN recipients r ON r.message_id = m.id WHERE m.envelope_sender = ''");
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_EQ(reports[0][0], std::to_string(account_id_));
+    EXPECT_EQ(reports[0][1], "app@shop.example");
+    EXPECT_EQ(reports[0][2], "queued");
+    const auto& body = *reports[0][3];
+    EXPECT_NE(body.find("multipart/report"), std::string::npos) << body;
+    EXPECT_NE(body.find("Status: 5.1.1"), std::string::npos) << body;
+    EXPECT_NE(body.find("Final-Recipient: rfc822;gone@example.org"), std::string::npos) << body;
+    EXPECT_EQ(body.find("Final-Recipient: rfc822;here@example.org"), std::string::npos) << body;
+}
+
 // The delivery role re-checks sender domains: a pending domain whose TXT record is
 // published becomes verified and then authorizes; one without the record stays pending.
 TEST(PolicyVerification, DeliveryRoleVerifiesPendingDomainsFromDns) {

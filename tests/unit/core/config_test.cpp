@@ -340,6 +340,10 @@ TEST_F(ConfigFile, PolicySectionIsRead) {
 }
 
 TEST_F(ConfigFile, PolicyKeysAreChecked) {
+    EXPECT_EQ(
+        load_config(write(std::string(minimal) + "[policy]\nsuppressed_recipients = \"bounce\"\n"))
+            .policy.suppressed_recipients,
+        SuppressedRecipients::bounce);
     EXPECT_NE(error_of(std::string(minimal) + "[policy]\nsuppressed_recipients = \"drop\"\n")
                   .find("policy.suppressed_recipients: must be"),
               std::string::npos);

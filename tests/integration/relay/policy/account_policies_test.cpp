@@ -114,7 +114,7 @@ TEST_F(AccountPoliciesTest, SuppressionLookupUsesTheUniqueIndex) {
 TEST_F(AccountPoliciesTest, SubmissionPolicyRefusesSuppressedAndAcceptsOthers) {
     db_.exec("INSERT INTO suppressions (account_id, address) VALUES ($1, 'gone@example.org')",
              account_);
-    SubmissionPolicy policy(pool_, {{true}, 0ms});
+    SubmissionPolicy policy(pool_, {{true}, 0ms, false});
     auto refused = run_awaitable(
         io_, policy.check(account_, {smtp::PolicyStage::recipient, "gone@example.org"}, ""));
     ASSERT_TRUE(refused.refused());
@@ -129,9 +129,25 @@ TEST_F(AccountPoliciesTest, SubmissionPolicyRefusesSuppressedAndAcceptsOthers) {
     EXPECT_EQ(sender.refusal->code, 553);
 }
 
+TEST_F(AccountPoliciesTest, BounceModeAcceptsSuppressedRecipientsToBounceThem) {
+    db_.exec("INSERT INTO suppressions (account_id, address) VALUES ($1, 'gone@example.org')",
+             account_);
+    SubmissionPolicy policy(pool_, {{true}, 0ms, true});
+    auto verdict = run_awaitable(
+        io_, policy.check(account_, {smtp::PolicyStage::recipient, "gone@example.org"}, ""));
+    EXPECT_FALSE(verdict.refused());
+    ASSERT_TRUE(verdict.bounce.has_value());
+    EXPECT_EQ(verdict.bounce->code, 550);
+    EXPECT_EQ(verdict.bounce->enhanced, "5.1.1");
+    auto other = run_awaitable(
+        io_, policy.check(account_, {smtp::PolicyStage::recipient, "here@example.org"}, ""));
+    EXPECT_FALSE(other.refused());
+    EXPECT_FALSE(other.bounce.has_value());
+}
+
 TEST_F(AccountPoliciesTest, DatabaseFailureIsATemporaryRefusal) {
     pg::Pool unreachable(io_.get_executor(), {"postgresql://nobody@127.0.0.1:1/none", 1, 1});
-    SubmissionPolicy policy(unreachable, {{true}, 0ms});
+    SubmissionPolicy policy(unreachable, {{true}, 0ms, false});
     auto verdict = run_awaitable(
         io_, policy.check(account_, {smtp::PolicyStage::sender, "a@shop.example"}, ""));
     ASSERT_TRUE(verdict.refused());

@@ -201,5 +201,35 @@ TEST(SessionMachinePolicy, RsetAfterARefusedRecipientKeepsTheSessionUsable) {
     EXPECT_EQ(machine.on_line("MAIL FROM:<app@shop.example>").kind, Action::Kind::check_policy);
 }
 
+TEST(SessionMachinePolicy, BouncedRecipientIsAcceptedButKeptApart) {
+    auto machine = authenticated_machine(policy_settings());
+    machine.on_line("MAIL FROM:<app@shop.example>");
+    machine.on_policy_verdict(PolicyVerdict::proceed());
+    machine.on_line("RCPT TO:<gone@example.org> NOTIFY=FAILURE");
+    auto action = machine.on_policy_verdict(PolicyVerdict::accept_and_bounce(
+        Reply{550, "5.1.1", {"Recipient <gone@example.org> is suppressed"}}));
+    EXPECT_EQ(status(action), "250 2.1.5");
+    EXPECT_TRUE(machine.envelope().recipients.empty());
+    ASSERT_EQ(machine.envelope().bounced.size(), 1u);
+    EXPECT_EQ(machine.envelope().bounced[0].recipient.address, "gone@example.org");
+    EXPECT_EQ(machine.envelope().bounced[0].recipient.notify, "FAILURE");
+    EXPECT_EQ(machine.envelope().bounced[0].reply,
+              "550 5.1.1 Recipient <gone@example.org> is suppressed");
+    // Only bounced recipients: DATA is still accepted, the client was told 250.
+    EXPECT_EQ(machine.on_line("DATA").kind, Action::Kind::receive_data);
+}
+
+TEST(SessionMachinePolicy, BouncedRecipientsCountTowardsTheRecipientLimit) {
+    auto machine = authenticated_machine(policy_settings());  // max_recipients = 3
+    machine.on_line("MAIL FROM:<app@shop.example>");
+    machine.on_policy_verdict(PolicyVerdict::proceed());
+    for (int i = 0; i < 3; ++i) {
+        machine.on_line("RCPT TO:<r" + std::to_string(i) + "@example.org>");
+        machine.on_policy_verdict(
+            PolicyVerdict::accept_and_bounce(Reply{550, "5.1.1", {"suppressed"}}));
+    }
+    EXPECT_EQ(status(machine.on_line("RCPT TO:<r4@example.org>")), "452 4.5.3");
+}
+
 }  // namespace
 }  // namespace smarthost::smtp
