@@ -152,7 +152,8 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         admin_server = std::make_unique<admin::AdminServer>(
             io.get_executor(), pool,
             admin::AdminServer::Settings{a.host, a.port, a.max_body_bytes, a.idle_timeout,
-                                         a.request_timeout, config.auth_hash_threads});
+                                         a.request_timeout, config.auth_hash_threads,
+                                         config.policy.verification_label});
         admin_server->start();
         spdlog::info("admin API on {}", a.address);
     }
