@@ -25,6 +25,8 @@
 #include "relay/ingress/listener.hpp"
 #include "relay/ingress/network_directory.hpp"
 #include "relay/ingress/tls_context.hpp"
+#include "relay/policy/domain_verification.hpp"
+#include "relay/policy/submission_policy.hpp"
 #include "relay/queue/group_commit.hpp"
 
 namespace smarthost {
@@ -116,7 +118,12 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         pool, {config.group_commit_max_messages, 64 * 1024 * 1024, config.group_commit_max_wait});
     ingress::Authenticator authenticator(pool, hashers, config.auth_cache_ttl);
     ingress::NetworkDirectory networks(pool);
-    const ingress::IngressServices services{config, committer, authenticator, networks, tls.get()};
+    policy::SubmissionPolicy submission_policy(
+        pool, {{config.policy.sender_domain_verification},
+               config.policy.account_cache,
+               config.policy.suppressed_recipients == SuppressedRecipients::bounce});
+    const ingress::IngressServices services{config,   committer,         authenticator,
+                                            networks, submission_policy, tls.get()};
 
     std::unique_ptr<dns::Resolver> resolver;
     std::unique_ptr<delivery::DeliveryService> deliveries;
@@ -127,6 +134,16 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
                                                        d.ipv6, "/etc/resolv.conf"});
         deliveries = make_delivery(io, pool, committer, *resolver, config);
         deliveries->start();
+    }
+    // Sender domains are (re-)verified by the delivery role: it has the resolver, and
+    // every deployment runs it somewhere. Replicas share the work (SKIP LOCKED).
+    std::unique_ptr<policy::DomainVerifier> domain_verifier;
+    if (delivery_role && config.policy.sender_domain_verification) {
+        domain_verifier = std::make_unique<policy::DomainVerifier>(
+            io.get_executor(), pool, *resolver,
+            policy::DomainVerifier::Settings{config.policy.verification_label,
+                                             config.policy.verification_interval});
+        domain_verifier->start();
     }
 
     std::unique_ptr<admin::AdminServer> admin_server;
@@ -139,6 +156,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         admin_settings.idle_timeout = a.idle_timeout;
         admin_settings.request_timeout = a.request_timeout;
         admin_settings.hash_threads = config.auth_hash_threads;
+        admin_settings.verification_label = config.policy.verification_label;
         if (a.tls && tls) admin_settings.tls_context = [&tls] { return tls->current(); };
         admin_server =
             std::make_unique<admin::AdminServer>(io.get_executor(), pool, admin_settings);
@@ -210,6 +228,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         if (admin_server) admin_server->stop();
         // Deliveries in progress get their own grace; what is left is released to others.
         if (deliveries) deliveries->stop([&] { deliveries_done = true; });
+        if (domain_verifier) domain_verifier->stop();
         reload.cancel();
         *shutdown_deadline =
             std::chrono::steady_clock::now() +

@@ -312,6 +312,33 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
     s.reject_unknown();
 }
 
+void read_policy(const toml::table& table, const std::filesystem::path& file, PolicyConfig& p) {
+    Section s(table, "policy", file);
+    std::string suppressed = "reject";
+    s.read("suppressed_recipients", suppressed);
+    if (suppressed == "reject") {
+        p.suppressed_recipients = SuppressedRecipients::reject;
+    } else if (suppressed == "bounce") {
+        p.suppressed_recipients = SuppressedRecipients::bounce;
+    } else {
+        s.fail("suppressed_recipients", "must be \"reject\" or \"bounce\"");
+    }
+    s.read_bool("sender_domain_verification", p.sender_domain_verification);
+    s.read("verification_label", p.verification_label);
+    // One DNS label: letters, digits, '-' and '_' (the leading underscore of RFC 8552).
+    const auto& label = p.verification_label;
+    const bool label_ok = !label.empty() && label.size() <= 63 &&
+                          std::all_of(label.begin(), label.end(), [](unsigned char c) {
+                              return std::isalnum(c) || c == '-' || c == '_';
+                          });
+    if (!label_ok)
+        s.fail("verification_label",
+               "must be one DNS label (letters, digits, '-', '_'; at most 63 characters)");
+    s.read_duration("verification_interval_seconds", p.verification_interval, 60, 7 * 86400);
+    s.read_duration("account_cache_ms", p.account_cache, 0, 600000);
+    s.reject_unknown();
+}
+
 void apply_environment(Config& config) {
     if (const char* password = std::getenv("SMARTHOST_UPSTREAM_PASSWORD"); password && *password)
         config.delivery.upstream.password = password;
@@ -446,6 +473,8 @@ Config load_config(const std::filesystem::path& file) {
         split_address(s, metrics.address, metrics.host, metrics.port);
         s.reject_unknown();
     }
+
+    if (const auto* t = subtable(top, "policy")) read_policy(*t, file, config.policy);
 
     if (const auto* t = subtable(top, "log")) {
         Section s(*t, "log", file);

@@ -139,6 +139,22 @@ struct DeliveryConfig {
     OutboundTls tls_for(const std::string& domain) const;
 };
 
+// Account policy on the submission path (docs/policy.md).
+enum class SuppressedRecipients { reject, bounce };
+
+struct PolicyConfig {
+    // What RCPT to a suppressed address gets: "reject" = 550 5.1.1; "bounce" = 250, then
+    // stored as bounced at once and reported to the sender in a DSN.
+    SuppressedRecipients suppressed_recipients = SuppressedRecipients::reject;
+    // Only verified sender domains authorize; false: every listed domain does (trusted
+    // single-tenant set-ups).
+    bool sender_domain_verification = true;
+    std::string verification_label = "_smarthost";  // TXT record at <label>.<domain>
+    std::chrono::seconds verification_interval{900};
+    // How long a process trusts what it loaded about an account (status, domains).
+    std::chrono::milliseconds account_cache{5000};
+};
+
 struct Config {
     std::filesystem::path file;
 
@@ -163,6 +179,7 @@ struct Config {
     DeliveryConfig delivery;
     AdminConfig admin;
     MetricsConfig metrics;
+    PolicyConfig policy;
 
     std::string log_level = "info";
 

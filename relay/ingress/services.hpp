@@ -7,6 +7,9 @@ struct ListenerConfig;
 namespace queue {
 class GroupCommitter;
 }
+namespace policy {
+class SubmissionPolicy;
+}
 }  // namespace smarthost
 
 namespace smarthost::ingress {
@@ -20,6 +23,7 @@ struct IngressServices {
     queue::GroupCommitter& committer;
     Authenticator& authenticator;
     NetworkDirectory& networks;
+    policy::SubmissionPolicy& policy;
     TlsContextProvider* tls;  // null when no certificate is configured
 };
 

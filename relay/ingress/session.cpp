@@ -15,9 +15,11 @@
 
 #include "core/config.hpp"
 #include "relay/ingress/authenticator.hpp"
+#include "relay/ingress/bounce_report.hpp"
 #include "relay/ingress/network_directory.hpp"
 #include "relay/ingress/session_metrics.hpp"
 #include "relay/ingress/tls_context.hpp"
+#include "relay/policy/submission_policy.hpp"
 #include "relay/queue/group_commit.hpp"
 #include "relay/smtp/command_reader.hpp"
 #include "relay/smtp/data_reader.hpp"
@@ -218,6 +220,7 @@ class Session : public std::enable_shared_from_this<Session> {
         settings.tls_active = listener_.tls == TlsMode::implicit;
         settings.auth_allowed_without_tls = services_.config.allow_auth_without_tls;
         settings.client_allowlisted = network_identity_.has_value();
+        settings.policy_checks = true;
         settings.max_message_bytes = listener_.limits.max_message_bytes;
         settings.max_recipients = listener_.limits.max_recipients;
         settings.max_errors = listener_.limits.max_errors;
@@ -285,6 +288,9 @@ class Session : public std::enable_shared_from_this<Session> {
                 case Kind::authenticate:
                     action = co_await authenticate(std::move(action.auth));
                     continue;
+                case Kind::check_policy:
+                    action = co_await check_policy(std::move(action.policy));
+                    continue;
                 case Kind::receive_data:
                     outbox_ += action.reply.wire();
                     if (!co_await flush()) co_return false;
@@ -314,6 +320,28 @@ class Session : public std::enable_shared_from_this<Session> {
             spdlog::info("auth failed listener={} client={}", listener_.name, client_ip_);
         }
         co_return machine_->on_auth_result(verdict.outcome);
+    }
+
+    // The machine asks only for sessions with an identity; the next command is read only
+    // once the verdict is in, so pipelined replies keep their order.
+    asio::awaitable<smtp::Action> check_policy(smtp::PolicyQuery query) {
+        smtp::PolicyVerdict verdict;
+        if (!identity_) {
+            spdlog::error("session {} {}: policy check without an identity", listener_.name,
+                          client_ip_);
+            verdict = smtp::PolicyVerdict::refuse(smtp::reply::policy_unavailable());
+        } else {
+            verdict = co_await services_.policy.check(identity_->account_id, query, body_);
+        }
+        if (verdict.refused()) {
+            const auto& refusal = *verdict.refusal;
+            spdlog::info("policy refused listener={} client={} account={} address=<{}>: {} {} {}",
+                         listener_.name, client_ip_, identity_ ? identity_->account_name : "",
+                         query.address, refusal.code, refusal.enhanced,
+                         refusal.lines.empty() ? "" : refusal.lines.front());
+            if (query.stage == smtp::PolicyStage::message) std::string().swap(body_);
+        }
+        co_return machine_->on_policy_verdict(verdict);
     }
 
     // Reads the data section; nullopt when the connection ended meanwhile.
@@ -374,11 +402,20 @@ class Session : public std::enable_shared_from_this<Session> {
         const auto recipients = envelope.recipients.size();
         std::string sender = envelope.sender;
         std::string id = message.id;
+        auto report =
+            bounce_report(message, services_.config.hostname, std::chrono::system_clock::now());
         auto status = co_await services_.committer.enqueue(std::move(message));
         if (!status) {
             spdlog::warn("message not queued listener={} client={} account={}: {}", listener_.name,
                          client_ip_, identity_->account_name, status.error().message);
             co_return machine_->on_enqueued("");
+        }
+        if (report) {
+            // After the message itself: a report never goes out for mail that was not taken.
+            auto reported = co_await services_.committer.enqueue(std::move(*report));
+            if (!reported) {
+                spdlog::warn("bounce report for {} not queued: {}", id, reported.error().message);
+            }
         }
         ++messages_accepted_;
         count_accepted(*identity_, recipients);

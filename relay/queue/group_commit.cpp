@@ -25,8 +25,9 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // One statement per message: the message, its recipients (text[] parameters, in the
-// order given) and its 'accepted' event. The message row comes from one of the two
-// sources below.
+// order given) and its 'accepted' event; recipients that policy bounced at once
+// (Envelope::bounced) are stored final with a 'bounced' event each. The message row
+// comes from one of the two sources below.
 constexpr const char* k_insert_head = R"sql(
 WITH message AS (
     INSERT INTO messages (id, account_id, credential_id, envelope_sender, client_ip,
@@ -36,12 +37,12 @@ WITH message AS (
 constexpr const char* k_insert_values = R"sql(
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))sql";
 
-// A report is stored only if every recipient it reports on ($19) is final by now.
+// A report is stored only if every recipient it reports on ($24) is final by now.
 constexpr const char* k_insert_if_reported_final = R"sql(
     SELECT $1::uuid, $2::bigint, $3::bigint, $4::text, $5::inet, $6::text, $7::text,
            $8::bigint, $9::boolean, $10::boolean, $11::text, $12::text, $13::text, $14::bytea
     WHERE NOT EXISTS (SELECT 1 FROM recipients
-                      WHERE id = ANY($19::bigint[]) AND state NOT IN ('bounced', 'expired')))sql";
+                      WHERE id = ANY($24::bigint[]) AND state NOT IN ('bounced', 'expired')))sql";
 
 constexpr const char* k_insert_tail = R"sql(
     RETURNING id, client_ip, client_helo, tls_version
@@ -52,6 +53,18 @@ constexpr const char* k_insert_tail = R"sql(
          unnest($15::text[], $16::text[], $17::text[], $18::text[])
              WITH ORDINALITY AS r (address, domain, notify, orcpt, position)
     ORDER BY r.position
+), bounced AS (
+    INSERT INTO recipients (message_id, address, domain, dsn_notify, dsn_orcpt, state, last_reply)
+    SELECT message.id, b.address, b.domain, nullif(b.notify, ''), nullif(b.orcpt, ''),
+           'bounced', b.reply
+    FROM message,
+         unnest($19::text[], $20::text[], $21::text[], $22::text[], $23::text[])
+             WITH ORDINALITY AS b (address, domain, notify, orcpt, reply, position)
+    ORDER BY b.position
+    RETURNING id, message_id, last_reply
+), bounced_event AS (
+    INSERT INTO events (message_id, recipient_id, kind, reply)
+    SELECT message_id, id, 'bounced', last_reply FROM bounced
 )
 INSERT INTO events (message_id, kind, remote_ip, remote_host, tls_version)
 SELECT id, 'accepted', client_ip, nullif(client_helo, ''), tls_version FROM message)sql";
@@ -61,13 +74,13 @@ constexpr const char* k_notify_queue = "SELECT pg_notify('smarthost_queue', '')"
 
 // A PostgreSQL array literal of text elements, each double-quoted with '"' and '\'
 // escaped, so no address can break out of its element.
-template <class Field>
-std::string text_array(const std::vector<smtp::Recipient>& recipients, Field field) {
+template <class Item, class Field>
+std::string text_array(const std::vector<Item>& items, Field field) {
     std::string literal = "{";
-    for (const smtp::Recipient& recipient : recipients) {
+    for (const Item& item : items) {
         if (literal.size() > 1) literal += ',';
         literal += '"';
-        for (char c : recipient.*field) {
+        for (char c : field(item)) {
             if (c == '"' || c == '\\') literal += '\\';
             literal += c;
         }
@@ -75,6 +88,19 @@ std::string text_array(const std::vector<smtp::Recipient>& recipients, Field fie
     }
     literal += '}';
     return literal;
+}
+
+template <class Item, class Member>
+std::string text_array(const std::vector<Item>& items, Member Item::*member) {
+    return text_array(items,
+                      [member](const Item& item) -> const std::string& { return item.*member; });
+}
+
+std::string bounced_array(const std::vector<smtp::BouncedRecipient>& bounced,
+                          std::string smtp::Recipient::*member) {
+    return text_array(bounced, [member](const smtp::BouncedRecipient& b) -> const std::string& {
+        return b.recipient.*member;
+    });
 }
 
 pg::Param optional_text(const std::string& value) {
@@ -93,6 +119,7 @@ pg::Statement insert_message_statement(const NewMessage& message,
     if (envelope.ret == smtp::DsnReturn::full) dsn_ret = pg::text("FULL");
     if (envelope.ret == smtp::DsnReturn::headers) dsn_ret = pg::text("HDRS");
     const auto& recipients = envelope.recipients;
+    const auto& bounced = envelope.bounced;
     pg::Statement statement{only_if_final ? guarded : plain,
                             {
                                 pg::text(message.id),
@@ -113,6 +140,11 @@ pg::Statement insert_message_statement(const NewMessage& message,
                                 pg::text(text_array(recipients, &smtp::Recipient::domain)),
                                 pg::text(text_array(recipients, &smtp::Recipient::notify)),
                                 pg::text(text_array(recipients, &smtp::Recipient::orcpt)),
+                                pg::text(bounced_array(bounced, &smtp::Recipient::address)),
+                                pg::text(bounced_array(bounced, &smtp::Recipient::domain)),
+                                pg::text(bounced_array(bounced, &smtp::Recipient::notify)),
+                                pg::text(bounced_array(bounced, &smtp::Recipient::orcpt)),
+                                pg::text(text_array(bounced, &smtp::BouncedRecipient::reply)),
                             }};
     if (only_if_final) {
         std::string ids = "{";

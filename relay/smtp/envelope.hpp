@@ -18,6 +18,14 @@ struct Recipient {
     std::string orcpt;    // RFC 3461 ORCPT value as given, empty if absent
 };
 
+// A recipient accepted only to be bounced at once (policy, e.g. a suppressed address in
+// "bounce" mode): stored already final, with `reply` as its last reply, and reported to
+// the sender in a DSN.
+struct BouncedRecipient {
+    Recipient recipient;
+    std::string reply;  // "550 5.1.1 ..."
+};
+
 struct Envelope {
     std::string sender;                          // empty string: the null sender <>
     std::optional<std::uint64_t> declared_size;  // SIZE= (RFC 1870)
@@ -26,6 +34,7 @@ struct Envelope {
     DsnReturn ret = DsnReturn::unspecified;
     std::string envid;  // RFC 3461 ENVID, xtext-decoded
     std::vector<Recipient> recipients;
+    std::vector<BouncedRecipient> bounced;  // not delivered; see BouncedRecipient
 };
 
 }  // namespace smarthost::smtp

@@ -18,17 +18,18 @@ constexpr std::size_t k_max_value_bytes = 998;
 
 }  // namespace
 
-std::string header_value(std::string_view message, std::string_view name) {
+std::vector<std::string> header_values(std::string_view message, std::string_view name) {
+    std::vector<std::string> values;
     std::size_t pos = 0;
     while (pos < message.size()) {
         const auto eol = message.find("\r\n", pos);
         const auto line = message.substr(pos, eol == std::string_view::npos ? eol : eol - pos);
         if (line.empty()) break;  // end of the header section
+        std::size_t next = eol == std::string_view::npos ? message.size() : eol + 2;
         const auto colon = line.find(':');
         if (colon != std::string_view::npos && iequals(trim(line.substr(0, colon)), name)) {
             std::string value(trim(line.substr(colon + 1)));
             // Continuation lines start with white space (folding, RFC 5322 2.2.3).
-            std::size_t next = eol == std::string_view::npos ? message.size() : eol + 2;
             while (next < message.size() && (message[next] == ' ' || message[next] == '\t')) {
                 const auto more_end = message.find("\r\n", next);
                 const auto more = message.substr(
@@ -39,12 +40,17 @@ std::string header_value(std::string_view message, std::string_view name) {
             }
             value = std::string(trim(value));
             if (value.size() > k_max_value_bytes) value.resize(k_max_value_bytes);
-            return value;
+            values.push_back(std::move(value));
         }
         if (eol == std::string_view::npos) break;
-        pos = eol + 2;
+        pos = next;
     }
-    return {};
+    return values;
+}
+
+std::string header_value(std::string_view message, std::string_view name) {
+    auto values = header_values(message, name);
+    return values.empty() ? std::string() : std::move(values.front());
 }
 
 }  // namespace smarthost::smtp

@@ -193,5 +193,45 @@ Reply not_queued() {
     return make(451, "4.3.0", "Temporary failure: message not queued, try again later");
 }
 
+Reply policy_unavailable() {
+    return make(451, "4.3.0",
+                "Temporary local problem checking the account's policy, try again later");
+}
+Reply account_suspended(std::string_view account, std::string_view reason) {
+    std::string text = concat(concat("Account ", account), " is suspended");
+    if (!reason.empty()) text = concat(concat(text, ": "), reason);
+    return make(550, "5.7.1", std::move(text));
+}
+Reply account_unknown() {
+    return make(550, "5.7.1", "The account of this session no longer exists");
+}
+Reply null_sender_not_permitted(std::string_view account) {
+    return make(553, "5.7.1",
+                concat(concat("Account ", account), " may not send with the null sender <>"));
+}
+Reply no_sender_domains(std::string_view account) {
+    return make(553, "5.7.1",
+                concat(concat("Account ", account), " has no verified sender domain"));
+}
+Reply sender_domain_not_permitted(std::string_view domain, std::string_view account) {
+    return make(553, "5.7.1",
+                "Sender domain " + std::string(domain) +
+                    " is not a verified sender domain of account " + std::string(account));
+}
+Reply recipient_suppressed(std::string_view address, std::string_view why) {
+    return make(550, "5.1.1",
+                "Recipient <" + std::string(address) + "> is suppressed for this account (" +
+                    std::string(why) + ")");
+}
+Reply header_from_not_permitted(std::string_view domain, std::string_view account) {
+    return make(550, "5.7.1",
+                "Message rejected: From: header domain " + std::string(domain) +
+                    " is not a verified sender domain of account " + std::string(account));
+}
+Reply header_fields_invalid(std::string_view problem) {
+    return make(550, "5.6.0",
+                concat(concat("Message rejected: ", problem), " (RFC 5322 section 3.6)"));
+}
+
 }  // namespace reply
 }  // namespace smarthost::smtp

@@ -78,5 +78,16 @@ Reply line_too_long_in_data();            // 554 5.6.0
 Reply queued(std::string_view queue_id);  // 250 2.0.0
 Reply not_queued();                       // 451 4.3.0
 
+// Account policy (relay/policy, docs/policy.md).
+Reply policy_unavailable();                                                            // 451 4.3.0
+Reply account_suspended(std::string_view account, std::string_view reason);            // 550 5.7.1
+Reply account_unknown();                                                               // 550 5.7.1
+Reply null_sender_not_permitted(std::string_view account);                             // 553 5.7.1
+Reply no_sender_domains(std::string_view account);                                     // 553 5.7.1
+Reply sender_domain_not_permitted(std::string_view domain, std::string_view account);  // 553 5.7.1
+Reply recipient_suppressed(std::string_view address, std::string_view why);            // 550 5.1.1
+Reply header_from_not_permitted(std::string_view domain, std::string_view account);    // 550 5.7.1
+Reply header_fields_invalid(std::string_view problem);                                 // 550 5.6.0
+
 }  // namespace reply
 }  // namespace smarthost::smtp

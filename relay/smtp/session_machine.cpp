@@ -17,7 +17,7 @@ namespace {
 constexpr std::size_t k_max_envid_octets = 100;  // RFC 3461 section 4.4
 
 Action reply_action(Reply reply) {
-    return Action{Action::Kind::reply, std::move(reply), {}};
+    return Action{Action::Kind::reply, std::move(reply), {}, {}};
 }
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
@@ -86,13 +86,16 @@ Action SessionMachine::on_line(std::string_view line) {
         case State::auth_login_password:
             return on_auth_response(line);
         case State::auth_pending:
+        case State::sender_pending:
+        case State::recipient_pending:
+        case State::message_pending:
         case State::data:
         case State::enqueue_pending:
         case State::tls_pending:
             // The I/O layer reads no command while it works for us; answer defensively.
             return error(reply::bad_sequence("Command not expected now"));
         case State::closed:
-            return Action{Action::Kind::close, reply::bad_sequence("Connection closing"), {}};
+            return Action{Action::Kind::close, reply::bad_sequence("Connection closing"), {}, {}};
         default:
             return on_command(line);
     }
@@ -179,7 +182,7 @@ Action SessionMachine::on_starttls(std::string_view argument) {
         return error(reply::bad_sequence("STARTTLS not permitted during a mail transaction"));
     }
     state_ = State::tls_pending;
-    return Action{Action::Kind::start_tls, reply::ready_to_start_tls(), {}};
+    return Action{Action::Kind::start_tls, reply::ready_to_start_tls(), {}, {}};
 }
 
 void SessionMachine::on_tls_started() {
@@ -265,7 +268,7 @@ Action SessionMachine::on_auth_response(std::string_view line) {
 
 Action SessionMachine::start_authentication() {
     state_ = State::auth_pending;
-    Action action{Action::Kind::authenticate, Reply{}, pending_auth_};
+    Action action{Action::Kind::authenticate, Reply{}, pending_auth_, {}};
     pending_auth_.password.clear();  // the machine keeps no secret once it is handed over
     return action;
 }
@@ -363,6 +366,14 @@ Action SessionMachine::on_mail(std::string_view argument) {
         return reply_action(reply::message_too_big());
     }
     envelope_ = std::move(envelope);
+    // An unidentified client is not asked about: it gets no recipient accepted (530).
+    if (settings_.policy_checks && identified()) {
+        return ask_policy(State::sender_pending, PolicyStage::sender, envelope_.sender);
+    }
+    return accept_sender();
+}
+
+Action SessionMachine::accept_sender() {
     state_ = State::mail;
     return reply_action(reply::sender_ok());
 }
@@ -415,14 +426,74 @@ Action SessionMachine::on_rcpt(std::string_view argument) {
             return error(reply::bad_recipient_address("invalid address"));
     }
     // RFC 5321 section 4.5.3.1.8: 452 and the client sends the rest in another message.
-    if (envelope_.recipients.size() >= settings_.max_recipients) {
+    if (envelope_.recipients.size() + envelope_.bounced.size() >= settings_.max_recipients) {
         return reply_action(reply::too_many_recipients());
     }
     recipient.address = mailbox.address();
     recipient.domain = to_lower(mailbox.domain);
-    envelope_.recipients.push_back(std::move(recipient));
+    pending_recipient_ = std::move(recipient);
+    if (settings_.policy_checks) {
+        return ask_policy(State::recipient_pending, PolicyStage::recipient,
+                          pending_recipient_.address);
+    }
+    return accept_recipient();
+}
+
+Action SessionMachine::accept_recipient() {
+    envelope_.recipients.push_back(std::move(pending_recipient_));
+    pending_recipient_ = {};
     state_ = State::rcpt;
     return reply_action(reply::recipient_ok());
+}
+
+Action SessionMachine::ask_policy(State waiting, PolicyStage stage, std::string address) {
+    state_ = waiting;
+    Action action{Action::Kind::check_policy, Reply{}, {}, {}};
+    action.policy = PolicyQuery{stage, std::move(address)};
+    return action;
+}
+
+Action SessionMachine::on_policy_verdict(const PolicyVerdict& verdict) {
+    // A refusal is the account's policy speaking, not a client's protocol error: it is
+    // not counted towards max_errors, like 552 for an honest SIZE.
+    switch (state_) {
+        case State::sender_pending:
+            if (!verdict.refused()) return accept_sender();
+            reset_transaction();
+            state_ = State::ready;
+            return reply_action(*verdict.refusal);
+        case State::recipient_pending:
+            if (verdict.refused()) {
+                pending_recipient_ = {};
+                const bool none = envelope_.recipients.empty() && envelope_.bounced.empty();
+                state_ = none ? State::mail : State::rcpt;
+                return reply_action(*verdict.refusal);
+            }
+            if (verdict.bounce) {
+                // The client sees an accepted recipient and may send DATA even if no
+                // recipient is left to deliver to: the message is stored for the report.
+                auto reply_text = verdict.bounce->wire();
+                while (!reply_text.empty() &&
+                       (reply_text.back() == '\n' || reply_text.back() == '\r'))
+                    reply_text.pop_back();
+                envelope_.bounced.push_back({std::move(pending_recipient_), std::move(reply_text)});
+                pending_recipient_ = {};
+                state_ = State::rcpt;
+                return reply_action(reply::recipient_ok());
+            }
+            return accept_recipient();
+        case State::message_pending:
+            if (!verdict.refused()) {
+                state_ = State::enqueue_pending;
+                return Action{Action::Kind::enqueue, Reply{}, {}, {}};
+            }
+            reset_transaction();
+            state_ = State::ready;
+            return reply_action(*verdict.refusal);
+        default:
+            break;
+    }
+    return reply_action(reply::bad_sequence("No policy check in progress"));
 }
 
 Action SessionMachine::on_data(std::string_view argument) {
@@ -430,14 +501,17 @@ Action SessionMachine::on_data(std::string_view argument) {
     if (state_ != State::rcpt) return error(reply::bad_sequence("Need MAIL and RCPT before DATA"));
     if (!argument.empty()) return error(reply::syntax_error("Syntax: DATA"));
     state_ = State::data;
-    return Action{Action::Kind::receive_data, reply::start_data(), {}};
+    return Action{Action::Kind::receive_data, reply::start_data(), {}, {}};
 }
 
 Action SessionMachine::on_data_end(DataResult result) {
     if (state_ != State::data) return reply_action(reply::bad_sequence("No data in progress"));
+    if (result == DataResult::ok && settings_.policy_checks && identified()) {
+        return ask_policy(State::message_pending, PolicyStage::message, {});
+    }
     if (result == DataResult::ok) {
         state_ = State::enqueue_pending;
-        return Action{Action::Kind::enqueue, Reply{}, {}};
+        return Action{Action::Kind::enqueue, Reply{}, {}, {}};
     }
     reset_transaction();
     state_ = State::ready;
@@ -514,11 +588,12 @@ Action SessionMachine::error(Reply reply) {
 
 Action SessionMachine::close(Reply reply) {
     state_ = State::closed;
-    return Action{Action::Kind::close, std::move(reply), {}};
+    return Action{Action::Kind::close, std::move(reply), {}, {}};
 }
 
 void SessionMachine::reset_transaction() {
     envelope_ = Envelope{};
+    pending_recipient_ = {};
 }
 
 }  // namespace smarthost::smtp

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,9 @@ struct SessionSettings {
     bool tls_active = false;                // implicit TLS listener: TLS from the first byte
     bool auth_allowed_without_tls = false;  // contract 3: only for tests, set explicitly
     bool client_allowlisted = false;        // client in an account's network, listener permits it
+    // The I/O layer answers check_policy actions (relay/policy). Off: the machine decides
+    // alone, which is all a test of protocol behaviour needs.
+    bool policy_checks = false;
     std::uint64_t max_message_bytes = 26214400;
     std::size_t max_recipients = 100;
     std::size_t max_errors = 10;  // then 421 and close
@@ -34,18 +38,46 @@ struct AuthRequest {
 
 enum class AuthOutcome { success, invalid_credentials, temporary_failure };
 
+// What a policy check is asked to judge: the sender at MAIL, one recipient at RCPT, or
+// the whole message (its header section) once the data section has ended. Only sessions
+// with an identity (authenticated or allow-listed) are asked about.
+enum class PolicyStage { sender, recipient, message };
+
+struct PolicyQuery {
+    PolicyStage stage = PolicyStage::sender;
+    std::string address;  // sender ("" = null sender) or recipient; empty for message
+};
+
+// The answer to a policy check: carry on with the command, or refuse it with `refusal`
+// (any reply, permanent or temporary, sent exactly as given). For a recipient there is a
+// third answer: accept it (250) but bounce it at once with `bounce` as its reply.
+struct PolicyVerdict {
+    std::optional<Reply> refusal;
+    std::optional<Reply> bounce;
+
+    static PolicyVerdict proceed() { return {}; }
+    static PolicyVerdict refuse(Reply reply) { return PolicyVerdict{std::move(reply), {}}; }
+    static PolicyVerdict accept_and_bounce(Reply reply) {
+        return PolicyVerdict{{}, std::move(reply)};
+    }
+    bool refused() const { return refusal.has_value(); }
+};
+
 struct Action {
     enum class Kind {
         reply,      // send `reply`, read the next command
         start_tls,  // send `reply` (220), discard buffered input, handshake, then on_tls_started()
         authenticate,  // verify `auth`, then on_auth_result()
+        check_policy,  // judge `policy` (envelope() holds the transaction so far), then
+                       // on_policy_verdict(); nothing is read from the client meanwhile
         receive_data,  // send `reply` (354), read the data section, then on_data_end()
         enqueue,       // commit envelope() and the body durably, then on_enqueued()
         close,         // send `reply` (221 or 421) and close the connection
     };
     Kind kind = Kind::reply;
     Reply reply;
-    AuthRequest auth;  // for authenticate
+    AuthRequest auth;    // for authenticate
+    PolicyQuery policy;  // for check_policy
 };
 
 class SessionMachine {
@@ -63,6 +95,9 @@ class SessionMachine {
     // TLS is up after STARTTLS: the session is reset and EHLO is required again.
     void on_tls_started();
     Action on_auth_result(AuthOutcome outcome);
+    // The verdict on the last check_policy action. Replies go out in command order
+    // (PIPELINING, RFC 2920) because the I/O layer reads no command while it checks.
+    Action on_policy_verdict(const PolicyVerdict& verdict);
     // The data section ended (CRLF.CRLF seen). On ok: an enqueue action. Otherwise the
     // 5xx reply for the problem, and the transaction is reset.
     Action on_data_end(DataResult result);
@@ -89,8 +124,11 @@ class SessionMachine {
         auth_plain,  // waiting for the PLAIN response
         auth_login_username,
         auth_login_password,
-        auth_pending,  // waiting for on_auth_result
-        data,          // receiving the data section
+        auth_pending,       // waiting for on_auth_result
+        sender_pending,     // MAIL waiting for its policy verdict
+        recipient_pending,  // RCPT waiting for its policy verdict
+        data,               // receiving the data section
+        message_pending,    // the data section waiting for its policy verdict
         enqueue_pending,
         tls_pending,
         closed,
@@ -106,6 +144,7 @@ class SessionMachine {
     std::string auth_username_;
     AuthRequest pending_auth_;
     Envelope envelope_;
+    Recipient pending_recipient_;  // in recipient_pending
 
     // Implementation helpers are private member functions defined in the .cpp.
     Action error(Reply reply);  // counts the error; closes past max_errors
@@ -124,7 +163,11 @@ class SessionMachine {
     Action on_unreadable_line(Reply reply);
     Action close(Reply reply);
     bool auth_offered() const;
+    Action accept_sender();
+    Action accept_recipient();
+    Action ask_policy(State waiting, PolicyStage stage, std::string address);
     bool in_transaction() const { return state_ == State::mail || state_ == State::rcpt; }
+    bool identified() const { return authenticated_ || settings_.client_allowlisted; }
 };
 
 }  // namespace smarthost::smtp

@@ -28,6 +28,7 @@ using test::SmtpServerScript;
 using test::SmtpStep;
 
 constexpr const char* k_sender = "alice@sender.test";
+constexpr const char* k_token = "0123456789abcdef0123456789abcdef";
 
 bool eventually(const std::function<bool()>& condition, std::chrono::seconds deadline = 30s) {
     const auto until = std::chrono::steady_clock::now() + deadline;
@@ -55,9 +56,12 @@ class Delivery : public ::testing::Test {
             std::cerr << "---- smarthost " << i << " log ----\n" << servers_[i]->log() << '\n';
     }
 
-    // The sender's domain (for bounces) always has an MX: a sink on 127.0.0.9.
+    // The sender's domain (for bounces) always has an MX: a sink on 127.0.0.9. It also
+    // publishes its ownership proof, which the delivery role re-checks.
     void start_dns(std::vector<DnsRecord> records) {
         records.push_back(DnsRecord::mx("sender.test", 10, "mx.sender.test"));
+        records.push_back(DnsRecord::txt("_smarthost.sender.test",
+                                         {"smarthost-verification=" + std::string(k_token)}));
         records.push_back(DnsRecord::address("mx.sender.test", "127.0.0.9"));
         dns_ = std::make_unique<test::Dnsmasq>(std::move(records));
     }
@@ -74,11 +78,13 @@ class Delivery : public ::testing::Test {
             dns_->forwarder() + "\"]\ndns_timeout_ms = 3000\nipv6 = false\npoll_seconds = " +
             std::to_string(poll_seconds) +
             "\nfirst_retry_seconds = 1\nmax_retry_seconds = 2\nretry_jitter = 0\n" +
-            delivery_extra + "\n[delivery.timeouts]\nconnect_seconds = 3\ngreeting_seconds = 10\n";
+            delivery_extra + "\n[delivery.timeouts]\nconnect_seconds = 3\ngreeting_seconds = 10\n" +
+            "[policy]\naccount_cache_ms = 0\n";
         // Before the relay starts: it caches allow-list answers, negative ones too, and the
         // harness's port probe already asks about 127.0.0.1.
         if (account_id_ == 0) {
             account_id_ = db_.create_account("customer");
+            db_.add_sender_domain(account_id_, "sender.test", "verified", false, k_token);
             db_.exec("INSERT INTO allowed_networks (account_id, network) VALUES ($1, $2)",
                      account_id_, "127.0.0.0/8");
         }
@@ -227,11 +233,18 @@ TEST_F(Delivery, PermanentFailureBouncesWithAMultipartReportToTheSender) {
               std::string::npos)
         << dsn.body;
     EXPECT_NE(dsn.body.find("Message-ID: <bounce@sender.test>"), std::string::npos);
-    // A hard bounce suppresses the address for the account.
+    // A hard bounce suppresses the address for the account: later mail to it is refused.
     EXPECT_EQ(db_.exec("SELECT count(*) FROM suppressions WHERE address = 'nobody@dest.test'")
                   .at(0)
                   .at(0),
               "1");
+    RawSmtpClient client(servers_.front()->port("submission"));
+    client.reply();
+    client.command("EHLO client.test");
+    ASSERT_EQ(reply_code(client.command(std::string("MAIL FROM:<") + k_sender + ">")), 250);
+    const auto refused = client.command("RCPT TO:<Nobody@dest.test>");
+    EXPECT_EQ(refused.rfind("550 5.1.1 Recipient <Nobody@dest.test> is suppressed", 0), 0u)
+        << refused;
 }
 
 TEST_F(Delivery, NullMxBouncesWith5110) {

@@ -71,7 +71,10 @@ CommandResult send_one(std::uint16_t smtp_port, const std::string& password = k_
 class MetricsEndToEnd : public ::testing::Test {
   protected:
     void start(ServerOptions options) {
-        db_.create_account("customer");
+        const auto account = db_.create_account("customer");
+        // Verified and just checked: the delivery role's re-check is not due during a test.
+        db_.exec("UPDATE sender_domains SET checked_at = now() WHERE id = $1",
+                 db_.add_sender_domain(account, "customer.example"));
         server_ = std::make_unique<SmarthostServer>(
             database_url_.empty() ? db_.url() : database_url_, std::move(options));
         const auto credential =

@@ -48,14 +48,15 @@ TEST(SessionLimits, IdleClientGets421AfterTheCommandTimeout) {
 TEST(SessionLimits, ClientSilentInDataGets421AfterTheDataTimeout) {
     test::TestDatabase db;
     const auto account = db.create_account("customer");
+    db.add_sender_domain(account, "customer.example");
     db.exec("INSERT INTO allowed_networks (account_id, network) VALUES ($1, '127.0.0.2/32')",
             account);
     SmarthostServer server(db.url(), one_listener("starttls", "data_timeout_seconds = 1"));
     RawSmtpClient client(server.port("submission"), "127.0.0.2");
     client.reply();
     client.command("EHLO app.customer.example");
-    client.command("MAIL FROM:<app@customer.example>");
-    client.command("RCPT TO:<a@example.org>");
+    ASSERT_EQ(reply_code(client.command("MAIL FROM:<app@customer.example>")), 250);
+    ASSERT_EQ(reply_code(client.command("RCPT TO:<a@example.org>")), 250);
     ASSERT_EQ(reply_code(client.command("DATA")), 354);
     client.send("Subject: half a message\r\n");
     const auto reply = client.reply(10s);

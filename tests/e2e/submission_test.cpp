@@ -23,6 +23,7 @@ class Submission : public ::testing::Test {
 
     void SetUp() override {
         account_id_ = db_.create_account("customer");
+        db_.add_sender_domain(account_id_, "customer.example");
         db_.exec("INSERT INTO allowed_networks (account_id, network) VALUES ($1, $2)", account_id_,
                  std::string(k_allowed_ip) + "/32");
         const auto result =
@@ -198,7 +199,8 @@ TEST_F(Submission, BareLfRejectsTheMessageAndSmugglesNothing) {
     ASSERT_EQ(reply_code(client.command("DATA")), 354);
     // A receiver that ended DATA at "\n.\n" would see a second, smuggled transaction.
     client.send(
-        "Subject: first\r\n\r\nbody\n.\nMAIL FROM:<ceo@customer.example>\r\n"
+        "From: app@customer.example\r\nSubject: first\r\n\r\nbody\n.\nMAIL "
+        "FROM:<ceo@customer.example>\r\n"
         "RCPT TO:<victim@example.org>\r\nDATA\r\nSubject: smuggled\r\n\r\nhi\r\n.\r\n");
     const auto reply = client.reply();
     EXPECT_EQ(reply.rfind("554 5.6.0", 0), 0u) << reply;
@@ -219,7 +221,8 @@ TEST_F(Submission, PipelinedTransactionGetsEveryReplyInOrderAndDotsAreUnstuffed)
     EXPECT_EQ(client.reply().rfind("250 2.1.5", 0), 0u);
     EXPECT_EQ(client.reply().rfind("250 2.1.5", 0), 0u);
     EXPECT_EQ(reply_code(client.reply()), 354);
-    client.send("Subject: dots\r\n\r\n..leading dot\r\n...\r\n.\r\nQUIT\r\n");
+    client.send(
+        "From: app@customer.example\r\nSubject: dots\r\n\r\n..leading dot\r\n...\r\n.\r\nQUIT\r\n");
     const auto queued = client.reply();
     const auto id = queued_id(queued);
     ASSERT_FALSE(id.empty()) << queued;
@@ -269,7 +272,7 @@ TEST_F(SmallMessages, OversizeIsRefusedAtMailAndAfterData) {
     ASSERT_EQ(reply_code(client.command("MAIL FROM:<app@customer.example>")), 250);
     ASSERT_EQ(reply_code(client.command("RCPT TO:<one@example.org>")), 250);
     ASSERT_EQ(reply_code(client.command("DATA")), 354);
-    std::string big = "Subject: big\r\n\r\n";
+    std::string big = "From: app@customer.example\r\nSubject: big\r\n\r\n";
     for (int i = 0; i < 100; ++i)
         big += std::string(70, 'a') + "\r\n";
     client.send(big + ".\r\n");

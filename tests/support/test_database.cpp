@@ -133,6 +133,17 @@ std::int64_t TestDatabase::create_account(std::string_view name) {
     return std::stoll(*rows.at(0).at(0));
 }
 
+std::int64_t TestDatabase::add_sender_domain(std::int64_t account_id, std::string_view domain,
+                                             std::string_view status, bool include_subdomains,
+                                             std::string_view token) {
+    auto rows = exec(
+        "INSERT INTO sender_domains (account_id, domain, status, include_subdomains, "
+        "verification_token, verified_at) VALUES ($1, $2, $3, $4, $5, "
+        "CASE WHEN $3 = 'verified' THEN now() END) RETURNING id",
+        account_id, domain, status, include_subdomains, token);
+    return std::stoll(*rows.at(0).at(0));
+}
+
 std::string to_hex(std::string_view bytes) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string hex;

@@ -38,6 +38,11 @@ class TestDatabase {
 
     // Inserts an active account and returns its id.
     std::int64_t create_account(std::string_view name);
+    // Adds a sender domain to the account (verified unless told otherwise); returns its id.
+    std::int64_t add_sender_domain(std::int64_t account_id, std::string_view domain,
+                                   std::string_view status = "verified",
+                                   bool include_subdomains = false,
+                                   std::string_view token = "0123456789abcdef0123456789abcdef");
 
   private:
     static std::optional<std::string> param(std::nullopt_t) { return std::nullopt; }

@@ -322,6 +322,48 @@ TEST_F(ConfigFile, AdminAddressAndKeysAreChecked) {
               std::string::npos);
 }
 
+TEST_F(ConfigFile, PolicyDefaultsVerifyDomainsAndRejectSuppressed) {
+    const auto policy = load_config(write(minimal)).policy;
+    EXPECT_EQ(policy.suppressed_recipients, SuppressedRecipients::reject);
+    EXPECT_TRUE(policy.sender_domain_verification);
+    EXPECT_EQ(policy.verification_label, "_smarthost");
+    EXPECT_EQ(policy.verification_interval, std::chrono::seconds(900));
+    EXPECT_EQ(policy.account_cache, std::chrono::milliseconds(5000));
+}
+
+TEST_F(ConfigFile, PolicySectionIsRead) {
+    const auto policy =
+        load_config(write(std::string(minimal) + "[policy]\nsuppressed_recipients = \"reject\"\n"
+                                                 "sender_domain_verification = false\n"
+                                                 "verification_label = \"_mail-proof\"\n"
+                                                 "verification_interval_seconds = 3600\n"
+                                                 "account_cache_ms = 0\n"))
+            .policy;
+    EXPECT_FALSE(policy.sender_domain_verification);
+    EXPECT_EQ(policy.verification_label, "_mail-proof");
+    EXPECT_EQ(policy.verification_interval, std::chrono::seconds(3600));
+    EXPECT_EQ(policy.account_cache, std::chrono::milliseconds(0));
+}
+
+TEST_F(ConfigFile, PolicyKeysAreChecked) {
+    EXPECT_EQ(
+        load_config(write(std::string(minimal) + "[policy]\nsuppressed_recipients = \"bounce\"\n"))
+            .policy.suppressed_recipients,
+        SuppressedRecipients::bounce);
+    EXPECT_NE(error_of(std::string(minimal) + "[policy]\nsuppressed_recipients = \"drop\"\n")
+                  .find("policy.suppressed_recipients: must be"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[policy]\nverification_label = \"a.b\"\n")
+                  .find("policy.verification_label: must be one DNS label"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[policy]\nverification_interval_seconds = 5\n")
+                  .find("policy.verification_interval_seconds: must be between 60"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[policy]\nverify = true\n")
+                  .find("policy.verify: is not a known key"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace smarthost
 

@@ -150,6 +150,41 @@ TEST_F(GroupCommitTest, StoresTheMessageExactly) {
     EXPECT_EQ(events[0][3], std::nullopt);
 }
 
+TEST_F(GroupCommitTest, RecipientsBouncedByPolicyAreStoredFinalWithAnEvent) {
+    GroupCommitter committer(pool, {});
+    NewMessage message = make_message(account_id, "Subject: x\r\n\r\nbody\r\n");
+    message.envelope.bounced.push_back(
+        {{"Gone@example.net", "example.net", "FAILURE", "rfc822;gone@example.net"},
+         "550 5.1.1 Recipient <Gone@example.net> is suppressed for this account"});
+    const std::string id = message.id;
+    Status status = test::run_awaitable(io, committer.enqueue(std::move(message)));
+    ASSERT_TRUE(status) << status.error().message;
+
+    auto recipients = db.exec(
+        "SELECT address, state, last_reply, dsn_notify, dsn_orcpt FROM recipients "
+        "WHERE message_id = $1 ORDER BY state = 'bounced', id",
+        id);
+    ASSERT_EQ(recipients.size(), 2u);
+    EXPECT_EQ(recipients[0][0], "rcpt@example.org");
+    EXPECT_EQ(recipients[0][1], "queued");
+    EXPECT_EQ(recipients[0][2], std::nullopt);
+    EXPECT_EQ(recipients[1][0], "Gone@example.net");
+    EXPECT_EQ(recipients[1][1], "bounced");
+    EXPECT_EQ(recipients[1][2],
+              "550 5.1.1 Recipient <Gone@example.net> is suppressed for this account");
+    EXPECT_EQ(recipients[1][3], "FAILURE");
+    EXPECT_EQ(recipients[1][4], "rfc822;gone@example.net");
+    auto events = db.exec(
+        "SELECT kind, reply, recipient_id IS NOT NULL FROM events WHERE message_id = $1 "
+        "ORDER BY kind",
+        id);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[0][0], "accepted");
+    EXPECT_EQ(events[1][0], "bounced");
+    EXPECT_EQ(events[1][1], *recipients[1][2]);
+    EXPECT_EQ(events[1][2], "t");
+}
+
 TEST_F(GroupCommitTest, ABadMessageFailsAloneWhileItsBatchCommits) {
     GroupCommitter::Settings settings;
     settings.max_wait = std::chrono::milliseconds(200);  // all five form one batch

@@ -35,5 +35,13 @@ TEST(MessageHeaders, AMessageWithoutHeadersHasNone) {
     EXPECT_EQ(header_value("no colon here", "Subject"), "");
 }
 
+TEST(MessageHeaders, ListsEveryOccurrenceOfAField) {
+    const std::string message =
+        "From: a@one.example\r\nTo: x\r\nfrom:\r\n b@two.example\r\n\r\nFrom: body@x\r\n";
+    EXPECT_EQ(header_values(message, "From"),
+              (std::vector<std::string>{"a@one.example", "b@two.example"}));
+    EXPECT_TRUE(header_values(message, "Sender").empty());
+}
+
 }  // namespace
 }  // namespace smarthost::smtp

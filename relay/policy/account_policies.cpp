@@ -1,0 +1,67 @@
+#include "relay/policy/account_policies.hpp"
+
+#include "core/pg/pool.hpp"
+
+namespace smarthost::policy {
+namespace {
+
+constexpr std::size_t k_max_cached_accounts = 100000;
+
+// One row per sender domain, or one row with NULL domain columns when there is none.
+constexpr const char* k_account_policy = R"sql(
+SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_send_null_sender,
+       EXISTS (SELECT 1 FROM suppressions s WHERE s.account_id = a.id),
+       d.domain, d.include_subdomains, d.status = 'verified'
+  FROM accounts a LEFT JOIN sender_domains d ON d.account_id = a.id
+ WHERE a.id = $1)sql";
+
+// Suppressed addresses are stored in lower case (schema CHECK); so is the lookup.
+constexpr const char* k_suppression = R"sql(
+SELECT reason FROM suppressions WHERE account_id = $1 AND address = lower($2))sql";
+
+}  // namespace
+
+boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPolicies::get(
+    std::int64_t account_id) {
+    const auto now = std::chrono::steady_clock::now();
+    if (auto it = cache_.find(account_id); it != cache_.end()) {
+        if (it->second.expires > now) co_return it->second.policy;
+        cache_.erase(it);
+    }
+    auto rows = co_await pool_.query(k_account_policy, account_id);
+    if (!rows) co_return rows.error();
+    auto policy = std::make_shared<AccountPolicy>();
+    policy->account_id = account_id;
+    policy->exists = !rows->empty();
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+        if (i == 0) {
+            policy->name = std::string(rows->get(0, 0));
+            policy->suspended = rows->get_bool(0, 1);
+            policy->suspended_reason = std::string(rows->get(0, 2));
+            policy->may_send_null_sender = rows->get_bool(0, 3);
+            policy->has_suppressions = rows->get_bool(0, 4);
+        }
+        if (rows->is_null(i, 5)) continue;
+        policy->sender_domains.push_back(
+            SenderDomain{std::string(rows->get(i, 5)), rows->get_bool(i, 6), rows->get_bool(i, 7)});
+    }
+    if (cache_ttl_.count() > 0) {
+        if (cache_.size() >= k_max_cached_accounts) {
+            std::erase_if(cache_, [now](const auto& kv) { return kv.second.expires <= now; });
+            if (cache_.size() >= k_max_cached_accounts) cache_.clear();
+        }
+        cache_[account_id] = Cached{policy, now + cache_ttl_};
+    }
+    co_return std::shared_ptr<const AccountPolicy>(std::move(policy));
+}
+
+boost::asio::awaitable<Result<std::optional<std::string>>> AccountPolicies::suppression(
+    std::int64_t account_id, std::string address) {
+    auto rows = co_await pool_.query(k_suppression, account_id, address);
+    if (!rows) co_return rows.error();
+    std::optional<std::string> reason;
+    if (!rows->empty()) reason = std::string(rows->get(0, 0));
+    co_return reason;
+}
+
+}  // namespace smarthost::policy

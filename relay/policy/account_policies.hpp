@@ -1,0 +1,51 @@
+#pragma once
+// Account policies and suppressions from PostgreSQL, for the submission path.
+//
+// An account's policy (status, null-sender permission, sender domains, whether it has
+// suppressions) is one query, remembered per process for `cache_ttl`: a client that
+// sends many messages costs one round trip per TTL, and an operator's change (a
+// suspension, a new or lost domain) takes effect everywhere within that time.
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/result.hpp"
+#include "relay/policy/account_policy.hpp"
+
+namespace smarthost::pg {
+class Pool;
+}
+
+namespace smarthost::policy {
+
+class AccountPolicies {
+  public:
+    AccountPolicies(pg::Pool& pool, std::chrono::milliseconds cache_ttl)
+        : pool_(pool), cache_ttl_(cache_ttl) {}
+
+    // The account's policy (exists = false for an unknown id), or an Error when the
+    // database cannot answer (never cached).
+    boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> get(
+        std::int64_t account_id);
+
+    // Why the address is suppressed for the account ("hard_bounce", "operator"), or
+    // nullopt when it is not. One lookup in the (account_id, address) unique index.
+    boost::asio::awaitable<Result<std::optional<std::string>>> suppression(std::int64_t account_id,
+                                                                           std::string address);
+
+  private:
+    struct Cached {
+        std::shared_ptr<const AccountPolicy> policy;
+        std::chrono::steady_clock::time_point expires;
+    };
+    pg::Pool& pool_;
+    std::chrono::milliseconds cache_ttl_;
+    std::unordered_map<std::int64_t, Cached> cache_;
+};
+
+}  // namespace smarthost::policy

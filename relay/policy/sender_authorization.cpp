@@ -1,0 +1,61 @@
+#include "relay/policy/sender_authorization.hpp"
+
+#include <algorithm>
+
+#include "relay/policy/author_fields.hpp"
+
+namespace smarthost::policy {
+namespace {
+
+bool has_usable_domain(const AccountPolicy& account, SenderRules rules) {
+    return std::any_of(
+        account.sender_domains.begin(), account.sender_domains.end(),
+        [&](const SenderDomain& d) { return d.verified || !rules.require_verified; });
+}
+
+}  // namespace
+
+smtp::PolicyVerdict judge_sender(const AccountPolicy& account, std::string_view sender,
+                                 SenderRules rules) {
+    using smtp::PolicyVerdict;
+    if (!account.exists) return PolicyVerdict::refuse(smtp::reply::account_unknown());
+    if (account.suspended) {
+        return PolicyVerdict::refuse(
+            smtp::reply::account_suspended(account.name, account.suspended_reason));
+    }
+    if (sender.empty()) {
+        // The null sender is for bounces (RFC 5321 section 4.5.5); customers' systems
+        // rarely have a reason to send them, and spam hides behind them.
+        if (account.may_send_null_sender) return PolicyVerdict::proceed();
+        return PolicyVerdict::refuse(smtp::reply::null_sender_not_permitted(account.name));
+    }
+    // No sender domain at all is no licence to send as anyone: never an open spoofer.
+    if (!has_usable_domain(account, rules)) {
+        return PolicyVerdict::refuse(smtp::reply::no_sender_domains(account.name));
+    }
+    const auto domain = domain_of(sender);
+    if (!domain_authorized(account.sender_domains, domain, rules.require_verified)) {
+        return PolicyVerdict::refuse(
+            smtp::reply::sender_domain_not_permitted(domain, account.name));
+    }
+    return PolicyVerdict::proceed();
+}
+
+smtp::PolicyVerdict judge_message(const AccountPolicy& account, std::string_view message,
+                                  SenderRules rules) {
+    using smtp::PolicyVerdict;
+    auto author = author_fields(message);
+    if (!author.problem.empty()) {
+        return PolicyVerdict::refuse(smtp::reply::header_fields_invalid(author.problem));
+    }
+    for (const auto& address : author.from_addresses) {
+        const auto domain = domain_of(address);
+        if (!domain_authorized(account.sender_domains, domain, rules.require_verified)) {
+            return PolicyVerdict::refuse(
+                smtp::reply::header_from_not_permitted(domain, account.name));
+        }
+    }
+    return PolicyVerdict::proceed();
+}
+
+}  // namespace smarthost::policy

@@ -1,0 +1,159 @@
+// Account policies and suppressions from a real PostgreSQL: one query per account, the
+// cache and its expiry, the suppression lookup, and the verdicts built on them.
+
+#include "relay/policy/account_policies.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
+#include "core/pg/pool.hpp"
+#include "relay/policy/submission_policy.hpp"
+#include "tests/support/run_awaitable.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace smarthost::policy {
+namespace {
+
+using namespace std::chrono_literals;
+using test::run_awaitable;
+
+class AccountPoliciesTest : public ::testing::Test {
+  protected:
+    AccountPoliciesTest() : pool_(io_.get_executor(), {db_.url(), 2, 5}) {
+        account_ = db_.create_account("shop");
+        db_.add_sender_domain(account_, "shop.example");
+        db_.add_sender_domain(account_, "brand.example", "pending", true);
+    }
+
+    std::shared_ptr<const AccountPolicy> load(AccountPolicies& policies, std::int64_t id) {
+        auto policy = run_awaitable(io_, policies.get(id));
+        EXPECT_TRUE(policy.ok()) << policy.error().message;
+        return *policy;
+    }
+
+    test::TestDatabase db_;
+    boost::asio::io_context io_;
+    pg::Pool pool_;
+    std::int64_t account_ = 0;
+};
+
+TEST_F(AccountPoliciesTest, LoadsStatusAndDomainsInOneGo) {
+    db_.exec("UPDATE accounts SET may_send_null_sender = true WHERE id = $1", account_);
+    AccountPolicies policies(pool_, 0ms);
+    const auto policy = load(policies, account_);
+    EXPECT_TRUE(policy->exists);
+    EXPECT_EQ(policy->name, "shop");
+    EXPECT_FALSE(policy->suspended);
+    EXPECT_TRUE(policy->may_send_null_sender);
+    EXPECT_FALSE(policy->has_suppressions);
+    ASSERT_EQ(policy->sender_domains.size(), 2u);
+    bool saw_verified = false, saw_pending = false;
+    for (const auto& d : policy->sender_domains) {
+        if (d.domain == "shop.example") saw_verified = d.verified && !d.include_subdomains;
+        if (d.domain == "brand.example") saw_pending = !d.verified && d.include_subdomains;
+    }
+    EXPECT_TRUE(saw_verified);
+    EXPECT_TRUE(saw_pending);
+}
+
+TEST_F(AccountPoliciesTest, AccountWithoutDomainsAndUnknownAccount) {
+    const auto bare = db_.create_account("bare");
+    AccountPolicies policies(pool_, 0ms);
+    const auto policy = load(policies, bare);
+    EXPECT_TRUE(policy->exists);
+    EXPECT_TRUE(policy->sender_domains.empty());
+    EXPECT_FALSE(load(policies, 999999)->exists);
+}
+
+TEST_F(AccountPoliciesTest, SuspensionIsSeenOnceTheCacheTimeHasPassed) {
+    AccountPolicies policies(pool_, 300ms);
+    EXPECT_FALSE(load(policies, account_)->suspended);
+    db_.exec("UPDATE accounts SET status = 'suspended', suspended_reason = 'abuse' WHERE id = $1",
+             account_);
+    EXPECT_FALSE(load(policies, account_)->suspended);  // still cached
+    std::this_thread::sleep_for(350ms);
+    const auto policy = load(policies, account_);
+    EXPECT_TRUE(policy->suspended);
+    EXPECT_EQ(policy->suspended_reason, "abuse");
+}
+
+TEST_F(AccountPoliciesTest, SuppressionLookupIsCaseInsensitiveAndPerAccount) {
+    const auto other = db_.create_account("other");
+    db_.exec("INSERT INTO suppressions (account_id, address) VALUES ($1, 'gone@example.org')",
+             account_);
+    AccountPolicies policies(pool_, 0ms);
+    EXPECT_TRUE(load(policies, account_)->has_suppressions);
+    EXPECT_FALSE(load(policies, other)->has_suppressions);
+    auto found = run_awaitable(io_, policies.suppression(account_, "Gone@EXAMPLE.org"));
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    EXPECT_EQ(*found, std::optional<std::string>("hard_bounce"));
+    auto elsewhere = run_awaitable(io_, policies.suppression(other, "gone@example.org"));
+    ASSERT_TRUE(elsewhere.ok());
+    EXPECT_EQ(*elsewhere, std::nullopt);
+}
+
+TEST_F(AccountPoliciesTest, SuppressionLookupUsesTheUniqueIndex) {
+    // Enough rows that the planner would not pick an index scan by chance.
+    db_.exec(
+        "INSERT INTO suppressions (account_id, address) SELECT $1, 'u' || g || '@example.org' "
+        "FROM generate_series(1, 5000) g",
+        account_);
+    db_.exec("ANALYZE suppressions");
+    const auto plan = db_.exec(
+        "EXPLAIN SELECT reason FROM suppressions WHERE account_id = $1 AND address = lower($2)",
+        account_, "U7@example.org");
+    std::string text;
+    for (const auto& row : plan)
+        text += *row[0] + "\n";
+    EXPECT_NE(text.find("Index Scan using suppressions_account_id_address_key"), std::string::npos)
+        << text;
+}
+
+TEST_F(AccountPoliciesTest, SubmissionPolicyRefusesSuppressedAndAcceptsOthers) {
+    db_.exec("INSERT INTO suppressions (account_id, address) VALUES ($1, 'gone@example.org')",
+             account_);
+    SubmissionPolicy policy(pool_, {{true}, 0ms, false});
+    auto refused = run_awaitable(
+        io_, policy.check(account_, {smtp::PolicyStage::recipient, "gone@example.org"}, ""));
+    ASSERT_TRUE(refused.refused());
+    EXPECT_EQ(refused.refusal->code, 550);
+    EXPECT_EQ(refused.refusal->enhanced, "5.1.1");
+    auto accepted = run_awaitable(
+        io_, policy.check(account_, {smtp::PolicyStage::recipient, "here@example.org"}, ""));
+    EXPECT_FALSE(accepted.refused());
+    auto sender = run_awaitable(
+        io_, policy.check(account_, {smtp::PolicyStage::sender, "a@brand.example"}, ""));
+    ASSERT_TRUE(sender.refused());  // pending
+    EXPECT_EQ(sender.refusal->code, 553);
+}
+
+TEST_F(AccountPoliciesTest, BounceModeAcceptsSuppressedRecipientsToBounceThem) {
+    db_.exec("INSERT INTO suppressions (account_id, address) VALUES ($1, 'gone@example.org')",
+             account_);
+    SubmissionPolicy policy(pool_, {{true}, 0ms, true});
+    auto verdict = run_awaitable(
+        io_, policy.check(account_, {smtp::PolicyStage::recipient, "gone@example.org"}, ""));
+    EXPECT_FALSE(verdict.refused());
+    ASSERT_TRUE(verdict.bounce.has_value());
+    EXPECT_EQ(verdict.bounce->code, 550);
+    EXPECT_EQ(verdict.bounce->enhanced, "5.1.1");
+    auto other = run_awaitable(
+        io_, policy.check(account_, {smtp::PolicyStage::recipient, "here@example.org"}, ""));
+    EXPECT_FALSE(other.refused());
+    EXPECT_FALSE(other.bounce.has_value());
+}
+
+TEST_F(AccountPoliciesTest, DatabaseFailureIsATemporaryRefusal) {
+    pg::Pool unreachable(io_.get_executor(), {"postgresql://nobody@127.0.0.1:1/none", 1, 1});
+    SubmissionPolicy policy(unreachable, {{true}, 0ms, false});
+    auto verdict = run_awaitable(
+        io_, policy.check(account_, {smtp::PolicyStage::sender, "a@shop.example"}, ""));
+    ASSERT_TRUE(verdict.refused());
+    EXPECT_EQ(verdict.refusal->code, 451);
+    EXPECT_EQ(verdict.refusal->enhanced, "4.3.0");
+}
+
+}  // namespace
+}  // namespace smarthost::policy
