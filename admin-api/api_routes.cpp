@@ -18,7 +18,7 @@ Router api_router(const ApiOptions& options) {
     add_account_routes(router);
     add_credential_routes(router);
     add_network_routes(router);
-    add_sender_domain_routes(router, options.verification_label);
+    add_sender_domain_routes(router, options.verification_label, options.verify_domain);
     add_suppression_routes(router);
     add_stats_routes(router);
     add_message_routes(router);

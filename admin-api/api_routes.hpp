@@ -12,6 +12,7 @@ namespace smarthost::admin {
 struct ApiOptions {
     // The owner-name prefix of sender-domain verification records.
     std::string verification_label = std::string(k_default_verification_label);
+    VerifyDomain verify_domain;  // empty: verify-now answers 503
 };
 
 Router api_router(const ApiOptions& options = {});

@@ -54,8 +54,13 @@ std::string verification_token() {
     return std::string(hex.data(), k_token_bytes * 2);
 }
 
+// A no-op change that audits the check and returns the domain as stored after it.
+constexpr std::string_view k_touch_domain =
+    "UPDATE sender_domains SET checked_at = checked_at WHERE id = $6 RETURNING *";
+
 struct DomainRoutes {
     std::string label;
+    VerifyDomain verify_domain;
 
     asio::awaitable<Response> run_change(RequestContext& context, unsigned status,
                                          std::string_view dml, std::vector<pg::Param> params) {
@@ -89,6 +94,26 @@ struct DomainRoutes {
         auto response = co_await run_change(
             context, 201, k_insert_domain,
             params_of(*account_id, *domain, include_subdomains, verification_token()));
+        co_return response;
+    }
+
+    // POST /api/v1/domains/{id}/verify: the TXT lookup now, instead of at the next
+    // periodic re-check. "conclusive": false when the DNS did not answer (status kept).
+    asio::awaitable<Response> verify(RequestContext& context) {
+        const auto id = context.id_param();
+        if (!id) co_return problem::not_found("no such domain");
+        if (!verify_domain) co_return problem::unavailable();
+        auto checked = co_await verify_domain(*id);
+        if (!checked) co_return problem::from_database(checked.error());
+        if (!*checked) co_return problem::not_found("no such domain");
+        const bool conclusive = **checked;
+        auto response = co_await run_change(context, 200, k_touch_domain, params_of(*id));
+        if (response.status != 200) co_return response;
+        boost::system::error_code ec;
+        auto document = json::parse(response.body, ec);
+        if (ec || !document.is_object()) co_return response;
+        document.as_object()["conclusive"] = conclusive;
+        response.body = json::serialize(document);
         co_return response;
     }
 
@@ -139,8 +164,9 @@ struct DomainRoutes {
 
 }  // namespace
 
-void add_sender_domain_routes(Router& router, std::string verification_label) {
-    auto routes = std::make_shared<DomainRoutes>(DomainRoutes{std::move(verification_label)});
+void add_sender_domain_routes(Router& router, std::string verification_label, VerifyDomain verify) {
+    auto routes = std::make_shared<DomainRoutes>(
+        DomainRoutes{std::move(verification_label), std::move(verify)});
     auto bind = [routes](asio::awaitable<Response> (DomainRoutes::*handler)(RequestContext&)) {
         return [routes, handler](RequestContext& context) { return ((*routes).*handler)(context); };
     };
@@ -149,6 +175,7 @@ void add_sender_domain_routes(Router& router, std::string verification_label) {
     router.add("GET", "/api/v1/domains/{id}", bind(&DomainRoutes::get));
     router.add("PATCH", "/api/v1/domains/{id}", bind(&DomainRoutes::update));
     router.add("DELETE", "/api/v1/domains/{id}", bind(&DomainRoutes::remove));
+    router.add("POST", "/api/v1/domains/{id}/verify", bind(&DomainRoutes::verify));
 }
 
 }  // namespace smarthost::admin

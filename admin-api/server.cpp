@@ -81,7 +81,8 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
           settings(std::move(s)),
           acceptor(ex),
           hash_pool(settings.hash_threads) {
-        if (settings.serve_api) router = api_router(ApiOptions{settings.verification_label});
+        if (settings.serve_api)
+            router = api_router(ApiOptions{settings.verification_label, settings.verify_domain});
         add_health_routes(router);
     }
 

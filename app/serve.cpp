@@ -64,6 +64,15 @@ bool has_role(const std::vector<std::string>& roles, std::string_view role) {
     return std::find(roles.begin(), roles.end(), role) != roles.end();
 }
 
+// The admin API's verify-now: whether the DNS answered, nullopt for no such domain.
+asio::awaitable<Result<std::optional<bool>>> verify_now(policy::DomainVerifier& verifier,
+                                                        std::int64_t domain_id) {
+    auto checked = co_await verifier.verify(domain_id);
+    if (!checked) co_return checked.error();
+    if (!*checked) co_return std::optional<bool>();
+    co_return std::optional<bool>((*checked)->conclusive);
+}
+
 std::unique_ptr<delivery::DeliveryService> make_delivery(asio::io_context& io, pg::Pool& pool,
                                                          queue::GroupCommitter& committer,
                                                          dns::Resolver& resolver,
@@ -125,13 +134,16 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     const ingress::IngressServices services{config,   committer,         authenticator,
                                             networks, submission_policy, tls.get()};
 
+    // The delivery role resolves MX hosts; the admin role checks sender domains now.
     std::unique_ptr<dns::Resolver> resolver;
-    std::unique_ptr<delivery::DeliveryService> deliveries;
-    if (delivery_role) {
+    if (delivery_role || admin_role) {
         const auto& d = config.delivery;
         resolver = std::make_unique<dns::Resolver>(
             io.get_executor(), dns::Resolver::Settings{d.dns_forwarders, d.dns_timeout, d.ipv4,
                                                        d.ipv6, "/etc/resolv.conf"});
+    }
+    std::unique_ptr<delivery::DeliveryService> deliveries;
+    if (delivery_role) {
         deliveries = make_delivery(io, pool, committer, *resolver, config);
         deliveries->start();
     }
@@ -146,6 +158,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         domain_verifier->start();
     }
 
+    std::unique_ptr<policy::DomainVerifier> admin_verifier;  // verify-now; never started
     std::unique_ptr<admin::AdminServer> admin_server;
     if (admin_role) {
         const auto& a = config.admin;
@@ -158,6 +171,13 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         admin_settings.hash_threads = config.auth_hash_threads;
         admin_settings.verification_label = config.policy.verification_label;
         if (a.tls && tls) admin_settings.tls_context = [&tls] { return tls->current(); };
+        admin_verifier = std::make_unique<policy::DomainVerifier>(
+            io.get_executor(), pool, *resolver,
+            policy::DomainVerifier::Settings{config.policy.verification_label,
+                                             config.policy.verification_interval});
+        admin_settings.verify_domain = [verifier = admin_verifier.get()](std::int64_t id) {
+            return verify_now(*verifier, id);
+        };
         admin_server =
             std::make_unique<admin::AdminServer>(io.get_executor(), pool, admin_settings);
         admin_server->start();

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tests/e2e/harness.hpp"
+#include "tests/support/dnsmasq.hpp"
 #include "tests/support/smtp_sink.hpp"
 #include "tests/support/test_database.hpp"
 
@@ -179,6 +180,46 @@ TEST(AdminApi, ServesHttpsWithTheTlsCertificateWhenConfigured) {
     const auto plain = run_command({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
                                     "--max-time", "5", "http://" + base + "/healthz"});
     EXPECT_NE(plain.output, "200") << plain.output;
+}
+
+TEST(AdminApi, VerifyNowLooksUpTheTxtRecordAndStoresTheStatus) {
+    test::TestDatabase db;
+    const auto account = db.create_account("shop");
+    const std::string token = "aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb";
+    const auto published = db.add_sender_domain(account, "published.test", "pending", false, token);
+    const auto unpublished =
+        db.add_sender_domain(account, "unpublished.test", "pending", false, token);
+    test::Dnsmasq dns(
+        {test::DnsRecord::txt("_smarthost.published.test", {"smarthost-verification=" + token})});
+    ServerOptions options;
+    const auto admin_port = free_port();
+    options.roles = "admin";
+    options.extra_toml = "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port) +
+                         "\"\n[delivery]\ndns_forwarders = [\"" + dns.forwarder() +
+                         "\"]\ndns_timeout_ms = 3000\n";
+    SmarthostServer server(db.url(), options);
+    ASSERT_TRUE(wait_for_port("127.0.0.1", admin_port, std::chrono::seconds(10))) << server.log();
+    const auto created = server.subcommand({"token", "create", "--name", "ops"});
+    ASSERT_EQ(created.exit_code, 0) << created.output;
+    const std::string bearer = created.output.substr(0, created.output.find('\n'));
+
+    const auto verified = http("POST", admin_port,
+                               "/api/v1/domains/" + std::to_string(published) + "/verify", bearer);
+    ASSERT_EQ(verified.status, 200) << server.log();
+    EXPECT_EQ(verified.body.at("status").as_string(), "verified");
+    EXPECT_TRUE(verified.body.at("conclusive").as_bool());
+    EXPECT_EQ(*db.exec("SELECT status FROM sender_domains WHERE id = $1",
+                       std::to_string(published))[0][0],
+              "verified");
+
+    const auto still_pending = http(
+        "POST", admin_port, "/api/v1/domains/" + std::to_string(unpublished) + "/verify", bearer);
+    ASSERT_EQ(still_pending.status, 200);
+    EXPECT_EQ(still_pending.body.at("status").as_string(), "pending");
+    EXPECT_FALSE(still_pending.body.at("checked_at").is_null());
+
+    EXPECT_EQ(http("POST", admin_port, "/api/v1/domains/999999/verify", bearer).status, 404);
+    EXPECT_EQ(*db.exec("SELECT count(*) FROM audit_log WHERE token_name = 'ops'")[0][0], "2");
 }
 
 }  // namespace
