@@ -1,0 +1,98 @@
+#include "relay/policy/rate_limiter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "core/pg/pool.hpp"
+
+namespace smarthost::policy {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Grants `want` ($4) units, fewer as the window fills (a quarter of what is left, at
+// least the n ($6) needed now), never past the limit ($5), and nothing when fewer than n
+// are left. last_grant reports what this statement granted: the row lock makes it exact.
+constexpr const char* k_lease = R"sql(
+INSERT INTO rate_usage AS u (account_id, limit_name, window_start, leased, last_grant)
+SELECT $1, $2, 'epoch'::timestamptz + $3::bigint * interval '1 second',
+       least($4::bigint, $5::bigint), least($4::bigint, $5::bigint)
+WHERE $6::bigint <= $5::bigint
+ON CONFLICT (account_id, limit_name, window_start) DO UPDATE
+SET last_grant = least(excluded.last_grant, greatest($6::bigint, ($5::bigint - u.leased) / 4),
+                       $5::bigint - u.leased),
+    leased = u.leased + least(excluded.last_grant, greatest($6::bigint, ($5::bigint - u.leased) / 4),
+                              $5::bigint - u.leased)
+WHERE u.leased + $6::bigint <= $5::bigint
+RETURNING last_grant)sql";
+
+// Rows of windows long past; the longest window is a day.
+constexpr const char* k_cleanup =
+    "DELETE FROM rate_usage WHERE window_start < now() - interval '2 days'";
+
+std::int64_t epoch_seconds(SystemTime t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+RateLimiter::RateLimiter(pg::Pool& pool, Settings settings) : pool_(pool), settings_(settings) {}
+
+std::uint64_t RateLimiter::held(std::int64_t account_id, RateLimit limit, SystemTime now) const {
+    return ledger_.held(account_id, limit, window_of(limit, now));
+}
+
+asio::awaitable<Result<std::uint64_t>> RateLimiter::lease(std::int64_t account_id, RateLimit limit,
+                                                          const Window& window, std::uint64_t value,
+                                                          std::uint64_t want, std::uint64_t n) {
+    // Built before the co_await: g++ 12 miscompiles braced lists inside a co_await.
+    std::vector<pg::Param> params;
+    params.push_back(pg::to_param(account_id));
+    params.push_back(pg::text(std::string(name_of(limit))));
+    params.push_back(pg::to_param(epoch_seconds(window.start)));
+    params.push_back(pg::to_param(static_cast<std::int64_t>(want)));
+    params.push_back(pg::to_param(static_cast<std::int64_t>(value)));
+    params.push_back(pg::to_param(static_cast<std::int64_t>(n)));
+    auto rows = co_await pool_.execute(k_lease, std::move(params));
+    if (!rows) co_return rows.error();
+    if (rows->empty()) co_return std::uint64_t{0};
+    co_return static_cast<std::uint64_t>(rows->get_int(0, 0));
+}
+
+asio::awaitable<Result<std::optional<LimitExceeded>>> RateLimiter::acquire(
+    std::int64_t account_id, std::vector<LimitValue> limits, std::uint64_t n, SystemTime now) {
+    ledger_.expire(now);
+    if (now - last_cleanup_ > 1h) {
+        last_cleanup_ = now;
+        auto cleaned = co_await pool_.execute(k_cleanup, std::vector<pg::Param>());
+        if (!cleaned)
+            spdlog::warn("policy: rate_usage cleanup failed: {}", cleaned.error().message);
+    }
+    std::vector<std::pair<RateLimit, Window>> taken;
+    const auto give_back = [&] {
+        for (const auto& [limit, window] : taken)
+            ledger_.add(account_id, limit, window, n);
+    };
+    for (const auto& [limit, value] : limits) {
+        if (value == 0) continue;
+        const Window window = window_of(limit, now);
+        if (!ledger_.take(account_id, limit, window, n)) {
+            const std::uint64_t want = lease_request(value, n, settings_.max_block);
+            auto granted = co_await lease(account_id, limit, window, value, want, n);
+            if (!granted) {
+                give_back();
+                co_return granted.error();
+            }
+            if (*granted > 0) ledger_.add(account_id, limit, window, *granted);
+            if (!ledger_.take(account_id, limit, window, n)) {
+                give_back();
+                co_return std::optional<LimitExceeded>(LimitExceeded{limit, value, window.end});
+            }
+        }
+        taken.emplace_back(limit, window);
+    }
+    co_return std::optional<LimitExceeded>();
+}
+
+}  // namespace smarthost::policy

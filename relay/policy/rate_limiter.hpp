@@ -1,0 +1,65 @@
+#pragma once
+// Per-account rate limits that hold across every replica sharing the database (DESIGN.md
+// contract 5, docs/policy.md "Rate limits"). A process serves units from quota it has
+// leased in blocks from PostgreSQL (table rate_usage, one row per account, limit and
+// window), so the common case costs no database round trip; a block runs out → one
+// statement leases the next. The database never grants more than the limit in all, so
+// replicas together never accept more than the limit: the overshoot is zero for every
+// window. Runs on one executor, like the sessions that call it.
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "core/result.hpp"
+#include "relay/policy/rate_windows.hpp"
+
+namespace smarthost::pg {
+class Pool;
+}
+
+namespace smarthost::policy {
+
+// A limit and its value for the account; 0 means no limit.
+using LimitValue = std::pair<RateLimit, std::uint64_t>;
+
+struct LimitExceeded {
+    RateLimit limit = RateLimit::messages_per_hour;
+    std::uint64_t value = 0;
+    SystemTime resets_at;  // the end of the window
+};
+
+class RateLimiter {
+  public:
+    struct Settings {
+        std::uint64_t max_block = 100;  // most units leased at once
+    };
+
+    // The pool must outlive the limiter.
+    RateLimiter(pg::Pool& pool, Settings settings);
+
+    // Takes n units of each limit for the account: nullopt when every limit had room, or
+    // the first one that did not (units already taken for the others are given back).
+    // An Error when the database could not be asked (the caller answers 451 4.3.0).
+    boost::asio::awaitable<Result<std::optional<LimitExceeded>>> acquire(
+        std::int64_t account_id, std::vector<LimitValue> limits, std::uint64_t n, SystemTime now);
+
+    // Units held locally, for tests.
+    std::uint64_t held(std::int64_t account_id, RateLimit limit, SystemTime now) const;
+
+  private:
+    // Leases up to `want` units (at least n, or none) from PostgreSQL; returns how many.
+    boost::asio::awaitable<Result<std::uint64_t>> lease(std::int64_t account_id, RateLimit limit,
+                                                        const Window& window, std::uint64_t value,
+                                                        std::uint64_t want, std::uint64_t n);
+
+    pg::Pool& pool_;
+    Settings settings_;
+    QuotaLedger ledger_;
+    SystemTime last_cleanup_;
+};
+
+}  // namespace smarthost::policy

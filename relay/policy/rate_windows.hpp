@@ -1,0 +1,69 @@
+#pragma once
+// Per-account rate limits (DESIGN.md contract 5) in fixed UTC windows, and the local
+// ledger of quota this process has leased from PostgreSQL. Pure: the clock comes in.
+//
+// Every replica leases blocks of quota from one row per (account, limit, window) in
+// PostgreSQL; the total leased never exceeds the limit, and a process accepts only what
+// it holds, so all replicas together never accept more than the limit in a window.
+// Quota a process leased but did not use is lost when the window ends: the error is
+// always on the side of accepting less.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+namespace smarthost::policy {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+enum class RateLimit {
+    messages_per_minute,
+    messages_per_hour,
+    messages_per_day,
+    recipients_per_hour,
+    recipients_per_day,
+};
+
+// The name in replies, the database and the configuration: "messages_per_hour".
+std::string_view name_of(RateLimit limit);
+
+struct Window {
+    SystemTime start;
+    SystemTime end;  // exclusive; when the limit resets
+};
+
+// The fixed window containing `now`: minutes, hours and days aligned to UTC.
+Window window_of(RateLimit limit, SystemTime now);
+
+// How much quota to ask for when the local block is empty: about a tenth of the limit,
+// at least `n` (what is needed now), at most `max_block`. PostgreSQL grants less as the
+// window fills up (see QuotaStore), so little quota is stranded in idle replicas.
+std::uint64_t lease_request(std::uint64_t limit, std::uint64_t n, std::uint64_t max_block);
+
+// Quota this process holds, per account, limit and window. Entries of past windows are
+// dropped as they are met.
+class QuotaLedger {
+  public:
+    // Takes n units if the block for the window holds that many.
+    bool take(std::int64_t account_id, RateLimit limit, const Window& window, std::uint64_t n);
+    // Adds leased units (or gives back units taken but not used).
+    void add(std::int64_t account_id, RateLimit limit, const Window& window, std::uint64_t n);
+    std::uint64_t held(std::int64_t account_id, RateLimit limit, const Window& window) const;
+    // Forgets blocks of windows that ended at or before `now`.
+    void expire(SystemTime now);
+
+  private:
+    using Key = std::tuple<std::int64_t, RateLimit>;
+    struct Block {
+        SystemTime window_start;
+        SystemTime window_end;
+        std::uint64_t units = 0;
+    };
+    std::map<Key, Block> blocks_;
+};
+
+}  // namespace smarthost::policy

@@ -1,0 +1,137 @@
+// Rate limits against a real PostgreSQL: exact boundaries per window, and several
+// limiters (standing for replicas, each with its own pool) taking from one limit at once.
+
+#include "relay/policy/rate_limiter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <memory>
+
+#include "core/pg/pool.hpp"
+#include "tests/support/run_awaitable.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace smarthost::policy {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+class RateLimiterTest : public ::testing::Test {
+  protected:
+    test::TestDatabase db;
+    asio::io_context io;
+    std::int64_t account_id = db.create_account("customer");
+
+    std::unique_ptr<pg::Pool> make_pool() {
+        return std::make_unique<pg::Pool>(io.get_executor(),
+                                          pg::Pool::Settings{db.url(), 2, 5, 10});
+    }
+
+    std::optional<LimitExceeded> acquire(RateLimiter& limiter, std::vector<LimitValue> limits,
+                                         SystemTime now, std::uint64_t n = 1) {
+        auto result = test::run_awaitable(io, limiter.acquire(account_id, limits, n, now));
+        if (!result) throw std::runtime_error(result.error().message);
+        return *result;
+    }
+
+    std::string leased(const std::string& limit) {
+        auto rows =
+            db.exec("SELECT coalesce(sum(leased), 0) FROM rate_usage WHERE limit_name = $1", limit);
+        return *rows.at(0).at(0);
+    }
+};
+
+const SystemTime k_noon = SystemTime(std::chrono::seconds(1795608000));  // 2026-11-25T12:00:00Z
+
+TEST_F(RateLimiterTest, ExactlyTheLimitIsGrantedInAWindowAndTheNextWindowStartsAfresh) {
+    auto pool = make_pool();
+    RateLimiter limiter(*pool, RateLimiter::Settings{});
+    const std::vector<LimitValue> limits{{RateLimit::messages_per_minute, 25}};
+    for (int i = 0; i < 25; ++i)
+        ASSERT_FALSE(acquire(limiter, limits, k_noon + 10s)) << "message " << i;
+    const auto refused = acquire(limiter, limits, k_noon + 59s);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->limit, RateLimit::messages_per_minute);
+    EXPECT_EQ(refused->value, 25u);
+    EXPECT_EQ(refused->resets_at, k_noon + 60s);
+    EXPECT_EQ(leased("messages_per_minute"), "25");
+    EXPECT_FALSE(acquire(limiter, limits, k_noon + 60s));  // the window edge resets it
+}
+
+TEST_F(RateLimiterTest, ALimitWithoutRoomGivesBackWhatTheOthersTook) {
+    auto pool = make_pool();
+    RateLimiter limiter(*pool, RateLimiter::Settings{});
+    const std::vector<LimitValue> limits{{RateLimit::messages_per_minute, 100},
+                                         {RateLimit::messages_per_hour, 2},
+                                         {RateLimit::messages_per_day, 0}};  // 0: no limit
+    EXPECT_FALSE(acquire(limiter, limits, k_noon));
+    EXPECT_FALSE(acquire(limiter, limits, k_noon));
+    const std::uint64_t minute_units =
+        limiter.held(account_id, RateLimit::messages_per_minute, k_noon);
+    const auto refused = acquire(limiter, limits, k_noon);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->limit, RateLimit::messages_per_hour);
+    EXPECT_EQ(refused->resets_at, k_noon + 1h);
+    EXPECT_EQ(limiter.held(account_id, RateLimit::messages_per_minute, k_noon), minute_units);
+    EXPECT_EQ(db.exec("SELECT count(*) FROM rate_usage WHERE limit_name = 'messages_per_day'")
+                  .at(0)
+                  .at(0),
+              "0");
+}
+
+TEST_F(RateLimiterTest, RecipientsAreCountedInUnitsOfN) {
+    auto pool = make_pool();
+    RateLimiter limiter(*pool, RateLimiter::Settings{});
+    const std::vector<LimitValue> limits{{RateLimit::recipients_per_hour, 10}};
+    EXPECT_FALSE(acquire(limiter, limits, k_noon, 6));
+    EXPECT_FALSE(acquire(limiter, limits, k_noon, 4));
+    EXPECT_TRUE(acquire(limiter, limits, k_noon, 1));
+}
+
+TEST_F(RateLimiterTest, ThreeReplicasTogetherNeverGetMoreThanTheLimit) {
+    constexpr std::uint64_t limit = 500;
+    constexpr int attempts_each = 400;  // 1200 attempts in all, interleaved
+    std::vector<std::unique_ptr<pg::Pool>> pools;
+    std::vector<std::unique_ptr<RateLimiter>> limiters;
+    for (int i = 0; i < 3; ++i) {
+        pools.push_back(make_pool());
+        limiters.push_back(std::make_unique<RateLimiter>(*pools.back(), RateLimiter::Settings{}));
+    }
+    const std::vector<LimitValue> limits{{RateLimit::messages_per_hour, limit}};
+    std::uint64_t granted = 0;
+    std::uint64_t refused = 0;
+    int finished = 0;
+    for (auto& limiter : limiters) {
+        for (int worker = 0; worker < 4; ++worker) {
+            asio::co_spawn(
+                io,
+                [&, l = limiter.get()]() -> asio::awaitable<void> {
+                    for (int i = 0; i < attempts_each / 4; ++i) {
+                        auto result = co_await l->acquire(account_id, limits, 1, k_noon);
+                        if (!result) throw std::runtime_error(result.error().message);
+                        if (result->has_value()) {
+                            ++refused;
+                        } else {
+                            ++granted;
+                        }
+                    }
+                    ++finished;
+                },
+                asio::detached);
+        }
+    }
+    io.run();
+    io.restart();
+    ASSERT_EQ(finished, 12);
+    EXPECT_EQ(granted + refused, 1200u);
+    // All three kept asking until the end, so no leased quota is left unused.
+    EXPECT_EQ(granted, limit);
+    EXPECT_EQ(leased("messages_per_hour"), std::to_string(limit));
+}
+
+}  // namespace
+}  // namespace smarthost::policy
