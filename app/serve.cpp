@@ -127,10 +127,18 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         pool, {config.group_commit_max_messages, 64 * 1024 * 1024, config.group_commit_max_wait});
     ingress::Authenticator authenticator(pool, hashers, config.auth_cache_ttl);
     ingress::NetworkDirectory networks(pool);
-    policy::SubmissionPolicy submission_policy(
-        pool, {{config.policy.sender_domain_verification},
-               config.policy.account_cache,
-               config.policy.suppressed_recipients == SuppressedRecipients::bounce});
+    policy::SubmissionPolicy::Settings policy_settings;
+    policy_settings.sender_rules = {config.policy.sender_domain_verification};
+    policy_settings.account_cache_ttl = config.policy.account_cache;
+    policy_settings.bounce_suppressed =
+        config.policy.suppressed_recipients == SuppressedRecipients::bounce;
+    policy_settings.messages_per_minute = config.limits.messages_per_minute;
+    policy_settings.messages_per_hour = config.limits.messages_per_hour;
+    policy_settings.messages_per_day = config.limits.messages_per_day;
+    policy_settings.recipients_per_hour = config.limits.recipients_per_hour;
+    policy_settings.recipients_per_day = config.limits.recipients_per_day;
+    policy_settings.rate_limiter.max_block = config.limits.lease_block;
+    policy::SubmissionPolicy submission_policy(pool, policy_settings);
     const ingress::IngressServices services{config,   committer,         authenticator,
                                             networks, submission_policy, tls.get()};
 

@@ -476,6 +476,19 @@ Config load_config(const std::filesystem::path& file) {
 
     if (const auto* t = subtable(top, "policy")) read_policy(*t, file, config.policy);
 
+    if (const auto* t = subtable(top, "limits")) {
+        Section s(*t, "limits", file);
+        LimitsConfig& l = config.limits;
+        constexpr std::int64_t most = 1000000000;
+        s.read_int("messages_per_minute", l.messages_per_minute, 0, most);
+        s.read_int("messages_per_hour", l.messages_per_hour, 0, most);
+        s.read_int("messages_per_day", l.messages_per_day, 0, most);
+        s.read_int("recipients_per_hour", l.recipients_per_hour, 0, most);
+        s.read_int("recipients_per_day", l.recipients_per_day, 0, most);
+        s.read_int("lease_block", l.lease_block, 1, 1000000);
+        s.reject_unknown();
+    }
+
     if (const auto* t = subtable(top, "log")) {
         Section s(*t, "log", file);
         s.read("level", config.log_level);

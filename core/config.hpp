@@ -155,6 +155,16 @@ struct PolicyConfig {
     std::chrono::milliseconds account_cache{5000};
 };
 
+// Default per-account rate limits ([limits]); an account's own column wins. 0: no limit.
+struct LimitsConfig {
+    std::uint64_t messages_per_minute = 0;
+    std::uint64_t messages_per_hour = 0;
+    std::uint64_t messages_per_day = 0;
+    std::uint64_t recipients_per_hour = 0;
+    std::uint64_t recipients_per_day = 0;
+    std::uint64_t lease_block = 100;  // most units a process leases from PostgreSQL at once
+};
+
 struct Config {
     std::filesystem::path file;
 
@@ -177,6 +187,7 @@ struct Config {
     std::chrono::microseconds group_commit_max_wait{2000};
 
     DeliveryConfig delivery;
+    LimitsConfig limits;
     AdminConfig admin;
     MetricsConfig metrics;
     PolicyConfig policy;

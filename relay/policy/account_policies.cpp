@@ -11,7 +11,9 @@ constexpr std::size_t k_max_cached_accounts = 100000;
 constexpr const char* k_account_policy = R"sql(
 SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_send_null_sender,
        EXISTS (SELECT 1 FROM suppressions s WHERE s.account_id = a.id),
-       d.domain, d.include_subdomains, d.status = 'verified'
+       d.domain, d.include_subdomains, d.status = 'verified',
+       a.messages_per_minute, a.messages_per_hour, a.messages_per_day, a.recipients_per_hour,
+       a.recipients_per_day
   FROM accounts a LEFT JOIN sender_domains d ON d.account_id = a.id
  WHERE a.id = $1)sql";
 
@@ -40,6 +42,15 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
             policy->suspended_reason = std::string(rows->get(0, 2));
             policy->may_send_null_sender = rows->get_bool(0, 3);
             policy->has_suppressions = rows->get_bool(0, 4);
+            const auto limit = [&rows](int column) -> std::optional<std::uint64_t> {
+                if (rows->is_null(0, column)) return std::nullopt;
+                return static_cast<std::uint64_t>(rows->get_int(0, column));
+            };
+            policy->messages_per_minute = limit(8);
+            policy->messages_per_hour = limit(9);
+            policy->messages_per_day = limit(10);
+            policy->recipients_per_hour = limit(11);
+            policy->recipients_per_day = limit(12);
         }
         if (rows->is_null(i, 5)) continue;
         policy->sender_domains.push_back(

@@ -3,6 +3,7 @@
 // cached for a few seconds (relay/policy/account_policies.hpp).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,12 @@ struct AccountPolicy {
     // Whether the account has any suppressed address: when it has none, RCPT needs no
     // database round trip.
     bool has_suppressions = false;
+    // The account's own rate limits (accounts columns); unset: the configured default.
+    std::optional<std::uint64_t> messages_per_minute;
+    std::optional<std::uint64_t> messages_per_hour;
+    std::optional<std::uint64_t> messages_per_day;
+    std::optional<std::uint64_t> recipients_per_hour;
+    std::optional<std::uint64_t> recipients_per_day;
 };
 
 }  // namespace smarthost::policy

@@ -2,7 +2,55 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ctime>
+
+#include "core/metrics/metrics.hpp"
+
 namespace smarthost::policy {
+
+namespace {
+
+// "2026-11-25T15:00:00Z"
+std::string utc_text(SystemTime when) {
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+    std::tm parts{};
+    gmtime_r(&seconds, &parts);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+    return text;
+}
+
+}  // namespace
+
+boost::asio::awaitable<std::optional<smtp::Reply>> SubmissionPolicy::take_recipient_quota(
+    const AccountPolicy& policy) {
+    std::vector<LimitValue> limits;
+    limits.emplace_back(RateLimit::recipients_per_hour,
+                        policy.recipients_per_hour.value_or(settings_.recipients_per_hour));
+    limits.emplace_back(RateLimit::recipients_per_day,
+                        policy.recipients_per_day.value_or(settings_.recipients_per_day));
+    auto over = co_await take_quota(policy, std::move(limits));
+    co_return over;
+}
+
+boost::asio::awaitable<std::optional<smtp::Reply>> SubmissionPolicy::take_quota(
+    const AccountPolicy& policy, std::vector<LimitValue> limits) {
+    auto taken = co_await limiter_.acquire(policy.account_id, std::move(limits), 1,
+                                           std::chrono::system_clock::now());
+    if (!taken) {
+        spdlog::warn("policy: rate limits of account {} not checked: {}", policy.account_id,
+                     taken.error().message);
+        co_return smtp::reply::policy_unavailable();
+    }
+    if (!*taken) co_return std::nullopt;
+    const LimitExceeded& exceeded = **taken;
+    metrics::global()
+        .rate_limit_hits
+        .Add({{"account", policy.name}, {"limit", std::string(name_of(exceeded.limit))}})
+        .Increment();
+    co_return smtp::reply::rate_limited(name_of(exceeded.limit), exceeded.value,
+                                        utc_text(exceeded.resets_at));
+}
 
 boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::check(std::int64_t account_id,
                                                                     const smtp::PolicyQuery& query,
@@ -15,21 +63,42 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::check(std::int64_t
     }
     const AccountPolicy& policy = **account;
     switch (query.stage) {
-        case smtp::PolicyStage::sender:
-            co_return judge_sender(policy, query.address, settings_.sender_rules);
+        case smtp::PolicyStage::sender: {
+            auto verdict = judge_sender(policy, query.address, settings_.sender_rules);
+            if (verdict.refused()) co_return verdict;
+            // Built before the co_await: g++ 12 miscompiles braced lists inside one.
+            std::vector<LimitValue> limits;
+            limits.emplace_back(RateLimit::messages_per_minute,
+                                policy.messages_per_minute.value_or(settings_.messages_per_minute));
+            limits.emplace_back(RateLimit::messages_per_hour,
+                                policy.messages_per_hour.value_or(settings_.messages_per_hour));
+            limits.emplace_back(RateLimit::messages_per_day,
+                                policy.messages_per_day.value_or(settings_.messages_per_day));
+            auto over = co_await take_quota(policy, std::move(limits));
+            if (over) co_return PolicyVerdict::refuse(std::move(*over));
+            co_return verdict;
+        }
         case smtp::PolicyStage::message:
             co_return judge_message(policy, message, settings_.sender_rules);
         case smtp::PolicyStage::recipient:
             break;
     }
-    if (!policy.has_suppressions) co_return PolicyVerdict::proceed();
+    if (!policy.has_suppressions) {
+        auto over = co_await take_recipient_quota(policy);
+        if (over) co_return PolicyVerdict::refuse(std::move(*over));
+        co_return PolicyVerdict::proceed();
+    }
     auto suppressed = co_await accounts_.suppression(account_id, query.address);
     if (!suppressed) {
         spdlog::warn("policy: suppression check for account {} failed: {}", account_id,
                      suppressed.error().message);
         co_return PolicyVerdict::refuse(smtp::reply::policy_unavailable());
     }
-    if (!*suppressed) co_return PolicyVerdict::proceed();
+    if (!*suppressed) {
+        auto over = co_await take_recipient_quota(policy);
+        if (over) co_return PolicyVerdict::refuse(std::move(*over));
+        co_return PolicyVerdict::proceed();
+    }
     const std::string why =
         **suppressed == "operator" ? "suppressed by the operator" : "an earlier hard bounce";
     auto reply = smtp::reply::recipient_suppressed(query.address, why);

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "relay/policy/account_policies.hpp"
+#include "relay/policy/rate_limiter.hpp"
 #include "relay/policy/sender_authorization.hpp"
 #include "relay/smtp/session_machine.hpp"
 
@@ -22,10 +23,19 @@ class SubmissionPolicy {
         // [policy] suppressed_recipients = "bounce": accept suppressed recipients and
         // bounce them at once instead of refusing them.
         bool bounce_suppressed = false;
+        // Defaults for accounts without their own value; 0: no limit.
+        std::uint64_t messages_per_minute = 0;
+        std::uint64_t messages_per_hour = 0;
+        std::uint64_t messages_per_day = 0;
+        std::uint64_t recipients_per_hour = 0;
+        std::uint64_t recipients_per_day = 0;
+        RateLimiter::Settings rate_limiter;
     };
 
     SubmissionPolicy(pg::Pool& pool, Settings settings)
-        : settings_(settings), accounts_(pool, settings.account_cache_ttl) {}
+        : settings_(settings),
+          accounts_(pool, settings.account_cache_ttl),
+          limiter_(pool, settings.rate_limiter) {}
 
     // `message` is the data section as received (header section first); it is read only
     // for PolicyStage::message. A database failure is a 451 4.3.0 verdict: the client
@@ -35,8 +45,17 @@ class SubmissionPolicy {
                                                       std::string_view message);
 
   private:
+    // Takes one unit of each limit of `limits` for the account: nullopt to proceed, or
+    // the 451 4.7.1 (or 451 4.3.0) refusal.
+    boost::asio::awaitable<std::optional<smtp::Reply>> take_quota(const AccountPolicy& policy,
+                                                                  std::vector<LimitValue> limits);
+
+    boost::asio::awaitable<std::optional<smtp::Reply>> take_recipient_quota(
+        const AccountPolicy& policy);
+
     Settings settings_;
     AccountPolicies accounts_;
+    RateLimiter limiter_;
 };
 
 }  // namespace smarthost::policy

@@ -193,6 +193,12 @@ Reply not_queued() {
     return make(451, "4.3.0", "Temporary failure: message not queued, try again later");
 }
 
+Reply rate_limited(std::string_view limit, std::uint64_t value, std::string_view resets_at) {
+    return make(451, "4.7.1",
+                "Account limit " + std::string(limit) + " (" + std::to_string(value) +
+                    ") reached, try again after " + std::string(resets_at));
+}
+
 Reply policy_unavailable() {
     return make(451, "4.3.0",
                 "Temporary local problem checking the account's policy, try again later");

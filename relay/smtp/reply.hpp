@@ -79,6 +79,8 @@ Reply queued(std::string_view queue_id);  // 250 2.0.0
 Reply not_queued();                       // 451 4.3.0
 
 // Account policy (relay/policy, docs/policy.md).
+// 451 4.7.1: an account rate limit ("messages_per_hour", its value, when it resets).
+Reply rate_limited(std::string_view limit, std::uint64_t value, std::string_view resets_at);
 Reply policy_unavailable();                                                            // 451 4.3.0
 Reply account_suspended(std::string_view account, std::string_view reason);            // 550 5.7.1
 Reply account_unknown();                                                               // 550 5.7.1

@@ -250,6 +250,46 @@ TEST_F(PolicyWithoutVerification, PendingDomainsAuthorizeButForeignOnesStillDoNo
     EXPECT_TRUE(starts_with(c->command("MAIL FROM:<ceo@bank.example>"), "553 5.7.1"));
 }
 
+// Rate limits: [limits] defaults, an account's own column winning over them.
+class PolicyWithLimits : public Policy {
+  protected:
+    PolicyWithLimits() : Policy("account_cache_ms = 0\n[limits]\nmessages_per_hour = 3\n") {}
+};
+
+TEST_F(PolicyWithLimits, MessagesPastTheHourlyLimitGet451NamingTheLimit) {
+    auto c = client();
+    for (int i = 0; i < 3; ++i) {
+        const auto done = transaction(*c, "app@shop.example", "From: app@shop.example\r\n\r\nhi");
+        ASSERT_TRUE(starts_with(done, "250 2.0.0")) << done;
+    }
+    const auto refused = c->command("MAIL FROM:<app@shop.example>");
+    EXPECT_TRUE(starts_with(refused,
+                            "451 4.7.1 Account limit messages_per_hour (3) reached, try again "
+                            "after "))
+        << refused;
+    EXPECT_EQ(message_count(), "3");
+    EXPECT_EQ(*db_.exec("SELECT leased FROM rate_usage WHERE limit_name = 'messages_per_hour'")
+                   .at(0)
+                   .at(0),
+              "3");
+}
+
+TEST_F(PolicyWithLimits, AnAccountsOwnRecipientLimitWinsOverTheDefault) {
+    db_.exec("UPDATE accounts SET recipients_per_hour = 2 WHERE id = $1", account_id_);
+    auto c = client();
+    EXPECT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+    EXPECT_EQ(reply_code(c->command("RCPT TO:<one@example.org>")), 250);
+    EXPECT_EQ(reply_code(c->command("RCPT TO:<two@example.org>")), 250);
+    const auto refused = c->command("RCPT TO:<three@example.org>");
+    EXPECT_TRUE(starts_with(refused, "451 4.7.1 Account limit recipients_per_hour (2) reached"))
+        << refused;
+    // The two accepted recipients still go out.
+    EXPECT_EQ(reply_code(c->command("DATA")), 354);
+    const auto done = c->command("From: app@shop.example\r\n\r\nhi\r\n.");
+    EXPECT_TRUE(starts_with(done, "250 2.0.0")) << done;
+    EXPECT_EQ(*db_.exec("SELECT count(*) FROM recipients").at(0).at(0), "2");
+}
+
 class PolicyBouncingSuppressed : public Policy {
   protected:
     PolicyBouncingSuppressed()

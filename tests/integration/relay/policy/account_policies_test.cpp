@@ -19,6 +19,15 @@ namespace {
 using namespace std::chrono_literals;
 using test::run_awaitable;
 
+// Verification on, no account cache, suppressed recipients refused or bounced.
+SubmissionPolicy::Settings uncached_settings(bool bounce_suppressed) {
+    SubmissionPolicy::Settings settings;
+    settings.sender_rules = {true};
+    settings.account_cache_ttl = std::chrono::milliseconds(0);
+    settings.bounce_suppressed = bounce_suppressed;
+    return settings;
+}
+
 class AccountPoliciesTest : public ::testing::Test {
   protected:
     AccountPoliciesTest() : pool_(io_.get_executor(), {db_.url(), 2, 5}) {
@@ -114,7 +123,7 @@ TEST_F(AccountPoliciesTest, SuppressionLookupUsesTheUniqueIndex) {
 TEST_F(AccountPoliciesTest, SubmissionPolicyRefusesSuppressedAndAcceptsOthers) {
     db_.exec("INSERT INTO suppressions (account_id, address) VALUES ($1, 'gone@example.org')",
              account_);
-    SubmissionPolicy policy(pool_, {{true}, 0ms, false});
+    SubmissionPolicy policy(pool_, uncached_settings(false));
     auto refused = run_awaitable(
         io_, policy.check(account_, {smtp::PolicyStage::recipient, "gone@example.org"}, ""));
     ASSERT_TRUE(refused.refused());
@@ -132,7 +141,7 @@ TEST_F(AccountPoliciesTest, SubmissionPolicyRefusesSuppressedAndAcceptsOthers) {
 TEST_F(AccountPoliciesTest, BounceModeAcceptsSuppressedRecipientsToBounceThem) {
     db_.exec("INSERT INTO suppressions (account_id, address) VALUES ($1, 'gone@example.org')",
              account_);
-    SubmissionPolicy policy(pool_, {{true}, 0ms, true});
+    SubmissionPolicy policy(pool_, uncached_settings(true));
     auto verdict = run_awaitable(
         io_, policy.check(account_, {smtp::PolicyStage::recipient, "gone@example.org"}, ""));
     EXPECT_FALSE(verdict.refused());
@@ -147,7 +156,7 @@ TEST_F(AccountPoliciesTest, BounceModeAcceptsSuppressedRecipientsToBounceThem) {
 
 TEST_F(AccountPoliciesTest, DatabaseFailureIsATemporaryRefusal) {
     pg::Pool unreachable(io_.get_executor(), {"postgresql://nobody@127.0.0.1:1/none", 1, 1});
-    SubmissionPolicy policy(unreachable, {{true}, 0ms, false});
+    SubmissionPolicy policy(unreachable, uncached_settings(false));
     auto verdict = run_awaitable(
         io_, policy.check(account_, {smtp::PolicyStage::sender, "a@shop.example"}, ""));
     ASSERT_TRUE(verdict.refused());
