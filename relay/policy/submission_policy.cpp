@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "core/metrics/metrics.hpp"
+#include "core/pg/pool.hpp"
 
 namespace smarthost::policy {
 
@@ -20,7 +21,46 @@ std::string utc_text(SystemTime when) {
     return text;
 }
 
+constexpr const char* k_insert_rejection =
+    "INSERT INTO rejections (account_id, reason) VALUES ($1, $2)";
+
 }  // namespace
+
+std::string rejection_reason(smtp::PolicyStage stage, const smtp::Reply& reply) {
+    if (reply.code == 451 && reply.enhanced == "4.7.1") {
+        // "Account limit messages_per_hour (500) reached, ..."
+        const std::string& text = reply.lines.empty() ? std::string() : reply.lines.front();
+        const auto start = text.find("limit ");
+        const auto end = text.find(' ', start == std::string::npos ? 0 : start + 6);
+        if (start == std::string::npos || end == std::string::npos) return "rate_limit";
+        return "rate_limit:" + text.substr(start + 6, end - start - 6);
+    }
+    if (reply.code < 500) return {};
+    switch (stage) {
+        case smtp::PolicyStage::sender:
+            return reply.code == 550 ? "account_suspended" : "sender_domain";
+        case smtp::PolicyStage::recipient:
+            return "suppressed";
+        case smtp::PolicyStage::message:
+            break;
+    }
+    return reply.enhanced == "5.6.0" ? "from_header" : "from_domain";
+}
+
+boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::check(std::int64_t account_id,
+                                                                    const smtp::PolicyQuery& query,
+                                                                    std::string_view message) {
+    auto verdict = co_await judge(account_id, query, message);
+    if (!verdict.refused()) co_return verdict;
+    const std::string reason = rejection_reason(query.stage, *verdict.refusal);
+    if (reason.empty()) co_return verdict;
+    // Refusals are rare and worth one insert, for the account's statistics.
+    auto stored = co_await pool_.query(k_insert_rejection, account_id, reason);
+    if (!stored)
+        spdlog::warn("policy: rejection of account {} not recorded: {}", account_id,
+                     stored.error().message);
+    co_return verdict;
+}
 
 boost::asio::awaitable<std::optional<smtp::Reply>> SubmissionPolicy::take_recipient_quota(
     const AccountPolicy& policy) {
@@ -52,7 +92,7 @@ boost::asio::awaitable<std::optional<smtp::Reply>> SubmissionPolicy::take_quota(
                                         utc_text(exceeded.resets_at));
 }
 
-boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::check(std::int64_t account_id,
+boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(std::int64_t account_id,
                                                                     const smtp::PolicyQuery& query,
                                                                     std::string_view message) {
     using smtp::PolicyVerdict;

@@ -15,6 +15,11 @@
 
 namespace smarthost::policy {
 
+// The `rejections` row reason for a refusal at `stage` (admin API statistics):
+// "account_suspended", "sender_domain", "suppressed", "from_header", "from_domain",
+// "rate_limit:<limit>"; empty for refusals that are not the customer's doing (451 4.3.0).
+std::string rejection_reason(smtp::PolicyStage stage, const smtp::Reply& reply);
+
 class SubmissionPolicy {
   public:
     struct Settings {
@@ -33,7 +38,8 @@ class SubmissionPolicy {
     };
 
     SubmissionPolicy(pg::Pool& pool, Settings settings)
-        : settings_(settings),
+        : pool_(pool),
+          settings_(settings),
           accounts_(pool, settings.account_cache_ttl),
           limiter_(pool, settings.rate_limiter) {}
 
@@ -52,7 +58,11 @@ class SubmissionPolicy {
 
     boost::asio::awaitable<std::optional<smtp::Reply>> take_recipient_quota(
         const AccountPolicy& policy);
+    boost::asio::awaitable<smtp::PolicyVerdict> judge(std::int64_t account_id,
+                                                      const smtp::PolicyQuery& query,
+                                                      std::string_view message);
 
+    pg::Pool& pool_;
     Settings settings_;
     AccountPolicies accounts_;
     RateLimiter limiter_;

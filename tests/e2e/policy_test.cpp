@@ -268,6 +268,13 @@ TEST_F(PolicyWithLimits, MessagesPastTheHourlyLimitGet451NamingTheLimit) {
                             "after "))
         << refused;
     EXPECT_EQ(message_count(), "3");
+    // The refusal is in the account's statistics (GET /api/v1/accounts/{id}/stats).
+    EXPECT_EQ(*db_.exec("SELECT count(*) FROM rejections WHERE account_id = $1 AND reason = "
+                        "'rate_limit:messages_per_hour'",
+                        account_id_)
+                   .at(0)
+                   .at(0),
+              "1");
     EXPECT_EQ(*db_.exec("SELECT leased FROM rate_usage WHERE limit_name = 'messages_per_hour'")
                    .at(0)
                    .at(0),
