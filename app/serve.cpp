@@ -25,6 +25,8 @@
 #include "relay/ingress/listener.hpp"
 #include "relay/ingress/network_directory.hpp"
 #include "relay/ingress/tls_context.hpp"
+#include "relay/policy/auth_throttle.hpp"
+#include "relay/policy/dnsbl.hpp"
 #include "relay/policy/domain_verification.hpp"
 #include "relay/policy/submission_policy.hpp"
 #include "relay/queue/group_commit.hpp"
@@ -139,17 +141,29 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     policy_settings.recipients_per_day = config.limits.recipients_per_day;
     policy_settings.rate_limiter.max_block = config.limits.lease_block;
     policy::SubmissionPolicy submission_policy(pool, policy_settings);
-    const ingress::IngressServices services{config,   committer,         authenticator,
-                                            networks, submission_policy, tls.get()};
 
-    // The delivery role resolves MX hosts; the admin role checks sender domains now.
+    // The delivery role resolves MX hosts, the admin role checks sender domains now and
+    // the SMTP role asks DNSBL zones: one resolver (one libunbound cache), [delivery] DNS.
+    const bool checks_blocklists =
+        !config.policy.dnsbl.empty() || !config.policy.domain_blocklist.empty();
     std::unique_ptr<dns::Resolver> resolver;
-    if (delivery_role || admin_role) {
+    if (delivery_role || admin_role || (smtp_role && checks_blocklists)) {
         const auto& d = config.delivery;
         resolver = std::make_unique<dns::Resolver>(
             io.get_executor(), dns::Resolver::Settings{d.dns_forwarders, d.dns_timeout, d.ipv4,
                                                        d.ipv6, "/etc/resolv.conf"});
     }
+    std::unique_ptr<policy::Blocklists> blocklists;
+    if (smtp_role && checks_blocklists)
+        blocklists = std::make_unique<policy::Blocklists>(*resolver, config.policy);
+    const auto& throttle = config.auth_throttle;
+    policy::AuthThrottle auth_throttle(
+        pool, {throttle.max_failures, throttle.failure_window, throttle.lockout});
+    ingress::IngressServices services{config,   committer,         authenticator,
+                                      networks, submission_policy, tls.get()};
+    services.blocklists = blocklists.get();
+    if (auth_throttle.enabled()) services.auth_throttle = &auth_throttle;
+
     std::unique_ptr<delivery::DeliveryService> deliveries;
     if (delivery_role) {
         deliveries = make_delivery(io, pool, committer, *resolver, config);

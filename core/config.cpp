@@ -312,6 +312,49 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
     s.reject_unknown();
 }
 
+std::vector<BlocklistZone> read_blocklists(Section& parent, std::string_view key,
+                                           const std::filesystem::path& file) {
+    std::vector<BlocklistZone> zones;
+    const auto* n = parent.node(key);
+    if (!n) return zones;
+    const auto* array = n->as_array();
+    if (!array) parent.fail(key, fmt::format("must be an array of tables ([[policy.{}]])", key));
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const auto* t = array->get(i)->as_table();
+        if (!t) parent.fail(fmt::format("{}[{}]", key, i), "must be a table");
+        Section s(*t, fmt::format("policy.{}[{}]", key, i), file);
+        BlocklistZone zone;
+        s.read("zone", zone.zone, true);
+        zone.zone = lower(zone.zone);
+        while (!zone.zone.empty() && zone.zone.back() == '.')
+            zone.zone.pop_back();
+        const bool name_ok = std::all_of(zone.zone.begin(), zone.zone.end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+        });
+        if (!name_ok || zone.zone.empty() || zone.zone.front() == '.' ||
+            zone.zone.find("..") != std::string::npos)
+            s.fail("zone", "must be a DNS name such as zen.spamhaus.org");
+        std::string action = "reject";
+        s.read("action", action);
+        if (action == "reject") {
+            zone.action = BlocklistAction::reject;
+        } else if (action == "tempfail") {
+            zone.action = BlocklistAction::tempfail;
+        } else if (action == "tag") {
+            zone.action = BlocklistAction::tag;
+        } else {
+            s.fail("action", "must be one of reject, tempfail, tag");
+        }
+        s.read_strings("listed_answers", zone.listed_answers);
+        s.read("lookup_url", zone.lookup_url);
+        s.read_duration("timeout_ms", zone.timeout, 100, 60000);
+        s.read_bool("auth_suspicious", zone.auth_suspicious);
+        s.reject_unknown();
+        zones.push_back(std::move(zone));
+    }
+    return zones;
+}
+
 void read_policy(const toml::table& table, const std::filesystem::path& file, PolicyConfig& p) {
     Section s(table, "policy", file);
     std::string suppressed = "reject";
@@ -336,6 +379,9 @@ void read_policy(const toml::table& table, const std::filesystem::path& file, Po
                "must be one DNS label (letters, digits, '-', '_'; at most 63 characters)");
     s.read_duration("verification_interval_seconds", p.verification_interval, 60, 7 * 86400);
     s.read_duration("account_cache_ms", p.account_cache, 0, 600000);
+    p.dnsbl = read_blocklists(s, "dnsbl", file);
+    p.domain_blocklist = read_blocklists(s, "domain_blocklist", file);
+    s.read_strings("dnsbl_exempt_networks", p.dnsbl_exempt_networks);
     s.reject_unknown();
 }
 
@@ -424,6 +470,10 @@ Config load_config(const std::filesystem::path& file) {
         s.read_duration("failure_delay_ms", config.auth_failure_delay, 0, 60000);
         s.read_duration("cache_seconds", config.auth_cache_ttl, 0, 86400);
         s.read_int("hash_threads", config.auth_hash_threads, 1, 64);
+        auto& throttle = config.auth_throttle;
+        s.read_int("max_failures", throttle.max_failures, 0, 1000000);
+        s.read_duration("failure_window_seconds", throttle.failure_window, 1, 7 * 86400);
+        s.read_duration("lockout_seconds", throttle.lockout, 1, 7 * 86400);
         s.reject_unknown();
     }
 

@@ -142,6 +142,28 @@ struct DeliveryConfig {
 // Account policy on the submission path (docs/policy.md).
 enum class SuppressedRecipients { reject, bounce };
 
+// What a listing in a DNS blocklist zone does (docs/policy.md, "DNSBL").
+enum class BlocklistAction { reject, tempfail, tag };
+
+// One [[policy.dnsbl]] (client addresses) or [[policy.domain_blocklist]] (sender domains).
+struct BlocklistZone {
+    std::string zone;  // lower-cased, no trailing dot
+    BlocklistAction action = BlocklistAction::reject;
+    // A records that mean "listed": addresses or CIDRs; empty: any 127.0.0.0/8 answer.
+    std::vector<std::string> listed_answers;
+    std::string lookup_url;  // "{ip}" / "{domain}" replaced by what was looked up
+    std::chrono::milliseconds timeout{2000};
+    // A successful AUTH from an address listed here is recorded (auth_suspicious_logins).
+    bool auth_suspicious = false;
+};
+
+// Failed-AUTH throttling (docs/policy.md, "Authentication abuse"); max_failures 0: off.
+struct AuthThrottleConfig {
+    std::size_t max_failures = 10;
+    std::chrono::seconds failure_window{600};
+    std::chrono::seconds lockout{900};
+};
+
 struct PolicyConfig {
     // What RCPT to a suppressed address gets: "reject" = 550 5.1.1; "bounce" = 250, then
     // stored as bounced at once and reported to the sender in a DSN.
@@ -153,6 +175,10 @@ struct PolicyConfig {
     std::chrono::seconds verification_interval{900};
     // How long a process trusts what it loaded about an account (status, domains).
     std::chrono::milliseconds account_cache{5000};
+
+    std::vector<BlocklistZone> dnsbl;             // client address, at connect
+    std::vector<BlocklistZone> domain_blocklist;  // envelope sender domain, at MAIL
+    std::vector<std::string> dnsbl_exempt_networks;
 };
 
 // Default per-account rate limits ([limits]); an account's own column wins. 0: no limit.
@@ -180,6 +206,7 @@ struct Config {
     std::chrono::milliseconds auth_failure_delay{1000};
     std::chrono::seconds auth_cache_ttl{300};
     std::size_t auth_hash_threads = 2;
+    AuthThrottleConfig auth_throttle;
 
     std::vector<ListenerConfig> listeners;
 

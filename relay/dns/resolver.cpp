@@ -206,7 +206,8 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
         if (pending.empty() && watching) pipe.cancel();
     }
 
-    asio::awaitable<Result<RawAnswer>> ask(std::string name, int type) {
+    asio::awaitable<Result<RawAnswer>> ask(std::string name, int type,
+                                           std::chrono::milliseconds timeout) {
         auto self = shared_from_this();  // survives the Resolver while we wait
         if (shut_down) co_return Error{"DNS resolver shut down", "", true};
         auto query = std::make_shared<Query>(executor);
@@ -218,7 +219,7 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
         pending.emplace(query.get(), query);
         watch();
         if (!query->answered) {
-            query->wakeup.expires_after(settings.timeout);
+            query->wakeup.expires_after(timeout.count() > 0 ? timeout : settings.timeout);
             co_await query->wakeup.async_wait(asio::as_tuple(asio::use_awaitable));
         }
         if (query->abandoned) co_return Error{"DNS resolver shut down", "", true};
@@ -273,9 +274,10 @@ std::size_t Resolver::pending() const {
     return impl_->pending.size();
 }
 
-asio::awaitable<Result<RawAnswer>> Resolver::query(std::string name, int type) {
+asio::awaitable<Result<RawAnswer>> Resolver::query(std::string name, int type,
+                                                   std::chrono::milliseconds timeout) {
     auto impl = impl_;
-    auto answer = co_await impl->ask(std::move(name), type);
+    auto answer = co_await impl->ask(std::move(name), type, timeout);
     metrics::global()
         .dns_lookups
         .Add({{"type", type_label(type)}, {"result", answer ? to_string(answer->status) : "error"}})
@@ -288,8 +290,9 @@ asio::awaitable<Result<MxAnswer>> Resolver::mx(std::string domain) {
     co_return decoded<MxRecord>(std::move(raw), domain, rdata::parse_mx);
 }
 
-asio::awaitable<Result<AddressAnswer>> Resolver::a(std::string name) {
-    auto raw = co_await query(name, rr_type::a);
+asio::awaitable<Result<AddressAnswer>> Resolver::a(std::string name,
+                                                   std::chrono::milliseconds timeout) {
+    auto raw = co_await query(name, rr_type::a, timeout);
     co_return decoded<std::string>(std::move(raw), name, rdata::parse_a);
 }
 

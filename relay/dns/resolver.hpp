@@ -79,9 +79,12 @@ class Resolver {
     // A DNS outcome (even NXDOMAIN or a timeout) is an Answer; an Error means the
     // question could not be asked or the answer not read (bad name, malformed rdata,
     // libunbound failure, resolver destroyed).
-    boost::asio::awaitable<Result<RawAnswer>> query(std::string name, int type);
+    // `timeout` zero: Settings::timeout. DNSBL zones bring their own, shorter ones.
+    boost::asio::awaitable<Result<RawAnswer>> query(std::string name, int type,
+                                                    std::chrono::milliseconds timeout = {});
     boost::asio::awaitable<Result<MxAnswer>> mx(std::string domain);
-    boost::asio::awaitable<Result<AddressAnswer>> a(std::string name);
+    boost::asio::awaitable<Result<AddressAnswer>> a(std::string name,
+                                                    std::chrono::milliseconds timeout = {});
     boost::asio::awaitable<Result<AddressAnswer>> aaaa(std::string name);
     boost::asio::awaitable<Result<TxtAnswer>> txt(std::string name);
 

@@ -9,7 +9,9 @@ class GroupCommitter;
 }
 namespace policy {
 class SubmissionPolicy;
-}
+class Blocklists;
+class AuthThrottle;
+}  // namespace policy
 }  // namespace smarthost
 
 namespace smarthost::ingress {
@@ -24,7 +26,9 @@ struct IngressServices {
     Authenticator& authenticator;
     NetworkDirectory& networks;
     policy::SubmissionPolicy& policy;
-    TlsContextProvider* tls;  // null when no certificate is configured
+    TlsContextProvider* tls;                   // null when no certificate is configured
+    policy::Blocklists* blocklists = nullptr;  // null when no DNSBL zone is configured
+    policy::AuthThrottle* auth_throttle = nullptr;
 };
 
 }  // namespace smarthost::ingress

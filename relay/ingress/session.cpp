@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cctype>
 #include <chrono>
 #include <optional>
 
@@ -19,6 +20,8 @@
 #include "relay/ingress/network_directory.hpp"
 #include "relay/ingress/session_metrics.hpp"
 #include "relay/ingress/tls_context.hpp"
+#include "relay/policy/auth_throttle.hpp"
+#include "relay/policy/dnsbl.hpp"
 #include "relay/policy/submission_policy.hpp"
 #include "relay/queue/group_commit.hpp"
 #include "relay/smtp/command_reader.hpp"
@@ -115,6 +118,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::array<char, k_read_chunk> read_buffer_{};
 
     std::string client_ip_;
+    policy::BlocklistResult client_listing_;    // DNSBL zones that list client_ip_
+    std::string sender_domain_tags_;            // tag-action domain blocklist hits, this MAIL
     std::optional<Identity> network_identity_;  // from an allow-listed network
     std::optional<Identity> identity_;          // who the mail is sent as
     std::size_t messages_accepted_ = 0;
@@ -201,6 +206,30 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::awaitable<void> serve() {
         if (listener_.tls == TlsMode::implicit && !co_await tls_handshake()) co_return;
 
+        if (services_.auth_throttle) {
+            const bool locked = co_await services_.auth_throttle->ip_locked(client_ip_);
+            if (locked) {
+                outbox_ =
+                    smtp::reply::client_locked_out(services_.config.hostname, client_ip_).wire();
+                close_reason_ = "address locked out after failed logins";
+                co_await flush();
+                co_return;
+            }
+        }
+        if (services_.blocklists) {
+            client_listing_ = co_await services_.blocklists->check_client(client_ip_);
+            const auto* hit = client_listing_.strongest();
+            if (hit) {
+                spdlog::info("dnsbl listener={} client={} zone={} answer={} action={}",
+                             listener_.name, client_ip_, hit->zone, hit->answer,
+                             static_cast<int>(hit->action));
+                if (auto refusal = policy::client_refusal_at_connect(*hit, client_ip_)) {
+                    co_await refuse_service(std::move(*refusal));
+                    co_return;
+                }
+            }
+        }
+
         if (listener_.allow_networks) {
             auto owner = co_await services_.networks.account_for(client_ip_);
             if (!owner) {
@@ -251,6 +280,35 @@ class Session : public std::enable_shared_from_this<Session> {
                 if (timed_out_) co_await close_with(machine_->on_timeout());
                 co_return;
             }
+        }
+    }
+
+    // RFC 5321 section 3.1: after a 554 greeting the server waits for QUIT and answers
+    // 503 to anything else (until max_errors, then it closes).
+    asio::awaitable<void> refuse_service(smtp::Reply greeting) {
+        close_reason_ = "refused at connect: " + (greeting.lines.empty() ? "" : greeting.lines[0]);
+        outbox_ = greeting.wire();
+        std::size_t commands = 0;
+        for (;;) {
+            if (!co_await flush()) co_return;
+            while (auto line = command_reader_.next(inbox_)) {
+                std::string verb = line->text.substr(0, 4);
+                for (auto& c : verb)
+                    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+                if (verb == "QUIT" && line->text.size() == 4) {
+                    outbox_ += smtp::reply::bye().wire();
+                    co_await flush();
+                    co_return;
+                }
+                if (++commands >= listener_.limits.max_errors) {
+                    outbox_ += smtp::reply::too_many_errors(services_.config.hostname).wire();
+                    co_await flush();
+                    co_return;
+                }
+                outbox_ += smtp::reply::no_service(client_ip_).wire();
+            }
+            if (!co_await flush()) co_return;
+            if (!co_await read_more(listener_.limits.command_timeout)) co_return;
         }
     }
 
@@ -308,12 +366,35 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     asio::awaitable<smtp::Action> authenticate(smtp::AuthRequest request) {
+        auto* throttle = services_.auth_throttle;
+        if (throttle) {
+            // A locked username is not verified at all: the right password gets the same
+            // 454 as a wrong one until the cool-down ends.
+            const bool locked = co_await throttle->username_locked(request.username);
+            if (locked) {
+                spdlog::info("auth refused listener={} client={} user={}: username locked out",
+                             listener_.name, client_ip_, request.username);
+                auto action = machine_->on_auth_result(smtp::AuthOutcome::temporary_failure);
+                action.reply = smtp::reply::username_locked_out();
+                co_return action;
+            }
+        }
+        std::string username = request.username;
         auto verdict = co_await services_.authenticator.verify(std::move(request.username),
                                                                std::move(request.password));
         count_auth(listener_.name, verdict.outcome);
         if (verdict.outcome == smtp::AuthOutcome::success) {
             identity_ = std::move(verdict.identity);
+            if (throttle && client_listing_.auth_suspicious()) {
+                std::vector<std::string> zones;
+                for (const auto& hit : client_listing_.hits)
+                    if (hit.auth_suspicious) zones.push_back(hit.zone);
+                co_await throttle->record_suspicious_login(
+                    identity_->account_id, identity_->credential_id, identity_->username,
+                    client_ip_, std::move(zones));
+            }
         } else if (verdict.outcome == smtp::AuthOutcome::invalid_credentials) {
+            if (throttle) co_await throttle->record_failure(client_ip_, username);
             // Slows down password guessing on one connection (RFC 4954 section 4 allows it).
             asio::steady_timer delay(executor_, services_.config.auth_failure_delay);
             co_await delay.async_wait(use_tuple);
@@ -331,7 +412,7 @@ class Session : public std::enable_shared_from_this<Session> {
                           client_ip_);
             verdict = smtp::PolicyVerdict::refuse(smtp::reply::policy_unavailable());
         } else {
-            verdict = co_await services_.policy.check(identity_->account_id, query, body_);
+            verdict = co_await check_policies(query);
         }
         if (verdict.refused()) {
             const auto& refusal = *verdict.refusal;
@@ -342,6 +423,40 @@ class Session : public std::enable_shared_from_this<Session> {
             if (query.stage == smtp::PolicyStage::message) std::string().swap(body_);
         }
         co_return machine_->on_policy_verdict(verdict);
+    }
+
+    // The account's policy, and at MAIL the DNS blocklists: the client's tempfail
+    // listing, then the sender domain's (after the account policy, which needs no DNS).
+    asio::awaitable<smtp::PolicyVerdict> check_policies(const smtp::PolicyQuery& query) {
+        if (query.stage == smtp::PolicyStage::sender) {
+            sender_domain_tags_.clear();
+            const auto* hit = client_listing_.strongest();
+            if (hit) {
+                if (auto refusal = policy::client_refusal_at_mail(*hit, client_ip_))
+                    co_return smtp::PolicyVerdict::refuse(std::move(*refusal));
+            }
+        }
+        auto verdict = co_await services_.policy.check(identity_->account_id, query, body_);
+        if (verdict.refused() || query.stage != smtp::PolicyStage::sender ||
+            !services_.blocklists || !services_.blocklists->checks_sender_domains())
+            co_return verdict;
+        const auto at = query.address.rfind('@');
+        if (at == std::string::npos) co_return verdict;  // the null sender
+        const std::string domain = query.address.substr(at + 1);
+        auto listing = co_await services_.blocklists->check_sender_domain(domain);
+        const auto* hit = listing.strongest();
+        if (!hit) co_return verdict;
+        if (auto refusal = policy::sender_domain_refusal(*hit, domain))
+            co_return smtp::PolicyVerdict::refuse(std::move(*refusal));
+        sender_domain_tags_ = listing.tag_summary();
+        co_return verdict;
+    }
+
+    // "zone=answer, ..." of every tag-action listing of this client and sender domain.
+    std::string blocklist_tags() const {
+        std::string tags = client_listing_.tag_summary();
+        if (!tags.empty() && !sender_domain_tags_.empty()) tags += ", ";
+        return tags + sender_domain_tags_;
     }
 
     // Reads the data section; nullopt when the connection ended meanwhile.
@@ -395,6 +510,8 @@ class Session : public std::enable_shared_from_this<Session> {
             received.single_recipient = envelope.recipients[0].address;
         received.date = smtp::rfc5322_date_now();
         message.body = smtp::received_header(received);
+        if (const auto tags = blocklist_tags(); !tags.empty())
+            message.body += "X-Smarthost-DNSBL: " + tags + "\r\n";
         message.body += body_;
         std::string().swap(body_);
 

@@ -239,5 +239,30 @@ Reply header_fields_invalid(std::string_view problem) {
                 concat(concat("Message rejected: ", problem), " (RFC 5322 section 3.6)"));
 }
 
+Reply client_listed(int code, std::string_view enhanced, std::string_view ip, std::string_view zone,
+                    std::string_view url) {
+    std::string text = concat(concat(concat("Client address ", ip), " is listed in "), zone);
+    if (!url.empty()) text = concat(concat(text, ": see "), url);
+    return make(code, enhanced, std::move(text));
+}
+Reply sender_domain_listed(int code, std::string_view enhanced, std::string_view domain,
+                           std::string_view zone, std::string_view url) {
+    std::string text = concat(concat(concat("Sender domain ", domain), " is listed in "), zone);
+    if (!url.empty()) text = concat(concat(text, ": see "), url);
+    return make(code, enhanced, std::move(text));
+}
+Reply no_service(std::string_view ip) {
+    // RFC 5321 section 3.1: after a 554 greeting, every command but QUIT gets 503.
+    return make(503, "5.7.1", concat(concat("No SMTP service for ", ip), " here; send QUIT"));
+}
+Reply client_locked_out(std::string_view hostname, std::string_view ip) {
+    return make(
+        421, "4.7.0",
+        concat(concat(concat(hostname, " Too many failed logins from "), ip), ", try again later"));
+}
+Reply username_locked_out() {
+    return make(454, "4.7.0", "Too many failed logins for this username, try again later");
+}
+
 }  // namespace reply
 }  // namespace smarthost::smtp

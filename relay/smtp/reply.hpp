@@ -91,5 +91,15 @@ Reply recipient_suppressed(std::string_view address, std::string_view why);     
 Reply header_from_not_permitted(std::string_view domain, std::string_view account);    // 550 5.7.1
 Reply header_fields_invalid(std::string_view problem);                                 // 550 5.6.0
 
+// DNS blocklists and authentication abuse (docs/policy.md). `code`/`enhanced` come from
+// the zone's action: 554 5.7.1 (connect), 550 5.7.1 (MAIL) or 451 4.7.1.
+Reply client_listed(int code, std::string_view enhanced, std::string_view ip, std::string_view zone,
+                    std::string_view url);
+Reply sender_domain_listed(int code, std::string_view enhanced, std::string_view domain,
+                           std::string_view zone, std::string_view url);
+Reply no_service(std::string_view ip);  // 503 5.7.1 after a 554 greeting, until QUIT
+Reply client_locked_out(std::string_view hostname, std::string_view ip);  // 421 4.7.0
+Reply username_locked_out();                                              // 454 4.7.0
+
 }  // namespace reply
 }  // namespace smarthost::smtp

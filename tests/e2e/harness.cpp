@@ -208,6 +208,7 @@ SmarthostServer::SmarthostServer(std::string database_url, ServerOptions options
          << cert.private_key.string() << "\"\n"
          << "[auth]\nallow_without_tls = " << (options_.allow_auth_without_tls ? "true" : "false")
          << "\nfailure_delay_ms = 200\nhash_threads = 2\n"
+         << options_.auth_toml << "\n"
          << "[log]\nlevel = \"debug\"\n"
          << options_.extra_toml << "\n";
     for (auto& listener : options_.listeners) {

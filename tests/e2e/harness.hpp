@@ -84,6 +84,7 @@ struct ServerOptions {
     std::vector<ListenerSpec> listeners = {{"submission", "starttls"}, {"submissions", "implicit"}};
     bool allow_auth_without_tls = false;
     std::string extra_toml;  // appended to the file (other sections)
+    std::string auth_toml;   // more keys of the [auth] section
     // `serve --roles`: the submission tests run without delivery, so what they queue
     // stays as they queued it.
     std::string roles = "smtp";

@@ -1,0 +1,158 @@
+#include "relay/policy/auth_throttle.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "core/pg/pool.hpp"
+
+namespace smarthost::policy {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = LockoutTable::Clock;
+
+// Old failures and expired lockouts are deleted this often (by any replica; harmless
+// when several do).
+constexpr std::chrono::seconds k_prune_interval{60};
+
+constexpr const char* k_current_lockouts = R"sql(
+SELECT kind, key, ceil(extract(epoch FROM locked_until - now()) * 1000)::bigint
+  FROM auth_lockouts WHERE locked_until > now())sql";
+
+// One round trip: count this failure with those still in the window and lock what
+// reached the threshold. A lock consumes the key's failures, so that after the cool-down
+// the key starts from zero rather than being locked again by its first mistake.
+constexpr const char* k_record_failure = R"sql(
+WITH attempt (kind, key) AS (VALUES ('ip', $1::text), ('username', $2::text)),
+counted AS (
+    SELECT a.kind, a.key,
+           1 + (SELECT count(*) FROM auth_failures f
+                 WHERE f.kind = a.kind AND f.key = a.key
+                   AND f.failed_at > now() - make_interval(secs => $3)) AS failures
+      FROM attempt a WHERE a.key <> ''),
+recorded AS (
+    INSERT INTO auth_failures (kind, key)
+    SELECT kind, key FROM counted WHERE failures < $4),
+cleared AS (
+    DELETE FROM auth_failures f USING counted c
+     WHERE c.failures >= $4 AND f.kind = c.kind AND f.key = c.key),
+locked AS (
+    INSERT INTO auth_lockouts (kind, key, locked_until, failures)
+    SELECT kind, key, now() + make_interval(secs => $5), failures FROM counted
+     WHERE failures >= $4
+    ON CONFLICT (kind, key) DO UPDATE
+       SET locked_at = now(), locked_until = EXCLUDED.locked_until,
+           failures = EXCLUDED.failures
+    RETURNING kind, key)
+SELECT kind, key FROM locked)sql";
+
+constexpr const char* k_prune_failures =
+    "DELETE FROM auth_failures WHERE failed_at < now() - make_interval(secs => $1)";
+constexpr const char* k_prune_lockouts =
+    "DELETE FROM auth_lockouts WHERE locked_until < now() - interval '1 day'";
+
+constexpr const char* k_suspicious_login = R"sql(
+INSERT INTO auth_suspicious_logins (account_id, credential_id, username, client_ip, zones)
+VALUES ($1, $2, $3, $4::inet, $5::text[]))sql";
+
+LockoutTable::Kind kind_of(std::string_view text) {
+    return text == "ip" ? LockoutTable::Kind::ip : LockoutTable::Kind::username;
+}
+
+}  // namespace
+
+std::string LockoutTable::entry(Kind kind, std::string_view key) {
+    std::string e = kind == Kind::ip ? "ip:" : "username:";
+    e += key;
+    return e;
+}
+
+void LockoutTable::lock(Kind kind, std::string_view key, Clock::time_point until) {
+    auto& current = locks_[entry(kind, key)];
+    if (current < until) current = until;
+}
+
+bool LockoutTable::locked(Kind kind, std::string_view key, Clock::time_point now) const {
+    const auto it = locks_.find(entry(kind, key));
+    return it != locks_.end() && it->second > now;
+}
+
+asio::awaitable<void> AuthThrottle::refresh() {
+    const auto now = Clock::now();
+    if (refreshing_ || now - loaded_ < settings_.refresh) co_return;
+    refreshing_ = true;
+    auto rows = co_await pool_.query(k_current_lockouts);
+    refreshing_ = false;
+    loaded_ = Clock::now();
+    if (!rows) {
+        spdlog::warn("auth throttle: lockouts not reloaded: {}", rows.error().message);
+        co_return;
+    }
+    std::unordered_map<std::string, Clock::time_point> locks;
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+        const auto remaining = std::chrono::milliseconds(rows->get_int(i, 2));
+        locks[LockoutTable::entry(kind_of(rows->get(i, 0)), rows->get(i, 1))] = loaded_ + remaining;
+    }
+    table_.replace(std::move(locks));
+
+    if (loaded_ - pruned_ >= k_prune_interval) {
+        pruned_ = loaded_;
+        auto failures = co_await pool_.query(
+            k_prune_failures, static_cast<std::int64_t>(settings_.failure_window.count()));
+        auto lockouts = co_await pool_.query(k_prune_lockouts);
+        if (!failures || !lockouts) spdlog::warn("auth throttle: pruning old rows failed");
+    }
+}
+
+asio::awaitable<bool> AuthThrottle::ip_locked(std::string ip) {
+    if (!enabled()) co_return false;
+    co_await refresh();
+    co_return table_.locked(LockoutTable::Kind::ip, ip, Clock::now());
+}
+
+asio::awaitable<bool> AuthThrottle::username_locked(std::string username) {
+    if (!enabled()) co_return false;
+    co_await refresh();
+    co_return table_.locked(LockoutTable::Kind::username, username, Clock::now());
+}
+
+asio::awaitable<void> AuthThrottle::record_failure(std::string ip, std::string username) {
+    if (!enabled()) co_return;
+    auto rows = co_await pool_.query(k_record_failure, ip, username,
+                                     static_cast<std::int64_t>(settings_.failure_window.count()),
+                                     static_cast<std::int64_t>(settings_.max_failures),
+                                     static_cast<std::int64_t>(settings_.lockout.count()));
+    if (!rows) {
+        spdlog::warn("auth throttle: failure from {} not counted: {}", ip, rows.error().message);
+        co_return;
+    }
+    const auto until = Clock::now() + settings_.lockout;
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+        const auto kind = kind_of(rows->get(i, 0));
+        const std::string key(rows->get(i, 1));
+        table_.lock(kind, key, until);
+        spdlog::warn("auth throttle: {} {} locked for {} s after {} failed logins",
+                     kind == LockoutTable::Kind::ip ? "address" : "username", key,
+                     settings_.lockout.count(), settings_.max_failures);
+    }
+}
+
+asio::awaitable<void> AuthThrottle::record_suspicious_login(
+    std::int64_t account_id, std::optional<std::int64_t> credential_id, std::string username,
+    std::string ip, std::vector<std::string> zones) {
+    // Zone names are DNS names (config-checked): no quotes or backslashes to escape.
+    std::string array = "{";
+    for (const auto& zone : zones) {
+        if (array.size() > 1) array += ',';
+        array += '"' + zone + '"';
+    }
+    array += '}';
+    auto rows =
+        co_await pool_.query(k_suspicious_login, account_id, credential_id, username, ip, array);
+    if (!rows)
+        spdlog::warn("auth: suspicious login of {} from {} not recorded: {}", username, ip,
+                     rows.error().message);
+}
+
+}  // namespace smarthost::policy

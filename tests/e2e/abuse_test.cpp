@@ -1,0 +1,258 @@
+// End to end: DNS blocklists (client address at connect, sender domain at MAIL) and
+// failed-AUTH throttling (docs/policy.md) with the real binary, a real DNS server
+// (dnsmasq with fixture zones) and clients bound to 127.0.0.x / ::1 source addresses.
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/e2e/harness.hpp"
+#include "tests/support/dnsmasq.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace smarthost::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using test::DnsRecord;
+
+constexpr const char* k_username = "app@shop.example";
+constexpr const char* k_password = "abuse test password";
+
+bool starts_with(const std::string& text, const std::string& prefix) {
+    return text.rfind(prefix, 0) == 0;
+}
+
+std::string base64(std::string_view in) {
+    static constexpr char k_alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                           (static_cast<unsigned char>(in[i + 1]) << 8) |
+                           static_cast<unsigned char>(in[i + 2]);
+        for (int shift : {18, 12, 6, 0})
+            out += k_alphabet[(v >> shift) & 63];
+    }
+    if (i < in.size()) {
+        unsigned v = static_cast<unsigned char>(in[i]) << 16;
+        if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+        out += k_alphabet[(v >> 18) & 63];
+        out += k_alphabet[(v >> 12) & 63];
+        out += i + 1 < in.size() ? k_alphabet[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+std::string auth_plain(const std::string& username, const std::string& password) {
+    return "AUTH PLAIN " + base64(std::string(1, '\0') + username + '\0' + password);
+}
+
+std::vector<DnsRecord> fixture_zones() {
+    return {
+        // bl.test (reject): 127.0.0.2 listed; 127.0.0.5 answers outside the zone's
+        // listed_answers, so it is not listed.
+        DnsRecord::address("2.0.0.127.bl.test", "127.0.0.2"),
+        DnsRecord::address("5.0.0.127.bl.test", "127.0.0.9"),
+        DnsRecord::address("3.0.0.127.tf.test", "127.0.0.2"),   // tempfail
+        DnsRecord::address("4.0.0.127.tag.test", "127.0.0.4"),  // tag, auth_suspicious
+        DnsRecord::address("9.0.0.127.bl.test", "127.0.0.2"),   // but 127.0.0.9 is exempt
+        DnsRecord::unanswered("slow.test"),                     // never answers
+        DnsRecord::address("spam.example.dbl.test", "127.0.1.2"),
+    };
+}
+
+std::string blocklist_toml(const test::Dnsmasq& dns) {
+    return "[delivery]\ndns_forwarders = [\"" + dns.forwarder() +
+           "\"]\n"
+           "[policy]\naccount_cache_ms = 0\n"
+           "dnsbl_exempt_networks = [\"127.0.0.9/32\"]\n"
+           "[[policy.dnsbl]]\nzone = \"bl.test\"\naction = \"reject\"\n"
+           "listed_answers = [\"127.0.0.2\"]\n"
+           "lookup_url = \"https://bl.test/lookup?ip={ip}\"\n"
+           "[[policy.dnsbl]]\nzone = \"tf.test\"\naction = \"tempfail\"\n"
+           "[[policy.dnsbl]]\nzone = \"tag.test\"\naction = \"tag\"\nauth_suspicious = true\n"
+           "[[policy.dnsbl]]\nzone = \"slow.test\"\naction = \"reject\"\ntimeout_ms = 300\n"
+           "[[policy.domain_blocklist]]\nzone = \"dbl.test\"\naction = \"reject\"\n"
+           "lookup_url = \"https://dbl.test/{domain}\"\n";
+}
+
+ServerOptions abuse_options(const test::Dnsmasq& dns) {
+    ServerOptions options;
+    options.listeners = {{"submission", "none", false}};
+    options.allow_auth_without_tls = true;
+    options.auth_toml = "max_failures = 3\nfailure_window_seconds = 600\nlockout_seconds = 3\n";
+    options.extra_toml = blocklist_toml(dns);
+    return options;
+}
+
+class Abuse : public ::testing::Test {
+  protected:
+    Abuse() : dns_(fixture_zones()), server_(db_.url(), abuse_options(dns_)) {}
+
+    void SetUp() override {
+        account_id_ = db_.create_account("shop");
+        db_.add_sender_domain(account_id_, "shop.example");
+        db_.add_sender_domain(account_id_, "spam.example");
+        const auto result =
+            server_.subcommand({"credential", "set", "--account", "shop", "--username", k_username,
+                                "--password", k_password});
+        ASSERT_EQ(result.exit_code, 0) << result.output;
+    }
+
+    void TearDown() override {
+        if (HasFailure()) std::cerr << "---- smarthost log ----\n" << server_.log() << '\n';
+    }
+
+    std::unique_ptr<RawSmtpClient> connect(const std::string& from, SmarthostServer& server) {
+        return std::make_unique<RawSmtpClient>(server.port("submission"), from);
+    }
+    std::unique_ptr<RawSmtpClient> connect(const std::string& from) {
+        return connect(from, server_);
+    }
+
+    // Connected from `from`, greeted, past EHLO and AUTH.
+    std::unique_ptr<RawSmtpClient> logged_in(const std::string& from) {
+        auto c = connect(from);
+        EXPECT_EQ(reply_code(c->reply()), 220);
+        EXPECT_EQ(reply_code(c->command("EHLO app.shop.example")), 250);
+        EXPECT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+        return c;
+    }
+
+    std::string scalar(const std::string& sql) { return *db_.exec(sql).at(0).at(0); }
+
+    test::TestDatabase db_;
+    test::Dnsmasq dns_;
+    SmarthostServer server_;
+    std::int64_t account_id_ = 0;
+};
+
+TEST_F(Abuse, ListedClientGets554GreetingThen503UntilQuit) {
+    auto c = connect("127.0.0.2");
+    EXPECT_EQ(c->reply(),
+              "554 5.7.1 Client address 127.0.0.2 is listed in bl.test: see "
+              "https://bl.test/lookup?ip=127.0.0.2\r\n");
+    EXPECT_EQ(c->command("EHLO app.shop.example"),
+              "503 5.7.1 No SMTP service for 127.0.0.2 here; send QUIT\r\n");
+    EXPECT_TRUE(starts_with(c->command("MAIL FROM:<app@shop.example>"), "503 5.7.1"));
+    EXPECT_TRUE(starts_with(c->command("QUIT"), "221 2.0.0"));
+    EXPECT_TRUE(c->closed());
+}
+
+TEST_F(Abuse, AnswerOutsideListedAnswersAndExemptNetworksAreNotListed) {
+    auto c = connect("127.0.0.5");
+    EXPECT_TRUE(starts_with(c->reply(), "220 ")) << "127.0.0.5 answers 127.0.0.9";
+    auto exempt = connect("127.0.0.9");
+    EXPECT_TRUE(starts_with(exempt->reply(), "220 "));
+}
+
+TEST_F(Abuse, TempfailZoneAnswersMailWith451) {
+    auto c = logged_in("127.0.0.3");
+    EXPECT_EQ(c->command("MAIL FROM:<app@shop.example>"),
+              "451 4.7.1 Client address 127.0.0.3 is listed in tf.test\r\n");
+    EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "0");
+}
+
+TEST_F(Abuse, TagZoneAddsHeaderAndRecordsSuspiciousLogin) {
+    auto c = logged_in("127.0.0.4");
+    EXPECT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+    EXPECT_EQ(reply_code(c->command("RCPT TO:<someone@example.org>")), 250);
+    EXPECT_EQ(reply_code(c->command("DATA")), 354);
+    const auto done = c->command("From: app@shop.example\r\n\r\nhi\r\n.");
+    EXPECT_TRUE(starts_with(done, "250 2.0.0")) << done;
+    const auto body = scalar("SELECT convert_from(body, 'UTF8') FROM messages");
+    EXPECT_NE(body.find("\r\nX-Smarthost-DNSBL: tag.test=127.0.0.4\r\nFrom: app@shop.example"),
+              std::string::npos)
+        << body;
+    const auto rows = db_.exec(
+        "SELECT account_id, username, host(client_ip), zones::text FROM auth_suspicious_logins");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(*rows[0][0], std::to_string(account_id_));
+    EXPECT_EQ(*rows[0][1], k_username);
+    EXPECT_EQ(*rows[0][2], "127.0.0.4");
+    EXPECT_EQ(*rows[0][3], "{tag.test}");
+}
+
+TEST_F(Abuse, ZoneThatTimesOutFailsOpen) {
+    // slow.test never answers: 127.0.0.6 is listed nowhere and must still be served,
+    // after about the zone's 300 ms deadline.
+    const auto started = std::chrono::steady_clock::now();
+    auto c = logged_in("127.0.0.6");
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 250ms);
+    EXPECT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+    EXPECT_EQ(scalar("SELECT count(*) FROM auth_suspicious_logins"), "0");
+}
+
+TEST_F(Abuse, ListedSenderDomainIsRefusedAtMailWith550) {
+    auto c = logged_in("127.0.0.6");
+    EXPECT_EQ(c->command("MAIL FROM:<news@spam.example>"),
+              "550 5.7.1 Sender domain spam.example is listed in dbl.test: see "
+              "https://dbl.test/spam.example\r\n");
+    EXPECT_EQ(reply_code(c->command("MAIL FROM:<news@shop.example>")), 250);
+}
+
+// --- Authentication abuse ------------------------------------------------------------
+
+TEST_F(Abuse, AddressIsLockedOutAfterThresholdAndRecoversAfterCoolDown) {
+    for (int i = 0; i < 3; ++i) {
+        auto c = connect("127.0.0.7");
+        ASSERT_EQ(reply_code(c->reply()), 220);
+        EXPECT_EQ(reply_code(c->command("EHLO x")), 250);
+        EXPECT_TRUE(
+            starts_with(c->command(auth_plain("guess" + std::to_string(i), "nope")), "535 5.7.8"));
+    }
+    auto locked = connect("127.0.0.7");
+    EXPECT_EQ(
+        locked->reply(),
+        "421 4.7.0 relay.e2e.test Too many failed logins from 127.0.0.7, try again later\r\n");
+    EXPECT_TRUE(locked->closed());
+    EXPECT_EQ(scalar("SELECT count(*) FROM auth_lockouts WHERE kind = 'ip' AND key = '127.0.0.7' "
+                     "AND locked_until > now()"),
+              "1");
+    // Another address is not affected.
+    auto other = logged_in("127.0.0.8");
+    std::this_thread::sleep_for(3500ms);  // lockout_seconds = 3
+    auto again = logged_in("127.0.0.7");
+    EXPECT_EQ(reply_code(again->command("MAIL FROM:<app@shop.example>")), 250);
+}
+
+TEST_F(Abuse, UsernameIsLockedEvenWithTheRightPasswordUntilCoolDown) {
+    // Failures from three addresses against one username.
+    for (const char* from : {"127.0.0.10", "127.0.0.11", "127.0.0.12"}) {
+        auto c = connect(from);
+        ASSERT_EQ(reply_code(c->reply()), 220);
+        EXPECT_EQ(reply_code(c->command("EHLO x")), 250);
+        EXPECT_TRUE(starts_with(c->command(auth_plain(k_username, "wrong")), "535 5.7.8"));
+    }
+    auto c = connect("127.0.0.13");
+    ASSERT_EQ(reply_code(c->reply()), 220);
+    EXPECT_EQ(reply_code(c->command("EHLO x")), 250);
+    EXPECT_EQ(c->command(auth_plain(k_username, k_password)),
+              "454 4.7.0 Too many failed logins for this username, try again later\r\n");
+    std::this_thread::sleep_for(3500ms);
+    EXPECT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+}
+
+TEST_F(Abuse, FailuresAreCountedAcrossReplicas) {
+    auto options = abuse_options(dns_);
+    SmarthostServer second(db_.url(), options);
+    // Two failures on one replica, one on the other: the third locks the address on both.
+    for (SmarthostServer* server : {&server_, &server_, &second}) {
+        auto c = connect("127.0.0.14", *server);
+        ASSERT_EQ(reply_code(c->reply()), 220);
+        EXPECT_EQ(reply_code(c->command("EHLO x")), 250);
+        EXPECT_TRUE(starts_with(c->command(auth_plain("nobody", "nope")), "535 5.7.8"));
+    }
+    std::this_thread::sleep_for(1200ms);  // the first replica reloads lockouts each second
+    for (SmarthostServer* server : {&server_, &second}) {
+        auto c = connect("127.0.0.14", *server);
+        EXPECT_TRUE(starts_with(c->reply(), "421 4.7.0"))
+            << "replica on port " << server->port("submission");
+    }
+}
+
+}  // namespace
+}  // namespace smarthost::e2e
