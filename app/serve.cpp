@@ -28,6 +28,7 @@
 #include "relay/policy/auth_throttle.hpp"
 #include "relay/policy/dnsbl.hpp"
 #include "relay/policy/domain_verification.hpp"
+#include "relay/policy/outbound_reputation.hpp"
 #include "relay/policy/submission_policy.hpp"
 #include "relay/queue/group_commit.hpp"
 
@@ -154,15 +155,15 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
                                                        d.ipv6, "/etc/resolv.conf"});
     }
     std::unique_ptr<policy::Blocklists> blocklists;
-    if (smtp_role && checks_blocklists)
+    if (checks_blocklists && (smtp_role || delivery_role))
         blocklists = std::make_unique<policy::Blocklists>(*resolver, config.policy);
     const auto& throttle = config.auth_throttle;
     policy::AuthThrottle auth_throttle(
         pool, {throttle.max_failures, throttle.failure_window, throttle.lockout});
     ingress::IngressServices services{config,   committer,         authenticator,
                                       networks, submission_policy, tls.get()};
-    services.blocklists = blocklists.get();
-    if (auth_throttle.enabled()) services.auth_throttle = &auth_throttle;
+    if (smtp_role) services.blocklists = blocklists.get();
+    services.auth_throttle = &auth_throttle;  // also records suspicious logins when off
 
     std::unique_ptr<delivery::DeliveryService> deliveries;
     if (delivery_role) {
@@ -178,6 +179,21 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
             policy::DomainVerifier::Settings{config.policy.verification_label,
                                              config.policy.verification_interval});
         domain_verifier->start();
+    }
+
+    // Outbound reputation: the address deliveries leave from, in the DNSBL zones.
+    std::unique_ptr<policy::OutboundReputation> reputation;
+    if (delivery_role && blocklists && blocklists->has_client_zones()) {
+        if (config.delivery.source_address.empty()) {
+            spdlog::info(
+                "outbound reputation not checked: [delivery] source_address is not set, so the "
+                "address deliveries leave from is the system's choice");
+        } else {
+            reputation = std::make_unique<policy::OutboundReputation>(
+                io.get_executor(), pool, *blocklists, config.delivery.source_address,
+                config.policy.outbound_check_interval);
+            reputation->start();
+        }
     }
 
     std::unique_ptr<policy::DomainVerifier> admin_verifier;  // verify-now; never started
@@ -271,6 +287,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         // Deliveries in progress get their own grace; what is left is released to others.
         if (deliveries) deliveries->stop([&] { deliveries_done = true; });
         if (domain_verifier) domain_verifier->stop();
+        if (reputation) reputation->stop();
         reload.cancel();
         *shutdown_deadline =
             std::chrono::steady_clock::now() +

@@ -382,6 +382,7 @@ void read_policy(const toml::table& table, const std::filesystem::path& file, Po
     p.dnsbl = read_blocklists(s, "dnsbl", file);
     p.domain_blocklist = read_blocklists(s, "domain_blocklist", file);
     s.read_strings("dnsbl_exempt_networks", p.dnsbl_exempt_networks);
+    s.read_duration("outbound_check_interval_seconds", p.outbound_check_interval, 10, 86400);
     s.reject_unknown();
 }
 

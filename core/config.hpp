@@ -179,6 +179,8 @@ struct PolicyConfig {
     std::vector<BlocklistZone> dnsbl;             // client address, at connect
     std::vector<BlocklistZone> domain_blocklist;  // envelope sender domain, at MAIL
     std::vector<std::string> dnsbl_exempt_networks;
+    // The delivery role looks its source_address up in the dnsbl zones this often.
+    std::chrono::seconds outbound_check_interval{300};
 };
 
 // Default per-account rate limits ([limits]); an account's own column wins. 0: no limit.

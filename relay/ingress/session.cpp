@@ -374,6 +374,7 @@ class Session : public std::enable_shared_from_this<Session> {
             if (locked) {
                 spdlog::info("auth refused listener={} client={} user={}: username locked out",
                              listener_.name, client_ip_, request.username);
+                count_auth(listener_.name, smtp::AuthOutcome::temporary_failure);
                 auto action = machine_->on_auth_result(smtp::AuthOutcome::temporary_failure);
                 action.reply = smtp::reply::username_locked_out();
                 co_return action;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "core/metrics/metrics.hpp"
 #include "relay/dns/resolver.hpp"
 
 namespace smarthost::policy {
@@ -179,16 +180,22 @@ asio::awaitable<BlocklistResult> Blocklists::check_sender_domain(std::string dom
     co_return result;
 }
 
-asio::awaitable<BlocklistResult> Blocklists::check(const std::vector<Zone>& zones,
-                                                   std::string label, std::string looked_up) {
-    struct Lookup {
-        std::optional<BlocklistHit> hit;
-        bool timed_out = false;
-    };
+asio::awaitable<std::vector<ZoneOutcome>> Blocklists::check_own_address(std::string ip) {
+    std::vector<ZoneOutcome> none;
+    auto label = reversed_address(ip);
+    if (!label || client_zones_.empty()) co_return none;
+    auto outcomes = co_await lookup(client_zones_, std::move(*label), std::move(ip));
+    co_return outcomes;
+}
+
+asio::awaitable<std::vector<ZoneOutcome>> Blocklists::lookup(const std::vector<Zone>& zones,
+                                                             std::string label,
+                                                             std::string looked_up) {
+    using Status = ZoneOutcome::Status;
     struct Shared {
-        explicit Shared(asio::any_io_executor ex, std::size_t n) : done(ex), lookups(n) {}
+        explicit Shared(asio::any_io_executor ex, std::size_t n) : done(ex), outcomes(n) {}
         asio::steady_timer done;
-        std::vector<Lookup> lookups;
+        std::vector<ZoneOutcome> outcomes;
         std::size_t remaining = 0;
     };
     auto executor = co_await asio::this_coro::executor;
@@ -197,38 +204,58 @@ asio::awaitable<BlocklistResult> Blocklists::check(const std::vector<Zone>& zone
     shared->done.expires_at(asio::steady_timer::time_point::max());
     for (std::size_t i = 0; i < zones.size(); ++i) {
         const Zone& zone = zones[i];
-        auto lookup = [this, shared, i, &zone, name = label + "." + zone.config.zone,
-                       looked_up]() -> asio::awaitable<void> {
+        auto ask = [this, shared, i, &zone, name = label + "." + zone.config.zone,
+                    looked_up]() -> asio::awaitable<void> {
             auto answer = co_await resolver_.a(name, zone.config.timeout);
-            Lookup& out = shared->lookups[i];
+            ZoneOutcome& out = shared->outcomes[i];
+            out.zone = zone.config.zone;
+            const char* metric = "not_listed";
             if (!answer) {
+                out.status = Status::error;
+                metric = "error";
                 spdlog::warn("dnsbl: {} lookup failed: {}", name, answer.error().message);
             } else if (answer->status == dns::AnswerStatus::timeout) {
-                out.timed_out = true;
+                out.status = Status::timeout;
+                metric = "timeout";
+            } else if (answer->status == dns::AnswerStatus::temporary) {
+                out.status = Status::error;
+                metric = "error";
             } else if (answer->status == dns::AnswerStatus::ok) {
                 if (auto listed = zone.listed.listed(answer->records)) {
+                    out.status = Status::listed;
+                    metric = "listed";
                     out.hit = BlocklistHit{zone.config.zone, zone.config.action, *listed,
                                            lookup_url(zone.config.lookup_url, looked_up),
                                            zone.config.auth_suspicious};
                 }
             }
+            metrics::global()
+                .dnsbl_lookups.Add({{"zone", zone.config.zone}, {"result", metric}})
+                .Increment();
             if (--shared->remaining == 0) shared->done.cancel();
         };
-        asio::co_spawn(executor, std::move(lookup), asio::detached);
+        asio::co_spawn(executor, std::move(ask), asio::detached);
     }
     while (shared->remaining > 0)
         co_await shared->done.async_wait(asio::as_tuple(asio::use_awaitable));
-
-    BlocklistResult result;
     for (std::size_t i = 0; i < zones.size(); ++i) {
-        auto& lookup = shared->lookups[i];
-        if (lookup.hit) result.hits.push_back(std::move(*lookup.hit));
-        if (lookup.timed_out) {
-            ++timeouts_;
+        if (shared->outcomes[i].status != Status::timeout) continue;
+        ++timeouts_;
+        spdlog::warn("dnsbl: {} did not answer for {} within {} ms; not counted as listed",
+                     zones[i].config.zone, looked_up, zones[i].config.timeout.count());
+    }
+    std::vector<ZoneOutcome> outcomes = std::move(shared->outcomes);
+    co_return outcomes;
+}
+
+asio::awaitable<BlocklistResult> Blocklists::check(const std::vector<Zone>& zones,
+                                                   std::string label, std::string looked_up) {
+    auto outcomes = co_await lookup(zones, std::move(label), std::move(looked_up));
+    BlocklistResult result;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        if (outcomes[i].hit) result.hits.push_back(std::move(*outcomes[i].hit));
+        if (outcomes[i].status == ZoneOutcome::Status::timeout)
             result.timed_out.push_back(zones[i].config.zone);
-            spdlog::warn("dnsbl: {} did not answer for {} within {} ms; not counted as listed",
-                         zones[i].config.zone, looked_up, zones[i].config.timeout.count());
-        }
     }
     co_return result;
 }

@@ -71,6 +71,14 @@ std::optional<smtp::Reply> client_refusal_at_connect(const BlocklistHit& hit, st
 std::optional<smtp::Reply> client_refusal_at_mail(const BlocklistHit& hit, std::string_view ip);
 std::optional<smtp::Reply> sender_domain_refusal(const BlocklistHit& hit, std::string_view domain);
 
+// One zone's answer about one address or domain.
+struct ZoneOutcome {
+    enum class Status { listed, not_listed, timeout, error };
+    std::string zone;
+    Status status = Status::not_listed;
+    std::optional<BlocklistHit> hit;  // when listed
+};
+
 class Blocklists {
   public:
     // Throws std::invalid_argument for a bad listed_answers entry or exempt network.
@@ -83,6 +91,11 @@ class Blocklists {
     boost::asio::awaitable<BlocklistResult> check_client(std::string ip);
     boost::asio::awaitable<BlocklistResult> check_sender_domain(std::string domain);
 
+    // Every [[policy.dnsbl]] zone's answer about one of our own outbound addresses (no
+    // exemptions), in configuration order; for the outbound reputation checks.
+    boost::asio::awaitable<std::vector<ZoneOutcome>> check_own_address(std::string ip);
+    bool has_client_zones() const { return !client_zones_.empty(); }
+
     std::uint64_t timeouts() const { return timeouts_; }  // zone lookups that failed open
 
   private:
@@ -90,6 +103,9 @@ class Blocklists {
         BlocklistZone config;
         ListedAnswers listed;
     };
+    boost::asio::awaitable<std::vector<ZoneOutcome>> lookup(const std::vector<Zone>& zones,
+                                                            std::string label,
+                                                            std::string looked_up);
     boost::asio::awaitable<BlocklistResult> check(const std::vector<Zone>& zones, std::string label,
                                                   std::string looked_up);
 

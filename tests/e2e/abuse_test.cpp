@@ -64,9 +64,8 @@ std::vector<DnsRecord> fixture_zones() {
     };
 }
 
-std::string blocklist_toml(const test::Dnsmasq& dns) {
-    return "[delivery]\ndns_forwarders = [\"" + dns.forwarder() +
-           "\"]\n"
+std::string blocklist_toml(const test::Dnsmasq& dns, const std::string& delivery_toml = "") {
+    return "[delivery]\ndns_forwarders = [\"" + dns.forwarder() + "\"]\n" + delivery_toml +
            "[policy]\naccount_cache_ms = 0\n"
            "dnsbl_exempt_networks = [\"127.0.0.9/32\"]\n"
            "[[policy.dnsbl]]\nzone = \"bl.test\"\naction = \"reject\"\n"
@@ -192,6 +191,30 @@ TEST_F(Abuse, ListedSenderDomainIsRefusedAtMailWith550) {
               "550 5.7.1 Sender domain spam.example is listed in dbl.test: see "
               "https://dbl.test/spam.example\r\n");
     EXPECT_EQ(reply_code(c->command("MAIL FROM:<news@shop.example>")), 250);
+}
+
+TEST_F(Abuse, DeliveryRoleRecordsTheListingsOfItsSourceAddress) {
+    auto options = abuse_options(dns_);
+    options.roles = "smtp,delivery";
+    options.extra_toml = blocklist_toml(dns_, "source_address = \"127.0.0.2\"\n");
+    SmarthostServer delivery(db_.url(), options);
+    std::vector<test::TestDatabase::Row> rows;
+    for (int i = 0; i < 100 && rows.size() < 3; ++i) {
+        std::this_thread::sleep_for(100ms);
+        rows = db_.exec(
+            "SELECT zone, listed, answer FROM outbound_listings "
+            "WHERE source_address = '127.0.0.2' ORDER BY zone");
+    }
+    // slow.test never answers: no row rather than a false "not listed".
+    ASSERT_EQ(rows.size(), 3u) << delivery.log();
+    EXPECT_EQ(*rows[0][0], "bl.test");
+    EXPECT_EQ(*rows[0][1], "t");
+    EXPECT_EQ(*rows[0][2], "127.0.0.2");
+    EXPECT_EQ(*rows[1][0], "tag.test");
+    EXPECT_EQ(*rows[1][1], "f");
+    EXPECT_FALSE(rows[1][2].has_value());
+    EXPECT_EQ(*rows[2][0], "tf.test");
+    EXPECT_EQ(*rows[2][1], "f");
 }
 
 // --- Authentication abuse ------------------------------------------------------------

@@ -1,0 +1,111 @@
+#include "relay/policy/outbound_reputation.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/metrics/metrics.hpp"
+#include "core/pg/pool.hpp"
+#include "relay/policy/dnsbl.hpp"
+
+namespace smarthost::policy {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr const char* k_store_listing = R"sql(
+INSERT INTO outbound_listings (source_address, zone, listed, answer, checked_at)
+VALUES ($1::inet, $2, $3, $4, now())
+ON CONFLICT (source_address, zone) DO UPDATE
+   SET listed = EXCLUDED.listed, answer = EXCLUDED.answer, checked_at = now())sql";
+
+}  // namespace
+
+struct OutboundReputation::Impl {
+    Impl(asio::any_io_executor ex, pg::Pool& p, Blocklists& b, std::string address,
+         std::chrono::seconds every)
+        : executor(ex),
+          pool(p),
+          blocklists(b),
+          source_address(std::move(address)),
+          interval(every),
+          timer(ex) {}
+
+    asio::awaitable<std::size_t> check_once() {
+        auto outcomes = co_await blocklists.check_own_address(source_address);
+        std::size_t stored = 0;
+        for (const auto& outcome : outcomes) {
+            using Status = ZoneOutcome::Status;
+            if (outcome.status == Status::timeout || outcome.status == Status::error) continue;
+            const bool listed = outcome.status == Status::listed;
+            const std::string& zone = outcome.zone;
+            std::optional<std::string> answer;
+            if (listed) answer = outcome.hit->answer;
+            auto rows = co_await pool.query(k_store_listing, source_address, zone, listed, answer);
+            if (!rows) {
+                spdlog::warn("outbound reputation: {} in {} not stored: {}", source_address, zone,
+                             rows.error().message);
+                continue;
+            }
+            ++stored;
+            metrics::global()
+                .outbound_address_listings.Add({{"address", source_address}, {"zone", zone}})
+                .Set(listed ? 1 : 0);
+            if (listed)
+                spdlog::warn("outbound reputation: our address {} is listed in {} ({})",
+                             source_address, zone, *answer);
+        }
+        co_return stored;
+    }
+
+    // `self` keeps this alive while the loop runs, whatever happens to the owner.
+    asio::awaitable<void> loop(std::shared_ptr<Impl> self) {
+        while (self->running) {
+            co_await check_once();
+            timer.expires_after(interval);
+            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
+
+    asio::any_io_executor executor;
+    pg::Pool& pool;
+    Blocklists& blocklists;
+    std::string source_address;
+    std::chrono::seconds interval;
+    asio::steady_timer timer;
+    bool running = false;
+};
+
+OutboundReputation::OutboundReputation(asio::any_io_executor executor, pg::Pool& pool,
+                                       Blocklists& blocklists, std::string source_address,
+                                       std::chrono::seconds interval)
+    : impl_(std::make_shared<Impl>(executor, pool, blocklists, std::move(source_address),
+                                   interval)) {}
+
+OutboundReputation::~OutboundReputation() {
+    stop();
+}
+
+asio::awaitable<std::size_t> OutboundReputation::check_once() {
+    auto impl = impl_;
+    auto stored = co_await impl->check_once();
+    co_return stored;
+}
+
+void OutboundReputation::start() {
+    if (impl_->running) return;
+    impl_->running = true;
+    asio::co_spawn(
+        impl_->executor, [impl = impl_] { return impl->loop(impl); }, asio::detached);
+}
+
+void OutboundReputation::stop() {
+    impl_->running = false;
+    impl_->timer.cancel();
+}
+
+}  // namespace smarthost::policy
