@@ -345,6 +345,53 @@ TEST_F(ConfigFile, PolicySectionIsRead) {
     EXPECT_EQ(policy.account_cache, std::chrono::milliseconds(0));
 }
 
+TEST_F(ConfigFile, BlocklistZonesAndAuthThrottleAreRead) {
+    const auto config = load_config(
+        write(std::string(minimal) +
+              "[auth]\nmax_failures = 5\nfailure_window_seconds = 60\nlockout_seconds = 30\n"
+              "[policy]\ndnsbl_exempt_networks = [\"10.0.0.0/8\"]\n"
+              "outbound_check_interval_seconds = 60\n"
+              "[[policy.dnsbl]]\nzone = \"Zen.Example.\"\naction = \"tempfail\"\n"
+              "listed_answers = [\"127.0.0.2\"]\nlookup_url = \"https://x/{ip}\"\n"
+              "timeout_ms = 500\nauth_suspicious = true\n"
+              "[[policy.dnsbl]]\nzone = \"tag.example\"\naction = \"tag\"\n"
+              "[[policy.domain_blocklist]]\nzone = \"dbl.example\"\n"));
+    EXPECT_EQ(config.auth_throttle.max_failures, 5u);
+    EXPECT_EQ(config.auth_throttle.failure_window, std::chrono::seconds(60));
+    EXPECT_EQ(config.auth_throttle.lockout, std::chrono::seconds(30));
+    const auto& policy = config.policy;
+    ASSERT_EQ(policy.dnsbl.size(), 2u);
+    EXPECT_EQ(policy.dnsbl[0].zone, "zen.example");
+    EXPECT_EQ(policy.dnsbl[0].action, BlocklistAction::tempfail);
+    EXPECT_EQ(policy.dnsbl[0].listed_answers, std::vector<std::string>{"127.0.0.2"});
+    EXPECT_EQ(policy.dnsbl[0].lookup_url, "https://x/{ip}");
+    EXPECT_EQ(policy.dnsbl[0].timeout, std::chrono::milliseconds(500));
+    EXPECT_TRUE(policy.dnsbl[0].auth_suspicious);
+    EXPECT_EQ(policy.dnsbl[1].action, BlocklistAction::tag);
+    ASSERT_EQ(policy.domain_blocklist.size(), 1u);
+    EXPECT_EQ(policy.domain_blocklist[0].action, BlocklistAction::reject);
+    EXPECT_EQ(policy.dnsbl_exempt_networks, std::vector<std::string>{"10.0.0.0/8"});
+    EXPECT_EQ(policy.outbound_check_interval, std::chrono::seconds(60));
+}
+
+TEST_F(ConfigFile, BlocklistZoneKeysAreChecked) {
+    const std::string zone = std::string(minimal) + "[[policy.dnsbl]]\n";
+    EXPECT_NE(error_of(zone + "action = \"reject\"\n").find("policy.dnsbl[0].zone: is required"),
+              std::string::npos);
+    EXPECT_NE(error_of(zone + "zone = \"a..b\"\n").find("policy.dnsbl[0].zone: must be a DNS name"),
+              std::string::npos);
+    EXPECT_NE(error_of(zone + "zone = \"bl.example\"\naction = \"drop\"\n")
+                  .find("policy.dnsbl[0].action: must be one of reject, tempfail, tag"),
+              std::string::npos);
+    EXPECT_NE(error_of(zone + "zone = \"bl.example\"\ntimeout_ms = 5\n")
+                  .find("policy.dnsbl[0].timeout_ms: must be between 100"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[[policy.domain_blocklist]]\nzone = \"d.example\"\n"
+                                              "weight = 1\n")
+                  .find("policy.domain_blocklist[0].weight: is not a known key"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, PolicyKeysAreChecked) {
     EXPECT_EQ(
         load_config(write(std::string(minimal) + "[policy]\nsuppressed_recipients = \"bounce\"\n"))
