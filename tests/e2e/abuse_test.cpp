@@ -4,6 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <istream>
 #include <thread>
 
 #include "tests/e2e/harness.hpp"
@@ -50,8 +56,17 @@ std::string auth_plain(const std::string& username, const std::string& password)
     return "AUTH PLAIN " + base64(std::string(1, '\0') + username + '\0' + password);
 }
 
+// ::1 in reversed nibbles (RFC 5782 section 2.4).
+std::string reversed_ipv6_loopback() {
+    std::string name = "1";
+    for (int i = 0; i < 31; ++i)
+        name += ".0";
+    return name;
+}
+
 std::vector<DnsRecord> fixture_zones() {
     return {
+        DnsRecord::address(reversed_ipv6_loopback() + ".bl.test", "127.0.0.2"),
         // bl.test (reject): 127.0.0.2 listed; 127.0.0.5 answers outside the zone's
         // listed_answers, so it is not listed.
         DnsRecord::address("2.0.0.127.bl.test", "127.0.0.2"),
@@ -215,6 +230,39 @@ TEST_F(Abuse, DeliveryRoleRecordsTheListingsOfItsSourceAddress) {
     EXPECT_FALSE(rows[1][2].has_value());
     EXPECT_EQ(*rows[2][0], "tf.test");
     EXPECT_EQ(*rows[2][1], "f");
+}
+
+// The harness speaks IPv4; this one listener on [::1] and its client are set up here.
+TEST(AbuseIpv6, ListedIpv6ClientGets554) {
+    namespace asio = boost::asio;
+    asio::io_context io;
+    boost::system::error_code ec;
+    {
+        asio::ip::tcp::acceptor probe(io);
+        probe.open(asio::ip::tcp::v6(), ec);
+        if (!ec) probe.bind({asio::ip::address_v6::loopback(), 0}, ec);
+        if (ec) GTEST_SKIP() << "::1 is not usable on this machine: " << ec.message();
+    }
+    test::TestDatabase db;
+    test::Dnsmasq dns(fixture_zones());
+    auto options = abuse_options(dns);
+    const auto port6 = free_port();
+    options.extra_toml +=
+        "[[smtp.listener]]\nname = \"submission6\"\naddress = \"[::1]:" + std::to_string(port6) +
+        "\"\ntls = \"none\"\n";
+    SmarthostServer server(db.url(), options);  // returns once the IPv4 listener is up
+    asio::ip::tcp::socket socket(io);
+    socket.connect({asio::ip::address_v6::loopback(), port6}, ec);
+    ASSERT_FALSE(ec) << ec.message() << "\n" << server.log();
+    asio::streambuf buffer;
+    asio::read_until(socket, buffer, "\r\n", ec);
+    ASSERT_FALSE(ec) << ec.message();
+    std::istream in(&buffer);
+    std::string greeting;
+    std::getline(in, greeting);
+    EXPECT_EQ(greeting,
+              "554 5.7.1 Client address ::1 is listed in bl.test: see "
+              "https://bl.test/lookup?ip=::1\r");
 }
 
 // --- Authentication abuse ------------------------------------------------------------
