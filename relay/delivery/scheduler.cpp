@@ -214,8 +214,8 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
             for (const auto& recipient : message.recipients)
                 leased.insert(recipient.id);
         const std::size_t limit = config.limit_for(shared->domain);
-        const std::size_t parts = (shared->messages.size() + k_messages_per_connection - 1) /
-                                  k_messages_per_connection;
+        const std::size_t parts =
+            (shared->messages.size() + k_messages_per_connection - 1) / k_messages_per_connection;
         const std::size_t workers = std::max<std::size_t>(1, std::min(limit, parts));
         auto remaining = std::make_shared<std::size_t>(workers);
         for (std::size_t w = 0; w < workers; ++w) {
