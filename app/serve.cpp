@@ -140,6 +140,8 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     policy_settings.messages_per_day = config.limits.messages_per_day;
     policy_settings.recipients_per_hour = config.limits.recipients_per_hour;
     policy_settings.recipients_per_day = config.limits.recipients_per_day;
+    policy_settings.recipients_per_message = config.limits.recipients_per_message;
+    policy_settings.max_message_bytes = config.limits.max_message_bytes;
     policy_settings.rate_limiter.max_block = config.limits.lease_block;
     policy::SubmissionPolicy submission_policy(pool, policy_settings);
 

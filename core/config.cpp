@@ -536,6 +536,8 @@ Config load_config(const std::filesystem::path& file) {
         s.read_int("messages_per_day", l.messages_per_day, 0, most);
         s.read_int("recipients_per_hour", l.recipients_per_hour, 0, most);
         s.read_int("recipients_per_day", l.recipients_per_day, 0, most);
+        s.read_int("recipients_per_message", l.recipients_per_message, 0, most);
+        s.read_int("max_message_bytes", l.max_message_bytes, 0, std::int64_t{1} << 40);
         s.read_int("lease_block", l.lease_block, 1, 1000000);
         s.reject_unknown();
     }

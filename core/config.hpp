@@ -190,6 +190,8 @@ struct LimitsConfig {
     std::uint64_t messages_per_day = 0;
     std::uint64_t recipients_per_hour = 0;
     std::uint64_t recipients_per_day = 0;
+    std::uint64_t recipients_per_message = 0;  // 0: the listener's max_recipients only
+    std::uint64_t max_message_bytes = 0;       // 0: the listener's max_message_bytes only
     std::uint64_t lease_block = 100;  // most units a process leases from PostgreSQL at once
 };
 

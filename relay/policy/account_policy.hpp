@@ -28,6 +28,8 @@ struct AccountPolicy {
     std::optional<std::uint64_t> messages_per_day;
     std::optional<std::uint64_t> recipients_per_hour;
     std::optional<std::uint64_t> recipients_per_day;
+    std::optional<std::uint64_t> recipients_per_message;
+    std::optional<std::uint64_t> max_message_bytes;
 };
 
 }  // namespace smarthost::policy

@@ -35,6 +35,8 @@ std::string rejection_reason(smtp::PolicyStage stage, const smtp::Reply& reply) 
         if (start == std::string::npos || end == std::string::npos) return "rate_limit";
         return "rate_limit:" + text.substr(start + 6, end - start - 6);
     }
+    if (reply.code == 452 && reply.enhanced == "4.5.3") return "recipients_per_message";
+    if (reply.code == 552 && reply.enhanced == "5.3.4") return "message_size";
     if (reply.code < 500) return {};
     switch (stage) {
         case smtp::PolicyStage::sender:
@@ -106,6 +108,10 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(std::int64_t
         case smtp::PolicyStage::sender: {
             auto verdict = judge_sender(policy, query.address, settings_.sender_rules);
             if (verdict.refused()) co_return verdict;
+            // RFC 1870: a declared size over the account's limit is refused at MAIL.
+            const auto max_bytes = policy.max_message_bytes.value_or(settings_.max_message_bytes);
+            if (max_bytes > 0 && query.declared_size && *query.declared_size > max_bytes)
+                co_return PolicyVerdict::refuse(smtp::reply::message_too_big());
             // Built before the co_await: g++ 12 miscompiles braced lists inside one.
             std::vector<LimitValue> limits;
             limits.emplace_back(RateLimit::messages_per_minute,
@@ -118,11 +124,19 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(std::int64_t
             if (over) co_return PolicyVerdict::refuse(std::move(*over));
             co_return verdict;
         }
-        case smtp::PolicyStage::message:
+        case smtp::PolicyStage::message: {
+            const auto max_bytes = policy.max_message_bytes.value_or(settings_.max_message_bytes);
+            if (max_bytes > 0 && message.size() > max_bytes)
+                co_return PolicyVerdict::refuse(smtp::reply::message_too_big());
             co_return judge_message(policy, message, settings_.sender_rules);
+        }
         case smtp::PolicyStage::recipient:
             break;
     }
+    const auto per_message =
+        policy.recipients_per_message.value_or(settings_.recipients_per_message);
+    if (per_message > 0 && query.recipients >= per_message)
+        co_return PolicyVerdict::refuse(smtp::reply::too_many_recipients());
     if (!policy.has_suppressions) {
         auto over = co_await take_recipient_quota(policy);
         if (over) co_return PolicyVerdict::refuse(std::move(*over));

@@ -34,6 +34,9 @@ class SubmissionPolicy {
         std::uint64_t messages_per_day = 0;
         std::uint64_t recipients_per_hour = 0;
         std::uint64_t recipients_per_day = 0;
+        // Per message; 0: only the listener's own limits apply.
+        std::uint64_t recipients_per_message = 0;
+        std::uint64_t max_message_bytes = 0;
         RateLimiter::Settings rate_limiter;
     };
 

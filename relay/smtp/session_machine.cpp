@@ -449,7 +449,10 @@ Action SessionMachine::accept_recipient() {
 Action SessionMachine::ask_policy(State waiting, PolicyStage stage, std::string address) {
     state_ = waiting;
     Action action{Action::Kind::check_policy, Reply{}, {}, {}};
-    action.policy = PolicyQuery{stage, std::move(address)};
+    action.policy.stage = stage;
+    action.policy.address = std::move(address);
+    action.policy.recipients = envelope_.recipients.size();
+    action.policy.declared_size = envelope_.declared_size;
     return action;
 }
 

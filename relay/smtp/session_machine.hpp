@@ -45,7 +45,9 @@ enum class PolicyStage { sender, recipient, message };
 
 struct PolicyQuery {
     PolicyStage stage = PolicyStage::sender;
-    std::string address;  // sender ("" = null sender) or recipient; empty for message
+    std::string address;         // sender ("" = null sender) or recipient; empty for message
+    std::size_t recipients = 0;  // accepted so far in this transaction
+    std::optional<std::uint64_t> declared_size;  // MAIL's SIZE=, if given
 };
 
 // The answer to a policy check: carry on with the command, or refuse it with `refusal`

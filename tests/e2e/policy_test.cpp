@@ -297,6 +297,35 @@ TEST_F(PolicyWithLimits, AnAccountsOwnRecipientLimitWinsOverTheDefault) {
     EXPECT_EQ(*db_.exec("SELECT count(*) FROM recipients").at(0).at(0), "2");
 }
 
+TEST_F(PolicyWithLimits, AnAccountsRecipientsPerMessageAndSizeLimitsApply) {
+    db_.exec(
+        "UPDATE accounts SET recipients_per_message = 2, max_message_bytes = 2000 WHERE id = "
+        "$1",
+        account_id_);
+    auto c = client();
+    // RFC 1870: a declared size over the account's limit is refused at MAIL.
+    EXPECT_EQ(c->command("MAIL FROM:<app@shop.example> SIZE=5000"),
+              "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
+    EXPECT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example> SIZE=500")), 250);
+    EXPECT_EQ(reply_code(c->command("RCPT TO:<one@example.org>")), 250);
+    EXPECT_EQ(reply_code(c->command("RCPT TO:<two@example.org>")), 250);
+    EXPECT_TRUE(starts_with(c->command("RCPT TO:<three@example.org>"), "452 4.5.3"));
+    EXPECT_EQ(reply_code(c->command("DATA")), 354);
+    // Declared small, sent large: refused after the final dot.
+    std::string body = "From: app@shop.example\r\n\r\n";
+    for (int line = 0; line < 30; ++line)
+        body += std::string(100, 'x') + "\r\n";
+    const auto done = c->command(body + ".");
+    EXPECT_TRUE(starts_with(done, "552 5.3.4")) << done;
+    EXPECT_EQ(message_count(), "0");
+    EXPECT_EQ(*db_.exec("SELECT string_agg(reason, ',' ORDER BY id) FROM rejections WHERE "
+                        "account_id = $1",
+                        account_id_)
+                   .at(0)
+                   .at(0),
+              "message_size,recipients_per_message,message_size");
+}
+
 class PolicyBouncingSuppressed : public Policy {
   protected:
     PolicyBouncingSuppressed()

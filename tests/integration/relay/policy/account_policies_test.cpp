@@ -19,6 +19,14 @@ namespace {
 using namespace std::chrono_literals;
 using test::run_awaitable;
 
+// A policy question about `address` at `stage`, first in its transaction.
+smtp::PolicyQuery query(smtp::PolicyStage stage, std::string address) {
+    smtp::PolicyQuery q;
+    q.stage = stage;
+    q.address = std::move(address);
+    return q;
+}
+
 // Verification on, no account cache, suppressed recipients refused or bounced.
 SubmissionPolicy::Settings uncached_settings(bool bounce_suppressed) {
     SubmissionPolicy::Settings settings;
@@ -125,15 +133,15 @@ TEST_F(AccountPoliciesTest, SubmissionPolicyRefusesSuppressedAndAcceptsOthers) {
              account_);
     SubmissionPolicy policy(pool_, uncached_settings(false));
     auto refused = run_awaitable(
-        io_, policy.check(account_, {smtp::PolicyStage::recipient, "gone@example.org"}, ""));
+        io_, policy.check(account_, query(smtp::PolicyStage::recipient, "gone@example.org"), ""));
     ASSERT_TRUE(refused.refused());
     EXPECT_EQ(refused.refusal->code, 550);
     EXPECT_EQ(refused.refusal->enhanced, "5.1.1");
     auto accepted = run_awaitable(
-        io_, policy.check(account_, {smtp::PolicyStage::recipient, "here@example.org"}, ""));
+        io_, policy.check(account_, query(smtp::PolicyStage::recipient, "here@example.org"), ""));
     EXPECT_FALSE(accepted.refused());
     auto sender = run_awaitable(
-        io_, policy.check(account_, {smtp::PolicyStage::sender, "a@brand.example"}, ""));
+        io_, policy.check(account_, query(smtp::PolicyStage::sender, "a@brand.example"), ""));
     ASSERT_TRUE(sender.refused());  // pending
     EXPECT_EQ(sender.refusal->code, 553);
 }
@@ -143,13 +151,13 @@ TEST_F(AccountPoliciesTest, BounceModeAcceptsSuppressedRecipientsToBounceThem) {
              account_);
     SubmissionPolicy policy(pool_, uncached_settings(true));
     auto verdict = run_awaitable(
-        io_, policy.check(account_, {smtp::PolicyStage::recipient, "gone@example.org"}, ""));
+        io_, policy.check(account_, query(smtp::PolicyStage::recipient, "gone@example.org"), ""));
     EXPECT_FALSE(verdict.refused());
     ASSERT_TRUE(verdict.bounce.has_value());
     EXPECT_EQ(verdict.bounce->code, 550);
     EXPECT_EQ(verdict.bounce->enhanced, "5.1.1");
     auto other = run_awaitable(
-        io_, policy.check(account_, {smtp::PolicyStage::recipient, "here@example.org"}, ""));
+        io_, policy.check(account_, query(smtp::PolicyStage::recipient, "here@example.org"), ""));
     EXPECT_FALSE(other.refused());
     EXPECT_FALSE(other.bounce.has_value());
 }
@@ -158,7 +166,7 @@ TEST_F(AccountPoliciesTest, DatabaseFailureIsATemporaryRefusal) {
     pg::Pool unreachable(io_.get_executor(), {"postgresql://nobody@127.0.0.1:1/none", 1, 1});
     SubmissionPolicy policy(unreachable, uncached_settings(false));
     auto verdict = run_awaitable(
-        io_, policy.check(account_, {smtp::PolicyStage::sender, "a@shop.example"}, ""));
+        io_, policy.check(account_, query(smtp::PolicyStage::sender, "a@shop.example"), ""));
     ASSERT_TRUE(verdict.refused());
     EXPECT_EQ(verdict.refusal->code, 451);
     EXPECT_EQ(verdict.refusal->enhanced, "4.3.0");

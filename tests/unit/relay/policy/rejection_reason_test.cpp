@@ -30,6 +30,9 @@ TEST(RejectionReason, NamesEachRefusalForTheStatistics) {
     EXPECT_EQ(rejection_reason(PolicyStage::recipient, reply::rate_limited("recipients_per_day", 9,
                                                                            "2026-11-26T00:00:00Z")),
               "rate_limit:recipients_per_day");
+    EXPECT_EQ(rejection_reason(PolicyStage::recipient, reply::too_many_recipients()),
+              "recipients_per_message");
+    EXPECT_EQ(rejection_reason(PolicyStage::message, reply::message_too_big()), "message_size");
     // The database, not the customer: not a rejection of theirs.
     EXPECT_EQ(rejection_reason(PolicyStage::sender, reply::policy_unavailable()), "");
 }
