@@ -520,20 +520,14 @@ class Session : public std::enable_shared_from_this<Session> {
         const auto recipients = envelope.recipients.size();
         std::string sender = envelope.sender;
         std::string id = message.id;
-        auto report =
-            bounce_report(message, services_.config.hostname, std::chrono::system_clock::now());
+        if (auto report =
+                bounce_report(message, services_.config.hostname, std::chrono::system_clock::now()))
+            message.reports.push_back(std::move(*report));
         auto status = co_await services_.committer.enqueue(std::move(message));
         if (!status) {
             spdlog::warn("message not queued listener={} client={} account={}: {}", listener_.name,
                          client_ip_, identity_->account_name, status.error().message);
             co_return machine_->on_enqueued("");
-        }
-        if (report) {
-            // After the message itself: a report never goes out for mail that was not taken.
-            auto reported = co_await services_.committer.enqueue(std::move(*report));
-            if (!reported) {
-                spdlog::warn("bounce report for {} not queued: {}", id, reported.error().message);
-            }
         }
         ++messages_accepted_;
         count_accepted(*identity_, recipients);

@@ -185,8 +185,11 @@ using Batch = std::vector<std::shared_ptr<Pending>>;
 std::vector<pg::Statement> batch_statements(const Batch& batch) {
     std::vector<pg::Statement> statements;
     statements.reserve(batch.size() + 1);
-    for (const auto& pending : batch)
+    for (const auto& pending : batch) {
         statements.push_back(insert_message_statement(pending->message));
+        for (const auto& report : pending->message.reports)
+            statements.push_back(insert_message_statement(report));
+    }
     statements.push_back(notify_queue_statement());
     return statements;
 }

@@ -31,6 +31,9 @@ struct NewMessage {
     smtp::Envelope envelope;
     std::string body;               // the stored message, Received: header included
     std::string header_message_id;  // Message-ID: value if the message has one
+    // Stored in the same transaction, so neither exists without the other: the delivery
+    // reports for recipients bounced at submission (suppressed addresses in bounce mode).
+    std::vector<NewMessage> reports;
 };
 
 // A new time-ordered message id (UUID version 7), as 32 lower-case hex digits.

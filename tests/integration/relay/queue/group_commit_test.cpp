@@ -185,6 +185,36 @@ TEST_F(GroupCommitTest, RecipientsBouncedByPolicyAreStoredFinalWithAnEvent) {
     EXPECT_EQ(events[1][2], "t");
 }
 
+TEST_F(GroupCommitTest, AReportIsStoredInTheTransactionOfItsMessage) {
+    GroupCommitter committer(pool, {});
+    NewMessage message = make_message(account_id, "Subject: x\r\n\r\nbody\r\n");
+    NewMessage report = make_message(account_id, "Subject: report\r\n\r\nbounced\r\n");
+    report.envelope.sender.clear();
+    message.reports.push_back(report);
+    Status status = test::run_awaitable(io, committer.enqueue(std::move(message)));
+    ASSERT_TRUE(status) << status.error().message;
+    auto stored = db.exec("SELECT envelope_sender FROM messages ORDER BY envelope_sender");
+    ASSERT_EQ(stored.size(), 2u);
+    EXPECT_EQ(stored[0][0], "");
+    EXPECT_EQ(stored[1][0], "sender@example.com");
+
+    // Neither without the other: a report that cannot be stored takes its message along
+    // (the client then gets a failure reply and nothing was accepted).
+    NewMessage second = make_message(account_id, "second\r\n");
+    NewMessage broken = make_message(account_id + 1000, "report\r\n");
+    second.reports.push_back(broken);
+    const std::string second_id = second.id;
+    Status refused = test::run_awaitable(io, committer.enqueue(std::move(second)));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, "23503");
+    EXPECT_EQ(
+        db.exec("SELECT count(*) FROM messages WHERE replace(id::text, '-', '') = $1", second_id)
+            .at(0)
+            .at(0),
+        "0");
+    EXPECT_EQ(db.exec("SELECT count(*) FROM messages").at(0).at(0), "2");
+}
+
 TEST_F(GroupCommitTest, ABadMessageFailsAloneWhileItsBatchCommits) {
     GroupCommitter::Settings settings;
     settings.max_wait = std::chrono::milliseconds(200);  // all five form one batch
