@@ -68,6 +68,8 @@ bench_init() {
     smarthost_env=()
     bench_db=
     bench_db_url=
+    # Every smarthost started by launch_smarthost, by instance name (the trap stops them all).
+    declare -gA instance_pid=() instance_db=() instance_db_url=() instance_log=()
     failed=1
     trap bench_cleanup EXIT
     trap 'exit 130' INT
@@ -107,21 +109,27 @@ stop_process() {
 }
 
 stop_smarthost() {
-    [[ -n $smarthost_pid ]] || return 0
-    local pid=$smarthost_pid
+    local name pid
+    for name in "${!instance_pid[@]}"; do
+        pid=${instance_pid[$name]}
+        unset "instance_pid[$name]"
+        note "stopping smarthost $name (pid $pid)"
+        stop_process "$pid" "smarthost $name"
+    done
     smarthost_pid=
-    note "stopping smarthost (pid $pid)"
-    stop_process "$pid" smarthost
 }
 
 drop_database() {
-    [[ -n $bench_db ]] || return 0
-    local name=$bench_db
+    local name db
+    for name in "${!instance_db[@]}"; do
+        db=${instance_db[$name]}
+        unset "instance_db[$name]"
+        note "dropping database $db"
+        timeout 60 psql -X -q -v ON_ERROR_STOP=1 -d "$SMARTHOST_DATABASE_URL" \
+            -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null ||
+            warn "could not drop database $db: drop it by hand"
+    done
     bench_db=
-    note "dropping database $name"
-    timeout 60 psql -X -q -v ON_ERROR_STOP=1 -d "$SMARTHOST_DATABASE_URL" \
-        -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null ||
-        warn "could not drop database $name: drop it by hand"
 }
 
 bench_cleanup() {
@@ -232,58 +240,11 @@ postfix_master_pid() { tr -dc '0-9' <"$pf_queue/pid/master.pid"; }
 
 # ---------------------------------------------------------------- smarthost
 
-# start_smarthost ROLES EXTRA_TOML: a fresh database with the bench account, then
-# `smarthost serve --roles ROLES` with one plain listener on 127.0.0.1:$smarthost_port.
-# EXTRA_TOML (and BENCH_SMARTHOST_TOML, for experiments) is appended to the configuration.
-start_smarthost() {
-    local roles=$1 extra_toml=$2
-    bench_db="bench_${stamp}_$$"
-    note "creating database $bench_db"
-    timeout 60 psql -X -q -v ON_ERROR_STOP=1 -d "$SMARTHOST_DATABASE_URL" \
-        -c "CREATE DATABASE \"$bench_db\"" >/dev/null ||
-        { bench_db=; die "could not CREATE DATABASE with SMARTHOST_DATABASE_URL"; }
-    bench_db_url=$(db_url_with_name "$SMARTHOST_DATABASE_URL" "$bench_db")
-
-    mkdir -p "$(dirname "$sh_config")"
-    cat >"$sh_config" <<EOF
-[server]
-hostname = "bench.smarthost.test"
-[database]
-url = $(toml_string "$bench_db_url")
-pool_size = 8
-[smtp]
-max_message_bytes = 52428800
-max_connections = 1000
-max_connections_per_ip = 1000
-[[smtp.listener]]
-name = "bench"
-address = "127.0.0.1:$smarthost_port"
-tls = "none"
-allow_networks = true
-[log]
-level = "warn"
-[policy]
-# The bench's sender domain is marked verified below (no DNS can prove it here): its
-# periodic re-check is pushed past any run.
-verification_interval_seconds = 604800
-$extra_toml
-${BENCH_SMARTHOST_TOML:-}
-EOF
-    chmod 600 "$sh_config"
-    # smarthost lets SMARTHOST_DATABASE_URL (and the TLS variables) override the file.
-    # Ours names the admin database: never let it reach the binary, or migrate and the
-    # messages would land there instead of in the bench database.
-    smarthost_env=(env -u SMARTHOST_CONFIG -u SMARTHOST_TLS_CERTIFICATE -u SMARTHOST_TLS_PRIVATE_KEY
-        -u SMARTHOST_UPSTREAM_PASSWORD "SMARTHOST_DATABASE_URL=$bench_db_url")
-
-    note "migrating $bench_db"
-    timeout 120 "${smarthost_env[@]}" "$SMARTHOST_BINARY" --config "$sh_config" migrate >>"$sh_log" 2>&1 ||
-        { tail -n 30 "$sh_log" >&2; die "smarthost migrate failed (log: $sh_log)"; }
-
-    # The account relays from 127.0.0.0/8 without AUTH. Its sender domain is verified and
-    # its limits are set far above N, so policy never refuses or throttles the benchmark.
-    local account_id
-    account_id=$(timeout 60 psql -X -q -tA -v ON_ERROR_STOP=1 -d "$bench_db_url" <<'SQL'
+# The bench account of start_smarthost: relays from 127.0.0.0/8 without AUTH, sends as the
+# verified domain bench.smarthost.test, limits far above N so that policy never refuses or
+# throttles the benchmark. psql prints the account's id.
+bench_account_sql() {
+    cat <<'SQL'
 WITH account AS (
     INSERT INTO accounts (name, messages_per_minute, messages_per_hour, messages_per_day,
                           recipients_per_hour, recipients_per_day, max_connections)
@@ -295,16 +256,90 @@ WITH account AS (
     INSERT INTO sender_domains (account_id, domain, status, verification_token, verified_at, checked_at)
     SELECT id, 'bench.smarthost.test', 'verified', 'bench', now(), now() FROM account
 )
-SELECT id FROM account;
+SELECT 'bench account id ' || id FROM account;
 SQL
-    ) || die "could not insert the bench account into $bench_db"
-    note "bench account id $account_id"
+}
 
-    note "starting smarthost on 127.0.0.1:$smarthost_port (roles $roles)"
+# start_smarthost ROLES EXTRA_TOML: a fresh database with the bench account, then
+# `smarthost serve --roles ROLES` with one plain listener on 127.0.0.1:$smarthost_port.
+# EXTRA_TOML (and BENCH_SMARTHOST_TOML, for experiments) is appended to the configuration.
+# Sets smarthost_pid, bench_db, bench_db_url; its config and log are $sh_config, $sh_log.
+start_smarthost() {
+    launch_smarthost main "$smarthost_port" "$1" "" "$2" "$(bench_account_sql)"
+    smarthost_pid=${instance_pid[main]}
+    bench_db=${instance_db[main]}
+    bench_db_url=${instance_db_url[main]}
+}
+
+# launch_smarthost NAME PORT ROLES POLICY_KEYS EXTRA_TOML ACCOUNTS_SQL: a fresh database
+# (bench_<stamp>_<pid>, plus _NAME unless NAME is main), migrated, ACCOUNTS_SQL run in it
+# (its output is shown), then `smarthost serve --roles ROLES` with one plain listener on
+# 127.0.0.1:PORT. POLICY_KEYS are lines inside [policy]; EXTRA_TOML (and
+# BENCH_SMARTHOST_TOML, for experiments) is appended to the configuration. Sets
+# instance_pid[NAME], instance_db[NAME], instance_db_url[NAME], instance_log[NAME]; the
+# EXIT trap stops the process and drops the database. Config and log live in
+# $run_dir/smarthost/ (main) or $run_dir/smarthost-NAME/.
+launch_smarthost() {
+    local name=$1 port=$2 roles=$3 policy_keys=$4 extra_toml=$5 accounts_sql=$6
+    local db="bench_${stamp}_$$" dir="$run_dir/smarthost"
+    if [[ $name != main ]]; then db+="_$name"; dir+="-$name"; fi
+    local config="$dir/smarthost.toml" log="$dir/smarthost.log" db_url created
+    note "creating database $db"
+    timeout 60 psql -X -q -v ON_ERROR_STOP=1 -d "$SMARTHOST_DATABASE_URL" \
+        -c "CREATE DATABASE \"$db\"" >/dev/null ||
+        die "could not CREATE DATABASE with SMARTHOST_DATABASE_URL"
+    instance_db[$name]=$db
+    db_url=$(db_url_with_name "$SMARTHOST_DATABASE_URL" "$db")
+    instance_db_url[$name]=$db_url
+    instance_log[$name]=$log
+
+    mkdir -p "$dir"
+    cat >"$config" <<EOF
+[server]
+hostname = "bench.smarthost.test"
+[database]
+url = $(toml_string "$db_url")
+pool_size = 8
+[smtp]
+max_message_bytes = 52428800
+max_connections = 1000
+max_connections_per_ip = 1000
+[[smtp.listener]]
+name = "bench"
+address = "127.0.0.1:$port"
+tls = "none"
+allow_networks = true
+[log]
+level = "warn"
+[policy]
+# The bench's sender domains are marked verified (no DNS can prove them here): their
+# periodic re-check is pushed past any run.
+verification_interval_seconds = 604800
+$policy_keys
+$extra_toml
+${BENCH_SMARTHOST_TOML:-}
+EOF
+    chmod 600 "$config"
+    # smarthost lets SMARTHOST_DATABASE_URL (and the TLS variables) override the file.
+    # Ours names the admin database: never let it reach the binary, or migrate and the
+    # messages would land there instead of in the bench database.
+    local -a env_args=(env -u SMARTHOST_CONFIG -u SMARTHOST_TLS_CERTIFICATE -u SMARTHOST_TLS_PRIVATE_KEY
+        -u SMARTHOST_UPSTREAM_PASSWORD "SMARTHOST_DATABASE_URL=$db_url")
+    [[ $name == main ]] && smarthost_env=("${env_args[@]}")
+
+    note "migrating $db"
+    timeout 120 "${env_args[@]}" "$SMARTHOST_BINARY" --config "$config" migrate >>"$log" 2>&1 ||
+        { tail -n 30 "$log" >&2; die "smarthost migrate failed (log: $log)"; }
+
+    created=$(timeout 120 psql -X -q -tA -v ON_ERROR_STOP=1 -d "$db_url" <<<"$accounts_sql") ||
+        die "could not insert the bench accounts into $db"
+    note "$created"
+
+    note "starting smarthost $name on 127.0.0.1:$port (roles $roles)"
     # env execs the binary, so $! is smarthost's own pid.
-    "${smarthost_env[@]}" "$SMARTHOST_BINARY" --config "$sh_config" serve --roles "$roles" >>"$sh_log" 2>&1 &
-    smarthost_pid=$!
-    wait_for_port "$smarthost_port" "$smarthost_pid" "smarthost" "$sh_log"
+    "${env_args[@]}" "$SMARTHOST_BINARY" --config "$config" serve --roles "$roles" >>"$log" 2>&1 &
+    instance_pid[$name]=$!
+    wait_for_port "$port" "${instance_pid[$name]}" "smarthost $name" "$log"
 }
 
 # bench_sql SQL: one value from the bench database.
