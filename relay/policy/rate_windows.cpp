@@ -60,7 +60,10 @@ bool QuotaLedger::take(std::int64_t account_id, RateLimit limit, const Window& w
 void QuotaLedger::add(std::int64_t account_id, RateLimit limit, const Window& window,
                       std::uint64_t n) {
     Block& block = blocks_[Key{account_id, limit}];
-    if (block.window_start != window.start) block = Block{window.start, window.end, 0};
+    if (block.window_start != window.start) {
+        block = Block{window.start, window.end, 0};
+        earliest_end_ = std::min(earliest_end_, window.end);
+    }
     block.units += n;
 }
 
@@ -72,7 +75,15 @@ std::uint64_t QuotaLedger::held(std::int64_t account_id, RateLimit limit,
 }
 
 void QuotaLedger::expire(SystemTime now) {
-    std::erase_if(blocks_, [now](const auto& entry) { return entry.second.window_end <= now; });
+    // Walking every block on every call cost O(accounts x limits) per MAIL and RCPT: with
+    // 200 accounts it was a tenth of the process's CPU in bench/accept.sh's policy run.
+    if (now < earliest_end_) return;
+    earliest_end_ = SystemTime::max();
+    std::erase_if(blocks_, [&](const auto& entry) {
+        if (entry.second.window_end <= now) return true;
+        earliest_end_ = std::min(earliest_end_, entry.second.window_end);
+        return false;
+    });
 }
 
 }  // namespace smarthost::policy

@@ -51,5 +51,27 @@ TEST(RateWindows, LedgerServesOnlyTheWindowItsBlockWasLeasedFor) {
     EXPECT_EQ(ledger.held(7, RateLimit::messages_per_minute, next), 0u);
 }
 
+TEST(RateWindows, LedgerExpiresEachBlockWhenItsOwnWindowEnds) {
+    QuotaLedger ledger;
+    const auto hour = window_of(RateLimit::messages_per_hour, k_now);
+    const auto minute = window_of(RateLimit::messages_per_minute, k_now);
+    ledger.add(7, RateLimit::messages_per_hour, hour, 5);
+    ledger.expire(k_now);  // nothing has ended
+    // A block added later with an earlier end must still be forgotten at that end.
+    ledger.add(7, RateLimit::messages_per_minute, minute, 3);
+    ledger.expire(minute.end - 1s);
+    EXPECT_EQ(ledger.held(7, RateLimit::messages_per_minute, minute), 3u);
+    ledger.expire(minute.end);
+    EXPECT_EQ(ledger.held(7, RateLimit::messages_per_minute, minute), 0u);
+    EXPECT_EQ(ledger.held(7, RateLimit::messages_per_hour, hour), 5u);
+    const auto next_minute = window_of(RateLimit::messages_per_minute, minute.end);
+    ledger.add(8, RateLimit::messages_per_minute, next_minute, 2);
+    ledger.expire(next_minute.end);
+    EXPECT_EQ(ledger.held(8, RateLimit::messages_per_minute, next_minute), 0u);
+    EXPECT_EQ(ledger.held(7, RateLimit::messages_per_hour, hour), 5u);
+    ledger.expire(hour.end);
+    EXPECT_EQ(ledger.held(7, RateLimit::messages_per_hour, hour), 0u);
+}
+
 }  // namespace
 }  // namespace smarthost::policy
