@@ -306,6 +306,10 @@ instance_postmaster() {
     return 0
 }
 cpu_seconds() { "$python" "$bench_src/cpu_seconds.py" "$@"; }
+# instance_xacts NAME: transactions committed in the instance's database so far.
+instance_xacts() {
+    instance_sql "$1" "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+}
 instance_sql() { timeout 60 psql -X -q -tA -v ON_ERROR_STOP=1 -d "${instance_db_url[$1]}" -c "$2"; }
 
 # policy_check_count off|on: every acknowledged message is stored.
@@ -349,7 +353,7 @@ policy_run() {
 median() {
     (($# > 0)) || { printf 'n/a'; return; }
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) printf "%s", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+        if (NR % 2) printf "%s", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 if [[ $policy != 0 ]]; then
@@ -377,6 +381,10 @@ max_message_bytes = 0" "$(policy_off_sql)"
     pol_postmaster[off]=$(instance_postmaster policy-off)
     pol_postmaster[on]=$(instance_postmaster policy-on)
 
+    declare -A pol_xact_before=()
+    for variant in off on; do pol_xact_before[$variant]=$(instance_xacts "policy-$variant"); done
+    pol_timed=0
+
     # Keys: VARIANT/SIZE/SESSIONS/ROUND. Even rounds run "on" first, so a change of the
     # machine's load during the bench does not always favour the same side.
     for ((round = 1; round <= policy_rounds; round++)); do
@@ -388,6 +396,7 @@ max_message_bytes = 0" "$(policy_off_sql)"
                     key="$variant/$size/$sessions/$round"
                     policy_run "$variant" "$size" "$sessions" "$messages"
                     pol[$key]=$policy_result
+                    [[ $variant == on ]] && pol_timed=$((pol_timed + messages))
                     pol_cpu[$key]=$(awk -v s="$(field cpu_s "${pol[$key]}")" -v n="$messages" \
                         'BEGIN { printf "%.3f", s * 1000 / n }')
                     pol_pg_cpu[$key]=$(awk -v s="$(field pg_cpu_s "${pol[$key]}")" -v n="$messages" \
@@ -396,6 +405,16 @@ max_message_bytes = 0" "$(policy_off_sql)"
                 done
             done
         done
+    done
+
+    # Transactions (statements outside a transaction block count as one) per timed message.
+    # Backends report their counts within PostgreSQL's idle flush interval (10 s).
+    note "waiting 11 s for PostgreSQL's statistics"
+    sleep 11
+    declare -A pol_xacts=()
+    for variant in off on; do
+        pol_xacts[$variant]=$(awk -v a="${pol_xact_before[$variant]}" -v b="$(instance_xacts "policy-$variant")" \
+            -v n="$pol_timed" 'BEGIN { printf "%.3f", (b - a) / n }')
     done
 
     # The policy-on server really worked for every account and refused nothing.
@@ -511,6 +530,8 @@ policy_summary() {
                 "$(pol_median off "$size" "$sessions" client_cpu_s)" "$(pol_median on "$size" "$sessions" client_cpu_s)"
         done
     done
+    printf '\nPostgreSQL transactions per timed message (pg_stat_database of each database; statements outside a transaction block count as one; includes the check queries of the script, one per run): off %s, on %s\n' \
+        "${pol_xacts[off]}" "${pol_xacts[on]}"
     [[ -n ${pol_postmaster[on]:-} ]] ||
         printf '\n(PostgreSQL CPU not measured: the cluster is not a process on this machine.)\n'
     printf '\nStored (checked after every run): policy-off %s, policy-on %s messages (from %s accounts); policy-on rate_usage: %s; policy refusals: %s\n' \
