@@ -33,8 +33,8 @@ Environment:
   SMARTHOST_DATABASE_URL  PostgreSQL URL of a role that may CREATE DATABASE (same)
   BENCH_POSTFIX_PORT      loopback port of the private Postfix [10587]
   BENCH_SMARTHOST_PORT    loopback port of smarthost [12525]
-  BENCH_POLICY_OFF_PORT   loopback port of the policy-off smarthost [BENCH_SMARTHOST_PORT + 1]
-  BENCH_POLICY_ON_PORT    loopback port of the policy-on smarthost [BENCH_SMARTHOST_PORT + 2]
+  BENCH_POLICY_OFF_PORT   loopback port of the policy-off smarthost [BENCH_SMARTHOST_PORT + 2]
+  BENCH_POLICY_ON_PORT    loopback port of the policy-on smarthost [BENCH_SMARTHOST_PORT + 3]
   BENCH_CLIENT_PROCESSES  processes of bench/policy_load.py [nproc]
   BENCH_RUN_TIMEOUT       seconds allowed per load run [600]
   BENCH_DIR               parent of the run directories [<repo>/var/bench]
@@ -96,8 +96,8 @@ for value in $sizes; do is_count "$value" || die "bad size '$value'"; done
 for value in $session_counts; do
     if ! is_count "$value" || ((value > 1000)); then die "bad session count '$value' (1..1000)"; fi
 done
-policy_off_port=${BENCH_POLICY_OFF_PORT:-$((smarthost_port + 1))}
-policy_on_port=${BENCH_POLICY_ON_PORT:-$((smarthost_port + 2))}
+policy_off_port=${BENCH_POLICY_OFF_PORT:-$((smarthost_port + 2))}
+policy_on_port=${BENCH_POLICY_ON_PORT:-$((smarthost_port + 3))}
 for value in "$postfix_port" "$smarthost_port" "$policy_off_port" "$policy_on_port" "$run_timeout"; do
     is_count "$value" || die "bad port/timeout '$value'"
 done
