@@ -239,8 +239,9 @@ fi
 # Two more smarthost processes, each with its own database, get the same load from
 # bench/policy_load.py (smtp-source can neither bind a source address nor AUTH):
 #   off: one account owning 127.0.0.0/8, allowed to send as bench.smarthost.test and its
-#        subdomains, no limits ([limits] all 0, account columns NULL), sender domain
-#        verification off, no DNSBL;
+#        subdomains (left pending: with verification off a listed domain authorizes
+#        whatever its status), no limits ([limits] all 0, account columns NULL), sender
+#        domain verification off, no DNSBL;
 #   on:  $policy_accounts accounts; account k owns 127.0.1.k/32 (127.0.1.1 + k - 1),
 #        sends as its own verified a<k>.bench.smarthost.test (envelope and From: are
 #        checked), and has every message and recipient rate limit set (quota leased from
