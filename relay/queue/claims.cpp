@@ -57,10 +57,21 @@ SELECT c.domain, replace(m.id::text, '-', ''), m.account_id, m.envelope_sender,
 FROM claimed c JOIN messages m ON m.id = c.message_id JOIN accounts a ON a.id = m.account_id
 ORDER BY c.domain, m.id, c.id)sql";
 
+// Every statement that updates several leased rows locks them in id order first: two
+// transactions of one owner (a lease extension and a worker recording its outcomes)
+// taking the same rows in different orders deadlock, and PostgreSQL then aborts one.
+constexpr const char* k_lock_recipients = R"sql(
+SELECT id FROM recipients WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)sql";
+
 constexpr const char* k_extend_lease = R"sql(
-UPDATE recipients
+WITH locked AS MATERIALIZED (
+    SELECT id FROM recipients
+    WHERE id = ANY($2::bigint[]) AND lease_owner = $1 AND state = 'in_flight'
+    ORDER BY id FOR UPDATE
+)
+UPDATE recipients r
 SET lease_expires_at = now() + $3::bigint * interval '1 millisecond', updated_at = now()
-WHERE id = ANY($2::bigint[]) AND lease_owner = $1 AND state = 'in_flight')sql";
+FROM locked WHERE r.id = locked.id)sql";
 
 // One outcome: the recipient row if still ours, then its events and, for a hard bounce,
 // the suppression — all only if the row was updated. Returns 1 or 0 rows updated.
@@ -91,18 +102,27 @@ SELECT count(*) FROM updated)sql";
 
 // A released recipient was claimed with attempts + 1: take that back.
 constexpr const char* k_release_all = R"sql(
-UPDATE recipients
-SET state = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'deferred' END,
-    attempts = greatest(attempts - 1, 0),
+WITH locked AS MATERIALIZED (
+    SELECT id FROM recipients WHERE lease_owner = $1 AND state = 'in_flight'
+    ORDER BY id FOR UPDATE
+)
+UPDATE recipients r
+SET state = CASE WHEN r.attempts <= 1 THEN 'queued' ELSE 'deferred' END,
+    attempts = greatest(r.attempts - 1, 0),
     lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-WHERE lease_owner = $1 AND state = 'in_flight')sql";
+FROM locked WHERE r.id = locked.id)sql";
 
 constexpr const char* k_release_some = R"sql(
-UPDATE recipients
-SET state = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'deferred' END,
-    attempts = greatest(attempts - 1, 0),
+WITH locked AS MATERIALIZED (
+    SELECT id FROM recipients
+    WHERE lease_owner = $1 AND state = 'in_flight' AND id = ANY($2::bigint[])
+    ORDER BY id FOR UPDATE
+)
+UPDATE recipients r
+SET state = CASE WHEN r.attempts <= 1 THEN 'queued' ELSE 'deferred' END,
+    attempts = greatest(r.attempts - 1, 0),
     lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-WHERE lease_owner = $1 AND state = 'in_flight' AND id = ANY($2::bigint[]))sql";
+FROM locked WHERE r.id = locked.id)sql";
 
 // received_at bounds the final times from below, so it prefilters cheaply.
 constexpr const char* k_purge_bodies = R"sql(
@@ -128,6 +148,12 @@ DELETE FROM events WHERE id IN (
     WHERE created_at < now() - $1::bigint * interval '1 second'
     ORDER BY created_at
     LIMIT $2))sql";
+
+// Deadlock and serialization failures: PostgreSQL rolled the transaction back.
+bool is_transient(const Error& error) {
+    return error.code == "40P01" || error.code == "40001";
+}
+constexpr int k_record_retries = 3;
 
 std::string id_array(const std::vector<std::int64_t>& ids) {
     std::string literal = "{";
@@ -357,7 +383,11 @@ asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
     if (planned.size() != outcomes.size())
         planned = plan(outcomes, std::chrono::system_clock::now());
     std::vector<pg::Statement> statements;
-    statements.reserve(outcomes.size() + reports.size() + 1);
+    statements.reserve(outcomes.size() + reports.size() + 2);
+    std::vector<std::int64_t> ids;
+    for (const Outcome& outcome : outcomes)
+        ids.push_back(outcome.recipient_id);
+    statements.push_back(pg::Statement{k_lock_recipients, {pg::text(id_array(ids))}});
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
         const Outcome& outcome = outcomes[i];
         const PlannedOutcome& p = planned[i];
@@ -379,15 +409,21 @@ asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
     for (const QueuedReport& queued : reports)
         statements.push_back(insert_message_statement(queued.message, &queued.reported_recipients));
     if (!reports.empty()) statements.push_back(notify_queue_statement());
-    auto results = co_await pool_.transaction(std::move(statements));
+    // The outcomes happened: recording them must not give up on a transient conflict,
+    // or the leases run out and the messages go out a second time. A transaction that
+    // PostgreSQL aborted left nothing behind, so it is simply run again.
+    auto results = co_await pool_.transaction(statements);
+    for (int retry = 0; retry < k_record_retries && !results && is_transient(results.error());
+         ++retry)
+        results = co_await pool_.transaction(statements);
     if (!results) co_return results.error();
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
-        const bool updated = (*results)[i].get_int(0, 0) == 1;
+        const bool updated = (*results)[1 + i].get_int(0, 0) == 1;
         report.states.push_back(updated ? planned[i].state : RecordedState::lease_lost);
         if (updated) ++report.updated;
     }
     for (std::size_t i = 0; i < reports.size(); ++i)
-        report.reports_stored.push_back((*results)[outcomes.size() + i].affected() > 0);
+        report.reports_stored.push_back((*results)[1 + outcomes.size() + i].affected() > 0);
     co_return report;
 }
 
