@@ -15,6 +15,7 @@
 
 #include "admin-api/server.hpp"
 #include "app/commands.hpp"
+#include "app/reload.hpp"
 #include "core/config.hpp"
 #include "core/metrics/readiness.hpp"
 #include "core/pg/migrations.hpp"
@@ -22,6 +23,7 @@
 #include "relay/delivery/scheduler.hpp"
 #include "relay/dns/resolver.hpp"
 #include "relay/ingress/authenticator.hpp"
+#include "relay/ingress/drain.hpp"
 #include "relay/ingress/listener.hpp"
 #include "relay/ingress/network_directory.hpp"
 #include "relay/ingress/tls_context.hpp"
@@ -38,8 +40,9 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// Sessions in progress get this long to finish after SIGTERM.
-constexpr std::chrono::seconds k_shutdown_grace{30};
+// After the grace period, sessions told 421 get this long to say it and committing
+// messages to be committed and answered; then the process exits whatever is left.
+constexpr std::chrono::seconds k_final_close{10};
 
 // The roles to run: those named, or by default every role the configuration allows.
 std::optional<std::vector<std::string>> resolve_roles(const Config& config,
@@ -123,6 +126,8 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     }
     check_schema(config);
 
+    // Before the I/O context: sessions it still holds at exit unsubscribe from it.
+    ingress::Drain drain;
     asio::io_context io(1);
     asio::thread_pool hashers(config.auth_hash_threads);
     pg::Pool pool(io.get_executor(), {config.database_url, config.database_pool_size, 5});
@@ -130,20 +135,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         pool, {config.group_commit_max_messages, 64 * 1024 * 1024, config.group_commit_max_wait});
     ingress::Authenticator authenticator(pool, hashers, config.auth_cache_ttl);
     ingress::NetworkDirectory networks(pool);
-    policy::SubmissionPolicy::Settings policy_settings;
-    policy_settings.sender_rules = {config.policy.sender_domain_verification};
-    policy_settings.account_cache_ttl = config.policy.account_cache;
-    policy_settings.bounce_suppressed =
-        config.policy.suppressed_recipients == SuppressedRecipients::bounce;
-    policy_settings.messages_per_minute = config.limits.messages_per_minute;
-    policy_settings.messages_per_hour = config.limits.messages_per_hour;
-    policy_settings.messages_per_day = config.limits.messages_per_day;
-    policy_settings.recipients_per_hour = config.limits.recipients_per_hour;
-    policy_settings.recipients_per_day = config.limits.recipients_per_day;
-    policy_settings.recipients_per_message = config.limits.recipients_per_message;
-    policy_settings.max_message_bytes = config.limits.max_message_bytes;
-    policy_settings.rate_limiter.max_block = config.limits.lease_block;
-    policy::SubmissionPolicy submission_policy(pool, policy_settings);
+    policy::SubmissionPolicy submission_policy(pool, submission_policy_settings(config));
 
     // The delivery role resolves MX hosts, the admin role checks sender domains now and
     // the SMTP role asks DNSBL zones: one resolver (one libunbound cache), [delivery] DNS.
@@ -166,6 +158,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
                                       networks, submission_policy, tls.get()};
     if (smtp_role) services.blocklists = blocklists.get();
     services.auth_throttle = &auth_throttle;  // also records suspicious logins when off
+    services.drain = &drain;
 
     std::unique_ptr<delivery::DeliveryService> deliveries;
     if (delivery_role) {
@@ -245,55 +238,76 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     }
     metrics::set_listeners_up(true);  // /readyz; every start() above throws on failure
 
+    ConfigReloader::Targets reload_targets{tls.get(), &submission_policy, &auth_throttle, {}};
+    for (const auto& l : listeners)
+        reload_targets.listeners.push_back(l.get());
+    ConfigReloader reloader(config, std::move(reload_targets));
     asio::signal_set reload(io, SIGHUP);
     std::function<void()> wait_reload = [&] {
         reload.async_wait([&](boost::system::error_code ec, int) {
             if (ec) return;
-            try {
-                if (tls) tls->reload();
-                spdlog::info("SIGHUP: TLS certificate reloaded");
-            } catch (const std::exception& e) {
-                spdlog::error("SIGHUP: keeping the old TLS certificate: {}", e.what());
-            }
+            reloader.reload();
             wait_reload();
         });
     };
     wait_reload();
 
+    // SIGTERM (docs/configuration.md, "Signals"): the drain, then, once sessions, deliveries
+    // and pending commits are done (or the grace is over), the I/O loop stops.
     asio::signal_set terminate(io, SIGTERM, SIGINT);
-    asio::steady_timer drain(io);
-    const auto shutdown_deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+    asio::steady_timer drain_timer(io);
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point grace_ends{};
+    Clock::time_point deliveries_grace_ends{};
     bool deliveries_done = !deliveries;
-    std::function<void()> wait_drained = [&] {
+    const auto open_sessions = [&] {
         std::size_t active = 0;
         for (const auto& l : listeners)
             active += l->active_sessions();
-        const bool passed = std::chrono::steady_clock::now() >= *shutdown_deadline;
-        if ((active == 0 && deliveries_done) || passed) {
-            if (active) spdlog::warn("shutdown: closing {} sessions still open", active);
+        return active;
+    };
+    std::function<void()> wait_drained = [&] {
+        const auto now = Clock::now();
+        const std::size_t active = open_sessions();
+        const bool finished = active == 0 && deliveries_done && committer.idle();
+        if (!finished && now >= grace_ends && drain.phase() != ingress::Drain::Phase::closing) {
+            if (active) spdlog::warn("shutdown: grace period over, closing {} sessions", active);
+            drain.close();
+        }
+        const bool out_of_time = now >= std::max(grace_ends, deliveries_grace_ends) + k_final_close;
+        if (finished || out_of_time) {
+            if (!finished)
+                spdlog::warn("shutdown: exiting with {} sessions open, deliveries {}, commits {}",
+                             active, deliveries_done ? "done" : "unfinished",
+                             committer.idle() ? "done" : "pending");
+            for (auto& l : listeners)
+                l->stop();
             io.stop();
             return;
         }
-        drain.expires_after(std::chrono::milliseconds(100));
-        drain.async_wait([&](boost::system::error_code ec) {
+        drain_timer.expires_after(std::chrono::milliseconds(50));
+        drain_timer.async_wait([&](boost::system::error_code ec) {
             if (!ec) wait_drained();
         });
     };
     terminate.async_wait([&](boost::system::error_code ec, int signal) {
         if (ec) return;
-        spdlog::info("signal {}: no longer accepting, waiting for sessions in progress", signal);
-        metrics::set_listeners_up(false);  // the metrics listener stays up to say so
-        for (auto& l : listeners)
-            l->stop();
+        const auto grace = reloader.shutdown_grace();
+        spdlog::info(
+            "signal {}: draining: new connections and idle sessions get 421, transactions in "
+            "progress have {} s",
+            signal, grace.count());
+        metrics::set_listeners_up(false);  // /readyz; /healthz and /metrics stay up
+        // The listeners keep accepting: a straggler gets 421 4.3.2, not a reset.
+        drain.begin();
         if (admin_server) admin_server->stop();
         // Deliveries in progress get their own grace; what is left is released to others.
         if (deliveries) deliveries->stop([&] { deliveries_done = true; });
         if (domain_verifier) domain_verifier->stop();
         if (reputation) reputation->stop();
         reload.cancel();
-        *shutdown_deadline =
-            std::chrono::steady_clock::now() +
-            std::max<std::chrono::seconds>(k_shutdown_grace, config.delivery.shutdown_grace + 5s);
+        grace_ends = Clock::now() + grace;
+        deliveries_grace_ends = Clock::now() + config.delivery.shutdown_grace;
         wait_drained();
     });
 

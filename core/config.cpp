@@ -446,6 +446,7 @@ Config load_config(const std::filesystem::path& file) {
     if (const auto* t = subtable(top, "server")) {
         Section s(*t, "server", file);
         s.read("hostname", config.hostname, true);
+        s.read_duration("shutdown_grace_seconds", config.shutdown_grace, 0, 3600);
         s.reject_unknown();
     } else {
         top.fail("server", "is required (at least server.hostname)");

@@ -199,6 +199,8 @@ struct Config {
     std::filesystem::path file;
 
     std::string hostname;
+    // After SIGTERM, how long SMTP sessions in a transaction get to finish it.
+    std::chrono::seconds shutdown_grace{30};
 
     std::string database_url;
     std::size_t database_pool_size = 8;

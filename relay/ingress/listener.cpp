@@ -27,7 +27,7 @@ using asio::ip::tcp;
 
 struct Listener::Impl : std::enable_shared_from_this<Impl> {
     asio::any_io_executor executor;
-    const ListenerConfig& config;
+    ListenerConfig config;  // its limits change on SIGHUP
     IngressServices services;
     tcp::acceptor acceptor;
     std::size_t active = 0;
@@ -133,6 +133,14 @@ void Listener::stop() {
 
 std::size_t Listener::active_sessions() const {
     return impl_->active;
+}
+
+void Listener::set_limits(const SmtpLimits& limits) {
+    impl_->config.limits = limits;
+}
+
+const ListenerConfig& Listener::config() const {
+    return impl_->config;
 }
 
 }  // namespace smarthost::ingress

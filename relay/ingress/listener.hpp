@@ -8,6 +8,10 @@
 
 #include "relay/ingress/services.hpp"
 
+namespace smarthost {
+struct SmtpLimits;
+}
+
 namespace smarthost::ingress {
 
 class Listener {
@@ -21,6 +25,9 @@ class Listener {
     // Stops accepting; sessions in progress go on.
     void stop();
     std::size_t active_sessions() const;
+    // SIGHUP: the connection limits apply at once, the others to sessions that start later.
+    void set_limits(const SmtpLimits& limits);
+    const ListenerConfig& config() const;
 
   private:
     struct Impl;

@@ -17,6 +17,7 @@ class AuthThrottle;
 namespace smarthost::ingress {
 
 class Authenticator;
+class Drain;
 class NetworkDirectory;
 class TlsContextProvider;
 
@@ -29,6 +30,7 @@ struct IngressServices {
     TlsContextProvider* tls;                   // null when no certificate is configured
     policy::Blocklists* blocklists = nullptr;  // null when no DNSBL zone is configured
     policy::AuthThrottle* auth_throttle = nullptr;
+    Drain* drain = nullptr;  // SIGTERM's notices; null: sessions are never told to stop
 };
 
 }  // namespace smarthost::ingress

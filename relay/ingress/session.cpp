@@ -17,6 +17,7 @@
 #include "core/config.hpp"
 #include "relay/ingress/authenticator.hpp"
 #include "relay/ingress/bounce_report.hpp"
+#include "relay/ingress/drain.hpp"
 #include "relay/ingress/network_directory.hpp"
 #include "relay/ingress/session_metrics.hpp"
 #include "relay/ingress/tls_context.hpp"
@@ -66,6 +67,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     ~Session() {
+        if (drain_token_) services_.drain->unsubscribe(drain_token_);
         if (on_end_) on_end_();
     }
 
@@ -97,12 +99,20 @@ class Session : public std::enable_shared_from_this<Session> {
             executor_, [self = shared_from_this()] { return self->watch(); }, asio::detached);
     }
 
+    void follow_drain() {
+        if (!services_.drain) return;
+        drain_token_ = services_.drain->subscribe([weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->on_drain_notice();
+        });
+    }
+
   private:
     asio::any_io_executor executor_;  // socket_ is moved into tls_ by STARTTLS
     tcp::socket socket_;
     std::unique_ptr<ssl::stream<tcp::socket>> tls_;
     std::shared_ptr<ssl::context> tls_context_;  // kept alive for the stream's lifetime
-    const ListenerConfig& listener_;
+    // A copy: SIGHUP may change the listener's limits; this session keeps those it began with.
+    const ListenerConfig listener_;
     IngressServices services_;
     std::function<void()> on_end_;
 
@@ -110,6 +120,12 @@ class Session : public std::enable_shared_from_this<Session> {
     Clock::time_point deadline_ = Clock::time_point::max();
     bool timed_out_ = false;
     bool open_ = true;
+
+    // What the session waits for from its client, for the shutdown notices.
+    enum class Waiting { nothing, command, data };
+    Waiting waiting_ = Waiting::nothing;
+    bool shutdown_told_ = false;  // a read was stopped (or not begun) for the shutdown
+    Drain::Token drain_token_ = 0;
 
     std::optional<smtp::SessionMachine> machine_;
     smtp::CommandReader command_reader_;
@@ -158,8 +174,37 @@ class Session : public std::enable_shared_from_this<Session> {
         if (sooner) watchdog_.cancel();  // the watchdog re-arms with the nearer deadline
     }
 
-    // Reads more bytes into inbox_. False when the peer went away or timed out.
-    asio::awaitable<bool> read_more(std::chrono::seconds timeout) {
+    // Whether the shutdown ends this session now that it waits for `what`: between
+    // transactions from the start of the drain, in the middle of one once the grace is over.
+    bool shutdown_due(Waiting what) const {
+        if (!services_.drain || what == Waiting::nothing) return false;
+        switch (services_.drain->phase()) {
+            case Drain::Phase::serving:
+                return false;
+            case Drain::Phase::draining:
+                return what == Waiting::command && !(machine_ && machine_->in_transaction());
+            case Drain::Phase::closing:
+                return true;
+        }
+        return false;
+    }
+
+    void on_drain_notice() {
+        if (!shutdown_due(waiting_)) return;
+        shutdown_told_ = true;
+        boost::system::error_code ignored;
+        lowest_layer().cancel(ignored);
+    }
+
+    // Reads more bytes into inbox_. False when the peer went away, timed out, or the
+    // shutdown ends the session (shutdown_told_).
+    asio::awaitable<bool> read_more(std::chrono::seconds timeout, Waiting what) {
+        if (shutdown_told_ || shutdown_due(what)) {
+            shutdown_told_ = true;
+            close_reason_ = "shutdown";
+            co_return false;
+        }
+        waiting_ = what;
         arm(timeout);
         auto buffer = asio::buffer(read_buffer_);
         // Plain statements around co_await: g++ 12 miscompiles co_await inside ?:.
@@ -169,9 +214,10 @@ class Session : public std::enable_shared_from_this<Session> {
         } else {
             outcome = co_await socket_.async_read_some(buffer, use_tuple);
         }
+        waiting_ = Waiting::nothing;
         const auto [ec, n] = outcome;
         if (ec) {
-            close_reason_ = timed_out_ ? "timeout" : "client closed";
+            close_reason_ = shutdown_told_ ? "shutdown" : timed_out_ ? "timeout" : "client closed";
             co_return false;
         }
         inbox_.append(read_buffer_.data(), n);
@@ -205,6 +251,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
     asio::awaitable<void> serve() {
         if (listener_.tls == TlsMode::implicit && !co_await tls_handshake()) co_return;
+        if (services_.drain && services_.drain->stopping()) {
+            // A straggler (say, from a load balancer not yet told): a clear temporary
+            // answer rather than a reset.
+            outbox_ = smtp::reply::shutting_down(services_.config.hostname).wire();
+            close_reason_ = "shutdown";
+            co_await flush();
+            co_return;
+        }
 
         if (services_.auth_throttle) {
             const bool locked = co_await services_.auth_throttle->ip_locked(client_ip_);
@@ -276,8 +330,12 @@ class Session : public std::enable_shared_from_this<Session> {
                 if (!co_await perform(std::move(action))) co_return;
             }
             if (!co_await flush()) co_return;
-            if (!co_await read_more(listener_.limits.command_timeout)) {
-                if (timed_out_) co_await close_with(machine_->on_timeout());
+            if (!co_await read_more(listener_.limits.command_timeout, Waiting::command)) {
+                if (shutdown_told_) {
+                    co_await close_with(machine_->on_shutdown());
+                } else if (timed_out_) {
+                    co_await close_with(machine_->on_timeout());
+                }
                 co_return;
             }
         }
@@ -308,7 +366,13 @@ class Session : public std::enable_shared_from_this<Session> {
                 outbox_ += smtp::reply::no_service(client_ip_).wire();
             }
             if (!co_await flush()) co_return;
-            if (!co_await read_more(listener_.limits.command_timeout)) co_return;
+            if (!co_await read_more(listener_.limits.command_timeout, Waiting::command)) {
+                if (shutdown_told_) {
+                    outbox_ += smtp::reply::shutting_down(services_.config.hostname).wire();
+                    co_await flush();
+                }
+                co_return;
+            }
         }
     }
 
@@ -468,8 +532,13 @@ class Session : public std::enable_shared_from_this<Session> {
             const auto used = reader.consume(inbox_);
             inbox_.erase(0, used);
             if (reader.finished()) break;
-            if (!co_await read_more(listener_.limits.data_timeout)) {
-                if (timed_out_) co_await close_with(machine_->on_timeout());
+            if (!co_await read_more(listener_.limits.data_timeout, Waiting::data)) {
+                // A message cut by the shutdown is not acknowledged: the client keeps it.
+                if (shutdown_told_) {
+                    co_await close_with(machine_->on_shutdown());
+                } else if (timed_out_) {
+                    co_await close_with(machine_->on_timeout());
+                }
                 co_return std::nullopt;
             }
         }
@@ -547,6 +616,7 @@ void start_session(tcp::socket socket, const ListenerConfig& listener, IngressSe
     auto session =
         std::make_shared<Session>(std::move(socket), listener, services, std::move(on_end));
     session->start_watchdog();
+    session->follow_drain();
     asio::co_spawn(
         executor, [session] { return session->run(); }, asio::detached);
 }

@@ -28,6 +28,9 @@ class AccountPolicies {
     AccountPolicies(pg::Pool& pool, std::chrono::milliseconds cache_ttl)
         : pool_(pool), cache_ttl_(cache_ttl) {}
 
+    // Entries already cached keep their expiry.
+    void set_cache_ttl(std::chrono::milliseconds cache_ttl) { cache_ttl_ = cache_ttl; }
+
     // The account's policy (exists = false for an unknown id), or an Error when the
     // database cannot answer (never cached).
     boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> get(

@@ -53,6 +53,10 @@ class AuthThrottle {
 
     AuthThrottle(pg::Pool& pool, Settings settings) : pool_(pool), settings_(settings) {}
 
+    // SIGHUP: the thresholds apply to the next failure; lockouts already set keep their end.
+    void reconfigure(Settings settings) { settings_ = settings; }
+    const Settings& settings() const { return settings_; }
+
     bool enabled() const { return settings_.max_failures > 0; }
     std::chrono::seconds lockout() const { return settings_.lockout; }
 

@@ -40,6 +40,7 @@ class RateLimiter {
 
     // The pool must outlive the limiter.
     RateLimiter(pg::Pool& pool, Settings settings);
+    void reconfigure(Settings settings) { settings_ = settings; }
 
     // Takes n units of each limit for the account: nullopt when every limit had room, or
     // the first one that did not (units already taken for the others are given back).

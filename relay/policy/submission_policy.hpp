@@ -46,6 +46,14 @@ class SubmissionPolicy {
           accounts_(pool, settings.account_cache_ttl),
           limiter_(pool, settings.rate_limiter) {}
 
+    // SIGHUP: later checks use these settings (checks under way finish with the old).
+    void reconfigure(const Settings& settings) {
+        settings_ = settings;
+        accounts_.set_cache_ttl(settings.account_cache_ttl);
+        limiter_.reconfigure(settings.rate_limiter);
+    }
+    const Settings& settings() const { return settings_; }
+
     // `message` is the data section as received (header section first); it is read only
     // for PolicyStage::message. A database failure is a 451 4.3.0 verdict: the client
     // keeps its mail and retries.

@@ -360,6 +360,10 @@ asio::awaitable<Status> GroupCommitter::enqueue(NewMessage message) {
     co_return std::move(*pending->status);
 }
 
+bool GroupCommitter::idle() const {
+    return impl_->queue.empty() && impl_->in_flight == 0;
+}
+
 std::uint64_t GroupCommitter::batches_committed() const {
     return impl_->batches;
 }

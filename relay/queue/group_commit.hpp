@@ -66,6 +66,9 @@ class GroupCommitter {
     // PostgreSQL could not be reached (the caller answers 451 4.3.0).
     boost::asio::awaitable<Status> enqueue(NewMessage message);
 
+    // No message waiting or being committed: what shutdown waits for before it exits.
+    bool idle() const;
+
     // Batch sizes seen so far, for metrics and tests.
     std::uint64_t batches_committed() const;
     std::uint64_t messages_committed() const;

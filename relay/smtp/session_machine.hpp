@@ -110,6 +110,8 @@ class SessionMachine {
     Action on_shutdown();
 
     const Envelope& envelope() const { return envelope_; }
+    // Waiting for the next command of a mail transaction (after MAIL, before DATA).
+    bool in_transaction() const { return state_ == State::mail || state_ == State::rcpt; }
     const std::string& helo() const { return helo_; }
     bool tls_active() const { return tls_active_; }
     bool authenticated() const { return authenticated_; }
@@ -168,7 +170,6 @@ class SessionMachine {
     Action accept_sender();
     Action accept_recipient();
     Action ask_policy(State waiting, PolicyStage stage, std::string address);
-    bool in_transaction() const { return state_ == State::mail || state_ == State::rcpt; }
     bool identified() const { return authenticated_ || settings_.client_allowlisted; }
 };
 

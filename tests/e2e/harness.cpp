@@ -193,6 +193,23 @@ const Certificate& test_certificate() {
     return certificate;
 }
 
+Certificate make_certificate(const fs::path& dir, const std::string& name) {
+    Certificate c{dir / "cert.pem", dir / "key.pem"};
+    const auto result = run_command({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                     "-days", "2", "-subj", "/CN=" + name, "-keyout",
+                                     c.private_key.string(), "-out", c.certificate.string()});
+    if (result.exit_code != 0) throw std::runtime_error(result.output);
+    return c;
+}
+
+std::string served_subject(std::uint16_t port) {
+    const auto result = run_command(
+        {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port), "-brief"}, 20s);
+    const auto at = result.output.find("Peer certificate: ");
+    if (at == std::string::npos) return result.output;
+    return result.output.substr(at, result.output.find('\n', at) - at);
+}
+
 fs::path smarthost_binary() {
     if (const char* env = std::getenv("SMARTHOST_BINARY"); env && *env) return env;
     return SMARTHOST_BINARY_PATH;
@@ -203,6 +220,7 @@ SmarthostServer::SmarthostServer(std::string database_url, ServerOptions options
     const auto& cert = options_.tls.certificate.empty() ? test_certificate() : options_.tls;
     std::ostringstream toml;
     toml << "[server]\nhostname = \"relay.e2e.test\"\n"
+         << options_.server_toml << "\n"
          << "[database]\nurl = \"" << database_url_ << "\"\npool_size = 4\n"
          << "[tls]\ncertificate = \"" << cert.certificate.string() << "\"\nprivate_key = \""
          << cert.private_key.string() << "\"\n"

@@ -65,6 +65,11 @@ struct Certificate {
     std::filesystem::path private_key;
 };
 const Certificate& test_certificate();
+// A new self-signed certificate with CN `name`, as cert.pem and key.pem in `dir`.
+Certificate make_certificate(const std::filesystem::path& dir, const std::string& name);
+// "Peer certificate: CN = name" as served on an implicit-TLS port (openssl s_client's
+// words), or what s_client said when there was none.
+std::string served_subject(std::uint16_t port);
 
 struct ListenerSpec {
     ListenerSpec(std::string name_, std::string tls_ = "starttls", bool allow_networks_ = true,
@@ -83,8 +88,9 @@ struct ListenerSpec {
 struct ServerOptions {
     std::vector<ListenerSpec> listeners = {{"submission", "starttls"}, {"submissions", "implicit"}};
     bool allow_auth_without_tls = false;
-    std::string extra_toml;  // appended to the file (other sections)
-    std::string auth_toml;   // more keys of the [auth] section
+    std::string extra_toml;   // appended to the file (other sections)
+    std::string auth_toml;    // more keys of the [auth] section
+    std::string server_toml;  // more keys of the [server] section
     // `serve --roles`: the submission tests run without delivery, so what they queue
     // stays as they queued it.
     std::string roles = "smtp";
@@ -101,6 +107,13 @@ class SmarthostServer {
     const std::filesystem::path& config_file() const { return config_file_; }
     std::string log() const;  // what the server wrote so far
     Process& process() { return *process_; }
+    // Sends a signal to the server process (SIGTERM drains, SIGHUP reloads, SIGKILL).
+    void send_signal(int signo) const { process_->signal(signo); }
+    // Waits for the server to exit: its exit status, 128+signal when a signal ended it,
+    // or -1 when it is still running after the deadline.
+    int wait_exit(std::chrono::seconds deadline = std::chrono::seconds(60)) {
+        return process_->wait(deadline);
+    }
     // Runs a smarthost subcommand against the same configuration.
     CommandResult subcommand(const std::vector<std::string>& args) const;
 

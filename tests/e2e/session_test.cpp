@@ -97,23 +97,6 @@ TEST(StartTls, MailBeforeTheNewEhloIsRefused) {
     EXPECT_EQ(reply.rfind("503 5.5.1", 0), 0u) << reply;
 }
 
-std::string served_subject(std::uint16_t port) {
-    const auto result = run_command(
-        {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port), "-brief"}, 20s);
-    const auto at = result.output.find("Peer certificate: ");
-    if (at == std::string::npos) return result.output;
-    return result.output.substr(at, result.output.find('\n', at) - at);
-}
-
-Certificate make_certificate(const std::filesystem::path& dir, const std::string& name) {
-    Certificate c{dir / "cert.pem", dir / "key.pem"};
-    const auto result = run_command({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                                     "-days", "2", "-subj", "/CN=" + name, "-keyout",
-                                     c.private_key.string(), "-out", c.certificate.string()});
-    if (result.exit_code != 0) throw std::runtime_error(result.output);
-    return c;
-}
-
 TEST(TlsReload, SighupServesTheNewCertificateToNewConnections) {
     test::TestDatabase db;
     TempDir dir;
@@ -138,18 +121,6 @@ TEST(TlsReload, SighupServesTheNewCertificateToNewConnections) {
         std::this_thread::sleep_for(100ms);
     }
     EXPECT_NE(subject.find("second.relay.test"), std::string::npos) << subject;
-}
-
-TEST(Shutdown, SigtermStopsAcceptingAndExitsCleanly) {
-    test::TestDatabase db;
-    SmarthostServer server(db.url(), one_listener("starttls", ""));
-    RawSmtpClient client(server.port("submission"));
-    ASSERT_EQ(reply_code(client.reply()), 220);
-    server.process().signal(SIGTERM);
-    // The session in progress may finish its business.
-    EXPECT_EQ(reply_code(client.command("NOOP")), 250);
-    EXPECT_EQ(reply_code(client.command("QUIT")), 221);
-    EXPECT_EQ(server.process().wait(20s), 0);
 }
 
 }  // namespace

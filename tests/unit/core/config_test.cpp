@@ -72,6 +72,18 @@ TEST_F(ConfigFile, ListenerInheritsLimitsAndOverridesSome) {
     EXPECT_EQ(l.limits.max_message_bytes, 4096u);
 }
 
+TEST_F(ConfigFile, ShutdownGraceDefaultsTo30SecondsAndIsBounded) {
+    EXPECT_EQ(load_config(write(minimal)).shutdown_grace, std::chrono::seconds(30));
+    EXPECT_EQ(load_config(write("[server]\nhostname = \"h\"\nshutdown_grace_seconds = 5\n"
+                                "[database]\nurl = \"x\"\n"))
+                  .shutdown_grace,
+              std::chrono::seconds(5));
+    EXPECT_NE(error_of("[server]\nhostname = \"h\"\nshutdown_grace_seconds = -1\n"
+                       "[database]\nurl = \"x\"\n")
+                  .find("server.shutdown_grace_seconds: must be between 0 and 3600"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, UnknownKeyIsNamedWithTheFile) {
     const auto error = error_of(std::string(minimal) + "[smtp]\nmax_recipient = 5\n");
     EXPECT_NE(error.find("smtp.max_recipient"), std::string::npos) << error;

@@ -32,6 +32,18 @@ SessionMachine machine_in_rcpt() {
     return machine;
 }
 
+// What the shutdown asks before it tells an idle session 421 (relay/ingress/drain.hpp).
+TEST(SessionMachine, InTransactionFromMailUntilDataOrRset) {
+    auto machine = authenticated_machine();
+    EXPECT_FALSE(machine.in_transaction());
+    EXPECT_EQ(status(machine.on_line("MAIL FROM:<a@sender.example>")), "250 2.1.0");
+    EXPECT_TRUE(machine.in_transaction());
+    EXPECT_EQ(status(machine.on_line("RCPT TO:<b@dest.example>")), "250 2.1.5");
+    EXPECT_TRUE(machine.in_transaction());
+    EXPECT_EQ(status(machine.on_line("RSET")), "250 2.0.0");
+    EXPECT_FALSE(machine.in_transaction());
+}
+
 TEST(SessionMachine, GreetingNamesHostAndEsmtp) {
     SessionMachine machine(tls_settings());
     EXPECT_EQ(machine.greeting().wire(), "220 relay.example ESMTP smarthost\r\n");

@@ -1,0 +1,56 @@
+#pragma once
+// SIGHUP (docs/configuration.md, "Signals"): the TLS certificate files are read again,
+// and so is the configuration file. The keys that can change at run time are applied,
+// each changed key that needs a restart is named in a warning (and not applied), and a
+// file that does not load is reported and changes nothing.
+//
+// Threading: reload() runs on the I/O thread, like everything it changes, so each
+// change is a plain assignment that the next check, session or connection reads.
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/config_changes.hpp"
+#include "relay/policy/submission_policy.hpp"
+
+namespace smarthost {
+namespace ingress {
+class Listener;
+class TlsContextProvider;
+}  // namespace ingress
+namespace policy {
+class AuthThrottle;
+}
+
+// The submission policy's settings from [limits] and [policy].
+policy::SubmissionPolicy::Settings submission_policy_settings(const Config& config);
+
+class ConfigReloader {
+  public:
+    struct Targets {
+        ingress::TlsContextProvider* tls = nullptr;
+        policy::SubmissionPolicy* policy = nullptr;
+        policy::AuthThrottle* auth_throttle = nullptr;
+        std::vector<ingress::Listener*> listeners;
+    };
+
+    // `running` is the configuration the process started with.
+    ConfigReloader(const Config& running, Targets targets);
+
+    void reload();
+
+    // [server] shutdown_grace_seconds as last loaded.
+    std::chrono::seconds shutdown_grace() const { return current_->shutdown_grace; }
+
+  private:
+    void apply(const Config& next);
+
+    Targets targets_;
+    std::shared_ptr<const Config> current_;
+    ConfigValues started_with_;  // what needs a restart is compared with this
+    ConfigValues current_values_;
+};
+
+}  // namespace smarthost

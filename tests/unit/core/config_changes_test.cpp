@@ -1,0 +1,85 @@
+#include "core/config_changes.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/config.hpp"
+
+namespace smarthost {
+namespace {
+
+using Keys = std::vector<std::string>;
+
+TEST(ConfigValues, KeysAreFlattenedToTheirPaths) {
+    const auto values = parse_config_values(R"(
+[server]
+hostname = "relay.example"
+[[smtp.listener]]
+name = "submission"
+address = "127.0.0.1:2587"
+[delivery]
+verify_domains = ["a.example", "b.example"]
+[delivery.domain_concurrency]
+"gmail.com" = 20
+)");
+    EXPECT_EQ(values.at("server.hostname"), "'relay.example'");
+    EXPECT_EQ(values.at("smtp.listener[0].address"), "'127.0.0.1:2587'");
+    EXPECT_EQ(values.at("delivery.domain_concurrency.\"gmail.com\""), "20");
+    EXPECT_EQ(values.count("delivery.verify_domains"), 1u);
+    EXPECT_EQ(values.size(), 5u);
+}
+
+TEST(ConfigValues, UnparsableTextIsAConfigError) {
+    EXPECT_THROW(parse_config_values("[server\nhostname = 1"), ConfigError);
+}
+
+TEST(ChangedKeys, ChangedAddedAndRemovedKeysAreNamedInOrder) {
+    const auto before = parse_config_values(
+        "[limits]\nmessages_per_hour = 10\nlease_block = 5\n[log]\nlevel = \"info\"\n");
+    const auto after = parse_config_values(
+        "[limits]\nmessages_per_hour = 20\nmessages_per_day = 5\n[log]\nlevel = \"info\"\n");
+    EXPECT_EQ(changed_keys(before, after),
+              (Keys{"limits.lease_block", "limits.messages_per_day", "limits.messages_per_hour"}));
+    EXPECT_TRUE(changed_keys(after, after).empty());
+}
+
+TEST(ChangedKeys, ArrayValuesCompareAsAWhole) {
+    const auto before = parse_config_values("[delivery]\nverify_domains = [\"a\"]\n");
+    const auto after = parse_config_values("[delivery]\nverify_domains = [\"a\", \"b\"]\n");
+    EXPECT_EQ(changed_keys(before, after), (Keys{"delivery.verify_domains"}));
+}
+
+TEST(ReloadableKey, LimitsPolicyValuesThrottleAndLogLevelReload) {
+    EXPECT_TRUE(reloadable_key("limits.recipients_per_message"));
+    EXPECT_TRUE(reloadable_key("limits.lease_block"));
+    EXPECT_TRUE(reloadable_key("policy.suppressed_recipients"));
+    EXPECT_TRUE(reloadable_key("policy.account_cache_ms"));
+    EXPECT_TRUE(reloadable_key("auth.max_failures"));
+    EXPECT_TRUE(reloadable_key("auth.lockout_seconds"));
+    EXPECT_TRUE(reloadable_key("log.level"));
+    EXPECT_TRUE(reloadable_key("server.shutdown_grace_seconds"));
+}
+
+TEST(ReloadableKey, ListenerLimitsReloadButNotItsAddressOrTls) {
+    EXPECT_TRUE(reloadable_key("smtp.max_recipients"));
+    EXPECT_TRUE(reloadable_key("smtp.listener[0].max_connections"));
+    EXPECT_TRUE(reloadable_key("smtp.listener[12].command_timeout_seconds"));
+    EXPECT_FALSE(reloadable_key("smtp.listener[0].address"));
+    EXPECT_FALSE(reloadable_key("smtp.listener[0].tls"));
+    EXPECT_FALSE(reloadable_key("smtp.listener[x].max_connections"));
+    EXPECT_FALSE(reloadable_key("smtp.listener"));
+}
+
+TEST(ReloadableKey, EverythingElseNeedsARestart) {
+    EXPECT_FALSE(reloadable_key("database.url"));
+    EXPECT_FALSE(reloadable_key("database.pool_size"));
+    EXPECT_FALSE(reloadable_key("server.hostname"));
+    EXPECT_FALSE(reloadable_key("tls.certificate"));
+    EXPECT_FALSE(reloadable_key("policy.sender_domain_verification"));
+    EXPECT_FALSE(reloadable_key("policy.dnsbl[0].zone"));
+    EXPECT_FALSE(reloadable_key("delivery.concurrency"));
+    EXPECT_FALSE(reloadable_key("auth.hash_threads"));
+    EXPECT_FALSE(reloadable_key("limits.nested.key"));
+}
+
+}  // namespace
+}  // namespace smarthost
