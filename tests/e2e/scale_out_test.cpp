@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -241,6 +242,7 @@ struct Delivered {
     std::string token;
     std::string queue_id;   // from our Received: header ("id ...")
     std::string client_ip;  // the address literal in our Received: header
+    std::string sent_from;  // the delivering process's source address (smtp-sink's X-Client-Addr)
 };
 
 // smtp-sink writes its dumps with bare LF line ends; CRs, should any be left, go first.
@@ -260,6 +262,8 @@ std::optional<Delivered> parse_dump(std::string dump) {
     const auto open = dump.find("([", received);
     const auto close = dump.find("])", received);
     if (open < ours && close < ours) out.client_ip = dump.substr(open + 2, close - open - 2);
+    if (dump.rfind("X-Client-Addr: ", 0) == 0)
+        out.sent_from = dump.substr(15, dump.find('\n') - 15);
     const auto id_at = dump.find(" id ", ours);
     if (id_at != std::string::npos) out.queue_id = dump.substr(id_at + 4, 32);
     return out;
@@ -295,6 +299,11 @@ class ScaleOut : public ::testing::Test {
         }
     }
 
+    // Each process delivers from its own address, so the sink tells them apart.
+    static std::string delivery_address(int process) {
+        return "127.0.0." + std::to_string(21 + process);
+    }
+
     void start_processes(std::uint16_t sink_port) {
         for (int i = 0; i < k_processes; ++i) {
             ServerOptions options;
@@ -306,7 +315,8 @@ class ScaleOut : public ::testing::Test {
             options.roles = "smtp,delivery";
             options.allow_auth_without_tls = true;
             options.extra_toml =
-                "[delivery]\nlease_seconds = 5\npoll_seconds = 1\nfirst_retry_seconds = 1\n"
+                "[delivery]\nsource_address = \"" + delivery_address(i) +
+                "\"\nlease_seconds = 5\npoll_seconds = 1\nfirst_retry_seconds = 1\n"
                 "max_retry_seconds = 2\nretry_jitter = 0\nshutdown_grace_seconds = 10\n"
                 "ipv6 = false\n[delivery.upstream]\nhost = \"127.0.0.3\"\nport = " +
                 std::to_string(sink_port) +
@@ -326,6 +336,32 @@ class ScaleOut : public ::testing::Test {
         for (const auto& row : rows)
             out.insert(*row[0]);
         return out;
+    }
+
+    std::string events_of(const std::string& queue_id) {
+        std::string out;
+        for (const auto& row : db_.exec(
+                 "SELECT e.kind || ' ' || to_char(e.created_at, 'HH24:MI:SS.MS') || ' ' || "
+                 "coalesce(e.reply, '') FROM events e WHERE e.message_id = $1::uuid ORDER BY e.id",
+                 queue_id))
+            out += "\n  " + *row[0];
+        return out;
+    }
+
+    // Every process's log lines naming the queue id, for a duplicate nobody expected.
+    std::string log_lines_about(const std::string& queue_id) {
+        std::string out;
+        for (std::size_t i = 0; i < servers_.size(); ++i) {
+            std::istringstream log(servers_[i]->log());
+            for (std::string line; std::getline(log, line);)
+                if (line.find(queue_id) != std::string::npos)
+                    out += "\n  [" + std::to_string(i) + "] " + line;
+        }
+        return out;
+    }
+
+    std::string database_clock() {
+        return *db_.exec("SELECT to_char(clock_timestamp(), 'HH24:MI:SS.MS')")[0][0];
     }
 
     bool wait_until(const std::function<bool()>& condition, std::chrono::seconds deadline) {
@@ -407,6 +443,7 @@ TEST_F(ScaleOut, ThreeProcessesBehindABalancerSurviveAKillAndAStop) {
     const auto claimed_at_death = claims_of(killed);
     balancer.set_down(0, true);  // as a failed health check would
     const int acknowledged_at_kill = tally.acknowledged_count;
+    const auto killed_at = database_clock();
 
     // Two thirds: SIGTERM process 1. It drains and exits 0; meanwhile its refused
     // connections send the balancer on to the survivor.
@@ -414,7 +451,11 @@ TEST_F(ScaleOut, ThreeProcessesBehindABalancerSurviveAKillAndAStop) {
     auto& stopped = *servers_[1];
     stopped.process().signal(SIGTERM);
     const int acknowledged_at_stop = tally.acknowledged_count;
+    const auto stopped_at = database_clock();
     EXPECT_EQ(stopped.process().wait(60s), 0);
+    // A graceful stop finishes or releases its deliveries: it leaves no lease behind.
+    const auto left_by_stopped = claims_of(stopped);
+    EXPECT_TRUE(left_by_stopped.empty()) << left_by_stopped.size() << " recipients still leased";
 
     for (std::size_t i = limited_threads; i < threads.size(); ++i)
         threads[i].join();
@@ -475,9 +516,18 @@ TEST_F(ScaleOut, ThreeProcessesBehindABalancerSurviveAKillAndAStop) {
         if (copies.size() < 2) continue;
         duplicates += copies.size() - 1;
         const auto& queue_id = copies.front().queue_id;
-        EXPECT_TRUE(claimed_before_kill.count(queue_id) || claimed_at_death.count(queue_id))
+        std::string senders;
+        bool one_from_killed = false;
+        for (const auto& copy : copies) {
+            senders += " " + copy.sent_from;
+            one_from_killed = one_from_killed || copy.sent_from == delivery_address(0);
+        }
+        const bool held_by_killed =
+            claimed_before_kill.count(queue_id) || claimed_at_death.count(queue_id);
+        EXPECT_TRUE(one_from_killed && held_by_killed)
             << id << " (queue id " << queue_id << ") was delivered " << copies.size()
-            << " times but the killed process did not hold it";
+            << " times, from" << senders << "; held by the killed process: " << held_by_killed
+            << "; its events:" << events_of(queue_id) << "\nlogged:" << log_lines_about(queue_id);
     }
     for (const auto& [number, tokens] : delivered_tokens_per_message)
         if (tokens > 1) ++retried_messages_delivered_twice;
@@ -520,7 +570,9 @@ TEST_F(ScaleOut, ThreeProcessesBehindABalancerSurviveAKillAndAStop) {
               << tally.broken_connections << "\n"
               << "scale-out: SIGKILL at " << acknowledged_at_kill << " acknowledged with "
               << claimed_before_kill.size() << " recipients claimed before and "
-              << claimed_at_death.size() << " at death; SIGTERM at " << acknowledged_at_stop << "\n"
+              << claimed_at_death.size() << " at death (" << killed_at << "); SIGTERM at "
+              << acknowledged_at_stop << " (" << stopped_at << ")"
+              << "\n"
               << "scale-out: sink transactions " << transactions << ", distinct tokens delivered "
               << received.size() << ", duplicates " << duplicates
               << ", retried messages delivered twice " << retried_messages_delivered_twice << "\n"
