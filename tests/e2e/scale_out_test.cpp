@@ -243,6 +243,7 @@ struct Delivered {
     std::string queue_id;   // from our Received: header ("id ...")
     std::string client_ip;  // the address literal in our Received: header
     std::string sent_from;  // the delivering process's source address (smtp-sink's X-Client-Addr)
+    std::string sink_time;  // when smtp-sink took it (its own Received: header, in seconds)
 };
 
 // smtp-sink writes its dumps with bare LF line ends; CRs, should any be left, go first.
@@ -264,6 +265,11 @@ std::optional<Delivered> parse_dump(std::string dump) {
     if (open < ours && close < ours) out.client_ip = dump.substr(open + 2, close - open - 2);
     if (dump.rfind("X-Client-Addr: ", 0) == 0)
         out.sent_from = dump.substr(15, dump.find('\n') - 15);
+    if (const auto sink = dump.find("(smtp-sink) with "); sink < ours) {
+        const auto date = dump.find(";\n\t", sink);
+        if (date < ours)
+            out.sink_time = dump.substr(date + 3, dump.find('\n', date + 3) - date - 3);
+    }
     const auto id_at = dump.find(" id ", ours);
     if (id_at != std::string::npos) out.queue_id = dump.substr(id_at + 4, 32);
     return out;
@@ -519,7 +525,7 @@ TEST_F(ScaleOut, ThreeProcessesBehindABalancerSurviveAKillAndAStop) {
         std::string senders;
         bool one_from_killed = false;
         for (const auto& copy : copies) {
-            senders += " " + copy.sent_from;
+            senders += " " + copy.sent_from + " (" + copy.sink_time + ")";
             one_from_killed = one_from_killed || copy.sent_from == delivery_address(0);
         }
         const bool held_by_killed =
