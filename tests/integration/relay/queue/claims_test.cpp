@@ -430,6 +430,53 @@ TEST_F(ClaimsTest, ExtendLeaseOnlyForTheOwner) {
     EXPECT_EQ(*foreign, 0u);
 }
 
+// A worker records its outcomes while the lease loop extends every lease of the process:
+// both update the same rows, and must never deadlock (PostgreSQL would abort one, and a
+// lost record means the mail goes out again when the lease runs out).
+TEST_F(ClaimsTest, RecordingAndExtendingTheSameLeasesNeverDeadlock) {
+    for (int round = 0; round < 20; ++round) {
+        std::vector<std::string> addresses;
+        for (int i = 0; i < 80; ++i)
+            addresses.push_back("r" + std::to_string(round) + "-" + std::to_string(i) +
+                                "@example.org");
+        enqueue(addresses);
+        Claim claim = this->claim("w", 1000, 100, 60s);
+        ASSERT_EQ(claim.recipients, 80u);
+        std::vector<Outcome> outcomes;
+        for (const auto& message : claim.domains.at(0).messages)
+            for (const auto& recipient : message.recipients)
+                outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::delivered,
+                                               "250 2.0.0 Ok", "2.0.0"));
+        // Highest id first: the opposite of the order an index scan finds them in.
+        std::sort(outcomes.begin(), outcomes.end(), [](const Outcome& a, const Outcome& b) {
+            return a.recipient_id > b.recipient_id;
+        });
+        auto ids = claim.recipient_ids();
+        std::optional<Result<RecordReport>> recorded;
+        std::vector<Result<std::size_t>> extensions;
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> { recorded = co_await claims.record("w", outcomes); },
+            asio::detached);
+        for (int k = 0; k < 3; ++k)
+            asio::co_spawn(
+                io,
+                [&]() -> asio::awaitable<void> {
+                    auto extended = co_await claims.extend_lease("w", ids, 60s);
+                    extensions.push_back(std::move(extended));
+                },
+                asio::detached);
+        io.restart();
+        io.run();
+        ASSERT_TRUE(recorded.has_value());
+        ASSERT_TRUE(*recorded) << "round " << round << ": " << recorded->error().message;
+        EXPECT_EQ((*recorded)->updated, 80u);
+        for (const auto& extended : extensions)
+            ASSERT_TRUE(extended) << "round " << round << ": " << extended.error().message;
+    }
+    EXPECT_EQ(scalar("SELECT count(*) FROM recipients WHERE state = 'delivered'"), "1600");
+}
+
 TEST_F(ClaimsTest, ReleaseGivesRecipientsBackWithoutCountingAnAttempt) {
     enqueue({"new@example.org", "retried@example.org", "partial@example.org"});
     db.exec("UPDATE recipients SET state = 'deferred', attempts = 3 WHERE address = $1",
