@@ -138,15 +138,9 @@ class Abuse : public ::testing::Test {
 
     std::string scalar(const std::string& sql) { return *db_.exec(sql).at(0).at(0); }
 
-    // Waits until `sql` answers `expected`: refusals at connect are recorded after the
-    // reply went out.
+    // Waits until `sql` answers `expected` (rows the server writes after its reply).
     bool eventually(const std::string& sql, const std::string& expected) {
-        const auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (scalar(sql) != expected) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            std::this_thread::sleep_for(20ms);
-        }
-        return true;
+        return wait_until([&] { return scalar(sql) == expected; });
     }
 
     test::TestDatabase db_;

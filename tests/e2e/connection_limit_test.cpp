@@ -79,14 +79,9 @@ class ConnectionLimit : public ::testing::Test {
         return db_.exec(sql).at(0).at(0).value_or("NULL");
     }
 
-    // Waits until `sql` answers `expected` (rows written by the server asynchronously).
+    // Waits until `sql` answers `expected` (rows the server writes after its reply).
     bool eventually(const std::string& sql, const std::string& expected) {
-        const auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (scalar(sql) != expected) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            std::this_thread::sleep_for(20ms);
-        }
-        return true;
+        return wait_until([&] { return scalar(sql) == expected; });
     }
 
     std::string published_sessions() {
