@@ -24,6 +24,7 @@ policy::SubmissionPolicy::Settings submission_policy_settings(const Config& conf
     settings.recipients_per_message = config.limits.recipients_per_message;
     settings.max_message_bytes = config.limits.max_message_bytes;
     settings.rate_limiter.max_block = config.limits.lease_block;
+    settings.max_connections = config.limits.max_connections;
     return settings;
 }
 

@@ -28,9 +28,11 @@
 #include "relay/ingress/network_directory.hpp"
 #include "relay/ingress/tls_context.hpp"
 #include "relay/policy/auth_throttle.hpp"
+#include "relay/policy/connection_limiter.hpp"
 #include "relay/policy/dnsbl.hpp"
 #include "relay/policy/domain_verification.hpp"
 #include "relay/policy/outbound_reputation.hpp"
+#include "relay/policy/rejection_log.hpp"
 #include "relay/policy/submission_policy.hpp"
 #include "relay/queue/group_commit.hpp"
 
@@ -159,6 +161,18 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     if (smtp_role) services.blocklists = blocklists.get();
     services.auth_throttle = &auth_throttle;  // also records suspicious logins when off
     services.drain = &drain;
+    policy::RejectionLog rejections(io.get_executor(), pool);
+    services.rejections = &rejections;
+    // Per-account connection counts are published by every SMTP process, limits or not:
+    // an account's limit may be set at any time, and the others need this one's counts.
+    std::unique_ptr<policy::ConnectionLimiter> connection_limiter;
+    if (smtp_role) {
+        connection_limiter = std::make_unique<policy::ConnectionLimiter>(
+            io.get_executor(), pool, rejections,
+            policy::ConnectionLimiter::Settings{config.limits.connection_count_interval});
+        connection_limiter->start();
+        services.connections = connection_limiter.get();
+    }
 
     std::unique_ptr<delivery::DeliveryService> deliveries;
     if (delivery_role) {
@@ -282,7 +296,11 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
                              committer.idle() ? "done" : "pending");
             for (auto& l : listeners)
                 l->stop();
-            io.stop();
+            // This replica's connection counts leave the database before the process does.
+            if (connection_limiter)
+                connection_limiter->stop([&io] { io.stop(); });
+            else
+                io.stop();
             return;
         }
         drain_timer.expires_after(std::chrono::milliseconds(50));

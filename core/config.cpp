@@ -540,6 +540,8 @@ Config load_config(const std::filesystem::path& file) {
         s.read_int("recipients_per_message", l.recipients_per_message, 0, most);
         s.read_int("max_message_bytes", l.max_message_bytes, 0, std::int64_t{1} << 40);
         s.read_int("lease_block", l.lease_block, 1, 1000000);
+        s.read_int("max_connections", l.max_connections, 0, 1000000);
+        s.read_duration("connection_count_interval_ms", l.connection_count_interval, 100, 60000);
         s.reject_unknown();
     }
 

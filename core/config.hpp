@@ -192,7 +192,11 @@ struct LimitsConfig {
     std::uint64_t recipients_per_day = 0;
     std::uint64_t recipients_per_message = 0;  // 0: the listener's max_recipients only
     std::uint64_t max_message_bytes = 0;       // 0: the listener's max_message_bytes only
-    std::uint64_t lease_block = 100;  // most units a process leases from PostgreSQL at once
+    std::uint64_t lease_block = 100;    // most units a process leases from PostgreSQL at once
+    std::uint64_t max_connections = 0;  // concurrent sessions per account, all replicas
+    // How often each process publishes its per-account session counts and reads the
+    // others' (the bound on how stale a replica's view of the others is).
+    std::chrono::milliseconds connection_count_interval{1000};
 };
 
 struct Config {

@@ -110,6 +110,8 @@ std::vector<std::string> changed_keys(const ConfigValues& before, const ConfigVa
 }
 
 bool reloadable_key(std::string_view key) {
+    // The connection count publication runs at the interval it started with.
+    if (key == "limits.connection_count_interval_ms") return false;
     if (key.substr(0, 7) == "limits.") return key.find('.', 7) == std::string_view::npos;
     if (std::find(k_reloadable_keys.begin(), k_reloadable_keys.end(), key) !=
         k_reloadable_keys.end())

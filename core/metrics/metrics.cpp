@@ -53,6 +53,10 @@ Metrics::Metrics()
                   "Refusals during an SMTP transaction of an identified account")),
       rate_limit_hits(counter(*registry_, families_, "smarthost_rate_limit_hits_total",
                               "Messages or recipients refused by an account's rate limit")),
+      connection_limit_hits(
+          counter(*registry_, families_, "smarthost_connection_limit_hits_total",
+                  "Sessions closed with 421 because their account had its concurrent "
+                  "connections open already")),
       recipients_delivered(counter(*registry_, families_, "smarthost_recipients_delivered_total",
                                    "Recipients accepted by the receiving server")),
       recipients_bounced(counter(*registry_, families_, "smarthost_recipients_bounced_total",

@@ -61,6 +61,7 @@ class Metrics {
     Family<Counter>& messages_rejected;          // {reason}
     Family<Counter>& account_messages_rejected;  // {account, reason}
     Family<Counter>& rate_limit_hits;            // {account, limit}
+    Family<Counter>& connection_limit_hits;      // {account}: 421 at connect or AUTH
 
     // Delivery.
     Family<Counter>& recipients_delivered;  // {account}

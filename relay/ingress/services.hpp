@@ -11,6 +11,8 @@ namespace policy {
 class SubmissionPolicy;
 class Blocklists;
 class AuthThrottle;
+class ConnectionLimiter;
+class RejectionLog;
 }  // namespace policy
 }  // namespace smarthost
 
@@ -31,6 +33,8 @@ struct IngressServices {
     policy::Blocklists* blocklists = nullptr;  // null when no DNSBL zone is configured
     policy::AuthThrottle* auth_throttle = nullptr;
     Drain* drain = nullptr;  // SIGTERM's notices; null: sessions are never told to stop
+    policy::ConnectionLimiter* connections = nullptr;  // per-account connection limits
+    policy::RejectionLog* rejections = nullptr;        // refusals at connect and AUTH
 };
 
 }  // namespace smarthost::ingress

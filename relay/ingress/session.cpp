@@ -22,7 +22,9 @@
 #include "relay/ingress/session_metrics.hpp"
 #include "relay/ingress/tls_context.hpp"
 #include "relay/policy/auth_throttle.hpp"
+#include "relay/policy/connection_limiter.hpp"
 #include "relay/policy/dnsbl.hpp"
+#include "relay/policy/rejection_log.hpp"
 #include "relay/policy/submission_policy.hpp"
 #include "relay/queue/group_commit.hpp"
 #include "relay/smtp/command_reader.hpp"
@@ -45,6 +47,19 @@ constexpr std::size_t k_read_chunk = 64 * 1024;
 // A reply must leave within this time, or the client is not reading.
 constexpr std::chrono::seconds k_write_timeout{60};
 constexpr std::chrono::seconds k_tls_handshake_timeout{30};
+
+// Records a refusal at connect in `rejections`, for the account owning the client's
+// allow-listed network when `networks` is given and knows one. Runs detached, after the
+// refusal went out: the refused client never waits for it.
+asio::awaitable<void> record_connect_refusal(NetworkDirectory* networks, policy::RejectionLog& log,
+                                             std::string client_ip, std::string reason) {
+    std::optional<std::int64_t> account_id;
+    if (networks) {
+        auto owner = co_await networks->account_for(client_ip);
+        if (owner && owner->has_value()) account_id = (*owner)->account_id;
+    }
+    log.record(account_id, std::move(reason));
+}
 
 class Session : public std::enable_shared_from_this<Session> {
   public:
@@ -84,6 +99,10 @@ class Session : public std::enable_shared_from_this<Session> {
         watchdog_.cancel();
         boost::system::error_code ignored;
         lowest_layer().close(ignored);
+        // The account counts drop as the connection closes, not when the last reference
+        // to the session goes (the destructor would release them too, on any path).
+        network_slot_ = {};
+        auth_slot_ = {};
         spdlog::info(
             "session end listener={} client={} tls={} user={} account={} messages={} "
             "seconds={:.3f} "
@@ -138,6 +157,10 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string sender_domain_tags_;            // tag-action domain blocklist hits, this MAIL
     std::optional<Identity> network_identity_;  // from an allow-listed network
     std::optional<Identity> identity_;          // who the mail is sent as
+    // This session counted towards its accounts' connection limits: the network's from
+    // connect, the authenticated account's (when another) from AUTH.
+    policy::ConnectionSlot network_slot_;
+    policy::ConnectionSlot auth_slot_;
     std::size_t messages_accepted_ = 0;
     Clock::time_point started_;
     std::string close_reason_ = "client closed";
@@ -267,6 +290,7 @@ class Session : public std::enable_shared_from_this<Session> {
                     smtp::reply::client_locked_out(services_.config.hostname, client_ip_).wire();
                 close_reason_ = "address locked out after failed logins";
                 co_await flush();
+                record_refusal("auth_lockout");
                 co_return;
             }
         }
@@ -278,6 +302,7 @@ class Session : public std::enable_shared_from_this<Session> {
                              listener_.name, client_ip_, hit->zone, hit->answer,
                              static_cast<int>(hit->action));
                 if (auto refusal = policy::client_refusal_at_connect(*hit, client_ip_)) {
+                    record_refusal("dnsbl");
                     co_await refuse_service(std::move(*refusal));
                     co_return;
                 }
@@ -295,6 +320,15 @@ class Session : public std::enable_shared_from_this<Session> {
                 co_return;
             }
             network_identity_ = std::move(owner.value());
+        }
+        if (network_identity_) {
+            auto refusal = co_await hold_connection(*network_identity_, network_slot_);
+            if (refusal) {
+                outbox_ = refusal->wire();
+                close_reason_ = "account connection limit";
+                co_await flush();
+                co_return;
+            }
         }
 
         smtp::SessionSettings settings;
@@ -406,6 +440,7 @@ class Session : public std::enable_shared_from_this<Session> {
                     if (!co_await tls_handshake()) co_return false;
                     machine_->on_tls_started();
                     identity_ = network_identity_;
+                    auth_slot_ = {};
                     co_return true;
                 case Kind::authenticate:
                     action = co_await authenticate(std::move(action.auth));
@@ -458,6 +493,20 @@ class Session : public std::enable_shared_from_this<Session> {
                     identity_->account_id, identity_->credential_id, identity_->username,
                     client_ip_, std::move(zones));
             }
+            // Counted once per account: an allow-listed client logging in as its own
+            // network's account holds the slot it took at connect.
+            if (!network_identity_ || network_identity_->account_id != identity_->account_id) {
+                auto refusal = co_await hold_connection(*identity_, auth_slot_);
+                if (refusal) {
+                    spdlog::info(
+                        "auth refused listener={} client={} user={}: account {} at its "
+                        "connection limit",
+                        listener_.name, client_ip_, identity_->username, identity_->account_name);
+                    close_reason_ = "account connection limit";
+                    identity_ = network_identity_;
+                    co_return machine_->on_auth_refused(std::move(*refusal));
+                }
+            }
         } else if (verdict.outcome == smtp::AuthOutcome::invalid_credentials) {
             if (throttle) co_await throttle->record_failure(client_ip_, username);
             // Slows down password guessing on one connection (RFC 4954 section 4 allows it).
@@ -466,6 +515,28 @@ class Session : public std::enable_shared_from_this<Session> {
             spdlog::info("auth failed listener={} client={}", listener_.name, client_ip_);
         }
         co_return machine_->on_auth_result(verdict.outcome);
+    }
+
+    // Counts this session towards the account's concurrent connections, in `slot`; the
+    // 421 when the account has its limit open already (across replicas).
+    asio::awaitable<std::optional<smtp::Reply>> hold_connection(const Identity& who,
+                                                                policy::ConnectionSlot& slot) {
+        if (!services_.connections) co_return std::nullopt;
+        const std::uint64_t limit = co_await services_.policy.connection_limit(who.account_id);
+        auto admitted = services_.connections->admit(who.account_id, who.account_name, limit);
+        if (!admitted)
+            co_return smtp::reply::account_connection_limit(services_.config.hostname, limit);
+        slot = std::move(*admitted);
+        co_return std::nullopt;
+    }
+
+    void record_refusal(std::string reason) {
+        if (!services_.rejections) return;
+        NetworkDirectory* networks = listener_.allow_networks ? &services_.networks : nullptr;
+        asio::co_spawn(
+            executor_,
+            record_connect_refusal(networks, *services_.rejections, client_ip_, std::move(reason)),
+            asio::detached);
     }
 
     // The machine asks only for sessions with an identity; the next command is read only

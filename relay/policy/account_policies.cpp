@@ -13,7 +13,7 @@ SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_s
        EXISTS (SELECT 1 FROM suppressions s WHERE s.account_id = a.id),
        d.domain, d.include_subdomains, d.status = 'verified',
        a.messages_per_minute, a.messages_per_hour, a.messages_per_day, a.recipients_per_hour,
-       a.recipients_per_day, a.recipients_per_message, a.max_message_bytes
+       a.recipients_per_day, a.recipients_per_message, a.max_message_bytes, a.max_connections
   FROM accounts a LEFT JOIN sender_domains d ON d.account_id = a.id
  WHERE a.id = $1)sql";
 
@@ -53,6 +53,7 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
             policy->recipients_per_day = limit(12);
             policy->recipients_per_message = limit(13);
             policy->max_message_bytes = limit(14);
+            policy->max_connections = limit(15);
         }
         if (rows->is_null(i, 5)) continue;
         policy->sender_domains.push_back(

@@ -30,6 +30,7 @@ struct AccountPolicy {
     std::optional<std::uint64_t> recipients_per_day;
     std::optional<std::uint64_t> recipients_per_message;
     std::optional<std::uint64_t> max_message_bytes;
+    std::optional<std::uint64_t> max_connections;  // concurrent sessions, all replicas
 };
 
 }  // namespace smarthost::policy

@@ -64,6 +64,16 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::check(std::int64_t
     co_return verdict;
 }
 
+boost::asio::awaitable<std::uint64_t> SubmissionPolicy::connection_limit(std::int64_t account_id) {
+    auto account = co_await accounts_.get(account_id);
+    if (!account) {
+        spdlog::warn("policy: account {} not loaded for its connection limit: {}", account_id,
+                     account.error().message);
+        co_return settings_.max_connections;
+    }
+    co_return (*account)->max_connections.value_or(settings_.max_connections);
+}
+
 boost::asio::awaitable<std::optional<smtp::Reply>> SubmissionPolicy::take_recipient_quota(
     const AccountPolicy& policy) {
     std::vector<LimitValue> limits;

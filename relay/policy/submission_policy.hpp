@@ -37,6 +37,7 @@ class SubmissionPolicy {
         // Per message; 0: only the listener's own limits apply.
         std::uint64_t recipients_per_message = 0;
         std::uint64_t max_message_bytes = 0;
+        std::uint64_t max_connections = 0;  // concurrent sessions of an account; 0: none
         RateLimiter::Settings rate_limiter;
     };
 
@@ -60,6 +61,11 @@ class SubmissionPolicy {
     boost::asio::awaitable<smtp::PolicyVerdict> check(std::int64_t account_id,
                                                       const smtp::PolicyQuery& query,
                                                       std::string_view message);
+
+    // The account's limit of concurrent sessions (0: none), from the cached account
+    // policy. When the database cannot answer, the configured default: the session is
+    // still counted, and the next MAIL needs the database anyway.
+    boost::asio::awaitable<std::uint64_t> connection_limit(std::int64_t account_id);
 
   private:
     // Takes one unit of each limit of `limits` for the account: nullopt to proceed, or

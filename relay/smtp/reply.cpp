@@ -91,6 +91,11 @@ Reply temporarily_unavailable(std::string_view hostname) {
 Reply too_many_connections(std::string_view hostname) {
     return make(421, "4.7.0", concat(hostname, " Too many connections, try again later"));
 }
+Reply account_connection_limit(std::string_view hostname, std::uint64_t limit) {
+    return make(421, "4.7.0",
+                concat(hostname, " too many connections for this account (limit " +
+                                     std::to_string(limit) + ")"));
+}
 Reply protocol_mismatch(std::string_view hostname) {
     return make(421, "4.7.0", concat(hostname, " This is an SMTP server, closing connection"));
 }

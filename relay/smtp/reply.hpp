@@ -3,6 +3,7 @@
 // Every reply the server sends is built by a function in smarthost::smtp::reply so that
 // codes and texts are defined in one place.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,8 @@ Reply shutting_down(std::string_view hostname);            // 421 4.3.2
 Reply protocol_mismatch(std::string_view hostname);        // 421 4.7.0, an HTTP request
 Reply temporarily_unavailable(std::string_view hostname);  // 421 4.3.0, no database
 Reply too_many_connections(std::string_view hostname);     // 421 4.7.0
+// 421 4.7.0: the account has its limit of concurrent connections open already.
+Reply account_connection_limit(std::string_view hostname, std::uint64_t limit);
 
 // Command level errors.
 Reply command_unrecognized();               // 500 5.5.2

@@ -293,6 +293,14 @@ Action SessionMachine::on_auth_result(AuthOutcome outcome) {
     return error(reply::auth_credentials_invalid());
 }
 
+Action SessionMachine::on_auth_refused(Reply reply) {
+    if (state_ != State::auth_pending) {
+        return reply_action(reply::bad_sequence("No authentication in progress"));
+    }
+    pending_auth_ = {};
+    return close(std::move(reply));
+}
+
 Action SessionMachine::on_mail(std::string_view argument) {
     if (state_ == State::greeted) return error(reply::bad_sequence("Send EHLO/HELO first"));
     if (in_transaction()) return error(reply::bad_sequence("Nested MAIL command"));

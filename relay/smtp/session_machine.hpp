@@ -97,6 +97,9 @@ class SessionMachine {
     // TLS is up after STARTTLS: the session is reset and EHLO is required again.
     void on_tls_started();
     Action on_auth_result(AuthOutcome outcome);
+    // The credentials were right, but the session may not go on as that account (its
+    // connection limit): `reply` (a 421) is sent and the connection closed.
+    Action on_auth_refused(Reply reply);
     // The verdict on the last check_policy action. Replies go out in command order
     // (PIPELINING, RFC 2920) because the I/O layer reads no command while it checks.
     Action on_policy_verdict(const PolicyVerdict& verdict);

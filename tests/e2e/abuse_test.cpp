@@ -138,6 +138,11 @@ class Abuse : public ::testing::Test {
 
     std::string scalar(const std::string& sql) { return *db_.exec(sql).at(0).at(0); }
 
+    // Waits until `sql` answers `expected` (rows the server writes after its reply).
+    bool eventually(const std::string& sql, const std::string& expected) {
+        return wait_until([&] { return scalar(sql) == expected; });
+    }
+
     test::TestDatabase db_;
     test::Dnsmasq dns_;
     SmarthostServer server_;
@@ -154,6 +159,23 @@ TEST_F(Abuse, ListedClientGets554GreetingThen503UntilQuit) {
     EXPECT_TRUE(starts_with(c->command("MAIL FROM:<app@shop.example>"), "503 5.7.1"));
     EXPECT_TRUE(starts_with(c->command("QUIT"), "221 2.0.0"));
     EXPECT_TRUE(c->closed());
+    // Not identified at connect: recorded without an account.
+    EXPECT_TRUE(eventually(
+        "SELECT count(*) FROM rejections WHERE reason = 'dnsbl' AND account_id IS NULL", "1"));
+}
+
+TEST_F(Abuse, RefusalOfAnAllowListedNetworkIsRecordedForItsAccount) {
+    db_.exec("INSERT INTO allowed_networks (account_id, network) VALUES ($1, '127.0.0.2/32')",
+             account_id_);
+    auto options = abuse_options(dns_);
+    options.listeners = {{"submission", "none", true}};
+    SmarthostServer allowing(db_.url(), options);
+    auto c = connect("127.0.0.2", allowing);
+    EXPECT_TRUE(starts_with(c->reply(), "554 5.7.1 Client address 127.0.0.2 is listed"));
+    EXPECT_TRUE(
+        eventually("SELECT count(*) FROM rejections WHERE reason = 'dnsbl' AND account_id = " +
+                       std::to_string(account_id_),
+                   "1"));
 }
 
 TEST_F(Abuse, AnswerOutsideListedAnswersAndExemptNetworksAreNotListed) {
@@ -283,6 +305,9 @@ TEST_F(Abuse, AddressIsLockedOutAfterThresholdAndRecoversAfterCoolDown) {
     EXPECT_EQ(scalar("SELECT count(*) FROM auth_lockouts WHERE kind = 'ip' AND key = '127.0.0.7' "
                      "AND locked_until > now()"),
               "1");
+    EXPECT_TRUE(eventually(
+        "SELECT count(*) FROM rejections WHERE reason = 'auth_lockout' AND account_id IS NULL",
+        "1"));
     // Another address is not affected.
     auto other = logged_in("127.0.0.8");
     std::this_thread::sleep_for(3500ms);  // lockout_seconds = 3

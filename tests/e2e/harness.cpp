@@ -177,6 +177,15 @@ bool wait_for_port(const std::string& host, std::uint16_t port, std::chrono::sec
     return false;
 }
 
+bool wait_until(const std::function<bool()>& condition, std::chrono::seconds deadline) {
+    const auto until = Clock::now() + deadline;
+    while (!condition()) {
+        if (Clock::now() >= until) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
 const Certificate& test_certificate() {
     static TempDir dir;
     static Certificate certificate;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -58,6 +59,11 @@ class Process {
 
 // Waits until host:port accepts TCP connections.
 bool wait_for_port(const std::string& host, std::uint16_t port, std::chrono::seconds deadline);
+
+// Polls `condition` until it holds (true) or the deadline passes (false): for what the
+// server does after its reply, such as rows it writes in the background.
+bool wait_until(const std::function<bool()>& condition,
+                std::chrono::seconds deadline = std::chrono::seconds(10));
 
 // A self-signed certificate for localhost/127.0.0.1, made once per test process.
 struct Certificate {

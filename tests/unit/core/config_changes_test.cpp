@@ -51,6 +51,8 @@ TEST(ChangedKeys, ArrayValuesCompareAsAWhole) {
 TEST(ReloadableKey, LimitsPolicyValuesThrottleAndLogLevelReload) {
     EXPECT_TRUE(reloadable_key("limits.recipients_per_message"));
     EXPECT_TRUE(reloadable_key("limits.lease_block"));
+    EXPECT_TRUE(reloadable_key("limits.max_connections"));
+    EXPECT_FALSE(reloadable_key("limits.connection_count_interval_ms"));
     EXPECT_TRUE(reloadable_key("policy.suppressed_recipients"));
     EXPECT_TRUE(reloadable_key("policy.account_cache_ms"));
     EXPECT_TRUE(reloadable_key("auth.max_failures"));

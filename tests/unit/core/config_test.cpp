@@ -423,6 +423,30 @@ TEST_F(ConfigFile, PolicyKeysAreChecked) {
               std::string::npos);
 }
 
+TEST_F(ConfigFile, ConnectionLimitDefaultsToNoneAndIsRead) {
+    const auto defaults = load_config(write(minimal));
+    EXPECT_EQ(defaults.limits.max_connections, 0u);
+    EXPECT_EQ(defaults.limits.connection_count_interval, std::chrono::milliseconds(1000));
+    const auto config =
+        load_config(write(std::string(minimal) + "[limits]\nmax_connections = 20\n"
+                                                 "connection_count_interval_ms = 250\n"));
+    EXPECT_EQ(config.limits.max_connections, 20u);
+    EXPECT_EQ(config.limits.connection_count_interval, std::chrono::milliseconds(250));
+    EXPECT_NE(error_of(std::string(minimal) + "[limits]\nmax_connections = -1\n")
+                  .find("limits.max_connections: must be between 0"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[limits]\nconnection_count_interval_ms = 10\n")
+                  .find("limits.connection_count_interval_ms: must be between 100"),
+              std::string::npos);
+}
+
+TEST_F(ConfigFile, TheShippedExampleLimitsConnectionsPerAccount) {
+    ::setenv("SMARTHOST_DATABASE_URL", "postgresql://localhost/smarthost", 1);
+    const auto config = load_config(fs::path(SMARTHOST_SOURCE_DIR) / "config/smarthost.toml");
+    ::unsetenv("SMARTHOST_DATABASE_URL");
+    EXPECT_EQ(config.limits.max_connections, 20u);
+}
+
 }  // namespace
 }  // namespace smarthost
 

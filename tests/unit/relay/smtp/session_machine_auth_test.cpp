@@ -183,5 +183,22 @@ TEST(SessionMachineAuth, CommandsDuringPendingVerificationAreRefused) {
     EXPECT_EQ(status(machine.on_auth_result(AuthOutcome::success)), "235 2.7.0");
 }
 
+TEST(SessionMachineAuth, RefusalAfterRightCredentialsClosesWithTheGivenReply) {
+    auto machine = ready_machine();
+    machine.on_line("AUTH PLAIN " + plain("u", "p"));
+    auto action = machine.on_auth_refused(reply::account_connection_limit("relay.example", 2));
+    EXPECT_EQ(action.kind, Kind::close);
+    EXPECT_EQ(action.reply.wire(),
+              "421 4.7.0 relay.example too many connections for this account (limit 2)\r\n");
+    EXPECT_FALSE(machine.authenticated());
+    EXPECT_EQ(status(machine.on_line("MAIL FROM:<a@b.example>")), "503 5.5.1");
+}
+
+TEST(SessionMachineAuth, RefusalWithoutPendingAuthIsBadSequence) {
+    auto machine = ready_machine();
+    EXPECT_EQ(status(machine.on_auth_refused(reply::account_connection_limit("h", 1))),
+              "503 5.5.1");
+}
+
 }  // namespace
 }  // namespace smarthost::smtp

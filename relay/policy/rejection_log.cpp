@@ -1,0 +1,43 @@
+#include "relay/policy/rejection_log.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "core/pg/pool.hpp"
+
+namespace smarthost::policy {
+
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr const char* k_insert_rejection =
+    "INSERT INTO rejections (account_id, reason) VALUES ($1, $2)";
+
+// By value: it runs detached, after record() returned.
+asio::awaitable<void> insert_rejection(pg::Pool& pool, std::shared_ptr<std::size_t> in_flight,
+                                       std::optional<std::int64_t> account_id, std::string reason) {
+    auto stored = co_await pool.query(k_insert_rejection, account_id, reason);
+    --*in_flight;
+    if (!stored) spdlog::warn("rejection {} not recorded: {}", reason, stored.error().message);
+}
+
+}  // namespace
+
+RejectionLog::RejectionLog(asio::any_io_executor executor, pg::Pool& pool)
+    : executor_(std::move(executor)), pool_(pool), in_flight_(std::make_shared<std::size_t>(0)) {}
+
+void RejectionLog::record(std::optional<std::int64_t> account_id, std::string reason) {
+    if (*in_flight_ >= k_max_in_flight) {
+        spdlog::warn("rejection {} not recorded: {} inserts already in flight", reason,
+                     *in_flight_);
+        return;
+    }
+    ++*in_flight_;
+    asio::co_spawn(executor_, insert_rejection(pool_, in_flight_, account_id, std::move(reason)),
+                   asio::detached);
+}
+
+}  // namespace smarthost::policy
