@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Checks helm/smarthost without a helm binary (docs/operations.md, "Checks").
+
+- Chart.yaml, values.yaml and the YAML files under files/ parse; every template's
+  {{ }} blocks are balanced.
+- Every values path a template uses exists in values.yaml, and every value is used.
+- files/smarthost-rules.yml is byte-for-byte docs/alerts/smarthost-rules.yml.
+- files/smarthost.toml, rendered from values.yaml, is accepted by the real binary with
+  each role's container args: `smarthost --config ... serve --roles R --check-config`.
+- Mount paths, the termination grace, the security context and the hooks agree with
+  what the binary and the image need.
+
+usage: check_chart.py SOURCE_DIR SMARTHOST_BINARY [--proxy-protocol]
+  --proxy-protocol: render with smtp.proxyProtocol on instead; exits 77 (skipped) while
+  the configuration reference does not document [smtp] proxy_protocol yet.
+"""
+
+import copy
+import json
+import re
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from chart_template import (TemplateError, actions, covers, is_comment, leaves,  # noqa: E402
+                            lookup, render_subset, values_references)
+from smarthost_binary import Problems, run_check_config  # noqa: E402
+
+ROLES = ("smtp", "delivery", "admin")
+CONFIG_IN_CONTAINER = "/etc/smarthost/smarthost.toml"
+TLS_DIR_IN_CONTAINER = "/etc/smarthost/tls"
+# The uid of the image's user (docker/Dockerfile, USER); check_docker.py checks that side.
+IMAGE_UID = 10001
+SKIPPED = 77
+
+
+def load_yaml(path, problem):
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        problem(f"{path}: does not parse as YAML: {e}")
+        return None
+
+
+def check_values_paths(chart, values, problem):
+    used = []
+    files = sorted((chart / "templates").glob("*")) + [chart / "files" / "smarthost.toml"]
+    for path in files:
+        try:
+            refs = values_references(path.read_text(), str(path.relative_to(chart)))
+        except TemplateError as e:
+            problem(str(e))
+            continue
+        for ref, where in refs:
+            try:
+                lookup(values, ref)
+            except KeyError as e:
+                problem(f"{where}: .Values.{'.'.join(ref)}: {e} is not in values.yaml")
+            used.append(ref)
+    for leaf in leaves(values):
+        if not any(covers(ref, leaf) for ref in used):
+            problem(f"values.yaml: {'.'.join(leaf)} is used by no template")
+    print(f"ok: {len(used)} values references in {len(files)} files")
+
+
+def container_args(template_text, what, problem):
+    """The `args: [...]` flow list of a template, as a list of strings per role."""
+    found = re.findall(r"^\s*args:\s*(\[.*\])\s*$", template_text, re.M)
+    if len(found) != 1:
+        problem(f"{what}: expected one `args: [...]` line, found {len(found)}")
+        return None
+    return found[0]
+
+
+def render_config(chart, values, problem):
+    text = (chart / "files" / "smarthost.toml").read_text()
+    try:
+        rendered = render_subset(text, values, "files/smarthost.toml")
+    except (TemplateError, KeyError) as e:
+        problem(f"files/smarthost.toml: {e}")
+        return None, None
+    try:
+        return rendered, tomllib.loads(rendered)
+    except tomllib.TOMLDecodeError as e:
+        problem(f"files/smarthost.toml rendered from values.yaml is not TOML: {e}\n{rendered}")
+        return None, None
+
+
+def check_rendered_config(chart, values, binary, problem, what):
+    rendered, config = render_config(chart, values, problem)
+    if config is None:
+        return None
+    deployments = (chart / "templates" / "deployments.yaml").read_text()
+    args_line = container_args(deployments, "templates/deployments.yaml", problem)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "smarthost.toml"
+        local.write_text(rendered)
+        if args_line:
+            for role in ROLES:
+                args = json.loads(args_line.replace("{{ $role | quote }}", json.dumps(role)))
+                run_check_config(binary, args, CONFIG_IN_CONTAINER, local, problem,
+                                 f"{what}, role {role}")
+    return config
+
+
+def check_mounts_and_paths(chart, config, problem):
+    deployments = (chart / "templates" / "deployments.yaml").read_text()
+    job = (chart / "templates" / "migration-job.yaml").read_text()
+    for name, text in (("deployments.yaml", deployments), ("migration-job.yaml", job)):
+        if not re.search(r"mountPath: " + re.escape(CONFIG_IN_CONTAINER) + r"\n\s*subPath: smarthost.toml", text):
+            problem(f"templates/{name}: smarthost.toml is not mounted at {CONFIG_IN_CONTAINER}")
+    if f"mountPath: {TLS_DIR_IN_CONTAINER}\n" not in deployments:
+        problem(f"templates/deployments.yaml: the TLS secret is not mounted at {TLS_DIR_IN_CONTAINER}")
+    tls = config.get("tls", {})
+    # A kubernetes.io/tls Secret has the keys tls.crt and tls.key.
+    for key, file in (("certificate", "tls.crt"), ("private_key", "tls.key")):
+        if tls.get(key) != f"{TLS_DIR_IN_CONTAINER}/{file}":
+            problem(f"files/smarthost.toml: tls.{key} is {tls.get(key)!r}, the Secret mounts "
+                    f"{TLS_DIR_IN_CONTAINER}/{file}")
+    job_args = container_args(job, "templates/migration-job.yaml", problem)
+    if job_args and json.loads(job_args) != ["--config", CONFIG_IN_CONTAINER, "migrate"]:
+        problem(f"templates/migration-job.yaml: the Job runs {job_args}, not smarthost migrate")
+
+
+def check_grace(values, config, problem):
+    # app/serve.cpp: after SIGTERM the drain lasts at most max(30 s, delivery grace + 5 s);
+    # [server] shutdown_grace_seconds, where the binary has it, bounds the sessions' part.
+    delivery_grace = config.get("delivery", {}).get("shutdown_grace_seconds", 30)
+    server_grace = config.get("server", {}).get("shutdown_grace_seconds", 30)
+    drain = max(server_grace, delivery_grace + 5)
+    pre_stop = values.get("preStopSleepSeconds", 0)
+    grace = values.get("terminationGracePeriodSeconds", 30)
+    if grace <= pre_stop + drain:
+        problem(f"values.yaml: terminationGracePeriodSeconds {grace} does not outlast the "
+                f"preStop sleep ({pre_stop} s) and the server's drain of up to {drain} s: "
+                "Kubernetes would SIGKILL it")
+
+
+def check_security(chart, values, problem):
+    pod = values.get("podSecurityContext", {})
+    container = values.get("securityContext", {})
+    expectations = [
+        (pod.get("runAsNonRoot") is True, "podSecurityContext.runAsNonRoot must be true"),
+        (pod.get("runAsUser") == IMAGE_UID, f"podSecurityContext.runAsUser must be the image's uid {IMAGE_UID}"),
+        (pod.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+         "podSecurityContext.seccompProfile.type must be RuntimeDefault"),
+        (container.get("readOnlyRootFilesystem") is True, "securityContext.readOnlyRootFilesystem must be true"),
+        (container.get("allowPrivilegeEscalation") is False, "securityContext.allowPrivilegeEscalation must be false"),
+        ("ALL" in container.get("capabilities", {}).get("drop", []), "securityContext must drop ALL capabilities"),
+    ]
+    for ok, message in expectations:
+        if not ok:
+            problem(f"values.yaml: {message}")
+    for name in ("deployments.yaml", "migration-job.yaml"):
+        text = (chart / "templates" / name).read_text()
+        for key in ("podSecurityContext", "securityContext"):
+            if not re.search(r"toYaml \$?\.Values\." + key + r" \|", text):
+                problem(f"templates/{name}: does not apply .Values.{key}")
+    # Every listener port must be unprivileged: the container has no capability.
+    for name, listener in values["smtp"]["listeners"].items():
+        if listener["containerPort"] < 1024:
+            problem(f"values.yaml: smtp.listeners.{name}.containerPort {listener['containerPort']} "
+                    "needs CAP_NET_BIND_SERVICE, which the pods drop")
+
+
+def check_hooks(chart, problem):
+    job = (chart / "templates" / "migration-job.yaml").read_text()
+    for needle in ("helm.sh/hook: pre-install,pre-upgrade",
+                   "helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded",
+                   "kind: Job"):
+        if needle not in job:
+            problem(f"templates/migration-job.yaml: missing {needle!r}")
+
+
+def check_rules_copy(source, chart, problem):
+    original = source / "docs" / "alerts" / "smarthost-rules.yml"
+    copy_ = chart / "files" / "smarthost-rules.yml"
+    if not copy_.exists() or copy_.read_bytes() != original.read_bytes():
+        problem(f"{copy_.relative_to(source)} differs from docs/alerts/smarthost-rules.yml: "
+                f"cp {original.relative_to(source)} {copy_.relative_to(source)}")
+    template = (chart / "templates" / "prometheusrule.yaml").read_text()
+    code = " ".join(body for _, body, _, _, _ in actions(template) if not is_comment(body))
+    if '.Files.Get "files/smarthost-rules.yml"' not in code or re.search(r"\btpl\b", code):
+        problem("templates/prometheusrule.yaml must include files/smarthost-rules.yml with "
+                ".Files.Get and without tpl (the rules contain Prometheus templates)")
+
+
+def main():
+    if len(sys.argv) not in (3, 4):
+        print(__doc__)
+        return 2
+    source, binary = Path(sys.argv[1]), sys.argv[2]
+    proxy_mode = sys.argv[3:] == ["--proxy-protocol"]
+    chart = source / "helm" / "smarthost"
+    problem = Problems()
+
+    if proxy_mode:
+        reference = (source / "docs" / "configuration.md").read_text()
+        if "proxy_protocol" not in reference or "trusted_proxies" not in reference:
+            print("skipped: docs/configuration.md documents no [smtp] proxy_protocol / "
+                  "trusted_proxies yet, so the binary cannot accept them")
+            return SKIPPED
+        values = load_yaml(chart / "values.yaml", problem)
+        values = copy.deepcopy(values)
+        values["smtp"]["proxyProtocol"] = {"enabled": True, "trustedProxies": ["10.0.0.0/8", "fd00::/8"]}
+        config = check_rendered_config(chart, values, binary, problem, "chart config with PROXY protocol")
+        if config is not None:
+            smtp = config.get("smtp", {})
+            if smtp.get("proxy_protocol") is not True or smtp.get("trusted_proxies") != ["10.0.0.0/8", "fd00::/8"]:
+                problem(f"files/smarthost.toml: PROXY protocol on renders [smtp] {smtp}")
+        return problem.exit_code("helm chart (PROXY protocol)")
+
+    chart_yaml = load_yaml(chart / "Chart.yaml", problem)
+    values = load_yaml(chart / "values.yaml", problem)
+    for path in sorted((chart / "files").glob("*.yml")):
+        load_yaml(path, problem)
+    if chart_yaml is not None:
+        if chart_yaml.get("apiVersion") != "v2" or chart_yaml.get("name") != chart.name:
+            problem(f"Chart.yaml: apiVersion must be v2 and name {chart.name}")
+        if not re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", str(chart_yaml.get("version", ""))):
+            problem("Chart.yaml: version must be SemVer 2")
+    if values is None:
+        return problem.exit_code("helm chart")
+
+    check_values_paths(chart, values, problem)
+    check_rules_copy(source, chart, problem)
+    check_hooks(chart, problem)
+    check_security(chart, values, problem)
+    config = check_rendered_config(chart, values, binary, problem, "chart config")
+    if config is not None:
+        check_mounts_and_paths(chart, config, problem)
+        check_grace(values, config, problem)
+    return problem.exit_code("helm chart")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
