@@ -168,12 +168,22 @@ def check_security(chart, values, problem):
 
 
 def check_hooks(chart, problem):
-    job = (chart / "templates" / "migration-job.yaml").read_text()
-    for needle in ("helm.sh/hook: pre-install,pre-upgrade",
-                   "helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded",
-                   "kind: Job"):
-        if needle not in job:
-            problem(f"templates/migration-job.yaml: missing {needle!r}")
+    # Each resource of the file (the migration Job, its ConfigMap, the admin-token Job)
+    # is a hook of the same phases, created before the release's own resources.
+    documents = (chart / "templates" / "migration-job.yaml").read_text().split("\n---\n")
+    kinds = []
+    for document in documents:
+        kind = re.search(r"^kind: (\w+)", document, re.M)
+        name = re.search(r"^  name: (.*)$", document, re.M)
+        what = f"templates/migration-job.yaml, {kind.group(1) if kind else '?'} {name.group(1) if name else '?'}"
+        kinds.append(kind.group(1) if kind else None)
+        for needle in ("helm.sh/hook: pre-install,pre-upgrade",
+                       "helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded",
+                       "helm.sh/hook-weight: "):
+            if needle not in document:
+                problem(f"{what}: missing {needle!r}")
+    if kinds[:2] != ["ConfigMap", "Job"]:
+        problem(f"templates/migration-job.yaml: expected the hook ConfigMap and the migration Job, found {kinds}")
 
 
 def check_rules_copy(source, chart, problem):
