@@ -2,7 +2,8 @@
 """Checks docker/ without a Docker engine (docs/operations.md, "Checks").
 
 - The build stage installs deps/debian-build.txt, the list ./dev installs, with ./dev's
-  own filter; the runtime stage installs deps/debian-runtime.txt. That list names the
+  own filter, and the sources it COPYs configure with its own cmake command; the runtime
+  stage installs deps/debian-runtime.txt. That list names the
   package of every library the binary links against (readelf -d, ldd, dpkg -S), and every
   other library ldd finds comes from their dependencies (dpkg's Depends, recursively).
 - The image's command line (ENTRYPOINT + CMD) with its default configuration, and the
@@ -21,6 +22,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -191,6 +193,44 @@ def check_runtime_libraries(source, binary, sanitizer_build, problem):
                     "package of deps/debian-runtime.txt nor their dependencies")
     print(f"ok: the binary links against {sorted(direct)}; all {len(libraries)} libraries "
           "it loads come with deps/debian-runtime.txt")
+
+
+def check_build_context(source, stage, problem):
+    """The sources the build stage COPYs are enough to configure the build the way its
+    RUN does (a new top-level directory the build needs fails here, not in a docker build)."""
+    run = [rest for keyword, rest in stage if keyword == "RUN" and rest.lstrip().startswith("cmake ")]
+    if not run:
+        problem("docker/Dockerfile: the build stage has no RUN cmake ...")
+        return
+    configure = shlex.split(run[0].split("&&")[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp) / "src"
+        workdir.mkdir()
+        for keyword, rest in stage:
+            if keyword != "COPY" or rest.startswith("--from"):
+                continue
+            *sources, destination = rest.split()
+            if destination.startswith("/"):
+                continue  # the package list, outside the source tree
+            for item in sources:
+                target = workdir / (item if destination in (".", "./") else destination)
+                if (source / item).is_dir():
+                    shutil.copytree(source / item, target)
+                else:
+                    shutil.copy2(source / item, target)
+        # Directories the build reads without add_subdirectory (schema/ for the embedded
+        # migrations) do not fail the configure step: look for them by name.
+        for cmake_file in [*workdir.rglob("CMakeLists.txt"), *workdir.rglob("*.cmake")]:
+            for top in set(re.findall(r"\$\{PROJECT_SOURCE_DIR\}/([\w.-]+)", cmake_file.read_text())):
+                if (source / top).exists() and not (workdir / top).exists():
+                    problem(f"docker/Dockerfile: the build stage does not COPY {top}, which "
+                            f"{cmake_file.relative_to(workdir)} uses")
+        result = subprocess.run(configure, cwd=workdir, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        problem(f"docker/Dockerfile: `{' '.join(configure)}` fails on the COPYed sources: "
+                f"{result.stderr.strip()[-800:]}")
+    else:
+        print(f"ok: `{' '.join(configure)}` configures from the sources the build stage copies")
 
 
 def json_array(rest, what, problem):
@@ -377,6 +417,7 @@ def main():
     else:
         build, runtime = dockerfile[names[0]], dockerfile[names[1]]
         check_installs(source, build, "deps/debian-build.txt", problem, "build stage")
+        check_build_context(source, build, problem)
         check_installs(source, runtime, "deps/debian-runtime.txt", problem, "runtime stage")
         check_runtime_stage(source, runtime, binary, problem)
     check_runtime_libraries(source, binary, sanitizer_build, problem)
