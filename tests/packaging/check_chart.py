@@ -7,8 +7,8 @@
 - files/smarthost-rules.yml is byte-for-byte docs/alerts/smarthost-rules.yml.
 - files/smarthost.toml, rendered from values.yaml, is accepted by the real binary with
   each role's container args: `smarthost --config ... serve --roles R --check-config`.
-- Mount paths, the termination grace, the security context and the hooks agree with
-  what the binary and the image need.
+- Mount paths, port names, the termination grace, the security context and the hooks
+  agree with what the binary and the image need.
 
 usage: check_chart.py SOURCE_DIR SMARTHOST_BINARY [--proxy-protocol]
   --proxy-protocol: render with smtp.proxyProtocol on instead; exits 77 (skipped) while
@@ -167,6 +167,27 @@ def check_security(chart, values, problem):
                     "needs CAP_NET_BIND_SERVICE, which the pods drop")
 
 
+def check_port_names(chart, problem):
+    """Services, probes and NetworkPolicies name container ports: those names must exist
+    (a typo leaves a Service without endpoints, a probe failing, a port blocked)."""
+    templates = chart / "templates"
+    deployments = (templates / "deployments.yaml").read_text()
+    declared = set(re.findall(r"^\s*- name: ([\w-]+)\n\s*containerPort:", deployments, re.M))
+    for name in declared:
+        if len(name) > 15 or not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", name):
+            problem(f"templates/deployments.yaml: port name {name!r} is not an IANA_SVC_NAME")
+    references = [("services.yaml", r"targetPort: ([a-z][\w-]*)"),
+                  ("deployments.yaml", r"^\s*port: ([a-z][\w-]*)"),
+                  ("networkpolicies.yaml", r"- port: ([a-z][\w-]*)"),
+                  ("servicemonitor.yaml", r"- port: ([a-z][\w-]*)")]
+    for name, pattern in references:
+        for port in re.findall(pattern, (templates / name).read_text(), re.M):
+            if port not in declared and not (name == "servicemonitor.yaml" and port == "metrics"):
+                problem(f"templates/{name}: port {port!r} is no container port of the Deployments "
+                        f"({sorted(declared)})")
+    print(f"ok: container ports {sorted(declared)}")
+
+
 def check_hooks(chart, problem):
     # Each resource of the file (the migration Job, its ConfigMap, the admin-token Job)
     # is a hook of the same phases, created before the release's own resources.
@@ -239,6 +260,7 @@ def main():
     check_values_paths(chart, values, problem)
     check_rules_copy(source, chart, problem)
     check_hooks(chart, problem)
+    check_port_names(chart, problem)
     check_security(chart, values, problem)
     config = check_rendered_config(chart, values, binary, problem, "chart config")
     if config is not None:
