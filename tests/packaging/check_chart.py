@@ -94,6 +94,14 @@ def check_rendered_config(chart, values, binary, problem, what):
     rendered, config = render_config(chart, values, problem)
     if config is None:
         return None
+    if values["config"]["extraToml"]:
+        # templates/_helpers.tpl, "smarthost.config": the file, then config.extraToml.
+        rendered += "\n\n# config.extraToml\n" + values["config"]["extraToml"]
+        try:
+            config = tomllib.loads(rendered)
+        except tomllib.TOMLDecodeError as e:
+            problem(f"{what}: config.extraToml does not fit after files/smarthost.toml: {e}")
+            return None
     deployments = (chart / "templates" / "deployments.yaml").read_text()
     args_line = container_args(deployments, "templates/deployments.yaml", problem)
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,6 +113,33 @@ def check_rendered_config(chart, values, binary, problem, what):
                 run_check_config(binary, args, CONFIG_IN_CONTAINER, local, problem,
                                  f"{what}, role {role}")
     return config
+
+
+def check_config_extras(chart, values, binary, problem):
+    """config.sections.<section> lines land in their section, config.extraToml tables
+    after the file, and the binary accepts the result."""
+    values = copy.deepcopy(values)
+    sections = values["config"]["sections"]
+    samples = {"server": ("", None), "database": ("", None), "admin": ("", None),
+               "metrics": ("", None), "log": ("", None),
+               "smtp": ("max_errors = 5\n", ("smtp", "max_errors", 5)),
+               "delivery": ('source_address = "192.0.2.25"\ndns_timeout_ms = 5000\n',
+                            ("delivery", "source_address", "192.0.2.25")),
+               "policy": ("account_cache_ms = 1000\n", ("policy", "account_cache_ms", 1000))}
+    if set(samples) != set(sections):
+        problem(f"values.yaml: config.sections has {sorted(sections)}, the test knows {sorted(samples)}")
+        return
+    for section, (lines, _) in samples.items():
+        sections[section] = lines
+    values["config"]["extraToml"] = "[limits]\nmessages_per_hour = 2000\n"
+    config = check_rendered_config(chart, values, binary, problem, "chart config with config.sections and extraToml")
+    if config is None:
+        return
+    expected = [e for _, e in samples.values() if e] + [("limits", "messages_per_hour", 2000)]
+    for section, key, value in expected:
+        if config.get(section, {}).get(key) != value:
+            problem(f"files/smarthost.toml: {section}.{key} rendered as {config.get(section, {}).get(key)!r}, "
+                    f"expected {value!r}")
 
 
 def check_mounts_and_paths(chart, config, problem):
@@ -266,6 +301,7 @@ def main():
     if config is not None:
         check_mounts_and_paths(chart, config, problem)
         check_grace(values, config, problem)
+    check_config_extras(chart, values, binary, problem)
     return problem.exit_code("helm chart")
 
 
