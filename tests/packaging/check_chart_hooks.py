@@ -18,7 +18,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chart_template import render_subset  # noqa: E402
-from smarthost_binary import Problems  # noqa: E402
+from smarthost_binary import Problems, free_port, smarthost_env  # noqa: E402
 
 
 def database_url(base, name):
@@ -45,12 +44,6 @@ def psql(url, *args, env=None, check=True):
                           capture_output=True, text=True, env=env, check=check)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(url, token):
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
@@ -58,12 +51,6 @@ def get(url, token):
             return response.status
     except urllib.error.HTTPError as e:
         return e.code
-
-
-def smarthost_env(url):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTHOST_")}
-    env["SMARTHOST_DATABASE_URL"] = url
-    return env
 
 
 def main():

@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from check_chart_hooks import database_url, psql, smarthost_env  # noqa: E402
-from smarthost_binary import Problems  # noqa: E402
+from check_chart_hooks import database_url, psql  # noqa: E402
+from smarthost_binary import Problems, smarthost_env  # noqa: E402
 
 CONFIG_IN_IMAGE = "/etc/smarthost/smarthost.toml"
 ORDER = ("migrate", "demo-credential", "demo-sender-domain")

@@ -23,7 +23,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,8 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smarthost_binary import UNREACHABLE_DATABASE, Problems, run_check_config  # noqa: E402
+from smarthost_binary import (UNREACHABLE_DATABASE, Problems, free_port,  # noqa: E402
+                              run_check_config, smarthost_env)
 
 CONFIG_IN_IMAGE = "/etc/smarthost/smarthost.toml"
 SANITIZER_PACKAGES = {"libasan8", "libubsan1"}
@@ -283,12 +283,6 @@ def check_runtime_stage(source, stage, binary, problem):
         problem("docker/Dockerfile: docker/healthcheck is not copied to /usr/local/bin/smarthost-healthcheck")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def healthcheck(source, port):
     env = dict(os.environ, SMARTHOST_HEALTHCHECK_ADDRESS=f"127.0.0.1:{port}")
     return subprocess.run([str(source / "docker" / "healthcheck")], env=env,
@@ -303,10 +297,8 @@ def check_healthcheck(source, binary, problem):
         config = Path(tmp) / "smarthost.toml"
         config.write_text(f'[server]\nhostname = "healthcheck.test"\n'
                           f'[metrics]\naddress = "127.0.0.1:{port}"\n')
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTHOST_")}
-        env["SMARTHOST_DATABASE_URL"] = UNREACHABLE_DATABASE
         server = subprocess.Popen([binary, "--config", str(config), "serve", "--roles", "delivery"],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                  env=smarthost_env(UNREACHABLE_DATABASE), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 30
             result = healthcheck(source, port)

@@ -1,6 +1,7 @@
 """Runs the real smarthost binary on a packaged command line (chart, Dockerfile, compose)."""
 
 import os
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -8,6 +9,20 @@ from pathlib import Path
 # Never reached: `serve --check-config` does not touch the database, but loading the
 # configuration needs a URL, which the packages take from SMARTHOST_DATABASE_URL.
 UNREACHABLE_DATABASE = "postgresql://smarthost@127.0.0.1:1/smarthost"
+
+
+def smarthost_env(database_url, **extra):
+    """This environment without SMARTHOST_* variables (a developer's SMARTHOST_CONFIG must
+    not change what is checked), plus the database URL and extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTHOST_")}
+    env.update(SMARTHOST_DATABASE_URL=database_url, **extra)
+    return env
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Problems:
@@ -55,9 +70,8 @@ def run_check_config(binary, args, container_config, local_config, problem, what
     args[at] = str(local_config)
     with tempfile.TemporaryDirectory() as tls_dir:
         cert, key = self_signed_certificate(tls_dir)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTHOST_")}
-        env.update(SMARTHOST_DATABASE_URL=UNREACHABLE_DATABASE,
-                   SMARTHOST_TLS_CERTIFICATE=str(cert), SMARTHOST_TLS_PRIVATE_KEY=str(key))
+        env = smarthost_env(UNREACHABLE_DATABASE, SMARTHOST_TLS_CERTIFICATE=str(cert),
+                            SMARTHOST_TLS_PRIVATE_KEY=str(key))
         result = subprocess.run([binary, *args, "--check-config"], env=env,
                                 capture_output=True, text=True, timeout=60)
     if result.returncode != 0 or "configuration OK" not in result.stdout:
