@@ -162,11 +162,11 @@ def check_mounts_and_paths(chart, config, problem):
 
 
 def check_grace(values, config, problem):
-    # app/serve.cpp: after SIGTERM the drain lasts at most max(30 s, delivery grace + 5 s);
-    # [server] shutdown_grace_seconds, where the binary has it, bounds the sessions' part.
+    # docs/configuration.md, "Signals": after SIGTERM the process exits at the latest 10 s
+    # after the longer of [server] and [delivery] shutdown_grace_seconds.
     delivery_grace = config.get("delivery", {}).get("shutdown_grace_seconds", 30)
     server_grace = config.get("server", {}).get("shutdown_grace_seconds", 30)
-    drain = max(server_grace, delivery_grace + 5)
+    drain = max(server_grace, delivery_grace) + 10
     pre_stop = values.get("preStopSleepSeconds", 0)
     grace = values.get("terminationGracePeriodSeconds", 30)
     if grace <= pre_stop + drain:
