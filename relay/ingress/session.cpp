@@ -539,6 +539,13 @@ class Session : public std::enable_shared_from_this<Session> {
             asio::detached);
     }
 
+    // A blocklist refusal at MAIL, for the identified account's statistics; like the
+    // refusals at connect, the reply does not wait for the insert.
+    void record_refusal_of_account(std::string reason) {
+        if (services_.rejections && identity_)
+            services_.rejections->record(identity_->account_id, std::move(reason));
+    }
+
     // The machine asks only for sessions with an identity; the next command is read only
     // once the verdict is in, so pipelined replies keep their order.
     asio::awaitable<smtp::Action> check_policy(smtp::PolicyQuery query) {
@@ -568,8 +575,10 @@ class Session : public std::enable_shared_from_this<Session> {
             sender_domain_tags_.clear();
             const auto* hit = client_listing_.strongest();
             if (hit) {
-                if (auto refusal = policy::client_refusal_at_mail(*hit, client_ip_))
+                if (auto refusal = policy::client_refusal_at_mail(*hit, client_ip_)) {
+                    record_refusal_of_account("dnsbl");
                     co_return smtp::PolicyVerdict::refuse(std::move(*refusal));
+                }
             }
         }
         auto verdict = co_await services_.policy.check(identity_->account_id, query, body_);
@@ -582,8 +591,10 @@ class Session : public std::enable_shared_from_this<Session> {
         auto listing = co_await services_.blocklists->check_sender_domain(domain);
         const auto* hit = listing.strongest();
         if (!hit) co_return verdict;
-        if (auto refusal = policy::sender_domain_refusal(*hit, domain))
+        if (auto refusal = policy::sender_domain_refusal(*hit, domain)) {
+            record_refusal_of_account("domain_blocklist");
             co_return smtp::PolicyVerdict::refuse(std::move(*refusal));
+        }
         sender_domain_tags_ = listing.tag_summary();
         co_return verdict;
     }

@@ -190,6 +190,10 @@ TEST_F(Abuse, TempfailZoneAnswersMailWith451) {
     EXPECT_EQ(c->command("MAIL FROM:<app@shop.example>"),
               "451 4.7.1 Client address 127.0.0.3 is listed in tf.test\r\n");
     EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "0");
+    EXPECT_TRUE(
+        eventually("SELECT count(*) FROM rejections WHERE reason = 'dnsbl' AND account_id = " +
+                       std::to_string(account_id_),
+                   "1"));
 }
 
 TEST_F(Abuse, TagZoneAddsHeaderAndRecordsSuspiciousLogin) {
@@ -228,6 +232,10 @@ TEST_F(Abuse, ListedSenderDomainIsRefusedAtMailWith550) {
               "550 5.7.1 Sender domain spam.example is listed in dbl.test: see "
               "https://dbl.test/spam.example\r\n");
     EXPECT_EQ(reply_code(c->command("MAIL FROM:<news@shop.example>")), 250);
+    EXPECT_TRUE(eventually(
+        "SELECT count(*) FROM rejections WHERE reason = 'domain_blocklist' AND account_id = " +
+            std::to_string(account_id_),
+        "1"));
 }
 
 TEST_F(Abuse, DeliveryRoleRecordsTheListingsOfItsSourceAddress) {
