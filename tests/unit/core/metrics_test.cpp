@@ -38,7 +38,8 @@ TEST(Metrics, TheCatalogueListsEveryFamilyOnceWithItsType) {
         }
     }
     EXPECT_TRUE(names.contains("smarthost_dnsbl_lookups_total"));
-    EXPECT_EQ(names.size(), 23u);
+    EXPECT_TRUE(names.contains("smarthost_proxy_protocol_rejected_total"));
+    EXPECT_EQ(names.size(), 24u);
 }
 
 TEST(Metrics, LabelledIncrementsShowAsSeriesOfTheirLabels) {
