@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "tests/e2e/harness.hpp"
 #include "tests/support/test_database.hpp"
@@ -76,6 +77,35 @@ class ProxyProtocol : public ::testing::Test {
         return {*rows[0][0], *rows[0][1], *rows[0][2]};
     }
 
+    // One message through `listener`, swaks playing the load balancer at k_proxy_ip and
+    // carrying `client_ip` in a header of `version` ("1" or "2").
+    CommandResult swaks_via_proxy(const std::string& listener, const std::string& version,
+                                  const std::string& client_ip,
+                                  const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> args{"--server",
+                                      "127.0.0.1:" + port(listener),
+                                      "--local-interface",
+                                      k_proxy_ip,
+                                      "--proxy-version",
+                                      version,
+                                      "--proxy-family",
+                                      version == "1" ? "TCP4" : "AF_INET",
+                                      "--proxy-source",
+                                      client_ip,
+                                      "--proxy-source-port",
+                                      "40000",
+                                      "--proxy-dest",
+                                      "127.0.0.1",
+                                      "--proxy-dest-port",
+                                      port(listener),
+                                      "--from",
+                                      "app@customer.example",
+                                      "--to",
+                                      "someone@example.org"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return swaks(args);
+    }
+
     void expect_relayed_for_customer(const CommandResult& result) {
         ASSERT_EQ(result.exit_code, 0) << result.output;
         const auto id = queued_id(result.output);
@@ -94,100 +124,20 @@ class ProxyProtocol : public ::testing::Test {
 };
 
 TEST_F(ProxyProtocol, V1CarriedAddressIsAllowListedAndInReceived) {
-    expect_relayed_for_customer(swaks({"--server",
-                                       "127.0.0.1:" + port("lb"),
-                                       "--local-interface",
-                                       k_proxy_ip,
-                                       "--proxy-version",
-                                       "1",
-                                       "--proxy-family",
-                                       "TCP4",
-                                       "--proxy-source",
-                                       k_customer_ip,
-                                       "--proxy-source-port",
-                                       "40000",
-                                       "--proxy-dest",
-                                       "127.0.0.1",
-                                       "--proxy-dest-port",
-                                       port("lb"),
-                                       "--from",
-                                       "app@customer.example",
-                                       "--to",
-                                       "someone@example.org"}));
+    expect_relayed_for_customer(swaks_via_proxy("lb", "1", k_customer_ip));
 }
 
 TEST_F(ProxyProtocol, V2CarriedAddressIsAllowListedAndInReceived) {
-    expect_relayed_for_customer(swaks({"--server",
-                                       "127.0.0.1:" + port("lb"),
-                                       "--local-interface",
-                                       k_proxy_ip,
-                                       "--proxy-version",
-                                       "2",
-                                       "--proxy-family",
-                                       "AF_INET",
-                                       "--proxy-protocol",
-                                       "STREAM",
-                                       "--proxy-command",
-                                       "PROXY",
-                                       "--proxy-source",
-                                       k_customer_ip,
-                                       "--proxy-source-port",
-                                       "40000",
-                                       "--proxy-dest",
-                                       "127.0.0.1",
-                                       "--proxy-dest-port",
-                                       port("lb"),
-                                       "--from",
-                                       "app@customer.example",
-                                       "--to",
-                                       "someone@example.org"}));
+    expect_relayed_for_customer(swaks_via_proxy(
+        "lb", "2", k_customer_ip, {"--proxy-protocol", "STREAM", "--proxy-command", "PROXY"}));
 }
 
 TEST_F(ProxyProtocol, HeaderComesBeforeTheImplicitTlsHandshake) {
-    expect_relayed_for_customer(swaks({"--server",
-                                       "127.0.0.1:" + port("lbs"),
-                                       "--tls-on-connect",
-                                       "--local-interface",
-                                       k_proxy_ip,
-                                       "--proxy-version",
-                                       "2",
-                                       "--proxy-family",
-                                       "AF_INET",
-                                       "--proxy-source",
-                                       k_customer_ip,
-                                       "--proxy-source-port",
-                                       "40000",
-                                       "--proxy-dest",
-                                       "127.0.0.1",
-                                       "--proxy-dest-port",
-                                       port("lbs"),
-                                       "--from",
-                                       "app@customer.example",
-                                       "--to",
-                                       "someone@example.org"}));
+    expect_relayed_for_customer(swaks_via_proxy("lbs", "2", k_customer_ip, {"--tls-on-connect"}));
 }
 
 TEST_F(ProxyProtocol, CarriedAddressOutsideEveryNetworkGets530ThoughTheProxysIsListed) {
-    const auto result = swaks({"--server",
-                               "127.0.0.1:" + port("lb"),
-                               "--local-interface",
-                               k_proxy_ip,
-                               "--proxy-version",
-                               "1",
-                               "--proxy-family",
-                               "TCP4",
-                               "--proxy-source",
-                               k_other_ip,
-                               "--proxy-source-port",
-                               "40000",
-                               "--proxy-dest",
-                               "127.0.0.1",
-                               "--proxy-dest-port",
-                               port("lb"),
-                               "--from",
-                               "app@customer.example",
-                               "--to",
-                               "someone@example.org"});
+    const auto result = swaks_via_proxy("lb", "1", k_other_ip);
     EXPECT_NE(result.exit_code, 0);
     EXPECT_NE(result.output.find("530 5.7.0"), std::string::npos) << result.output;
     EXPECT_EQ(*db_.exec("SELECT count(*) FROM messages").at(0).at(0), "0");
