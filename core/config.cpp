@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <set>
 
+#include "core/network.hpp"
+
 namespace smarthost {
 namespace {
 
@@ -161,11 +163,23 @@ void split_address(Section& s, const std::string& a, std::string& host_out,
     port_out = static_cast<std::uint16_t>(number);
 }
 
+// proxy_protocol and trusted_proxies of [smtp] or of one listener. Each entry must be an
+// address or a network; whether the list may be empty is decided per listener.
+void read_proxy_protocol(Section& s, ProxyProtocolConfig& proxy) {
+    s.read_bool("proxy_protocol", proxy.enabled);
+    s.read_strings("trusted_proxies", proxy.trusted_proxies);
+    for (const auto& entry : proxy.trusted_proxies)
+        if (!Network::parse(entry))
+            s.fail("trusted_proxies", fmt::format("\"{}\" is not an address or network", entry));
+}
+
 ListenerConfig read_listener(const toml::table& table, std::size_t index,
-                             const SmtpLimits& defaults, const std::filesystem::path& file) {
+                             const SmtpLimits& defaults, const ProxyProtocolConfig& proxy_defaults,
+                             const std::filesystem::path& file) {
     Section s(table, fmt::format("smtp.listener[{}]", index), file);
     ListenerConfig listener;
     listener.limits = defaults;
+    listener.proxy = proxy_defaults;
     s.read("name", listener.name, true);
     s.read("address", listener.address, true);
     split_address(s, listener.address, listener.host, listener.port);
@@ -182,6 +196,16 @@ ListenerConfig read_listener(const toml::table& table, std::size_t index,
     }
     s.read_bool("allow_networks", listener.allow_networks);
     read_limits(s, listener.limits);
+    read_proxy_protocol(s, listener.proxy);
+    if (listener.proxy.enabled && listener.proxy.trusted_proxies.empty()) {
+        // Named where the list is missing: the listener's own key when it turned the
+        // protocol on itself, else the [smtp] default it inherited.
+        const std::string message = fmt::format(
+            "must list at least one proxy network when proxy_protocol is true (listener {})",
+            listener.name);
+        if (s.table().contains("proxy_protocol")) s.fail("trusted_proxies", message);
+        throw ConfigError(fmt::format("{}: smtp.trusted_proxies: {}", file.string(), message));
+    }
     s.reject_unknown();
     return listener;
 }
@@ -480,16 +504,18 @@ Config load_config(const std::filesystem::path& file) {
     }
 
     SmtpLimits defaults;
+    ProxyProtocolConfig proxy_defaults;
     if (const auto* t = subtable(top, "smtp")) {
         Section s(*t, "smtp", file);
         read_limits(s, defaults);
+        read_proxy_protocol(s, proxy_defaults);
         if (const auto* n = s.node("listener")) {
             const auto* array = n->as_array();
             if (!array) s.fail("listener", "must be an array of tables ([[smtp.listener]])");
             for (std::size_t i = 0; i < array->size(); ++i) {
                 const auto* lt = array->get(i)->as_table();
                 if (!lt) s.fail(fmt::format("listener[{}]", i), "must be a table");
-                config.listeners.push_back(read_listener(*lt, i, defaults, file));
+                config.listeners.push_back(read_listener(*lt, i, defaults, proxy_defaults, file));
             }
         }
         s.reject_unknown();

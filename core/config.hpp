@@ -32,6 +32,13 @@ struct SmtpLimits {
     std::size_t max_connections_per_ip = 50;    // per listener, in this process
 };
 
+// PROXY protocol v1/v2 in front of the SMTP session (docs/smtp.md, "PROXY protocol"):
+// a TCP load balancer tells the real client's address in a header before any SMTP byte.
+struct ProxyProtocolConfig {
+    bool enabled = false;  // proxy_protocol: every connection must start with the header
+    std::vector<std::string> trusted_proxies;  // networks allowed to send it; not empty if enabled
+};
+
 struct ListenerConfig {
     std::string name;
     std::string address;  // "127.0.0.1:2587", "[::1]:2587", "0.0.0.0:587"
@@ -40,6 +47,7 @@ struct ListenerConfig {
     TlsMode tls = TlsMode::starttls;
     bool allow_networks = false;  // allow-listed networks may relay without AUTH
     SmtpLimits limits;
+    ProxyProtocolConfig proxy;  // [smtp]'s unless the listener sets its own keys
 };
 
 // TLS towards receiving servers (docs/delivery.md): none, STARTTLS when offered without

@@ -36,6 +36,10 @@ Metrics::Metrics()
       smtp_connections_refused(
           counter(*registry_, families_, "smarthost_smtp_connections_refused_total",
                   "SMTP connections refused with 421 because a connection limit was reached")),
+      proxy_protocol_rejected(
+          counter(*registry_, families_, "smarthost_proxy_protocol_rejected_total",
+                  "Connections to a PROXY protocol listener closed without a greeting: "
+                  "untrusted proxy, malformed header or timeout")),
       smtp_sessions(
           gauge(*registry_, families_, "smarthost_smtp_sessions", "SMTP sessions open now")),
       smtp_auth(counter(*registry_, families_, "smarthost_smtp_auth_total",

@@ -54,6 +54,7 @@ class Metrics {
     // SMTP ingress.
     Family<Counter>& smtp_connections;           // {listener}
     Family<Counter>& smtp_connections_refused;   // {listener}: over a connection limit
+    Family<Counter>& proxy_protocol_rejected;    // {listener, reason}: closed before greeting
     Family<Gauge>& smtp_sessions;                // {listener}: open now
     Family<Counter>& smtp_auth;                  // {listener, result}
     Family<Counter>& messages_accepted;          // {account}

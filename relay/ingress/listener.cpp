@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,9 +14,11 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/config.hpp"
 #include "core/metrics/metrics.hpp"
+#include "core/network.hpp"
 #include "relay/ingress/session.hpp"
 #include "relay/smtp/reply.hpp"
 
@@ -32,9 +35,13 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
     tcp::acceptor acceptor;
     std::size_t active = 0;
     std::unordered_map<std::string, std::size_t> per_ip;
+    std::vector<Network> trusted_proxies;  // checked by the configuration loader
 
     Impl(asio::any_io_executor ex, const ListenerConfig& c, IngressServices s)
-        : executor(ex), config(c), services(s), acceptor(ex) {}
+        : executor(ex), config(c), services(s), acceptor(ex) {
+        for (const auto& entry : config.proxy.trusted_proxies)
+            if (auto network = Network::parse(entry)) trusted_proxies.push_back(*network);
+    }
 
     asio::awaitable<void> accept_loop() {
         auto self = shared_from_this();
@@ -56,6 +63,10 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
         if (ec) return;
         std::string ip = remote.address().to_string();
         metrics::global().smtp_connections.Add({{"listener", config.name}}).Increment();
+        if (config.proxy.enabled) {
+            admit_proxied(std::move(socket), std::move(ip));
+            return;
+        }
         auto& from_ip = per_ip[ip];
         if (active >= config.limits.max_connections ||
             from_ip >= config.limits.max_connections_per_ip) {
@@ -71,6 +82,47 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
                       [self = shared_from_this(), ip = std::move(ip)] { self->release(ip); });
     }
 
+    // Behind a load balancer the peer is the proxy: only a trusted one may speak, and the
+    // per-IP limit waits for the client address its PROXY header names (the session
+    // claims it); the proxy's own connections count toward max_connections only.
+    void admit_proxied(tcp::socket socket, std::string proxy_ip) {
+        if (!trusted_proxy(proxy_ip)) {
+            spdlog::warn("listener {}: {} is not in trusted_proxies; closed without a greeting",
+                         config.name, proxy_ip);
+            metrics::global()
+                .proxy_protocol_rejected
+                .Add({{"listener", config.name}, {"reason", "untrusted_proxy"}})
+                .Increment();
+            return;  // the socket closes here
+        }
+        if (active >= config.limits.max_connections) {
+            refuse(std::move(socket), proxy_ip);
+            return;
+        }
+        ++active;
+        metrics::global().smtp_sessions.Add({{"listener", config.name}}).Increment();
+        boost::system::error_code ec;
+        socket.set_option(tcp::no_delay(true), ec);
+        auto claimed_ip = std::make_shared<std::string>();
+        start_session(
+            std::move(socket), config, services,
+            [self = shared_from_this(), claimed_ip] { self->release(*claimed_ip); },
+            [self = shared_from_this(), claimed_ip](const std::string& client_ip) {
+                auto& from_ip = self->per_ip[client_ip];
+                if (from_ip >= self->config.limits.max_connections_per_ip) return false;
+                ++from_ip;
+                *claimed_ip = client_ip;
+                return true;
+            });
+    }
+
+    bool trusted_proxy(const std::string& ip) const {
+        const auto address = Network::parse(ip);
+        return address && std::any_of(trusted_proxies.begin(), trusted_proxies.end(),
+                                      [&](const Network& n) { return n.contains(*address); });
+    }
+
+    // `ip` is empty for a proxied session that ended before it claimed an address.
     void release(const std::string& ip) {
         --active;
         metrics::global().smtp_sessions.Add({{"listener", config.name}}).Decrement();
@@ -117,11 +169,12 @@ void Listener::start() {
     // Zero-valued series from the start, so rates over them are defined at once.
     metrics::global().smtp_connections.Add({{"listener", c.name}});
     metrics::global().smtp_sessions.Add({{"listener", c.name}});
-    spdlog::info("listener {} on {} (tls={}, allow_networks={})", c.name, c.address,
+    spdlog::info("listener {} on {} (tls={}, allow_networks={}, proxy_protocol={})", c.name,
+                 c.address,
                  c.tls == TlsMode::none       ? "none"
                  : c.tls == TlsMode::starttls ? "starttls"
                                               : "implicit",
-                 c.allow_networks);
+                 c.allow_networks, c.proxy.enabled);
     asio::co_spawn(
         impl_->executor, [impl = impl_] { return impl->accept_loop(); }, asio::detached);
 }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,10 +16,12 @@
 #include <optional>
 
 #include "core/config.hpp"
+#include "core/metrics/metrics.hpp"
 #include "relay/ingress/authenticator.hpp"
 #include "relay/ingress/bounce_report.hpp"
 #include "relay/ingress/drain.hpp"
 #include "relay/ingress/network_directory.hpp"
+#include "relay/ingress/proxy_header.hpp"
 #include "relay/ingress/session_metrics.hpp"
 #include "relay/ingress/tls_context.hpp"
 #include "relay/policy/auth_throttle.hpp"
@@ -47,6 +50,9 @@ constexpr std::size_t k_read_chunk = 64 * 1024;
 // A reply must leave within this time, or the client is not reading.
 constexpr std::chrono::seconds k_write_timeout{60};
 constexpr std::chrono::seconds k_tls_handshake_timeout{30};
+// The whole PROXY header must arrive within this time (Postfix's
+// smtpd_upstream_proxy_timeout): a load balancer sends it at once, with the connection.
+constexpr std::chrono::seconds k_proxy_header_timeout{5};
 
 // Records a refusal at connect in `rejections`, for the account owning the client's
 // allow-listed network when `networks` is given and knows one. Runs detached, after the
@@ -64,12 +70,13 @@ asio::awaitable<void> record_connect_refusal(NetworkDirectory* networks, policy:
 class Session : public std::enable_shared_from_this<Session> {
   public:
     Session(tcp::socket socket, const ListenerConfig& listener, IngressServices services,
-            std::function<void()> on_end)
+            std::function<void()> on_end, ClaimClientAddress claim_client)
         : executor_(socket.get_executor()),
           socket_(std::move(socket)),
           listener_(listener),
           services_(services),
           on_end_(std::move(on_end)),
+          claim_client_(std::move(claim_client)),
           watchdog_(executor_),
           command_reader_(512),
           started_(Clock::now()) {
@@ -134,6 +141,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const ListenerConfig listener_;
     IngressServices services_;
     std::function<void()> on_end_;
+    ClaimClientAddress claim_client_;
 
     asio::steady_timer watchdog_;
     Clock::time_point deadline_ = Clock::time_point::max();
@@ -272,7 +280,76 @@ class Session : public std::enable_shared_from_this<Session> {
         co_return !ec;
     }
 
+    // The PROXY header (docs/smtp.md, "PROXY protocol"), read before anything else, even
+    // the TLS handshake of an implicit-TLS listener. Only the header's own bytes are read:
+    // what follows stays in the socket for the session (or for TLS). On success the
+    // client address it carries replaces the proxy's for everything the session does.
+    asio::awaitable<bool> accept_proxy_header() {
+        const std::string proxy_ip = client_ip_;
+        std::string received;
+        arm(k_proxy_header_timeout);  // for the whole header, not per read
+        for (;;) {
+            const auto parse = parse_proxy_header(received);
+            if (parse.status == ProxyHeaderParse::Status::complete) {
+                if (parse.client) client_ip_ = parse.client->address;
+                spdlog::debug("proxy header listener={} proxy={} version={} client={} port={}",
+                              listener_.name, proxy_ip, parse.version, client_ip_,
+                              parse.client ? parse.client->port : 0);
+                // The header's deadline must not cut the DNS and database look-ups short.
+                deadline_ = Clock::time_point::max();
+                break;
+            }
+            if (parse.status == ProxyHeaderParse::Status::invalid) {
+                spdlog::warn("proxy header refused listener={} proxy={}: {}", listener_.name,
+                             proxy_ip, parse.error);
+                count_proxy_rejection("malformed");
+                close_reason_ = "malformed PROXY header";
+                co_return false;
+            }
+            const auto wanted = std::min(parse.more_bytes, read_buffer_.size());
+            auto [ec, n] = co_await socket_.async_read_some(
+                asio::buffer(read_buffer_.data(), wanted), use_tuple);
+            if (ec) {
+                if (timed_out_) {
+                    spdlog::info("proxy header refused listener={} proxy={}: none within {} s",
+                                 listener_.name, proxy_ip, k_proxy_header_timeout.count());
+                    count_proxy_rejection("timeout");
+                    close_reason_ = "no PROXY header in time";
+                } else {
+                    close_reason_ = "client closed before the PROXY header";
+                }
+                co_return false;
+            }
+            received.append(read_buffer_.data(), n);
+        }
+        if (claim_client_ && !claim_client_(client_ip_)) {
+            spdlog::warn("listener {}: connection limit reached, refusing {} (via {})",
+                         listener_.name, client_ip_, proxy_ip);
+            metrics::global()
+                .smtp_connections_refused.Add({{"listener", listener_.name}})
+                .Increment();
+            close_reason_ = "connection limit reached";
+            // As at accept: a plain-text reply would be noise where TLS is expected.
+            if (listener_.tls != TlsMode::implicit) {
+                outbox_ = smtp::reply::too_many_connections(services_.config.hostname).wire();
+                co_await flush();
+            }
+            co_return false;
+        }
+        co_return true;
+    }
+
+    void count_proxy_rejection(const char* reason) {
+        metrics::global()
+            .proxy_protocol_rejected.Add({{"listener", listener_.name}, {"reason", reason}})
+            .Increment();
+    }
+
     asio::awaitable<void> serve() {
+        if (listener_.proxy.enabled) {
+            const bool accepted = co_await accept_proxy_header();
+            if (!accepted) co_return;
+        }
         if (listener_.tls == TlsMode::implicit && !co_await tls_handshake()) co_return;
         if (services_.drain && services_.drain->stopping()) {
             // A straggler (say, from a load balancer not yet told): a clear temporary
@@ -693,10 +770,10 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void start_session(tcp::socket socket, const ListenerConfig& listener, IngressServices services,
-                   std::function<void()> on_end) {
+                   std::function<void()> on_end, ClaimClientAddress claim_client) {
     auto executor = socket.get_executor();
-    auto session =
-        std::make_shared<Session>(std::move(socket), listener, services, std::move(on_end));
+    auto session = std::make_shared<Session>(std::move(socket), listener, services,
+                                             std::move(on_end), std::move(claim_client));
     session->start_watchdog();
     session->follow_drain();
     asio::co_spawn(

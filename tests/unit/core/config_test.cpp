@@ -476,3 +476,71 @@ TEST_F(ConfigFile, MetricsAddressAndKeysAreChecked) {
 
 }  // namespace
 }  // namespace smarthost
+
+namespace smarthost {
+namespace {
+
+// tls = "none" listeners, so no certificate is needed.
+constexpr const char* k_two_listeners =
+    "[[smtp.listener]]\nname = \"lb\"\naddress = \"127.0.0.1:2525\"\ntls = \"none\"\n"
+    "[[smtp.listener]]\nname = \"direct\"\naddress = \"127.0.0.1:2526\"\ntls = \"none\"\n"
+    "proxy_protocol = false\n";
+
+TEST_F(ConfigFile, ProxyProtocolIsOffByDefault) {
+    const auto config = load_config(write(std::string(minimal) + k_two_listeners));
+    EXPECT_FALSE(config.listeners[0].proxy.enabled);
+    EXPECT_TRUE(config.listeners[0].proxy.trusted_proxies.empty());
+}
+
+TEST_F(ConfigFile, ProxyProtocolDefaultsFromSmtpAndIsOverriddenPerListener) {
+    const auto config = load_config(
+        write(std::string(minimal) +
+              "[smtp]\nproxy_protocol = true\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::1\"]\n" +
+              k_two_listeners));
+    ASSERT_EQ(config.listeners.size(), 2u);
+    EXPECT_TRUE(config.listeners[0].proxy.enabled);
+    EXPECT_EQ(config.listeners[0].proxy.trusted_proxies,
+              (std::vector<std::string>{"10.0.0.0/8", "fd00::1"}));
+    EXPECT_FALSE(config.listeners[1].proxy.enabled);
+
+    const auto own = load_config(
+        write(std::string(minimal) + "[smtp]\ntrusted_proxies = [\"10.0.0.0/8\"]\n" +
+              "[[smtp.listener]]\nname = \"lb\"\naddress = \"127.0.0.1:2525\"\ntls = \"none\"\n"
+              "proxy_protocol = true\ntrusted_proxies = [\"192.0.2.10\"]\n"));
+    EXPECT_TRUE(own.listeners[0].proxy.enabled);
+    EXPECT_EQ(own.listeners[0].proxy.trusted_proxies, std::vector<std::string>{"192.0.2.10"});
+}
+
+TEST_F(ConfigFile, ProxyProtocolWithoutTrustedProxiesNamesTheKey) {
+    const std::string listener =
+        "[[smtp.listener]]\nname = \"lb\"\naddress = \"127.0.0.1:2525\"\ntls = \"none\"\n";
+    auto error = error_of(std::string(minimal) + listener + "proxy_protocol = true\n");
+    EXPECT_NE(error.find("smtp.listener[0].trusted_proxies: must list at least one"),
+              std::string::npos)
+        << error;
+    error = error_of(std::string(minimal) + "[smtp]\nproxy_protocol = true\n" + listener);
+    EXPECT_NE(error.find("smtp.trusted_proxies: must list at least one"), std::string::npos)
+        << error;
+    error =
+        error_of(std::string(minimal) + listener + "proxy_protocol = true\ntrusted_proxies = []\n");
+    EXPECT_NE(error.find("smtp.listener[0].trusted_proxies"), std::string::npos) << error;
+}
+
+TEST_F(ConfigFile, TrustedProxiesMustBeNetworks) {
+    auto error = error_of(std::string(minimal) + "[smtp]\ntrusted_proxies = [\"10.0.0.0/33\"]\n");
+    EXPECT_NE(error.find("smtp.trusted_proxies: \"10.0.0.0/33\" is not an address or network"),
+              std::string::npos)
+        << error;
+    error = error_of(std::string(minimal) +
+                     "[[smtp.listener]]\nname = \"lb\"\naddress = \"127.0.0.1:2525\"\n"
+                     "tls = \"none\"\nproxy_protocol = \"yes\"\n");
+    EXPECT_NE(error.find("smtp.listener[0].proxy_protocol: must be true or false"),
+              std::string::npos)
+        << error;
+    error = error_of(std::string(minimal) + "[smtp]\ntrusted_proxies = \"10.0.0.1\"\n");
+    EXPECT_NE(error.find("smtp.trusted_proxies: must be an array of strings"), std::string::npos)
+        << error;
+}
+
+}  // namespace
+}  // namespace smarthost

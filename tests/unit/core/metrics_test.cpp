@@ -39,7 +39,8 @@ TEST(Metrics, TheCatalogueListsEveryFamilyOnceWithItsType) {
     }
     EXPECT_TRUE(names.contains("smarthost_dnsbl_lookups_total"));
     EXPECT_TRUE(names.contains("smarthost_connection_limit_hits_total"));
-    EXPECT_EQ(names.size(), 24u);
+    EXPECT_TRUE(names.contains("smarthost_proxy_protocol_rejected_total"));
+    EXPECT_EQ(names.size(), 25u);
 }
 
 TEST(Metrics, LabelledIncrementsShowAsSeriesOfTheirLabels) {
