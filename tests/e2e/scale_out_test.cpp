@@ -35,9 +35,10 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// The listener keys of PROXY protocol support. Until they exist, the balancer connects
-// from each client's own address without a header, so that everything else is tested.
-constexpr bool k_proxy_protocol = false;
+// The balancer sends a PROXY v2 header from its own address to listeners that trust only
+// it. false: it connects from each client's own address without one (to tell a PROXY
+// problem from anything else when this test fails).
+constexpr bool k_proxy_protocol = true;
 constexpr const char* k_balancer_address = "127.0.0.200";
 
 constexpr int k_messages = 2000;
