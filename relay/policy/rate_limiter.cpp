@@ -35,18 +35,10 @@ std::int64_t epoch_seconds(SystemTime t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-}  // namespace
-
-RateLimiter::RateLimiter(pg::Pool& pool, Settings settings) : pool_(pool), settings_(settings) {}
-
-std::uint64_t RateLimiter::held(std::int64_t account_id, RateLimit limit, SystemTime now) const {
-    return ledger_.held(account_id, limit, window_of(limit, now));
-}
-
-asio::awaitable<Result<std::uint64_t>> RateLimiter::lease(std::int64_t account_id, RateLimit limit,
-                                                          const Window& window, std::uint64_t value,
-                                                          std::uint64_t want, std::uint64_t n) {
-    // Built before the co_await: g++ 12 miscompiles braced lists inside a co_await.
+// One lease of `want` units (at least n) of `limit` in `window`, whose value is `value`;
+// returns the units granted as its one row, or no row when fewer than n are left.
+pg::Statement lease_statement(std::int64_t account_id, RateLimit limit, const Window& window,
+                              std::uint64_t value, std::uint64_t want, std::uint64_t n) {
     std::vector<pg::Param> params;
     params.push_back(pg::to_param(account_id));
     params.push_back(pg::text(std::string(name_of(limit))));
@@ -54,10 +46,15 @@ asio::awaitable<Result<std::uint64_t>> RateLimiter::lease(std::int64_t account_i
     params.push_back(pg::to_param(static_cast<std::int64_t>(want)));
     params.push_back(pg::to_param(static_cast<std::int64_t>(value)));
     params.push_back(pg::to_param(static_cast<std::int64_t>(n)));
-    auto rows = co_await pool_.execute(k_lease, std::move(params));
-    if (!rows) co_return rows.error();
-    if (rows->empty()) co_return std::uint64_t{0};
-    co_return static_cast<std::uint64_t>(rows->get_int(0, 0));
+    return pg::Statement{k_lease, std::move(params)};
+}
+
+}  // namespace
+
+RateLimiter::RateLimiter(pg::Pool& pool, Settings settings) : pool_(pool), settings_(settings) {}
+
+std::uint64_t RateLimiter::held(std::int64_t account_id, RateLimit limit, SystemTime now) const {
+    return ledger_.held(account_id, limit, window_of(limit, now));
 }
 
 asio::awaitable<Result<std::optional<LimitExceeded>>> RateLimiter::acquire(
@@ -74,23 +71,49 @@ asio::awaitable<Result<std::optional<LimitExceeded>>> RateLimiter::acquire(
         for (const auto& [limit, window] : taken)
             ledger_.add(account_id, limit, window, n);
     };
+    // Limits the ledger cannot cover are leased together: one transaction and one WAL
+    // flush for an account's first message of a window, not one per limit.
+    struct Needed {
+        RateLimit limit;
+        Window window;
+        std::uint64_t value;
+    };
+    std::vector<Needed> needed;
+    std::vector<pg::Statement> leases;
     for (const auto& [limit, value] : limits) {
         if (value == 0) continue;
         const Window window = window_of(limit, now);
-        if (!ledger_.take(account_id, limit, window, n)) {
-            const std::uint64_t want = lease_request(value, n, settings_.max_block);
-            auto granted = co_await lease(account_id, limit, window, value, want, n);
-            if (!granted) {
-                give_back();
-                co_return granted.error();
-            }
-            if (*granted > 0) ledger_.add(account_id, limit, window, *granted);
-            if (!ledger_.take(account_id, limit, window, n)) {
-                give_back();
-                co_return std::optional<LimitExceeded>(LimitExceeded{limit, value, window.end});
-            }
+        if (ledger_.take(account_id, limit, window, n)) {
+            taken.emplace_back(limit, window);
+            continue;
         }
-        taken.emplace_back(limit, window);
+        const std::uint64_t want = lease_request(value, n, settings_.max_block);
+        leases.push_back(lease_statement(account_id, limit, window, value, want, n));
+        needed.push_back(Needed{limit, window, value});
+    }
+    if (needed.empty()) co_return std::optional<LimitExceeded>();
+    auto granted = co_await pool_.transaction(std::move(leases));
+    if (!granted) {
+        give_back();
+        co_return granted.error();
+    }
+    std::optional<LimitExceeded> exceeded;
+    for (std::size_t i = 0; i < needed.size(); ++i) {
+        const auto& [limit, window, value] = needed[i];
+        const auto& rows = (*granted)[i];
+        const std::uint64_t units =
+            rows.empty() ? 0 : static_cast<std::uint64_t>(rows.get_int(0, 0));
+        if (units > 0) ledger_.add(account_id, limit, window, units);
+        if (exceeded) continue;  // keep what was granted for later messages
+        if (ledger_.take(account_id, limit, window, n)) {
+            taken.emplace_back(limit, window);
+        } else {
+            exceeded = LimitExceeded{limit, value, window.end};
+        }
+    }
+    if (exceeded) {
+        give_back();
+        co_return exceeded;
     }
     co_return std::optional<LimitExceeded>();
 }

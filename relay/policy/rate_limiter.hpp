@@ -52,11 +52,6 @@ class RateLimiter {
     std::uint64_t held(std::int64_t account_id, RateLimit limit, SystemTime now) const;
 
   private:
-    // Leases up to `want` units (at least n, or none) from PostgreSQL; returns how many.
-    boost::asio::awaitable<Result<std::uint64_t>> lease(std::int64_t account_id, RateLimit limit,
-                                                        const Window& window, std::uint64_t value,
-                                                        std::uint64_t want, std::uint64_t n);
-
     pg::Pool& pool_;
     Settings settings_;
     QuotaLedger ledger_;
