@@ -21,6 +21,8 @@ import sys
 import time
 from email.utils import formatdate
 
+from smtp_wire import read_reply
+
 LINE_PAYLOAD = 78  # 78 characters + CRLF, like smtp-source's payload lines
 
 
@@ -48,24 +50,10 @@ def build_payload(size: int, sender: str, recipient: str, serial: str) -> bytes:
     return headers + b"".join(lines)
 
 
-async def read_reply(reader: asyncio.StreamReader) -> tuple[int, str]:
-    """Read one (possibly multi-line) SMTP reply; return (code, last line)."""
-    for _ in range(1000):  # bounded: no sane reply has more lines
-        line = await reader.readline()
-        if not line:
-            raise ProbeError("connection closed by server")
-        text = line.decode("utf-8", "replace").rstrip("\r\n")
-        if len(text) < 3 or not text[:3].isdigit():
-            raise ProbeError(f"malformed reply line: {text!r}")
-        if len(text) == 3 or text[3] == " ":
-            return int(text[:3]), text
-    raise ProbeError("reply has too many lines")
-
-
 async def command(reader, writer, line: str, expect: int) -> None:
     writer.write(line.encode("ascii") + b"\r\n")
     await writer.drain()
-    code, text = await read_reply(reader)
+    code, text = await read_reply(reader, ProbeError)
     if code // 100 != expect // 100:
         raise ProbeError(f"{line.split(':')[0]} -> {text}")
 
@@ -86,7 +74,7 @@ class Probe:
     async def open_session(self):
         a = self.args
         reader, writer = await asyncio.open_connection(a.host, a.port, limit=1 << 16)
-        code, text = await read_reply(reader)
+        code, text = await read_reply(reader, ProbeError)
         if code != 220:
             raise ProbeError(f"greeting -> {text}")
         await command(reader, writer, f"EHLO {a.helo}", 250)
@@ -113,7 +101,7 @@ class Probe:
         start = time.perf_counter()
         writer.write(b".\r\n")  # the body already ends with CRLF: this completes CRLF.CRLF
         await writer.drain()
-        code, text = await read_reply(reader)
+        code, text = await read_reply(reader, ProbeError)
         elapsed = time.perf_counter() - start
         if code != 250:
             raise ProbeError(f"end of DATA -> {text}")

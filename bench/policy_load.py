@@ -38,6 +38,8 @@ import sys
 import time
 from email.utils import formatdate
 
+from smtp_wire import read_reply
+
 LINE_PAYLOAD = 78  # 78 characters + CRLF, like smtp-source's payload lines
 
 
@@ -57,23 +59,9 @@ def body(size: int) -> bytes:
     return b"".join(lines)
 
 
-async def read_reply(reader: asyncio.StreamReader) -> tuple[int, str]:
-    """Read one (possibly multi-line) SMTP reply; return (code, last line)."""
-    for _ in range(1000):  # bounded: no sane reply has more lines
-        line = await reader.readline()
-        if not line:
-            raise LoadError("connection closed by server")
-        text = line.decode("utf-8", "replace").rstrip("\r\n")
-        if len(text) < 3 or not text[:3].isdigit():
-            raise LoadError(f"malformed reply line: {text!r}")
-        if len(text) == 3 or text[3] == " ":
-            return int(text[:3]), text
-    raise LoadError("reply has too many lines")
-
-
 async def command(reader, writer, line: str, expect: int) -> None:
     writer.write(line.encode("ascii") + b"\r\n")
-    code, text = await read_reply(reader)
+    code, text = await read_reply(reader, LoadError)
     if code != expect:
         raise LoadError(f"{line.split(':')[0]} -> {text}")
 
@@ -121,7 +109,7 @@ class Worker:
             a.host, a.port, local_addr=(source, 0), limit=1 << 16
         )
         try:
-            code, text = await read_reply(reader)
+            code, text = await read_reply(reader, LoadError)
             if code != 220:
                 raise LoadError(f"greeting -> {text}")
             await command(reader, writer, f"EHLO {a.helo}", 250)
@@ -131,7 +119,7 @@ class Worker:
             writer.write(data)
             eod_start = time.perf_counter()
             writer.write(b".\r\n")  # the data ends with CRLF: this completes CRLF.CRLF
-            code, text = await read_reply(reader)
+            code, text = await read_reply(reader, LoadError)
             end = time.perf_counter()
             if code != 250:
                 raise LoadError(f"end of DATA -> {text}")
