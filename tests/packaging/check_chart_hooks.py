@@ -31,7 +31,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chart_template import render_subset  # noqa: E402
-from smarthost_binary import Problems, free_port, smarthost_env  # noqa: E402
+from smarthost_binary import (  # noqa: E402
+    Problems,
+    free_port,
+    smarthost_env,
+    source_binary_and_database,
+)
 
 
 def database_url(base, name):
@@ -54,14 +59,7 @@ def get(url, token):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
-    source, binary = Path(sys.argv[1]), sys.argv[2]
-    base = os.environ.get("SMARTHOST_TEST_DATABASE_URL")
-    if not base:
-        print("SMARTHOST_TEST_DATABASE_URL is not set (./dev test sets it)")
-        return 1
+    source, binary, base = source_binary_and_database(__doc__)
     chart = source / "helm" / "smarthost"
     problem = Problems()
     values = yaml.safe_load((chart / "values.yaml").read_text())

@@ -18,21 +18,14 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from check_chart_hooks import database_url, psql  # noqa: E402
-from smarthost_binary import Problems, smarthost_env  # noqa: E402
+from smarthost_binary import Problems, smarthost_env, source_binary_and_database  # noqa: E402
 
 CONFIG_IN_IMAGE = "/etc/smarthost/smarthost.toml"
 ORDER = ("migrate", "demo-credential", "demo-sender-domain")
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
-    source, binary = Path(sys.argv[1]), sys.argv[2]
-    base = os.environ.get("SMARTHOST_TEST_DATABASE_URL")
-    if not base:
-        print("SMARTHOST_TEST_DATABASE_URL is not set (./dev test sets it)")
-        return 1
+    source, binary, base = source_binary_and_database(__doc__)
     docker = source / "docker"
     services = yaml.safe_load((docker / "compose.yaml").read_text())["services"]
     problem = Problems()

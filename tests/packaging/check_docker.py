@@ -159,12 +159,12 @@ def dependency_closure(packages):
         names = [alternative.strip().split(" ")[0].split(":")[0]
                  for clause in fields.split(",") for alternative in clause.split("|")]
         depends.setdefault(package, set()).update(n for n in names if n)
-    closure, todo = set(), list(packages)
-    while todo:
-        package = todo.pop()
+    closure, pending = set(), list(packages)
+    while pending:
+        package = pending.pop()
         if package not in closure:
             closure.add(package)
-            todo.extend(depends.get(package, ()))
+            pending.extend(depends.get(package, ()))
     return closure
 
 

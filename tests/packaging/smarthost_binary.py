@@ -3,12 +3,26 @@
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 # Never reached: `serve --check-config` does not touch the database, but loading the
 # configuration needs a URL, which the packages take from SMARTHOST_DATABASE_URL.
 UNREACHABLE_DATABASE = "postgresql://smarthost@127.0.0.1:1/smarthost"
+
+
+def source_binary_and_database(usage):
+    """The checkout, the smarthost binary (the two arguments) and SMARTHOST_TEST_DATABASE_URL
+    of a check that runs against PostgreSQL; exits with usage or a reason otherwise."""
+    if len(sys.argv) != 3:
+        print(usage)
+        raise SystemExit(2)
+    base = os.environ.get("SMARTHOST_TEST_DATABASE_URL")
+    if not base:
+        print("SMARTHOST_TEST_DATABASE_URL is not set (./dev test sets it)")
+        raise SystemExit(1)
+    return Path(sys.argv[1]), sys.argv[2], base
 
 
 def smarthost_env(database_url, **extra):
