@@ -85,12 +85,13 @@ TEST_F(AccountPoliciesTest, AccountWithoutDomainsAndUnknownAccount) {
 }
 
 TEST_F(AccountPoliciesTest, SuspensionIsSeenOnceTheCacheTimeHasPassed) {
-    AccountPolicies policies(pool_, 300ms);
+    // Long enough that the UPDATE and the second load fit in it even on a loaded machine.
+    AccountPolicies policies(pool_, 1000ms);
     EXPECT_FALSE(load(policies, account_)->suspended);
     db_.exec("UPDATE accounts SET status = 'suspended', suspended_reason = 'abuse' WHERE id = $1",
              account_);
     EXPECT_FALSE(load(policies, account_)->suspended);  // still cached
-    std::this_thread::sleep_for(350ms);
+    std::this_thread::sleep_for(1100ms);
     const auto policy = load(policies, account_);
     EXPECT_TRUE(policy->suspended);
     EXPECT_EQ(policy->suspended_reason, "abuse");
