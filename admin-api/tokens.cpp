@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
 #include <cstring>
+#include <vector>
 
 #include "admin-api/audit.hpp"
 #include "admin-api/pagination.hpp"
@@ -23,6 +24,18 @@ constexpr std::size_t k_token_random_bytes = 32;
 constexpr std::string_view k_insert_token =
     "INSERT INTO api_tokens (name, token_sha256) VALUES ($1, $2) RETURNING id";
 
+// An import that meets either unique constraint inserts nothing; when the row in the way
+// is still uncommitted (a concurrent import), the INSERT waits for it. The SELECT, a new
+// snapshot under READ COMMITTED, then sees what is in the way: the matching token first.
+constexpr std::string_view k_import_token =
+    "INSERT INTO api_tokens (name, token_sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING "
+    "RETURNING id";
+constexpr std::string_view k_tokens_in_the_way = R"sql(
+SELECT id, name, token_sha256 = $2, revoked_at IS NOT NULL
+  FROM api_tokens
+ WHERE name = $1 OR token_sha256 = $2
+ ORDER BY token_sha256 = $2 DESC)sql";
+
 // Marks the token used only while it is valid: a revoked token's last use stays the last
 // time it worked.
 constexpr std::string_view k_find_token = R"sql(
@@ -39,6 +52,30 @@ constexpr std::string_view k_token_json =
 std::string digest_bytes(std::string_view token) {
     const auto digest = crypto::sha256(token);
     return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+bool is_b64token_character(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+}
+
+// A character of a token named without showing it, except for the invisible ones that
+// slip into Secrets (`echo` adds a line break).
+std::string describe_character(char c, std::size_t position) {
+    std::string where = "character " + std::to_string(position + 1);
+    switch (c) {
+        case '\n':
+            return where + " is a line break";
+        case '\r':
+            return where + " is a carriage return";
+        case '\t':
+            return where + " is a tab";
+        case ' ':
+            return where + " is a space";
+        default:
+            return where + " is not allowed";
+    }
 }
 
 std::string hex(std::string_view bytes) {
@@ -109,6 +146,51 @@ asio::awaitable<Result<std::string>> create_api_token(pg::Pool& pool, std::strin
         co_await pool.query(std::string(k_insert_token), name, pg::bytes(digest_bytes(token)));
     if (!rows) co_return rows.error();
     co_return token;
+}
+
+std::optional<std::string> imported_token_problem(std::string_view token) {
+    if (token.size() < k_min_imported_token_length)
+        return "the token is " + std::to_string(token.size()) + " characters long; at least " +
+               std::to_string(k_min_imported_token_length) + " are required";
+    const auto padding = token.find_last_not_of('=') + 1;  // 0 when all '='
+    if (padding == 0) return std::string("the token consists of '=' only");
+    for (std::size_t i = 0; i < padding; ++i)
+        if (!is_b64token_character(token[i]))
+            return describe_character(token[i], i) +
+                   ": a bearer token holds only A-Z a-z 0-9 - . _ ~ + / and '=' at its end "
+                   "(RFC 6750)";
+    return std::nullopt;
+}
+
+asio::awaitable<Result<TokenImport>> import_api_token(pg::Pool& pool, std::string name,
+                                                      std::string token) {
+    const auto digest = digest_bytes(token);
+    sodium_memzero(token.data(), token.size());
+    std::vector<pg::Statement> statements;
+    statements.push_back({std::string(k_import_token), {pg::text(name), pg::bytes(digest)}});
+    statements.push_back({std::string(k_tokens_in_the_way), {pg::text(name), pg::bytes(digest)}});
+    auto results = co_await pool.transaction(std::move(statements));
+    if (!results) co_return results.error();
+    TokenImport found;
+    const auto& inserted = (*results)[0];
+    if (!inserted.empty()) {
+        found.id = inserted.get_int(0, 0);
+        co_return found;
+    }
+    const auto& in_the_way = (*results)[1];
+    if (in_the_way.empty())
+        co_return Error{
+            "the token's row changed while it was imported; run the import again", {}, false};
+    found.id = in_the_way.get_int(0, 0);
+    found.existing_name = std::string(in_the_way.get(0, 1));
+    found.revoked = in_the_way.get_bool(0, 3);
+    if (!in_the_way.get_bool(0, 2))
+        found.outcome = TokenImport::Outcome::name_taken;
+    else if (found.existing_name == name)
+        found.outcome = TokenImport::Outcome::registered_already;
+    else
+        found.outcome = TokenImport::Outcome::registered_as_other;
+    co_return found;
 }
 
 asio::awaitable<std::variant<TokenIdentity, Response>> authenticate(

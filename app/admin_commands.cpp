@@ -1,8 +1,10 @@
-// Bootstrap commands for operators: accounts, credentials and networks from the shell.
+// Bootstrap commands for operators: accounts, credentials, networks and admin API tokens
+// from the shell.
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "admin-api/tokens.hpp"
@@ -109,6 +111,83 @@ int create_token(const Config& config, const std::string& name) {
         // Shown once: only its SHA-256 is stored.
         std::cout << token.value() << '\n';
         co_return 0;
+    });
+}
+
+}  // namespace smarthost
+
+namespace smarthost {
+namespace {
+
+// One line on stdout when the token is registered, or the conflict on stderr and 1.
+int report_import(const admin::TokenImport& found, const std::string& name) {
+    using Outcome = admin::TokenImport::Outcome;
+    const auto id = std::to_string(found.id);
+    switch (found.outcome) {
+        case Outcome::registered:
+            std::cout << "registered the admin API token \"" << name << "\" (id " << id << ")\n";
+            return 0;
+        case Outcome::registered_already:
+            if (found.revoked) {
+                std::cerr << "smarthost: the token is registered as \"" << name << "\" (id " << id
+                          << ") but revoked, and a revoked token is never revived: import a new "
+                             "token under a new --name (adminToken.name in the Helm chart), or "
+                             "stop importing it (an empty adminToken.existingSecret)\n";
+                return 1;
+            }
+            std::cout << "the admin API token \"" << name << "\" is registered already (id " << id
+                      << "); nothing changed\n";
+            return 0;
+        case Outcome::name_taken:
+            std::cerr << "smarthost: the name \"" << name
+                      << "\" is registered for a different token (id " << id
+                      << (found.revoked ? ", revoked" : "")
+                      << "); a changed token never replaces it: import the new token under a new "
+                         "--name (adminToken.name in the Helm chart)";
+            if (!found.revoked)
+                std::cerr << ", then revoke the old one: POST /api/v1/tokens/" << id << "/revoke";
+            std::cerr << '\n';
+            return 1;
+        case Outcome::registered_as_other:
+            std::cerr << "smarthost: the token is registered already under the name \""
+                      << found.existing_name << "\" (id " << id
+                      << (found.revoked ? ", revoked" : "") << "), not \"" << name
+                      << "\": a token has one name; import a new token under \"" << name
+                      << "\", or use --name \"" << found.existing_name << "\"\n";
+            return 1;
+    }
+    return 1;
+}
+
+}  // namespace
+
+int import_token(const Config& config, const std::string& name, const std::string& token_variable) {
+    if (name.empty()) {
+        std::cerr << "smarthost: --name must not be empty\n";
+        return 2;
+    }
+    if (token_variable.empty()) {
+        std::cerr << "smarthost: --env must name an environment variable\n";
+        return 2;
+    }
+    const char* token = std::getenv(token_variable.c_str());
+    if (token == nullptr || *token == '\0') {
+        std::cerr << "smarthost: the environment variable " << token_variable
+                  << (token == nullptr ? " is not set" : " is empty")
+                  << "; it must hold the admin API token to import\n";
+        return 2;
+    }
+    if (const auto problem = admin::imported_token_problem(token)) {
+        std::cerr << "smarthost: " << token_variable << ": " << *problem << '\n';
+        return 2;
+    }
+    return run_with_pool(config, [&](pg::Pool& pool) -> asio::awaitable<int> {
+        auto found = co_await admin::import_api_token(pool, name, token);
+        if (!found) {
+            std::cerr << "smarthost: " << found.error().message << '\n';
+            co_return 1;
+        }
+        co_return report_import(*found, name);
     });
 }
 

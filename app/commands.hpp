@@ -20,5 +20,9 @@ struct CredentialRequest {
 int set_credential(const Config& config, const CredentialRequest& request);
 int add_network(const Config& config, const std::string& account, const std::string& cidr);
 int create_token(const Config& config, const std::string& name);
+// Registers the admin API token held by the environment variable `token_variable` (never
+// an argument: the command line shows in `ps`) under `name`. Exits 0 when it is stored,
+// or was already under that name; 2 for a bad token; 1 when name or token is taken.
+int import_token(const Config& config, const std::string& name, const std::string& token_variable);
 
 }  // namespace smarthost

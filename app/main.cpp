@@ -50,6 +50,19 @@ int main(int argc, char** argv) {
     std::string token_name;
     token_create->add_option("--name", token_name, "a unique name, recorded in the audit log")
         ->required();
+    auto* token_import = token_cmd->add_subcommand(
+        "import",
+        "register a token you chose (e.g. from a Kubernetes Secret), read from the environment; "
+        "a rerun with the same name and token changes nothing");
+    std::string import_name;
+    std::string import_variable = "SMARTHOST_ADMIN_TOKEN";
+    token_import->add_option("--name", import_name, "a unique name, recorded in the audit log")
+        ->required();
+    token_import
+        ->add_option("--env", import_variable,
+                     "the environment variable holding the token (never an argument: `ps` "
+                     "shows those)")
+        ->capture_default_str();
 
     auto* network_cmd = app.add_subcommand("network", "manage allow-listed networks");
     network_cmd->require_subcommand(1);
@@ -70,6 +83,7 @@ int main(int argc, char** argv) {
         if (*credential_set) return set_credential(config, credential);
         if (*network_add) return add_network(config, network_account, cidr);
         if (*token_create) return create_token(config, token_name);
+        if (*token_import) return import_token(config, import_name, import_variable);
     } catch (const ConfigError& e) {
         std::cerr << "smarthost: configuration error: " << e.what() << '\n';
         return 2;
