@@ -207,3 +207,27 @@ def render_subset(text, values, filename):
     tail = text[pos:]
     out.append(tail.lstrip() if pending_trim else tail)
     return "".join(out)
+
+
+def job_documents(text):
+    """The Jobs of a template of several documents, by their app.kubernetes.io/component
+    label: {component: document text}."""
+    jobs = {}
+    for document in text.split("\n---\n"):
+        component = re.search(r"^\s*app\.kubernetes\.io/component: ([\w-]+)$", document, re.M)
+        if re.search(r"^kind: Job$", document, re.M) and component:
+            jobs[component.group(1)] = document
+    return jobs
+
+
+def job_args(text, component, values, filename):
+    """The container args of the hook Job `component` in a template, a one-line flow list
+    (`args: [...]`) rendered with values by render_subset: a list of strings."""
+    document = job_documents(text).get(component)
+    if document is None:
+        raise TemplateError(f"{filename}: no Job labelled app.kubernetes.io/component: {component}")
+    found = re.findall(r"^\s*args:\s*(\[.*\])\s*$", document, re.M)
+    if len(found) != 1:
+        raise TemplateError(f"{filename}, Job {component}: expected one `args: [...]` line, "
+                            f"found {len(found)}")
+    return json.loads(render_subset(found[0], values, f"{filename}, Job {component}"))

@@ -26,8 +26,8 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from chart_template import (TemplateError, actions, covers, is_comment, leaves,  # noqa: E402
-                            lookup, render_subset, values_references)
+from chart_template import (TemplateError, actions, covers, is_comment, job_args,  # noqa: E402
+                            job_documents, leaves, lookup, render_subset, values_references)
 from smarthost_binary import Problems, run_check_config  # noqa: E402
 
 ROLES = ("smtp", "delivery", "admin")
@@ -142,12 +142,26 @@ def check_config_extras(chart, values, binary, problem):
                     f"expected {value!r}")
 
 
-def check_mounts_and_paths(chart, config, problem):
+def hook_jobs(chart, problem):
+    """{what: Job document} of templates/migration-job.yaml: the migration Job and the
+    admin-token Job (rendered when adminToken.existingSecret is set)."""
+    jobs = job_documents((chart / "templates" / "migration-job.yaml").read_text())
+    if sorted(jobs) != ["admin-token", "migrate"]:
+        problem(f"templates/migration-job.yaml: expected the Jobs admin-token and migrate, found {sorted(jobs)}")
+    return {f"migration-job.yaml, Job {component}": document for component, document in jobs.items()}
+
+
+def check_mounts_and_paths(chart, values, config, problem):
     deployments = (chart / "templates" / "deployments.yaml").read_text()
     job = (chart / "templates" / "migration-job.yaml").read_text()
-    for name, text in (("deployments.yaml", deployments), ("migration-job.yaml", job)):
+    jobs = hook_jobs(chart, problem)
+    for name, text in [("deployments.yaml", deployments), *jobs.items()]:
         if not re.search(r"mountPath: " + re.escape(CONFIG_IN_CONTAINER) + r"\n\s*subPath: smarthost.toml", text):
             problem(f"templates/{name}: smarthost.toml is not mounted at {CONFIG_IN_CONTAINER}")
+    # Both Jobs run the release's smarthost image, as the Deployments do.
+    for name, text in jobs.items():
+        if 'image: {{ include "smarthost.image" . }}' not in text:
+            problem(f"templates/{name}: does not run the smarthost image (smarthost.image)")
     if f"mountPath: {TLS_DIR_IN_CONTAINER}\n" not in deployments:
         problem(f"templates/deployments.yaml: the TLS secret is not mounted at {TLS_DIR_IN_CONTAINER}")
     tls = config.get("tls", {})
@@ -156,9 +170,24 @@ def check_mounts_and_paths(chart, config, problem):
         if tls.get(key) != f"{TLS_DIR_IN_CONTAINER}/{file}":
             problem(f"files/smarthost.toml: tls.{key} is {tls.get(key)!r}, the Secret mounts "
                     f"{TLS_DIR_IN_CONTAINER}/{file}")
-    job_args = container_args(job, "templates/migration-job.yaml", problem)
-    if job_args and json.loads(job_args) != ["--config", CONFIG_IN_CONTAINER, "migrate"]:
-        problem(f"templates/migration-job.yaml: the Job runs {job_args}, not smarthost migrate")
+    try:
+        migrate = job_args(job, "migrate", values, "templates/migration-job.yaml")
+        if migrate != ["--config", CONFIG_IN_CONTAINER, "migrate"]:
+            problem(f"templates/migration-job.yaml: the Job runs {migrate}, not smarthost migrate")
+        # The token itself comes from the Secret through the environment, never argv.
+        with_token = copy.deepcopy(values)
+        with_token["adminToken"]["existingSecret"] = "admin-token"
+        token = job_args(job, "admin-token", with_token, "templates/migration-job.yaml")
+        expected = ["--config", CONFIG_IN_CONTAINER, "token", "import", "--name",
+                    values["adminToken"]["name"]]
+        if token != expected:
+            problem(f"templates/migration-job.yaml: the admin-token Job runs {token}, not {expected}")
+    except TemplateError as e:
+        problem(str(e))
+    admin_token_job = job_documents(job).get("admin-token", "")
+    if not re.search(r"- name: SMARTHOST_ADMIN_TOKEN\n\s*valueFrom:\n\s*secretKeyRef:", admin_token_job):
+        problem("templates/migration-job.yaml: the admin-token Job does not take "
+                "SMARTHOST_ADMIN_TOKEN from adminToken.existingSecret")
 
 
 def check_grace(values, config, problem):
@@ -190,8 +219,9 @@ def check_security(chart, values, problem):
     for ok, message in expectations:
         if not ok:
             problem(f"values.yaml: {message}")
-    for name in ("deployments.yaml", "migration-job.yaml"):
-        text = (chart / "templates" / name).read_text()
+    documents = [("deployments.yaml", (chart / "templates" / "deployments.yaml").read_text()),
+                 *hook_jobs(chart, problem).items()]
+    for name, text in documents:
         for key in ("podSecurityContext", "securityContext"):
             if not re.search(r"toYaml \$?\.Values\." + key + r" \|", text):
                 problem(f"templates/{name}: does not apply .Values.{key}")
@@ -299,7 +329,7 @@ def main():
     check_security(chart, values, problem)
     config = check_rendered_config(chart, values, binary, problem, "chart config")
     if config is not None:
-        check_mounts_and_paths(chart, config, problem)
+        check_mounts_and_paths(chart, values, config, problem)
         check_grace(values, config, problem)
     check_config_extras(chart, values, binary, problem)
     return problem.exit_code("helm chart")

@@ -4,19 +4,20 @@
 1. The migration Job's container args (templates/migration-job.yaml) with the chart's
    configuration rendered from values.yaml: `smarthost --config ... migrate` on a fresh
    database.
-2. The admin-token Job's script (files/bootstrap-token.sql) with psql, twice (the second
-   run, as on every `helm upgrade`, changes nothing), and once with a too short token,
-   which must fail.
+2. The admin-token Job's container args (`smarthost --config ... token import --name
+   <adminToken.name>`, the token in SMARTHOST_ADMIN_TOKEN as the Secret sets it): twice
+   (the second run, as on every `helm upgrade`, changes nothing and exits 0); with the
+   variable unset and with a too short token (exit 2); with a changed token under the
+   same name (exit 1, naming the registered token's id); twice at once under a new name
+   (both exit 0, one row). No run prints the token.
 3. A real `smarthost serve --roles admin` then accepts the registered token as a Bearer
-   token, and still refuses another one.
+   token, and still refuses the changed one and another one.
 
 usage: check_chart_hooks.py SOURCE_DIR SMARTHOST_BINARY
 needs SMARTHOST_TEST_DATABASE_URL (a database to connect to for CREATE DATABASE).
 """
 
-import json
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from chart_template import render_subset  # noqa: E402
+from chart_template import job_args, render_subset  # noqa: E402
 from smarthost_binary import (  # noqa: E402
     Problems,
     free_port,
@@ -66,8 +67,10 @@ def main():
     rendered = render_subset((chart / "files" / "smarthost.toml").read_text(), values,
                              "files/smarthost.toml")
     job = (chart / "templates" / "migration-job.yaml").read_text()
-    args = json.loads(re.search(r"^\s*args:\s*(\[.*\])\s*$", job, re.M).group(1))
-    psql_command = re.search(r"exec (psql [^']*)", job).group(1)
+    args = job_args(job, "migrate", values, "templates/migration-job.yaml")
+    with_token = dict(values, adminToken=dict(values["adminToken"], existingSecret="admin-token"))
+    token_args = job_args(job, "admin-token", with_token, "templates/migration-job.yaml")
+    token_name = values["adminToken"]["name"]
 
     name = f"smarthost_hooks_{os.getpid()}"
     psql(base, "-c", f"CREATE DATABASE {name}")
@@ -84,25 +87,56 @@ def main():
                 return problem.exit_code("chart hooks")
             print(f"ok: migration Job: {migrated.stdout.strip()}")
 
-            # The Job's own psql command line, with the script where the Job mounts it.
-            script = chart / "files" / "bootstrap-token.sql"
-            command = psql_command.replace("/sql/bootstrap-token.sql", str(script))
-            command = command.replace('"$SMARTHOST_DATABASE_URL"', url)
+            token_args[token_args.index("--config") + 1] = str(config)
             token = "sht_" + secrets.token_urlsafe(32)
-            job_env = dict(os.environ, SMARTHOST_ADMIN_TOKEN=token,
-                           SMARTHOST_ADMIN_TOKEN_NAME="bootstrap")
-            for attempt in ("install", "upgrade"):
-                run = subprocess.run(command.split(), env=job_env, capture_output=True, text=True)
-                if run.returncode != 0:
-                    problem(f"admin-token Job ({attempt}): {command} failed: {run.stderr}")
-            short = subprocess.run(command.split(), capture_output=True, text=True,
-                                   env=dict(job_env, SMARTHOST_ADMIN_TOKEN="sht_short",
-                                            SMARTHOST_ADMIN_TOKEN_NAME="short"))
-            if short.returncode == 0:
-                problem("admin-token Job accepted a 9-character token")
+            changed = "sht_" + secrets.token_urlsafe(32)
+
+            def start_import(secret, name=None):
+                """Starts the admin-token Job's command with SMARTHOST_ADMIN_TOKEN=secret
+                (unset when None), under another --name when given."""
+                command = list(token_args)
+                if name is not None:
+                    command[command.index("--name") + 1] = name
+                extra = {} if secret is None else {"SMARTHOST_ADMIN_TOKEN": secret}
+                return subprocess.Popen([binary, *command], env=smarthost_env(url, **extra),
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+            def finished(run, secret, what, expected_status):
+                """Its output; reports an exit status other than expected_status and a
+                printed token."""
+                out, err = run.communicate(timeout=120)
+                printed = (out + err).strip()
+                if run.returncode != expected_status:
+                    problem(f"admin-token Job ({what}): `smarthost {' '.join(token_args)}` exited "
+                            f"{run.returncode}, expected {expected_status}: {printed}")
+                elif secret and secret in printed:
+                    problem(f"admin-token Job ({what}) printed the token")
+                else:
+                    print(f"ok: admin-token Job ({what}): exit {run.returncode}: {printed}")
+                return printed
+
+            finished(start_import(token), token, "install", 0)
+            upgrade = finished(start_import(token), token, "upgrade, same token", 0)
+            if "registered already" not in upgrade:
+                problem(f"admin-token Job (upgrade): does not say the token is registered already: {upgrade}")
+            finished(start_import(None), None, "variable unset", 2)
+            finished(start_import("sht_short"), "sht_short", "9-character token", 2)
+            bootstrap_id = psql(url, "-At", "-c",
+                                f"SELECT id FROM api_tokens WHERE name = '{token_name}'").stdout.strip()
+            rotated = finished(start_import(changed), changed,
+                               "changed token under the same name", 1)
+            if f"/api/v1/tokens/{bootstrap_id}/revoke" not in rotated:
+                problem(f"admin-token Job (changed token): does not name the registered token "
+                        f"{bootstrap_id} to revoke: {rotated}")
+            # Two pods of the Job at once (a retried hook while the first still runs).
+            racing_token = "sht_" + secrets.token_urlsafe(32)
+            racing = [start_import(racing_token, "racing") for _ in range(2)]
+            for run in racing:
+                finished(run, racing_token, "two at once", 0)
             rows = psql(url, "-At", "-c", "SELECT name FROM api_tokens ORDER BY name").stdout.split()
-            if rows != ["bootstrap"]:
-                problem(f"api_tokens holds {rows} after the admin-token Job, expected ['bootstrap']")
+            if rows != sorted([token_name, "racing"]):
+                problem(f"api_tokens holds {rows} after the admin-token Job, "
+                        f"expected {sorted([token_name, 'racing'])}")
 
             port = free_port()
             config.write_text(f'[server]\nhostname = "hooks.test"\n'
@@ -124,9 +158,11 @@ def main():
                     problem(f"the admin API answered {status} to the registered token")
                 else:
                     print("ok: the admin API accepts the token the admin-token Job registered")
-                other = get(endpoint, "sht_" + secrets.token_urlsafe(32))
-                if other != 401:
-                    problem(f"the admin API answered {other} to an unregistered token")
+                for what, refused in (("the changed", changed),
+                                      ("an unregistered", "sht_" + secrets.token_urlsafe(32))):
+                    other = get(endpoint, refused)
+                    if other != 401:
+                        problem(f"the admin API answered {other} to {what} token")
             finally:
                 server.terminate()
                 server.wait(timeout=60)
