@@ -20,6 +20,48 @@ using Outcome = TokenImport::Outcome;
 const std::string k_first_token = "sht_first-token-0123456789abcdefghijklmnop";
 const std::string k_second_token = "sht_second-token-0123456789abcdefghijklmno";
 
+// Another session (a second pod's import) holds the same row uncommitted.
+class UncommittedToken {
+  public:
+    UncommittedToken(const std::string& url, const std::string& name, const std::string& token)
+        : connection_(PQconnectdb(url.c_str())) {
+        EXPECT_EQ(PQstatus(connection_), CONNECTION_OK) << PQerrorMessage(connection_);
+        run("BEGIN");
+        const char* params[] = {name.c_str(), token.c_str()};
+        PGresult* result = PQexecParams(connection_,
+                                        "INSERT INTO api_tokens (name, token_sha256) "
+                                        "VALUES ($1, sha256(convert_to($2, 'UTF8'))) RETURNING id",
+                                        2, nullptr, params, nullptr, nullptr, 0);
+        EXPECT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(connection_);
+        id_ = std::stoll(PQgetvalue(result, 0, 0));
+        PQclear(result);
+    }
+    ~UncommittedToken() { PQfinish(connection_); }
+    void run(const char* sql) {
+        PGresult* result = PQexec(connection_, sql);
+        EXPECT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(connection_);
+        PQclear(result);
+    }
+    std::int64_t id() const { return id_; }
+
+  private:
+    PGconn* connection_;
+    std::int64_t id_ = 0;
+};
+
+// Until a session of this database waits for a lock (the import, on the other's row).
+bool import_waits_for_lock(smarthost::test::TestDatabase& db) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!db.exec("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO api_tokens%'")
+                 .empty())
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
 class TokenImportTest : public AdminApiTest {
   protected:
     // Starts the import on the server's I/O thread; the result arrives through the future.
@@ -43,6 +85,21 @@ class TokenImportTest : public AdminApiTest {
     }
     unsigned status_with(const std::string& bearer) {
         return call({"GET", "/api/v1/tokens", {}, "application/json", "Bearer " + bearer}).status;
+    }
+    // Imports k_first_token as "bootstrap" while another session holds the same row
+    // uncommitted, then ends that session's transaction with `ending` (COMMIT, ROLLBACK).
+    struct Race {
+        Result<TokenImport> result;
+        std::int64_t other_id;
+    };
+    Race import_racing_one_that_ends_with(const char* ending) {
+        UncommittedToken other(db.url(), "bootstrap", k_first_token);
+        auto importing = start_import("bootstrap", k_first_token);
+        EXPECT_TRUE(import_waits_for_lock(db));
+        other.run(ending);
+        auto result = importing.get();
+        EXPECT_TRUE(result) << result.error().message;
+        return {std::move(result), other.id()};
     }
     std::string stored_id(const std::string& name) {
         return *db.exec("SELECT id FROM api_tokens WHERE name = $1", name).at(0).at(0);
@@ -105,68 +162,18 @@ TEST_F(TokenImportTest, ARevokedTokenIsReportedAndStaysRevoked) {
     EXPECT_TRUE(changed.revoked);
 }
 
-// Another session (a second pod's import) holds the same row uncommitted.
-class UncommittedToken {
-  public:
-    UncommittedToken(const std::string& url, const std::string& name, const std::string& token)
-        : connection_(PQconnectdb(url.c_str())) {
-        EXPECT_EQ(PQstatus(connection_), CONNECTION_OK) << PQerrorMessage(connection_);
-        run("BEGIN");
-        const char* params[] = {name.c_str(), token.c_str()};
-        PGresult* result = PQexecParams(connection_,
-                                        "INSERT INTO api_tokens (name, token_sha256) "
-                                        "VALUES ($1, sha256(convert_to($2, 'UTF8'))) RETURNING id",
-                                        2, nullptr, params, nullptr, nullptr, 0);
-        EXPECT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(connection_);
-        id_ = std::stoll(PQgetvalue(result, 0, 0));
-        PQclear(result);
-    }
-    ~UncommittedToken() { PQfinish(connection_); }
-    void run(const char* sql) {
-        PGresult* result = PQexec(connection_, sql);
-        EXPECT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(connection_);
-        PQclear(result);
-    }
-    std::int64_t id() const { return id_; }
-
-  private:
-    PGconn* connection_;
-    std::int64_t id_ = 0;
-};
-
-// Until a session of this database waits for a lock (the import, on the other's row).
-bool import_waits_for_lock(smarthost::test::TestDatabase& db) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (!db.exec("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
-                     "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO api_tokens%'")
-                 .empty())
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-}
-
 TEST_F(TokenImportTest, AConcurrentImportOfTheSamePairWaitsAndFindsItRegistered) {
-    UncommittedToken other(db.url(), "bootstrap", k_first_token);
-    auto importing = start_import("bootstrap", k_first_token);
-    ASSERT_TRUE(import_waits_for_lock(db));
-    other.run("COMMIT");
-    auto result = importing.get();
-    ASSERT_TRUE(result) << result.error().message;
-    EXPECT_EQ(result->outcome, Outcome::registered_already);
-    EXPECT_EQ(result->id, other.id());
+    const auto race = import_racing_one_that_ends_with("COMMIT");
+    ASSERT_TRUE(race.result);
+    EXPECT_EQ(race.result->outcome, Outcome::registered_already);
+    EXPECT_EQ(race.result->id, race.other_id);
     EXPECT_EQ(db.exec("SELECT count(*) FROM api_tokens WHERE name = 'bootstrap'").at(0).at(0), "1");
 }
 
 TEST_F(TokenImportTest, AConcurrentImportThatRollsBackLeavesTheNameToTheWaitingOne) {
-    UncommittedToken other(db.url(), "bootstrap", k_first_token);
-    auto importing = start_import("bootstrap", k_first_token);
-    ASSERT_TRUE(import_waits_for_lock(db));
-    other.run("ROLLBACK");
-    auto result = importing.get();
-    ASSERT_TRUE(result) << result.error().message;
-    EXPECT_EQ(result->outcome, Outcome::registered);
+    const auto race = import_racing_one_that_ends_with("ROLLBACK");
+    ASSERT_TRUE(race.result);
+    EXPECT_EQ(race.result->outcome, Outcome::registered);
     EXPECT_EQ(status_with(k_first_token), 200u);
 }
 
