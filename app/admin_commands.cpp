@@ -114,9 +114,6 @@ int create_token(const Config& config, const std::string& name) {
     });
 }
 
-}  // namespace smarthost
-
-namespace smarthost {
 namespace {
 
 // One line on stdout when the token is registered, or the conflict on stderr and 1.
