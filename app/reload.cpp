@@ -7,6 +7,7 @@
 #include "relay/ingress/listener.hpp"
 #include "relay/ingress/tls_context.hpp"
 #include "relay/policy/auth_throttle.hpp"
+#include "relay/policy/dnsbl.hpp"
 
 namespace smarthost {
 
@@ -53,9 +54,13 @@ void ConfigReloader::reload() {
     const std::filesystem::path file = current_->file;  // current_ is replaced below
     std::shared_ptr<const Config> next;
     ConfigValues next_values;
+    std::shared_ptr<const policy::BlocklistZones> blocklist_zones;
     try {
         next = std::make_shared<const Config>(load_config(file));
         next_values = read_config_values(file);
+        // load_config checks the same entries; this is where a zone that cannot be used
+        // would surface, before anything is applied.
+        if (targets_.blocklists) blocklist_zones = policy::Blocklists::prepare(next->policy);
     } catch (const std::exception& e) {
         spdlog::error("SIGHUP: configuration not reloaded, the running one stays: {}", e.what());
         return;
@@ -68,14 +73,16 @@ void ConfigReloader::reload() {
     std::vector<std::string> applied;
     for (const auto& key : changed_keys(current_values_, next_values))
         if (reloadable_key(key)) applied.push_back(key);
-    apply(*next);
+    apply(*next, std::move(blocklist_zones));
     current_ = std::move(next);
     current_values_ = std::move(next_values);
     spdlog::info("SIGHUP: configuration reloaded from {}{}{}", file.string(),
                  applied.empty() ? "" : ", applied: ", fmt::format("{}", fmt::join(applied, ", ")));
 }
 
-void ConfigReloader::apply(const Config& next) {
+void ConfigReloader::apply(const Config& next,
+                           std::shared_ptr<const policy::BlocklistZones> blocklist_zones) {
+    if (targets_.blocklists) targets_.blocklists->reconfigure(std::move(blocklist_zones));
     if (targets_.policy) {
         auto settings = submission_policy_settings(next);
         // sender_domain_verification also decides whether the delivery role re-verifies

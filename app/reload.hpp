@@ -22,7 +22,9 @@ class TlsContextProvider;
 }  // namespace ingress
 namespace policy {
 class AuthThrottle;
-}
+class Blocklists;
+struct BlocklistZones;
+}  // namespace policy
 
 // The submission policy's settings from [limits] and [policy].
 policy::SubmissionPolicy::Settings submission_policy_settings(const Config& config);
@@ -34,6 +36,7 @@ class ConfigReloader {
         policy::SubmissionPolicy* policy = nullptr;
         policy::AuthThrottle* auth_throttle = nullptr;
         std::vector<ingress::Listener*> listeners;
+        policy::Blocklists* blocklists = nullptr;  // the smtp and delivery roles'
     };
 
     // `running` is the configuration the process started with.
@@ -45,7 +48,8 @@ class ConfigReloader {
     std::chrono::seconds shutdown_grace() const { return current_->shutdown_grace; }
 
   private:
-    void apply(const Config& next);
+    // `blocklist_zones`: Blocklists::prepare() of `next`, null without blocklists.
+    void apply(const Config& next, std::shared_ptr<const policy::BlocklistZones> blocklist_zones);
 
     Targets targets_;
     std::shared_ptr<const Config> current_;

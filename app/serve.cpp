@@ -141,17 +141,17 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
 
     // The delivery role resolves MX hosts, the admin role checks sender domains now and
     // the SMTP role asks DNSBL zones: one resolver (one libunbound cache), [delivery] DNS.
-    const bool checks_blocklists =
-        !config.policy.dnsbl.empty() || !config.policy.domain_blocklist.empty();
+    // The SMTP role has it even without zones, which SIGHUP may add: creating it only
+    // sets up a libunbound context; its thread starts with the first query.
     std::unique_ptr<dns::Resolver> resolver;
-    if (delivery_role || admin_role || (smtp_role && checks_blocklists)) {
+    if (delivery_role || admin_role || smtp_role) {
         const auto& d = config.delivery;
         resolver = std::make_unique<dns::Resolver>(
             io.get_executor(), dns::Resolver::Settings{d.dns_forwarders, d.dns_timeout, d.ipv4,
                                                        d.ipv6, "/etc/resolv.conf"});
     }
     std::unique_ptr<policy::Blocklists> blocklists;
-    if (checks_blocklists && (smtp_role || delivery_role))
+    if (smtp_role || delivery_role)
         blocklists = std::make_unique<policy::Blocklists>(*resolver, config.policy);
     const auto& throttle = config.auth_throttle;
     policy::AuthThrottle auth_throttle(
@@ -190,19 +190,18 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         domain_verifier->start();
     }
 
-    // Outbound reputation: the address deliveries leave from, in the DNSBL zones.
+    // Outbound reputation: the address deliveries leave from, in the DNSBL zones. Started
+    // without zones too (it then checks nothing), so that zones SIGHUP adds are checked.
     std::unique_ptr<policy::OutboundReputation> reputation;
-    if (delivery_role && blocklists && blocklists->has_client_zones()) {
-        if (config.delivery.source_address.empty()) {
-            spdlog::info(
-                "outbound reputation not checked: [delivery] source_address is not set, so the "
-                "address deliveries leave from is the system's choice");
-        } else {
-            reputation = std::make_unique<policy::OutboundReputation>(
-                io.get_executor(), pool, *blocklists, config.delivery.source_address,
-                config.policy.outbound_check_interval);
-            reputation->start();
-        }
+    if (delivery_role && config.delivery.source_address.empty() && blocklists->checks_clients()) {
+        spdlog::info(
+            "outbound reputation not checked: [delivery] source_address is not set, so the "
+            "address deliveries leave from is the system's choice");
+    } else if (delivery_role && !config.delivery.source_address.empty()) {
+        reputation = std::make_unique<policy::OutboundReputation>(
+            io.get_executor(), pool, *blocklists, config.delivery.source_address,
+            config.policy.outbound_check_interval);
+        reputation->start();
     }
 
     std::unique_ptr<policy::DomainVerifier> admin_verifier;  // verify-now; never started
@@ -252,7 +251,8 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     }
     metrics::set_listeners_up(true);  // /readyz; every start() above throws on failure
 
-    ConfigReloader::Targets reload_targets{tls.get(), &submission_policy, &auth_throttle, {}};
+    ConfigReloader::Targets reload_targets{
+        tls.get(), &submission_policy, &auth_throttle, {}, blocklists.get()};
     for (const auto& l : listeners)
         reload_targets.listeners.push_back(l.get());
     ConfigReloader reloader(config, std::move(reload_targets));

@@ -370,6 +370,9 @@ std::vector<BlocklistZone> read_blocklists(Section& parent, std::string_view key
             s.fail("action", "must be one of reject, tempfail, tag");
         }
         s.read_strings("listed_answers", zone.listed_answers);
+        for (const auto& entry : zone.listed_answers)
+            if (!Network::parse(entry))
+                s.fail("listed_answers", fmt::format("\"{}\" is not an address or network", entry));
         s.read("lookup_url", zone.lookup_url);
         s.read_duration("timeout_ms", zone.timeout, 100, 60000);
         s.read_bool("auth_suspicious", zone.auth_suspicious);
@@ -406,6 +409,10 @@ void read_policy(const toml::table& table, const std::filesystem::path& file, Po
     p.dnsbl = read_blocklists(s, "dnsbl", file);
     p.domain_blocklist = read_blocklists(s, "domain_blocklist", file);
     s.read_strings("dnsbl_exempt_networks", p.dnsbl_exempt_networks);
+    for (const auto& entry : p.dnsbl_exempt_networks)
+        if (!Network::parse(entry))
+            s.fail("dnsbl_exempt_networks",
+                   fmt::format("\"{}\" is not an address or network", entry));
     s.read_duration("outbound_check_interval_seconds", p.outbound_check_interval, 10, 86400);
     s.reject_unknown();
 }

@@ -51,15 +51,23 @@ constexpr std::array<std::string_view, 8> k_smtp_limit_keys{
     "command_timeout_seconds", "data_timeout_seconds", "max_connections", "max_connections_per_ip",
 };
 
-constexpr std::array<std::string_view, 7> k_reloadable_keys{
-    "server.shutdown_grace_seconds",
-    "auth.max_failures",
-    "auth.failure_window_seconds",
-    "auth.lockout_seconds",
-    "policy.suppressed_recipients",
-    "policy.account_cache_ms",
-    "log.level",
+constexpr std::array<std::string_view, 8> k_reloadable_keys{
+    "server.shutdown_grace_seconds", "auth.max_failures",
+    "auth.failure_window_seconds",   "auth.lockout_seconds",
+    "policy.suppressed_recipients",  "policy.account_cache_ms",
+    "policy.dnsbl_exempt_networks",  "log.level",
 };
+
+// [[policy.dnsbl]] and [[policy.domain_blocklist]]: every key of every zone, and the
+// array itself ("policy.dnsbl" when it is written as an empty array).
+bool is_blocklist_key(std::string_view key) {
+    for (std::string_view array : {"policy.dnsbl", "policy.domain_blocklist"}) {
+        if (key.substr(0, array.size()) != array) continue;
+        const auto rest = key.substr(array.size());
+        if (rest.empty() || rest.front() == '[') return true;
+    }
+    return false;
+}
 
 bool is_listener_part(std::string_view part) {
     constexpr std::string_view prefix = "listener[";
@@ -116,6 +124,7 @@ bool reloadable_key(std::string_view key) {
     if (std::find(k_reloadable_keys.begin(), k_reloadable_keys.end(), key) !=
         k_reloadable_keys.end())
         return true;
+    if (is_blocklist_key(key)) return true;
     if (key.substr(0, 5) != "smtp.") return false;
     const auto last_dot = key.rfind('.');
     const auto name = key.substr(last_dot + 1);

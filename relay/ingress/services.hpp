@@ -30,7 +30,7 @@ struct IngressServices {
     NetworkDirectory& networks;
     policy::SubmissionPolicy& policy;
     TlsContextProvider* tls;                   // null when no certificate is configured
-    policy::Blocklists* blocklists = nullptr;  // null when no DNSBL zone is configured
+    policy::Blocklists* blocklists = nullptr;  // its zones may be none; SIGHUP changes them
     policy::AuthThrottle* auth_throttle = nullptr;
     Drain* drain = nullptr;  // SIGTERM's notices; null: sessions are never told to stop
     policy::ConnectionLimiter* connections = nullptr;  // per-account connection limits

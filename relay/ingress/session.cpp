@@ -371,7 +371,7 @@ class Session : public std::enable_shared_from_this<Session> {
                 co_return;
             }
         }
-        if (services_.blocklists) {
+        if (services_.blocklists && services_.blocklists->checks_clients()) {
             client_listing_ = co_await services_.blocklists->check_client(client_ip_);
             const auto* hit = client_listing_.strongest();
             if (hit) {

@@ -148,47 +148,91 @@ std::optional<smtp::Reply> sender_domain_refusal(const BlocklistHit& hit, std::s
     return std::nullopt;
 }
 
+struct Blocklists::Zone {
+    BlocklistZone config;
+    ListedAnswers listed;
+};
+
+struct BlocklistZones {
+    explicit BlocklistZones(const PolicyConfig& config)
+        : exempt(parse_networks(config.dnsbl_exempt_networks, "policy.dnsbl_exempt_networks")) {
+        for (const auto& zone : config.dnsbl)
+            client_zones.push_back(Blocklists::Zone{zone, ListedAnswers(zone.listed_answers)});
+        for (const auto& zone : config.domain_blocklist)
+            domain_zones.push_back(Blocklists::Zone{zone, ListedAnswers(zone.listed_answers)});
+    }
+    std::vector<Blocklists::Zone> client_zones;
+    std::vector<Blocklists::Zone> domain_zones;
+    std::vector<dns::Network> exempt;
+};
+
+namespace {
+
+// The shared_ptr aliasing form: one zone list that keeps its whole set alive.
+using ZoneList = std::shared_ptr<const std::vector<Blocklists::Zone>>;
+ZoneList client_zones_of(const std::shared_ptr<const BlocklistZones>& set) {
+    return {set, &set->client_zones};
+}
+ZoneList domain_zones_of(const std::shared_ptr<const BlocklistZones>& set) {
+    return {set, &set->domain_zones};
+}
+
+}  // namespace
+
 Blocklists::Blocklists(dns::Resolver& resolver, const PolicyConfig& config)
-    : resolver_(resolver),
-      exempt_(parse_networks(config.dnsbl_exempt_networks, "policy.dnsbl_exempt_networks")) {
-    for (const auto& zone : config.dnsbl)
-        client_zones_.push_back(Zone{zone, ListedAnswers(zone.listed_answers)});
-    for (const auto& zone : config.domain_blocklist)
-        domain_zones_.push_back(Zone{zone, ListedAnswers(zone.listed_answers)});
+    : resolver_(resolver), zones_(prepare(config)) {}
+
+std::shared_ptr<const BlocklistZones> Blocklists::prepare(const PolicyConfig& config) {
+    return std::make_shared<const BlocklistZones>(config);
+}
+
+void Blocklists::reconfigure(std::shared_ptr<const BlocklistZones> zones) {
+    zones_ = std::move(zones);
+}
+
+bool Blocklists::checks_clients() const {
+    return !zones_->client_zones.empty();
+}
+
+bool Blocklists::checks_sender_domains() const {
+    return !zones_->domain_zones.empty();
 }
 
 asio::awaitable<BlocklistResult> Blocklists::check_client(std::string ip) {
     BlocklistResult none;
-    if (client_zones_.empty()) co_return none;
+    const auto set = zones_;
+    if (set->client_zones.empty()) co_return none;
     const auto address = dns::Network::parse(ip);
     if (!address) co_return none;
-    for (const auto& network : exempt_)
+    for (const auto& network : set->exempt)
         if (network.contains(*address)) co_return none;
     auto label = reversed_address(ip);
     if (!label) co_return none;
-    auto result = co_await check(client_zones_, std::move(*label), std::move(ip));
+    auto result = co_await check(client_zones_of(set), std::move(*label), std::move(ip));
     co_return result;
 }
 
 asio::awaitable<BlocklistResult> Blocklists::check_sender_domain(std::string domain) {
     BlocklistResult none;
+    const auto set = zones_;
     std::transform(domain.begin(), domain.end(), domain.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     // An address literal or an empty domain is not something a domain list can name.
-    if (domain_zones_.empty() || domain.empty() || domain.front() == '[') co_return none;
-    auto result = co_await check(domain_zones_, domain, domain);
+    if (set->domain_zones.empty() || domain.empty() || domain.front() == '[') co_return none;
+    auto result = co_await check(domain_zones_of(set), domain, domain);
     co_return result;
 }
 
 asio::awaitable<std::vector<ZoneOutcome>> Blocklists::check_own_address(std::string ip) {
     std::vector<ZoneOutcome> none;
+    const auto set = zones_;
     auto label = reversed_address(ip);
-    if (!label || client_zones_.empty()) co_return none;
-    auto outcomes = co_await lookup(client_zones_, std::move(*label), std::move(ip));
+    if (!label || set->client_zones.empty()) co_return none;
+    auto outcomes = co_await lookup(client_zones_of(set), std::move(*label), std::move(ip));
     co_return outcomes;
 }
 
-asio::awaitable<std::vector<ZoneOutcome>> Blocklists::lookup(const std::vector<Zone>& zones,
+asio::awaitable<std::vector<ZoneOutcome>> Blocklists::lookup(std::shared_ptr<const Zones> zones,
                                                              std::string label,
                                                              std::string looked_up) {
     using Status = ZoneOutcome::Status;
@@ -199,13 +243,13 @@ asio::awaitable<std::vector<ZoneOutcome>> Blocklists::lookup(const std::vector<Z
         std::size_t remaining = 0;
     };
     auto executor = co_await asio::this_coro::executor;
-    auto shared = std::make_shared<Shared>(executor, zones.size());
-    shared->remaining = zones.size();
+    auto shared = std::make_shared<Shared>(executor, zones->size());
+    shared->remaining = zones->size();
     shared->done.expires_at(asio::steady_timer::time_point::max());
-    for (std::size_t i = 0; i < zones.size(); ++i) {
-        const Zone& zone = zones[i];
-        auto ask = [this, shared, i, &zone, name = label + "." + zone.config.zone,
+    for (std::size_t i = 0; i < zones->size(); ++i) {
+        auto ask = [this, shared, zones, i, name = label + "." + (*zones)[i].config.zone,
                     looked_up]() -> asio::awaitable<void> {
+            const Zone& zone = (*zones)[i];
             auto answer = co_await resolver_.a(name, zone.config.timeout);
             ZoneOutcome& out = shared->outcomes[i];
             out.zone = zone.config.zone;
@@ -238,24 +282,24 @@ asio::awaitable<std::vector<ZoneOutcome>> Blocklists::lookup(const std::vector<Z
     }
     while (shared->remaining > 0)
         co_await shared->done.async_wait(asio::as_tuple(asio::use_awaitable));
-    for (std::size_t i = 0; i < zones.size(); ++i) {
+    for (std::size_t i = 0; i < zones->size(); ++i) {
         if (shared->outcomes[i].status != Status::timeout) continue;
         ++timeouts_;
         spdlog::warn("dnsbl: {} did not answer for {} within {} ms; not counted as listed",
-                     zones[i].config.zone, looked_up, zones[i].config.timeout.count());
+                     (*zones)[i].config.zone, looked_up, (*zones)[i].config.timeout.count());
     }
     std::vector<ZoneOutcome> outcomes = std::move(shared->outcomes);
     co_return outcomes;
 }
 
-asio::awaitable<BlocklistResult> Blocklists::check(const std::vector<Zone>& zones,
+asio::awaitable<BlocklistResult> Blocklists::check(std::shared_ptr<const Zones> zones,
                                                    std::string label, std::string looked_up) {
     auto outcomes = co_await lookup(zones, std::move(label), std::move(looked_up));
     BlocklistResult result;
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
         if (outcomes[i].hit) result.hits.push_back(std::move(*outcomes[i].hit));
         if (outcomes[i].status == ZoneOutcome::Status::timeout)
-            result.timed_out.push_back(zones[i].config.zone);
+            result.timed_out.push_back((*zones)[i].config.zone);
     }
     co_return result;
 }

@@ -11,6 +11,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,13 +80,28 @@ struct ZoneOutcome {
     std::optional<BlocklistHit> hit;  // when listed
 };
 
+// The zones and exempt networks of one configuration, checked (defined in dnsbl.cpp). A
+// check holds the set it started with until it ends: a SIGHUP meanwhile changes nothing
+// there.
+struct BlocklistZones;
+
+// Threading: every member runs on the resolver's I/O thread.
 class Blocklists {
   public:
+    struct Zone;  // one configured zone and its listed_answers
+
     // Throws std::invalid_argument for a bad listed_answers entry or exempt network.
     Blocklists(dns::Resolver& resolver, const PolicyConfig& config);
 
-    bool checks_clients() const { return !client_zones_.empty(); }
-    bool checks_sender_domains() const { return !domain_zones_.empty(); }
+    // Throws std::invalid_argument like the constructor; for SIGHUP, before anything is
+    // applied.
+    static std::shared_ptr<const BlocklistZones> prepare(const PolicyConfig& config);
+    // Checks that start afterwards use `zones`. Cached answers are raw A records: the
+    // new listed_answers rules are applied to them too.
+    void reconfigure(std::shared_ptr<const BlocklistZones> zones);
+
+    bool checks_clients() const;
+    bool checks_sender_domains() const;
 
     // Empty result for exempt clients and unparsable addresses.
     boost::asio::awaitable<BlocklistResult> check_client(std::string ip);
@@ -94,25 +110,20 @@ class Blocklists {
     // Every [[policy.dnsbl]] zone's answer about one of our own outbound addresses (no
     // exemptions), in configuration order; for the outbound reputation checks.
     boost::asio::awaitable<std::vector<ZoneOutcome>> check_own_address(std::string ip);
-    bool has_client_zones() const { return !client_zones_.empty(); }
 
     std::uint64_t timeouts() const { return timeouts_; }  // zone lookups that failed open
 
   private:
-    struct Zone {
-        BlocklistZone config;
-        ListedAnswers listed;
-    };
-    boost::asio::awaitable<std::vector<ZoneOutcome>> lookup(const std::vector<Zone>& zones,
+    using Zones = std::vector<Zone>;
+    // `zones` shares ownership of the BlocklistZones it belongs to.
+    boost::asio::awaitable<std::vector<ZoneOutcome>> lookup(std::shared_ptr<const Zones> zones,
                                                             std::string label,
                                                             std::string looked_up);
-    boost::asio::awaitable<BlocklistResult> check(const std::vector<Zone>& zones, std::string label,
-                                                  std::string looked_up);
+    boost::asio::awaitable<BlocklistResult> check(std::shared_ptr<const Zones> zones,
+                                                  std::string label, std::string looked_up);
 
     dns::Resolver& resolver_;
-    std::vector<Zone> client_zones_;
-    std::vector<Zone> domain_zones_;
-    std::vector<dns::Network> exempt_;
+    std::shared_ptr<const BlocklistZones> zones_;
     std::uint64_t timeouts_ = 0;
 };
 

@@ -2,11 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <set>
 
 #include "core/metrics/metrics.hpp"
 #include "core/pg/pool.hpp"
@@ -37,6 +39,7 @@ struct OutboundReputation::Impl {
 
     asio::awaitable<std::size_t> check_once() {
         auto outcomes = co_await blocklists.check_own_address(source_address);
+        forget_removed_zones(outcomes);
         std::size_t stored = 0;
         for (const auto& outcome : outcomes) {
             using Status = ZoneOutcome::Status;
@@ -55,11 +58,28 @@ struct OutboundReputation::Impl {
             metrics::global()
                 .outbound_address_listings.Add({{"address", source_address}, {"zone", zone}})
                 .Set(listed ? 1 : 0);
+            gauged_zones.insert(zone);
             if (listed)
                 spdlog::warn("outbound reputation: our address {} is listed in {} ({})",
                              source_address, zone, *answer);
         }
         co_return stored;
+    }
+
+    // A zone SIGHUP removed leaves the gauge, so that an old listing does not keep an
+    // alert firing; its outbound_listings row stays, with its checked_at.
+    void forget_removed_zones(const std::vector<ZoneOutcome>& outcomes) {
+        auto& family = metrics::global().outbound_address_listings;
+        for (auto it = gauged_zones.begin(); it != gauged_zones.end();) {
+            const bool configured = std::any_of(outcomes.begin(), outcomes.end(),
+                                                [&](const auto& o) { return o.zone == *it; });
+            if (configured) {
+                ++it;
+                continue;
+            }
+            family.Remove(&family.Add({{"address", source_address}, {"zone", *it}}));
+            it = gauged_zones.erase(it);
+        }
     }
 
     // `self` keeps this alive while the loop runs, whatever happens to the owner.
@@ -78,6 +98,7 @@ struct OutboundReputation::Impl {
     std::chrono::seconds interval;
     asio::steady_timer timer;
     bool running = false;
+    std::set<std::string> gauged_zones;  // zones with a smarthost_outbound_address_listed
 };
 
 OutboundReputation::OutboundReputation(asio::any_io_executor executor, pg::Pool& pool,

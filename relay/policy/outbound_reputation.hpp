@@ -4,7 +4,8 @@
 // zone every `[policy] outbound_check_interval_seconds`, and keeps the latest answer per
 // zone in outbound_listings (read by the admin API) and in the
 // smarthost_outbound_address_listed gauge. A zone that does not answer leaves its last
-// row as it was.
+// row as it was. The zones are the Blocklists' current ones (SIGHUP may change them; with
+// none, nothing is checked).
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>

@@ -61,6 +61,30 @@ TEST(ReloadableKey, LimitsPolicyValuesThrottleAndLogLevelReload) {
     EXPECT_TRUE(reloadable_key("server.shutdown_grace_seconds"));
 }
 
+TEST(ReloadableKey, BlocklistZonesAndExemptNetworksReload) {
+    EXPECT_TRUE(reloadable_key("policy.dnsbl[0].zone"));
+    EXPECT_TRUE(reloadable_key("policy.dnsbl[3].listed_answers"));
+    EXPECT_TRUE(reloadable_key("policy.domain_blocklist[0].timeout_ms"));
+    EXPECT_TRUE(reloadable_key("policy.dnsbl"));  // dnsbl = []
+    EXPECT_TRUE(reloadable_key("policy.dnsbl_exempt_networks"));
+}
+
+TEST(ReloadableKey, AddingAndRemovingAZoneChangesOnlyReloadableKeys) {
+    const auto none = parse_config_values("[policy]\naccount_cache_ms = 0\n");
+    const auto one = parse_config_values(
+        "[policy]\naccount_cache_ms = 0\n[[policy.dnsbl]]\nzone = \"bl.test\"\n"
+        "listed_answers = [\"127.0.0.2\"]\n[[policy.domain_blocklist]]\nzone = \"dbl.test\"\n");
+    const auto emptied = parse_config_values("[policy]\naccount_cache_ms = 0\ndnsbl = []\n");
+    for (const auto* next : {&one, &emptied}) {
+        const auto changed = changed_keys(none, *next);
+        ASSERT_FALSE(changed.empty());
+        for (const auto& key : changed)
+            EXPECT_TRUE(reloadable_key(key)) << key;
+    }
+    for (const auto& key : changed_keys(one, none))
+        EXPECT_TRUE(reloadable_key(key)) << key;
+}
+
 TEST(ReloadableKey, ListenerLimitsReloadButNotItsAddressOrTls) {
     EXPECT_TRUE(reloadable_key("smtp.max_recipients"));
     EXPECT_TRUE(reloadable_key("smtp.listener[0].max_connections"));
@@ -77,7 +101,9 @@ TEST(ReloadableKey, EverythingElseNeedsARestart) {
     EXPECT_FALSE(reloadable_key("server.hostname"));
     EXPECT_FALSE(reloadable_key("tls.certificate"));
     EXPECT_FALSE(reloadable_key("policy.sender_domain_verification"));
-    EXPECT_FALSE(reloadable_key("policy.dnsbl[0].zone"));
+    EXPECT_FALSE(reloadable_key("policy.outbound_check_interval_seconds"));
+    EXPECT_FALSE(reloadable_key("policy.dnsblx"));
+    EXPECT_FALSE(reloadable_key("delivery.dns_forwarders"));
     EXPECT_FALSE(reloadable_key("delivery.concurrency"));
     EXPECT_FALSE(reloadable_key("auth.hash_threads"));
     EXPECT_FALSE(reloadable_key("limits.nested.key"));

@@ -404,6 +404,23 @@ TEST_F(ConfigFile, BlocklistZoneKeysAreChecked) {
               std::string::npos);
 }
 
+// Checked here, not first by the blocklists: a SIGHUP with such an entry must change nothing.
+TEST_F(ConfigFile, BlocklistAnswersAndExemptNetworksMustBeNetworks) {
+    EXPECT_NE(error_of(std::string(minimal) + "[[policy.dnsbl]]\nzone = \"bl.example\"\n"
+                                              "listed_answers = [\"127.0.0.2\", \"127.0.0.x\"]\n")
+                  .find("policy.dnsbl[0].listed_answers: \"127.0.0.x\" is not an address or "
+                        "network"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[[policy.domain_blocklist]]\nzone = \"d.example\"\n"
+                                              "listed_answers = [\"127.0.1.0/40\"]\n")
+                  .find("policy.domain_blocklist[0].listed_answers: \"127.0.1.0/40\""),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[policy]\ndnsbl_exempt_networks = [\"10.0.0.0/8\", "
+                                              "\"office\"]\n")
+                  .find("policy.dnsbl_exempt_networks: \"office\" is not an address or network"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, PolicyKeysAreChecked) {
     EXPECT_EQ(
         load_config(write(std::string(minimal) + "[policy]\nsuppressed_recipients = \"bounce\"\n"))
