@@ -9,6 +9,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <csignal>
 #include <istream>
 #include <thread>
 
@@ -260,6 +261,75 @@ TEST_F(Abuse, DeliveryRoleRecordsTheListingsOfItsSourceAddress) {
     EXPECT_FALSE(rows[1][2].has_value());
     EXPECT_EQ(*rows[2][0], "tf.test");
     EXPECT_EQ(*rows[2][1], "f");
+}
+
+// --- SIGHUP: the zones change without a restart -----------------------------------------
+
+// Whether a new connection from `from` is greeted with `code`, within the deadline: the
+// server applies SIGHUP between the events it handles, a moment after the signal.
+bool greeted_with(const SmarthostServer& server, const std::string& from, int code) {
+    return wait_until([&] {
+        RawSmtpClient c(server.port("submission"), from);
+        return reply_code(c.reply()) == code;
+    });
+}
+
+TEST_F(Abuse, SighupAddsAndRemovesAClientZone) {
+    auto options = abuse_options(dns_);
+    options.extra_toml = "[delivery]\ndns_forwarders = [\"" + dns_.forwarder() +
+                         "\"]\n[policy]\naccount_cache_ms = 0\n";
+    SmarthostServer server(db_.url(), options);
+    {
+        RawSmtpClient unchecked(server.port("submission"), "127.0.0.2");
+        EXPECT_EQ(reply_code(unchecked.reply()), 220) << "no zone is configured yet";
+    }
+    const std::string zone =
+        "[[policy.dnsbl]]\nzone = \"bl.test\"\nlisted_answers = [\"127.0.0.2\"]\n"
+        "lookup_url = \"https://bl.test/lookup?ip={ip}\"\n";
+    server.edit_config("account_cache_ms = 0\n", "account_cache_ms = 0\n" + zone);
+    server.send_signal(SIGHUP);
+    EXPECT_TRUE(greeted_with(server, "127.0.0.2", 554)) << server.log();
+    {
+        RawSmtpClient listed(server.port("submission"), "127.0.0.2");
+        EXPECT_EQ(listed.reply(),
+                  "554 5.7.1 Client address 127.0.0.2 is listed in bl.test: see "
+                  "https://bl.test/lookup?ip=127.0.0.2\r\n");
+    }
+    server.edit_config(zone, "");
+    server.send_signal(SIGHUP);
+    EXPECT_TRUE(greeted_with(server, "127.0.0.2", 220)) << server.log();
+}
+
+TEST_F(Abuse, SighupAppliesAChangedListedAnswersRuleToCachedAnswers) {
+    ASSERT_TRUE(greeted_with(server_, "127.0.0.2", 554));  // its answer is cached now
+    server_.edit_config("listed_answers = [\"127.0.0.2\"]", "listed_answers = [\"127.0.0.3\"]");
+    server_.send_signal(SIGHUP);
+    EXPECT_TRUE(greeted_with(server_, "127.0.0.2", 220)) << server_.log();
+    auto c = connect("127.0.0.2");
+    EXPECT_EQ(reply_code(c->reply()), 220);
+}
+
+TEST_F(Abuse, SighupWithABadZoneEntryChangesNoZone) {
+    ASSERT_TRUE(greeted_with(server_, "127.0.0.2", 554));
+    // Would stop listing 127.0.0.2, and exempt 127.0.0.3 (tf.test), but for one bad entry.
+    server_.edit_config("listed_answers = [\"127.0.0.2\"]",
+                        "listed_answers = [\"127.0.0.3\", \"127.0.0.x\"]");
+    server_.edit_config("dnsbl_exempt_networks = [\"127.0.0.9/32\"]",
+                        "dnsbl_exempt_networks = [\"127.0.0.9/32\", \"127.0.0.3/32\"]");
+    server_.send_signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] {
+        return server_.log().find("SIGHUP: configuration not reloaded") != std::string::npos;
+    }));
+    EXPECT_EQ(reply_code(connect("127.0.0.2")->reply()), 554);
+    auto tempfailed = logged_in("127.0.0.3");
+    EXPECT_EQ(reply_code(tempfailed->command("MAIL FROM:<app@shop.example>")), 451);
+
+    // The same file without the bad entry applies, exemption included.
+    server_.edit_config(", \"127.0.0.x\"", "");
+    server_.send_signal(SIGHUP);
+    EXPECT_TRUE(greeted_with(server_, "127.0.0.2", 220)) << server_.log();
+    auto exempt = logged_in("127.0.0.3");
+    EXPECT_EQ(reply_code(exempt->command("MAIL FROM:<app@shop.example>")), 250);
 }
 
 // The harness speaks IPv4; this one listener on [::1] and its client are set up here.

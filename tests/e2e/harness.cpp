@@ -282,6 +282,22 @@ std::string SmarthostServer::log() const {
     return s.str();
 }
 
+void SmarthostServer::edit_config(const std::string& from, const std::string& to) const {
+    std::string text;
+    {
+        std::ifstream in(config_file_);
+        std::stringstream s;
+        s << in.rdbuf();
+        text = s.str();
+    }
+    const auto at = text.find(from);
+    if (at == std::string::npos)
+        throw std::invalid_argument("\"" + from + "\" is not in " + config_file_.string() + ":\n" +
+                                    text);
+    text.replace(at, from.size(), to);
+    std::ofstream(config_file_, std::ios::trunc) << text;
+}
+
 CommandResult SmarthostServer::subcommand(const std::vector<std::string>& args) const {
     std::vector<std::string> argv{smarthost_binary().string(), "--config", config_file_.string()};
     argv.insert(argv.end(), args.begin(), args.end());

@@ -112,6 +112,9 @@ class SmarthostServer {
     std::uint16_t port(const std::string& listener) const;
     const std::filesystem::path& config_file() const { return config_file_; }
     std::string log() const;  // what the server wrote so far
+    // Replaces the first `from` in the configuration file with `to` (for SIGHUP tests);
+    // throws std::invalid_argument when the file has no `from`.
+    void edit_config(const std::string& from, const std::string& to) const;
     Process& process() { return *process_; }
     // Sends a signal to the server process (SIGTERM drains, SIGHUP reloads, SIGKILL).
     void send_signal(int signo) const { process_->signal(signo); }

@@ -6,10 +6,8 @@
 #include <signal.h>
 
 #include <chrono>
-#include <fstream>
 #include <functional>
 #include <memory>
-#include <sstream>
 #include <thread>
 
 #include "tests/e2e/harness.hpp"
@@ -34,22 +32,6 @@ bool eventually(const std::function<bool()>& condition, std::chrono::seconds dea
         std::this_thread::sleep_for(50ms);
     }
     return condition();
-}
-
-std::string read_file(const std::filesystem::path& file) {
-    std::ifstream in(file);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-// Replaces the first `from` in the server's configuration file with `to`.
-void edit_config(const SmarthostServer& server, const std::string& from, const std::string& to) {
-    auto text = read_file(server.config_file());
-    const auto at = text.find(from);
-    ASSERT_NE(at, std::string::npos) << from << " not in\n" << text;
-    text.replace(at, from.size(), to);
-    std::ofstream(server.config_file(), std::ios::trunc) << text;
 }
 
 // A database with an account that may relay from k_client_ip as shop.example; the server
@@ -227,7 +209,7 @@ TEST_F(Lifecycle, SigtermReleasesTheLeasesOfDeliveriesStillInProgress) {
 TEST_F(Lifecycle, SighupAppliesAChangedLimitToTheNextSessions) {
     auto& server = start("[limits]\nrecipients_per_message = 3\n");
     ASSERT_EQ(recipients_accepted(10), 3u);
-    edit_config(server, "recipients_per_message = 3", "recipients_per_message = 1");
+    server.edit_config("recipients_per_message = 3", "recipients_per_message = 1");
     server.send_signal(SIGHUP);
     EXPECT_TRUE(eventually([&] { return recipients_accepted(10) == 1; }));
 }
@@ -236,9 +218,9 @@ TEST_F(Lifecycle, SighupKeepsListenerAddressesThatNeedARestart) {
     auto& server = start("[limits]\nrecipients_per_message = 3\n");
     const auto port = server.port("submission");
     const auto other_port = free_port();
-    edit_config(server, "127.0.0.1:" + std::to_string(port),
-                "127.0.0.1:" + std::to_string(other_port));
-    edit_config(server, "recipients_per_message = 3", "recipients_per_message = 2");
+    server.edit_config("127.0.0.1:" + std::to_string(port),
+                       "127.0.0.1:" + std::to_string(other_port));
+    server.edit_config("recipients_per_message = 3", "recipients_per_message = 2");
     server.send_signal(SIGHUP);
     // The limit is applied; the listener stays where it was until a restart.
     EXPECT_TRUE(eventually([&] { return recipients_accepted(10) == 2; }));
@@ -254,8 +236,8 @@ TEST_F(Lifecycle, SighupWithABrokenConfigurationKeepsTheRunningOne) {
     ASSERT_NE(served_subject(tls_port).find("first.relay.test"), std::string::npos);
 
     // A broken file (an unknown key) that would also lower the limit...
-    edit_config(server, "recipients_per_message = 3",
-                "recipients_per_message = 1\nrecipients_per_fortnight = 5");
+    server.edit_config("recipients_per_message = 3",
+                       "recipients_per_message = 1\nrecipients_per_fortnight = 5");
     // ...and a renewed certificate, which every SIGHUP reads: it shows the signal was
     // handled.
     TempDir next;
