@@ -20,6 +20,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/free_port.hpp"
+
 namespace smarthost::e2e {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -39,19 +41,7 @@ TempDir::~TempDir() {
 }
 
 std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        ::close(fd);
-        throw std::runtime_error("cannot bind a free port");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
+    return test::free_tcp_port();
 }
 
 namespace {
@@ -256,9 +246,14 @@ SmarthostServer::SmarthostServer(std::string database_url, ServerOptions options
     const bool listening = options_.roles.find("smtp") != std::string::npos;
     for (const auto& listener : options_.listeners) {
         if (!listening) break;
-        if (!wait_for_port("127.0.0.1", listener.port, 30s))
-            throw std::runtime_error("smarthost did not listen on " +
-                                     std::to_string(listener.port) + ":\n" + log());
+        // A process that exited (a configuration it refused, a port it could not bind)
+        // is reported at once, with its log, rather than after the whole wait.
+        const auto until = Clock::now() + 30s;
+        while (!wait_for_port("127.0.0.1", listener.port, 1s)) {
+            if (!process_->running() || Clock::now() >= until)
+                throw std::runtime_error("smarthost did not listen on " +
+                                         std::to_string(listener.port) + ":\n" + log());
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 """Runs the real smarthost binary on a packaged command line (chart, Dockerfile, compose)."""
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -34,9 +35,22 @@ def smarthost_env(database_url, **extra):
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port below the kernel's ephemeral range (tests/support/free_port.hpp says why)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            start = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        start = 32768
+    candidates = [random.randrange(start - 10000, start) for _ in range(100)] \
+        if start - 10000 >= 1024 else []
+    for port in candidates + [0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port on 127.0.0.1")
 
 
 class Problems:

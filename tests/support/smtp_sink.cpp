@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/free_port.hpp"
+
 extern char** environ;
 
 namespace smarthost::test {
@@ -30,19 +32,6 @@ sockaddr_in endpoint(const std::string& address, unsigned short port) {
     return a;
 }
 
-unsigned short free_port(const std::string& address) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    auto a = endpoint(address, 0);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        throw std::runtime_error("cannot bind a free port on " + address);
-    }
-    socklen_t length = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &length);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 bool accepts_connections(const std::string& address, unsigned short port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     auto a = endpoint(address, port);
@@ -54,7 +43,7 @@ bool accepts_connections(const std::string& address, unsigned short port) {
 }  // namespace
 
 SmtpSink::SmtpSink(std::string address, unsigned short port, std::vector<std::string> options)
-    : address_(std::move(address)), port_(port == 0 ? free_port(address_) : port) {
+    : address_(std::move(address)), port_(port == 0 ? free_tcp_port(address_) : port) {
     dump_dir_ =
         std::filesystem::temp_directory_path() /
         ("smtp-sink-" + std::to_string(::getpid()) + "-" + address_ + "-" + std::to_string(port_));
