@@ -1,9 +1,17 @@
 #include "relay/policy/account_policies.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
+
 #include "core/pg/pool.hpp"
 
 namespace smarthost::policy {
 namespace {
+
+namespace asio = boost::asio;
 
 constexpr std::size_t k_max_cached_accounts = 100000;
 
@@ -23,14 +31,53 @@ SELECT reason FROM suppressions WHERE account_id = $1 AND address = lower($2))sq
 
 }  // namespace
 
+struct AccountPolicies::Loading {
+    explicit Loading(const asio::any_io_executor& executor) : done(executor) {
+        done.expires_at(asio::steady_timer::time_point::max());
+    }
+    asio::steady_timer done;  // cancelled once `result` is set
+    std::optional<Result<std::shared_ptr<const AccountPolicy>>> result;
+};
+
 boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPolicies::get(
     std::int64_t account_id) {
-    const auto now = std::chrono::steady_clock::now();
     if (auto it = cache_.find(account_id); it != cache_.end()) {
-        if (it->second.expires > now) co_return it->second.policy;
+        if (it->second.expires > std::chrono::steady_clock::now()) co_return it->second.policy;
         cache_.erase(it);
     }
+    if (cache_ttl_.count() == 0) {
+        auto loaded = co_await load(account_id);
+        co_return loaded;
+    }
+    if (auto it = loading_.find(account_id); it != loading_.end()) {
+        const auto loading = it->second;  // outlives its entry in loading_
+        co_await loading->done.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (loading->result) co_return *loading->result;
+        co_return Error{"the account's policy query was abandoned", {}, true};
+    }
+    const auto executor = co_await asio::this_coro::executor;
+    const auto loading = std::make_shared<Loading>(executor);
+    loading_.emplace(account_id, loading);
+    // Whatever way this coroutine ends, the waiters are woken and the next caller of a
+    // missing account queries again.
+    struct Finish {
+        AccountPolicies& self;
+        std::int64_t account_id;
+        Loading& loading;
+        ~Finish() {
+            self.loading_.erase(account_id);
+            loading.done.cancel();
+        }
+    } finish{*this, account_id, *loading};
+    loading->result = co_await load(account_id);
+    co_return *loading->result;
+}
+
+boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPolicies::load(
+    std::int64_t account_id) {
+    ++loads_;
     auto rows = co_await pool_.query(k_account_policy, account_id);
+    const auto now = std::chrono::steady_clock::now();
     if (!rows) co_return rows.error();
     auto policy = std::make_shared<AccountPolicy>();
     policy->account_id = account_id;

@@ -4,7 +4,9 @@
 // An account's policy (status, null-sender permission, sender domains, whether it has
 // suppressions) is one query, remembered per process for `cache_ttl`: a client that
 // sends many messages costs one round trip per TTL, and an operator's change (a
-// suspension, a new or lost domain) takes effect everywhere within that time.
+// suspension, a new or lost domain) takes effect everywhere within that time. Sessions
+// of one account that miss the cache together share one query (with a cache; without
+// one, every check reads the database).
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -41,7 +43,14 @@ class AccountPolicies {
     boost::asio::awaitable<Result<std::optional<std::string>>> suppression(std::int64_t account_id,
                                                                            std::string address);
 
+    // Queries of account policies so far, for tests.
+    std::uint64_t loads() const { return loads_; }
+
   private:
+    struct Loading;  // a query in flight, which later callers of get() wait for
+    boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> load(
+        std::int64_t account_id);
+
     struct Cached {
         std::shared_ptr<const AccountPolicy> policy;
         std::chrono::steady_clock::time_point expires;
@@ -49,6 +58,8 @@ class AccountPolicies {
     pg::Pool& pool_;
     std::chrono::milliseconds cache_ttl_;
     std::unordered_map<std::int64_t, Cached> cache_;
+    std::unordered_map<std::int64_t, std::shared_ptr<Loading>> loading_;
+    std::uint64_t loads_ = 0;
 };
 
 }  // namespace smarthost::policy

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <set>
 #include <thread>
 
 #include "core/pg/pool.hpp"
@@ -171,6 +174,67 @@ TEST_F(AccountPoliciesTest, DatabaseFailureIsATemporaryRefusal) {
     ASSERT_TRUE(verdict.refused());
     EXPECT_EQ(verdict.refusal->code, 451);
     EXPECT_EQ(verdict.refusal->enhanced, "4.3.0");
+}
+
+// `count` gets of each account at once, on one executor as sessions are.
+std::vector<Result<std::shared_ptr<const AccountPolicy>>> concurrent_gets(
+    boost::asio::io_context& io, AccountPolicies& policies, const std::vector<std::int64_t>& ids,
+    int count) {
+    std::vector<Result<std::shared_ptr<const AccountPolicy>>> results;
+    for (const auto id : ids) {
+        for (int i = 0; i < count; ++i) {
+            boost::asio::co_spawn(
+                io,
+                [&policies, &results, id]() -> boost::asio::awaitable<void> {
+                    auto policy = co_await policies.get(id);
+                    results.push_back(std::move(policy));
+                },
+                boost::asio::detached);
+        }
+    }
+    io.run();
+    io.restart();
+    return results;
+}
+
+TEST_F(AccountPoliciesTest, ConcurrentMissesOfOneAccountShareOneQuery) {
+    const auto other = db_.create_account("other");
+    AccountPolicies policies(pool_, 60s);
+    const auto results = concurrent_gets(io_, policies, {account_, other}, 8);
+    ASSERT_EQ(results.size(), 16u);
+    EXPECT_EQ(policies.loads(), 2u);
+    std::set<const AccountPolicy*> distinct;
+    for (const auto& result : results) {
+        ASSERT_TRUE(result.ok()) << result.error().message;
+        EXPECT_TRUE((*result)->exists);
+        distinct.insert(result->get());
+    }
+    EXPECT_EQ(distinct.size(), 2u);  // every caller of an account got the one loaded
+    EXPECT_EQ(load(policies, account_)->name, "shop");  // and it is cached
+    EXPECT_EQ(policies.loads(), 2u);
+}
+
+TEST_F(AccountPoliciesTest, WithoutACacheEveryCheckQueries) {
+    AccountPolicies policies(pool_, 0ms);
+    const auto results = concurrent_gets(io_, policies, {account_}, 5);
+    ASSERT_EQ(results.size(), 5u);
+    for (const auto& result : results)
+        EXPECT_TRUE(result.ok());
+    EXPECT_EQ(policies.loads(), 5u);
+}
+
+TEST_F(AccountPoliciesTest, ASharedQueryThatFailsFailsEveryCallerAndIsNotCached) {
+    pg::Pool unreachable(io_.get_executor(), {"postgresql://nobody@127.0.0.1:1/none", 1, 1});
+    AccountPolicies policies(unreachable, 60s);
+    const auto results = concurrent_gets(io_, policies, {account_}, 4);
+    ASSERT_EQ(results.size(), 4u);
+    for (const auto& result : results) {
+        ASSERT_FALSE(result.ok());
+        EXPECT_TRUE(result.error().unavailable);
+    }
+    EXPECT_EQ(policies.loads(), 1u);
+    EXPECT_FALSE(run_awaitable(io_, policies.get(account_)).ok());
+    EXPECT_EQ(policies.loads(), 2u);  // the failure was not remembered
 }
 
 }  // namespace
