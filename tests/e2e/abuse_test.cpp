@@ -26,10 +26,6 @@ using test::DnsRecord;
 constexpr const char* k_username = "app@shop.example";
 constexpr const char* k_password = "abuse test password";
 
-bool starts_with(const std::string& text, const std::string& prefix) {
-    return text.rfind(prefix, 0) == 0;
-}
-
 std::string base64(std::string_view in) {
     static constexpr char k_alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -30,15 +30,6 @@ using test::SmtpStep;
 constexpr const char* k_sender = "alice@sender.test";
 constexpr const char* k_token = "0123456789abcdef0123456789abcdef";
 
-bool eventually(const std::function<bool()>& condition, std::chrono::seconds deadline = 30s) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return condition();
-}
-
 std::string from_hex(const std::string& hex) {
     std::string out;
     for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
@@ -126,7 +117,7 @@ class Delivery : public ::testing::Test {
 
     bool reaches(const std::string& address, const std::string& state,
                  std::chrono::seconds deadline = 30s) {
-        return eventually([&] { return state_of(address) == state; }, deadline);
+        return wait_until([&] { return state_of(address) == state; }, deadline);
     }
 
     std::string stored_body(const std::string& id) {
@@ -218,7 +209,7 @@ TEST_F(Delivery, PermanentFailureBouncesWithAMultipartReportToTheSender) {
     start_relay();
     submit({"nobody@dest.test"}, message("nobody@dest.test", "bounce"));
     ASSERT_TRUE(reaches("nobody@dest.test", "bounced"));
-    ASSERT_TRUE(eventually([&] { return sender_mx.transactions().size() == 1; }));
+    ASSERT_TRUE(wait_until([&] { return sender_mx.transactions().size() == 1; }, 30s));
     const auto dsn = sender_mx.transactions()[0];
     EXPECT_EQ(dsn.mail_command.find("MAIL FROM:<>"), 0u) << dsn.mail_command;
     EXPECT_EQ(dsn.recipients, std::vector<std::string>{k_sender});
@@ -255,7 +246,7 @@ TEST_F(Delivery, NullMxBouncesWith5110) {
     ASSERT_TRUE(reaches("bob@nullmx.test", "bounced"));
     EXPECT_EQ(last_reply_of("bob@nullmx.test").rfind("5.1.10", 0), 0u)
         << last_reply_of("bob@nullmx.test");
-    ASSERT_TRUE(eventually([&] { return sender_mx.transactions().size() == 1; }));
+    ASSERT_TRUE(wait_until([&] { return sender_mx.transactions().size() == 1; }, 30s));
     EXPECT_NE(sender_mx.transactions()[0].body.find("Status: 5.1.10"), std::string::npos);
 }
 
@@ -277,7 +268,7 @@ TEST_F(Delivery, MailOlderThanTheQueueLifetimeExpiresWithABounce) {
     start_relay("max_queue_lifetime_seconds = 3\n");
     submit({"bob@dest.test"}, message("bob@dest.test", "expiry"));
     ASSERT_TRUE(reaches("bob@dest.test", "expired"));
-    ASSERT_TRUE(eventually([&] { return sender_mx.transactions().size() == 1; }));
+    ASSERT_TRUE(wait_until([&] { return sender_mx.transactions().size() == 1; }, 30s));
     const auto body = sender_mx.transactions()[0].body;
     EXPECT_NE(body.find("Action: failed"), std::string::npos) << body;
     EXPECT_NE(body.find("Status: 4.4.7"), std::string::npos) << body;
@@ -306,10 +297,12 @@ TEST_F(Delivery, TwoProcessesOnOneQueueDeliverEachRecipientOnce) {
         const std::string to = "user" + std::to_string(i) + "@dest.test";
         submit({to}, message(to, "once" + std::to_string(i)));
     }
-    ASSERT_TRUE(eventually([&] {
-        return *db_.exec("SELECT count(*) FROM recipients WHERE state = 'delivered'")[0][0] ==
-               std::to_string(messages);
-    }));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return *db_.exec("SELECT count(*) FROM recipients WHERE state = 'delivered'")[0][0] ==
+                   std::to_string(messages);
+        },
+        30s));
     EXPECT_EQ(sink.dumps().size(), static_cast<std::size_t>(messages));
     EXPECT_EQ(*db_.exec("SELECT count(*) FROM events WHERE kind = 'delivered'")[0][0],
               std::to_string(messages));
@@ -325,11 +318,13 @@ TEST_F(Delivery, KilledWorkersRecipientsAreDeliveredAfterTheLeaseExpires) {
     ScriptableSmtpServer mx(stalling, "127.0.0.3", mx_port_);
     auto& first = start_relay("lease_seconds = 5\n");
     submit({"bob@dest.test"}, message("bob@dest.test", "killed"));
-    ASSERT_TRUE(eventually([&] {
-        for (const auto& command : mx.commands())
-            if (command == "DATA") return true;
-        return false;
-    }));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            for (const auto& command : mx.commands())
+                if (command == "DATA") return true;
+            return false;
+        },
+        30s));
     first.process().signal(SIGKILL);
     ASSERT_EQ(first.process().wait(10s), 128 + SIGKILL);
     EXPECT_EQ(state_of("bob@dest.test"), "in_flight");
@@ -345,18 +340,20 @@ TEST_F(Delivery, NewMailIsPickedUpWithinASecondWithoutPolling) {
     ScriptableSmtpServer mx(SmtpServerScript{}, "127.0.0.3", mx_port_);
     start_relay({}, "smtp,delivery", 600);
     // Wait for the relay's LISTEN connection, so only a notification can wake it.
-    ASSERT_TRUE(eventually([&] {
-        return *db_.exec(
-                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                   "'smarthost-listen' AND datname = current_database()")[0][0] == "1";
-    }));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return *db_.exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                       "'smarthost-listen' AND datname = current_database()")[0][0] == "1";
+        },
+        30s));
     std::this_thread::sleep_for(500ms);  // the claim at LISTEN start has found nothing
     submit({"bob@dest.test"}, message("bob@dest.test", "wakeup"));
     const auto queued = std::chrono::steady_clock::now();
     // Picked up: claimed (leased) or already done; the claim is what must be prompt.
-    ASSERT_TRUE(eventually([&] { return state_of("bob@dest.test") != "queued"; }, 5s));
+    ASSERT_TRUE(wait_until([&] { return state_of("bob@dest.test") != "queued"; }, 5s));
     EXPECT_LT(std::chrono::steady_clock::now() - queued, 1s);
-    ASSERT_TRUE(eventually([&] { return mx.transactions().size() == 1; }, 10s));
+    ASSERT_TRUE(wait_until([&] { return mx.transactions().size() == 1; }, 10s));
 }
 
 TEST_F(Delivery, PerHostLimitHoldsForDomainsSharingOneMx) {

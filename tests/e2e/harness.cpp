@@ -151,6 +151,10 @@ int Process::wait(std::chrono::seconds deadline) {
     return status_;
 }
 
+bool starts_with(const std::string& text, const std::string& prefix) {
+    return text.rfind(prefix, 0) == 0;
+}
+
 bool wait_for_port(const std::string& host, std::uint16_t port, std::chrono::seconds deadline) {
     const auto until = Clock::now() + deadline;
     while (Clock::now() < until) {

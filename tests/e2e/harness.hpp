@@ -57,6 +57,8 @@ class Process {
     int status_ = -1;
 };
 
+bool starts_with(const std::string& text, const std::string& prefix);
+
 // Waits until host:port accepts TCP connections.
 bool wait_for_port(const std::string& host, std::uint16_t port, std::chrono::seconds deadline);
 

@@ -71,10 +71,6 @@ class Policy : public ::testing::Test {
     std::int64_t account_id_ = 0;
 };
 
-bool starts_with(const std::string& text, const std::string& prefix) {
-    return text.rfind(prefix, 0) == 0;
-}
-
 TEST_F(Policy, AuthorizedSenderAndFromAreQueued) {
     auto c = client();
     const auto done =

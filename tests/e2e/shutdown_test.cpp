@@ -21,19 +21,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* k_client_ip = "127.0.0.2";  // allow-listed for the account
 
-bool starts_with(const std::string& text, const std::string& prefix) {
-    return text.rfind(prefix, 0) == 0;
-}
-
-bool eventually(const std::function<bool()>& condition, std::chrono::seconds deadline = 20s) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return condition();
-}
-
 // A database with an account that may relay from k_client_ip as shop.example; the server
 // is started by each test, after the account exists.
 class Lifecycle : public ::testing::Test {
@@ -183,11 +170,13 @@ TEST_F(Lifecycle, SigtermReleasesTheLeasesOfDeliveriesStillInProgress) {
     ASSERT_EQ(reply_code(c->command("DATA")), 354);
     ASSERT_EQ(reply_code(c->command(std::string(k_message) + "hello\r\n.")), 250);
     c->command("QUIT");
-    ASSERT_TRUE(eventually([&] {
-        for (const auto& command : upstream.commands())
-            if (command == "DATA") return true;
-        return false;
-    }));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            for (const auto& command : upstream.commands())
+                if (command == "DATA") return true;
+            return false;
+        },
+        20s));
     const auto leased =
         db_.exec("SELECT state, lease_owner IS NOT NULL, attempts FROM recipients").at(0);
     ASSERT_EQ(leased[0], "in_flight");
@@ -211,7 +200,7 @@ TEST_F(Lifecycle, SighupAppliesAChangedLimitToTheNextSessions) {
     ASSERT_EQ(recipients_accepted(10), 3u);
     server.edit_config("recipients_per_message = 3", "recipients_per_message = 1");
     server.send_signal(SIGHUP);
-    EXPECT_TRUE(eventually([&] { return recipients_accepted(10) == 1; }));
+    EXPECT_TRUE(wait_until([&] { return recipients_accepted(10) == 1; }, 20s));
 }
 
 TEST_F(Lifecycle, SighupKeepsListenerAddressesThatNeedARestart) {
@@ -223,7 +212,7 @@ TEST_F(Lifecycle, SighupKeepsListenerAddressesThatNeedARestart) {
     server.edit_config("recipients_per_message = 3", "recipients_per_message = 2");
     server.send_signal(SIGHUP);
     // The limit is applied; the listener stays where it was until a restart.
-    EXPECT_TRUE(eventually([&] { return recipients_accepted(10) == 2; }));
+    EXPECT_TRUE(wait_until([&] { return recipients_accepted(10) == 2; }, 20s));
     EXPECT_FALSE(wait_for_port("127.0.0.1", other_port, 1s));
 }
 
@@ -247,8 +236,9 @@ TEST_F(Lifecycle, SighupWithABrokenConfigurationKeepsTheRunningOne) {
     std::filesystem::copy_file(second.private_key, first.private_key,
                                std::filesystem::copy_options::overwrite_existing);
     server.send_signal(SIGHUP);
-    EXPECT_TRUE(eventually(
-        [&] { return served_subject(tls_port).find("second.relay.test") != std::string::npos; }));
+    EXPECT_TRUE(wait_until(
+        [&] { return served_subject(tls_port).find("second.relay.test") != std::string::npos; },
+        20s));
     EXPECT_EQ(recipients_accepted(10), 3u);
     EXPECT_TRUE(server.process().running());
 }
