@@ -27,9 +27,12 @@ SET last_grant = least(excluded.last_grant, greatest($6::bigint, ($5::bigint - u
 WHERE u.leased + $6::bigint <= $5::bigint
 RETURNING last_grant)sql";
 
-// Rows of windows long past; the longest window is a day.
+// Rows of windows that ended long before the caller's `now`. The cut-off comes from the
+// same clock as the windows, never from the database's now(): a caller whose clock is
+// behind the database's must not see its current window deleted (the limit would restart).
 constexpr const char* k_cleanup =
-    "DELETE FROM rate_usage WHERE window_start < now() - interval '2 days'";
+    "DELETE FROM rate_usage WHERE window_start < 'epoch'::timestamptz + $1::bigint * interval "
+    "'1 second'";
 
 std::int64_t epoch_seconds(SystemTime t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -62,7 +65,9 @@ asio::awaitable<Result<std::optional<LimitExceeded>>> RateLimiter::acquire(
     ledger_.expire(now);
     if (now - last_cleanup_ > 1h) {
         last_cleanup_ = now;
-        auto cleaned = co_await pool_.execute(k_cleanup, std::vector<pg::Param>());
+        std::vector<pg::Param> cut_off;
+        cut_off.push_back(pg::to_param(epoch_seconds(now - k_rate_usage_retention)));
+        auto cleaned = co_await pool_.execute(k_cleanup, std::move(cut_off));
         if (!cleaned)
             spdlog::warn("policy: rate_usage cleanup failed: {}", cleaned.error().message);
     }

@@ -32,6 +32,10 @@ struct LimitExceeded {
     SystemTime resets_at;  // the end of the window
 };
 
+// How long rate_usage rows are kept after their window started, on the caller's clock.
+// The longest window is a day, so a row this old can no longer be anyone's current window.
+inline constexpr std::chrono::hours k_rate_usage_retention{48};
+
 class RateLimiter {
   public:
     struct Settings {
@@ -42,8 +46,10 @@ class RateLimiter {
     RateLimiter(pg::Pool& pool, Settings settings);
     void reconfigure(Settings settings) { settings_ = settings; }
 
-    // Takes n units of each limit for the account: nullopt when every limit had room, or
-    // the first one that did not (units already taken for the others are given back).
+    // Takes n units of each limit for the account at time `now`, the one clock of the
+    // limiter (windows and the hourly cleanup of old rows both come from it): nullopt when
+    // every limit had room, or the first one that did not (units already taken for the
+    // others are given back).
     // An Error when the database could not be asked (the caller answers 451 4.3.0).
     boost::asio::awaitable<Result<std::optional<LimitExceeded>>> acquire(
         std::int64_t account_id, std::vector<LimitValue> limits, std::uint64_t n, SystemTime now);

@@ -45,7 +45,11 @@ class RateLimiterTest : public ::testing::Test {
     }
 };
 
-const SystemTime k_noon = SystemTime(std::chrono::seconds(1795608000));  // 2026-11-25T12:00:00Z
+// The tests' clock: every window and every cleanup cut-off comes from the time passed to
+// acquire(), so these tests hold on any date the database's clock shows.
+const SystemTime k_noon = SystemTime(std::chrono::seconds(1795608000));      // 2026-11-25T12:00:00Z
+const SystemTime k_long_ago = SystemTime(std::chrono::seconds(1000000800));  // 2001-09-09T02:00Z
+const SystemTime k_far_ahead = SystemTime(std::chrono::seconds(4102444800));  // 2100-01-01T00:00Z
 
 TEST_F(RateLimiterTest, ExactlyTheLimitIsGrantedInAWindowAndTheNextWindowStartsAfresh) {
     auto pool = make_pool();
@@ -137,6 +141,62 @@ TEST_F(RateLimiterTest, ThreeReplicasTogetherNeverGetMoreThanTheLimit) {
     }
     EXPECT_EQ(total, limit);
     EXPECT_EQ(leased("messages_per_hour"), std::to_string(limit));
+}
+
+// A limiter's first acquire() cleans up old rows. Before the cleanup took its cut-off from
+// the caller's clock, a caller behind the database's clock deleted its own current window
+// and the limit started again (issue 17: 984 granted of 500).
+TEST_F(RateLimiterTest, ACallersCurrentWindowIsNeverCleanedUpWhateverTheDatabaseClockSays) {
+    constexpr std::uint64_t limit = 10;
+    const std::vector<LimitValue> limits{{RateLimit::messages_per_hour, limit}};
+    auto pool = make_pool();
+    RateLimiter first(*pool, RateLimiter::Settings{});
+    ASSERT_FALSE(acquire(first, limits, k_long_ago));
+    const auto leased_by_first = leased("messages_per_hour");
+    ASSERT_NE(leased_by_first, "0");
+
+    std::uint64_t granted = 1;
+    RateLimiter second(*pool, RateLimiter::Settings{});  // cleans up on its first call
+    while (!acquire(second, limits, k_long_ago))
+        ++granted;
+    while (!acquire(first, limits, k_long_ago))
+        ++granted;
+    EXPECT_EQ(granted, limit);
+    EXPECT_EQ(leased("messages_per_hour"), std::to_string(limit));
+}
+
+TEST_F(RateLimiterTest, RowsOlderThanTheRetentionOnTheCallersClockAreCleanedUp) {
+    const std::vector<LimitValue> limits{{RateLimit::messages_per_hour, 10}};
+    const auto window_starts = [&] {
+        std::vector<std::string> starts;
+        for (const auto& row :
+             db.exec("SELECT extract(epoch FROM window_start)::bigint FROM rate_usage "
+                     "ORDER BY window_start"))
+            starts.push_back(*row.at(0));
+        return starts;
+    };
+    const auto seconds = [](SystemTime t) {
+        return std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+    };
+    auto pool = make_pool();
+    RateLimiter old_window(*pool, RateLimiter::Settings{});
+    ASSERT_FALSE(acquire(old_window, limits, k_far_ahead));
+
+    // Exactly the retention later: the row may still be needed, it stays.
+    const SystemTime at_the_edge = k_far_ahead + k_rate_usage_retention;
+    RateLimiter edge(*pool, RateLimiter::Settings{});
+    ASSERT_FALSE(acquire(edge, limits, at_the_edge));
+    EXPECT_EQ(window_starts(),
+              (std::vector<std::string>{seconds(k_far_ahead), seconds(at_the_edge)}));
+
+    // One window later the first row is gone; the database's own clock plays no part
+    // (it is decades behind this caller's).
+    const SystemTime past_the_edge = at_the_edge + 1h;
+    RateLimiter later(*pool, RateLimiter::Settings{});
+    ASSERT_FALSE(acquire(later, limits, past_the_edge));
+    EXPECT_EQ(window_starts(),
+              (std::vector<std::string>{seconds(at_the_edge), seconds(past_the_edge)}));
 }
 
 }  // namespace
