@@ -31,9 +31,9 @@ asio::awaitable<Response> readyz(RequestContext& context) {
 }  // namespace
 
 void add_health_routes(Router& router) {
-    router.add("GET", "/metrics", scrape);
-    router.add("GET", "/healthz", healthz);
-    router.add("GET", "/readyz", readyz);
+    router.add("GET", "/metrics", scrape, Access::open);
+    router.add("GET", "/healthz", healthz, Access::open);
+    router.add("GET", "/readyz", readyz, Access::open);
 }
 
 }  // namespace smarthost::admin

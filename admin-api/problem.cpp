@@ -32,6 +32,10 @@ Response make(unsigned status, std::string_view slug, std::string_view title, st
 
 }  // namespace
 
+Response bad_request(std::string detail) {
+    return make(400, "bad-request", "Bad Request", std::move(detail));
+}
+
 Response malformed_json(std::string detail) {
     return make(400, "malformed-json", "Malformed JSON", std::move(detail));
 }

@@ -18,6 +18,7 @@ struct FieldError {
 
 namespace problem {
 
+Response bad_request(std::string detail);                            // 400
 Response malformed_json(std::string detail);                         // 400
 Response unauthorized(std::string detail);                           // 401 + WWW-Authenticate
 Response not_found(std::string detail);                              // 404

@@ -61,8 +61,8 @@ std::optional<std::int64_t> parse_id(std::string_view text) {
     return id;
 }
 
-void Router::add(std::string method, std::string pattern, Handler handler) {
-    routes_.push_back(Route{std::move(method), std::move(pattern), std::move(handler)});
+void Router::add(std::string method, std::string pattern, Handler handler, Access access) {
+    routes_.push_back(Route{std::move(method), std::move(pattern), std::move(handler), access});
 }
 
 Router::Match Router::match(std::string_view method, std::string_view path) const {

@@ -39,15 +39,25 @@ std::optional<std::int64_t> parse_id(std::string_view text);
 
 using Handler = std::function<boost::asio::awaitable<Response>(RequestContext&)>;
 
+// Who may call a route. It belongs to the route, so the server decides authentication by
+// the route that matched, never by what the path looks like (DESIGN.md contract 10).
+enum class Access {
+    token,  // a valid Bearer token, checked on the headers before the body is read
+    open,   // anyone who reaches the listener: /metrics, /healthz, /readyz
+};
+
 struct Route {
     std::string method;
     std::string pattern;
     Handler handler;
+    Access access = Access::token;
 };
 
 class Router {
   public:
-    void add(std::string method, std::string pattern, Handler handler);
+    // A route needs a token unless it says otherwise.
+    void add(std::string method, std::string pattern, Handler handler,
+             Access access = Access::token);
 
     struct Match {
         const Route* route = nullptr;  // null: no route for this method

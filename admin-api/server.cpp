@@ -16,12 +16,15 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <stdexcept>
 #include <unordered_map>
+#include <variant>
 
 #include "admin-api/api_routes.hpp"
 #include "admin-api/health_routes.hpp"
 #include "admin-api/problem.hpp"
+#include "admin-api/request_target.hpp"
 #include "admin-api/tokens.hpp"
 #include "core/crypto.hpp"
+#include "core/metrics/metrics.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -34,18 +37,38 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::uint32_t k_header_limit = 16 * 1024;
 
-Request to_request(const http::request<http::string_body>& message) {
+// What the server knows of a request once its headers are in: the route to run and who
+// asked, decided before a byte of the body is read.
+struct Admitted {
+    const Route* route = nullptr;
+    std::vector<std::pair<std::string, std::string>> params;
+    RequestTarget target;
+    std::string token_name;
+};
+
+Request to_request(http::request<http::string_body>&& message, RequestTarget target) {
     Request request;
     request.method = std::string(message.method_string());
-    const auto target = std::string_view(message.target());
-    const auto question = target.find('?');
-    request.path = std::string(target.substr(0, question));
-    if (question != std::string_view::npos)
-        request.query = std::string(target.substr(question + 1));
+    request.path = std::move(target.path);
+    request.query = std::move(target.query);
     request.content_type = std::string(message[http::field::content_type]);
     request.authorization = std::string(message[http::field::authorization]);
-    request.body = message.body();
+    request.body = std::move(message.body());
     return request;
+}
+
+// Sent without reading anything to a connection over max_connections: a 503 a client can
+// read, at no cost to the server beyond one non-blocking write.
+const std::string& too_many_connections_reply() {
+    static const std::string reply = [] {
+        const std::string body =
+            R"({"type":"urn:smarthost:problem:too-many-connections",)"
+            R"("title":"Service Unavailable","status":503,"detail":"too many connections"})";
+        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+               "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    return reply;
 }
 
 http::response<http::string_body> to_message(Response response, unsigned version, bool keep_alive) {
@@ -74,6 +97,9 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
     Router router;
     std::unordered_map<std::uint64_t, beast::tcp_stream*> connections;
     std::uint64_t next_connection = 0;
+    // Connections accepted and not yet closed, counted from the accept (a spawned session
+    // that has not run yet counts too).
+    std::size_t open_connections = 0;
 
     Impl(asio::any_io_executor ex, pg::Pool& p, Settings s)
         : executor(ex),
@@ -97,13 +123,29 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
                 spdlog::warn("admin api: accept failed: {}", ec.message());
                 continue;
             }
+            if (open_connections >= settings.max_connections) {
+                refuse(std::move(socket));
+                continue;
+            }
+            ++open_connections;
             asio::co_spawn(
                 executor,
                 [self, socket = std::move(socket)]() mutable {
                     return self->serve(std::move(socket));
                 },
-                asio::detached);
+                [self](std::exception_ptr) { --self->open_connections; });
         }
+    }
+
+    void refuse(tcp::socket socket) {
+        metrics::global().admin_connections_refused.Increment();
+        boost::system::error_code ignored;
+        if (!settings.tls_context) {
+            socket.non_blocking(true, ignored);
+            socket.write_some(asio::buffer(too_many_connections_reply()), ignored);
+        }
+        socket.shutdown(tcp::socket::shutdown_both, ignored);
+        socket.close(ignored);
     }
 
     asio::awaitable<void> serve(tcp::socket socket) {
@@ -158,39 +200,61 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
             beast::get_lowest_layer(stream).expires_after(settings.idle_timeout);
             auto [ec, ignored_bytes] =
                 co_await http::async_read_header(stream, buffer, parser, use_tuple);
-            if (!ec && !parser.is_done()) {
+            if (ec) {
+                co_await answer_read_error(stream, ec);
+                co_return;
+            }
+            const auto version = parser.get().version();
+            // The route and the token are settled on the headers alone: a caller without
+            // a token never gets the server to read, buffer or parse a body.
+            beast::get_lowest_layer(stream).expires_never();
+            auto admission = co_await admit(parser.get());
+            if (auto* refusal = std::get_if<Response>(&admission)) {
+                // A body left unread would be taken for the next request: close instead.
+                const bool keep_alive = parser.get().keep_alive() && parser.is_done();
+                const bool sent = co_await send(stream, std::move(*refusal), version, keep_alive);
+                if (!sent || !keep_alive) co_return;
+                continue;
+            }
+            if (!parser.is_done()) {
                 beast::get_lowest_layer(stream).expires_after(settings.request_timeout);
                 std::tie(ec, ignored_bytes) =
                     co_await http::async_read(stream, buffer, parser, use_tuple);
+                if (ec) {
+                    co_await answer_read_error(stream, ec);
+                    co_return;
+                }
             }
-            if (ec == http::error::body_limit) {
-                co_await send(stream, problem::payload_too_large(settings.max_body_bytes), 11,
-                              false);
-                co_return;
-            }
-            if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-                ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-                ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
-                co_return;
-            if (ec) {
-                // Not HTTP we can answer in kind: say so once and close.
-                Response bad;
-                bad.status = 400;
-                bad.content_type = "text/plain";
-                bad.body = "bad request\n";
-                co_await send(stream, std::move(bad), 11, false);
-                co_return;
-            }
+            auto& admitted = std::get<Admitted>(admission);
             auto message = parser.release();
             const bool keep_alive = message.keep_alive();
-            const auto request = to_request(message);
+            const auto request = to_request(std::move(message), std::move(admitted.target));
             // The handler's database work has its own deadlines.
             beast::get_lowest_layer(stream).expires_never();
-            auto response = co_await respond(request);
-            const bool sent =
-                co_await send(stream, std::move(response), message.version(), keep_alive);
+            auto response = co_await handle(request, admitted);
+            const bool sent = co_await send(stream, std::move(response), version, keep_alive);
             if (!sent || !keep_alive) co_return;
         }
+    }
+
+    // A request that could not be read whole: the peer left, took too long, sent more
+    // than the body limit, or sent something that is not HTTP.
+    template <class Stream>
+    asio::awaitable<void> answer_read_error(Stream& stream, boost::system::error_code ec) {
+        if (ec == http::error::body_limit) {
+            co_await send(stream, problem::payload_too_large(settings.max_body_bytes), 11, false);
+            co_return;
+        }
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+            ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+            co_return;
+        // Not HTTP we can answer in kind: say so once and close.
+        Response bad;
+        bad.status = 400;
+        bad.content_type = "text/plain";
+        bad.body = "bad request\n";
+        co_await send(stream, std::move(bad), 11, false);
     }
 
     template <class Stream>
@@ -202,22 +266,42 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
         co_return !ec;
     }
 
-    asio::awaitable<Response> respond(const Request& request) {
-        std::string token_name;
+    // Authentication is a property of the route that matched (Route::access), so no
+    // spelling of a path reaches a handler around it. A path that matches no route needs a
+    // token too on the API listener: only callers with one learn which paths exist.
+    asio::awaitable<std::variant<Admitted, Response>> admit(const http::request_header<>& header) {
         try {
-            if (settings.serve_api && request.path.starts_with("/api/")) {
-                auto who = co_await authenticate(pool, request.authorization);
+            auto target = parse_request_target(header.target());
+            if (!target)
+                co_return problem::bad_request(
+                    "the request target must be an absolute path without '//', dot "
+                    "segments, percent-encoding or a trailing slash");
+            auto match = router.match(header.method_string(), target->path);
+            const bool needs_token =
+                match.route ? match.route->access == Access::token : settings.serve_api;
+            Admitted admitted{match.route, std::move(match.params), std::move(*target), {}};
+            if (needs_token) {
+                auto who =
+                    co_await authenticate(pool, std::string(header[http::field::authorization]));
                 if (auto* refusal = std::get_if<Response>(&who)) co_return std::move(*refusal);
-                token_name = std::get<TokenIdentity>(who).name;
+                admitted.token_name = std::get<TokenIdentity>(who).name;
             }
-            auto match = router.match(request.method, request.path);
             if (!match.route) {
                 if (match.allow.empty()) co_return problem::not_found("no such resource");
                 co_return problem::method_not_allowed(match.allow);
             }
-            RequestContext context{request, std::move(match.params), token_name, pool,
+            co_return admitted;
+        } catch (const std::exception& e) {
+            spdlog::error("admin api: admitting a request failed: {}", e.what());
+        }
+        co_return problem::internal_error();
+    }
+
+    asio::awaitable<Response> handle(const Request& request, Admitted& admitted) {
+        try {
+            RequestContext context{request, std::move(admitted.params), admitted.token_name, pool,
                                    hash_pool.get_executor()};
-            auto response = co_await match.route->handler(context);
+            auto response = co_await admitted.route->handler(context);
             co_return response;
         } catch (const std::exception& e) {
             // A bug, not the client's doing: logged with context, answered with a 500.

@@ -1,7 +1,8 @@
 #pragma once
 // The admin API's HTTP/1.1 server (Boost.Beast): keep-alive, bounded bodies, timeouts,
-// one coroutine per connection. Paths under /api/ need a Bearer token; /metrics,
-// /healthz and /readyz do not (admin-api/health_routes.hpp says why).
+// one coroutine per connection, a bound on open connections. Every route needs a Bearer
+// token except /metrics, /healthz and /readyz (admin-api/health_routes.hpp says why); the
+// route that matched decides, on the headers, before any body is read.
 //
 // Threading: the server, its pg::Pool and every handler run on ONE executor (the pool's
 // rule); password hashing runs on the server's own small thread pool.
@@ -32,6 +33,8 @@ class AdminServer {
         std::chrono::seconds idle_timeout{60};
         // Reading one request's body, and writing its response.
         std::chrono::seconds request_timeout{30};
+        // Open connections at once; past it a new one gets a 503 and is closed unread.
+        std::size_t max_connections = 128;
         std::size_t hash_threads = 2;  // argon2id workers
         // Owner-name prefix of sender-domain verification records ("<label>.<domain>").
         std::string verification_label = "_smarthost";

@@ -214,6 +214,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         admin_settings.max_body_bytes = a.max_body_bytes;
         admin_settings.idle_timeout = a.idle_timeout;
         admin_settings.request_timeout = a.request_timeout;
+        admin_settings.max_connections = a.max_connections;
         admin_settings.hash_threads = config.auth_hash_threads;
         admin_settings.verification_label = config.policy.verification_label;
         if (a.tls && tls) admin_settings.tls_context = [&tls] { return tls->current(); };
@@ -236,6 +237,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         metrics_settings.address = config.metrics.host;
         metrics_settings.port = config.metrics.port;
         metrics_settings.hash_threads = 1;
+        metrics_settings.max_connections = config.admin.max_connections;
         metrics_settings.serve_api = false;
         metrics_server =
             std::make_unique<admin::AdminServer>(io.get_executor(), pool, metrics_settings);

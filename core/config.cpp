@@ -546,6 +546,7 @@ Config load_config(const std::filesystem::path& file) {
         s.read_int("max_body_bytes", admin.max_body_bytes, 1024, 64 * 1024 * 1024);
         s.read_duration("idle_timeout_seconds", admin.idle_timeout, 1, 3600);
         s.read_duration("request_timeout_seconds", admin.request_timeout, 1, 3600);
+        s.read_int("max_connections", admin.max_connections, 1, 100000);
         s.read_bool("tls", admin.tls);
         s.reject_unknown();
     }

@@ -89,7 +89,8 @@ struct AdminConfig {
     std::size_t max_body_bytes = 1024 * 1024;
     std::chrono::seconds idle_timeout{60};
     std::chrono::seconds request_timeout{30};
-    bool tls = false;  // HTTPS with the [tls] certificate
+    std::size_t max_connections = 128;  // open at once, for the admin and metrics listeners
+    bool tls = false;                   // HTTPS with the [tls] certificate
 };
 
 // The metrics listener: /metrics, /healthz and /readyz on their own address, in every

@@ -100,7 +100,12 @@ Metrics::Metrics()
       group_commit_batch_messages(
           histogram(*registry_, families_, "smarthost_group_commit_batch_messages",
                     "Messages committed together in one group-commit transaction",
-                    {1, 2, 4, 8, 16, 32, 64, 128, 256, 512})) {
+                    {1, 2, 4, 8, 16, 32, 64, 128, 256, 512})),
+      admin_connections_refused(
+          counter(*registry_, families_, "smarthost_admin_connections_refused_total",
+                  "Admin or metrics listener connections answered 503 and closed unread "
+                  "because max_connections were open")
+              .Add({})) {
     // Series that exist from the start, so rates and alerts see a zero, not nothing.
     for (const char* state : {"in_use", "idle"})
         db_pool_connections.Add({{"state", state}});

@@ -85,6 +85,9 @@ class Metrics {
     Family<Gauge>& db_pool_connections;  // {state}: in_use, idle
     Gauge& db_pool_waiters;
     Histogram& group_commit_batch_messages;
+
+    // Admin and metrics listeners.
+    Counter& admin_connections_refused;  // over [admin] max_connections
 };
 
 // The process's metrics, created on first use.

@@ -1,10 +1,19 @@
-// Bearer tokens: missing, malformed, unknown and revoked tokens are 401.
+// Bearer tokens: missing, malformed, unknown and revoked tokens are 401; no spelling of a
+// target reaches a handler without one; the token is checked before the body is read; the
+// listener bounds its open connections.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 
 #include "admin-api/api_routes.hpp"
 #include "tests/integration/admin-api/admin_api_fixture.hpp"
 
 namespace smarthost::admin::test {
 namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
 
 using AdminAuthTest = AdminApiTest;
 
@@ -49,6 +58,140 @@ TEST_F(AdminAuthTest, EveryRouteNeedsAToken) {
     }
     EXPECT_EQ(audit_rows().size(), 1u);  // the account; nothing unauthenticated
     EXPECT_EQ(db.exec("SELECT count(*) FROM accounts").at(0).at(0), "1");
+}
+
+// The bypass of issue 11: a target without its leading slash skipped the token check and
+// still reached the handler (200 with the account list; a POST made credentials).
+TEST_F(AdminAuthTest, ATargetWithoutItsLeadingSlashIs400) {
+    const auto reply = call({"GET", "api/v1/accounts", {}, "", std::string()});
+    EXPECT_EQ(reply.status, 400u) << reply.body;
+    EXPECT_EQ(reply.header("content-type"), "application/problem+json");
+    const auto created =
+        call({"POST", "api/v1/accounts", R"({"name":"evil"})", "application/json", std::string()});
+    EXPECT_EQ(created.status, 400u) << created.body;
+    EXPECT_EQ(db.exec("SELECT count(*) FROM accounts").at(0).at(0), "0");
+}
+
+// Every route of the API (openapi_test.cpp holds it equal to docs/openapi.yaml), under
+// every odd spelling of its target, without a token: never a 2xx, never a row written by
+// a handler, never an audit row.
+TEST_F(AdminAuthTest, NoSpellingOfAnyRouteReachesAHandlerWithoutAToken) {
+    const auto account = create_account_via_api("acme");
+    const auto tables = [&] {
+        return db
+            .exec(
+                "SELECT (SELECT count(*) FROM accounts) || ' ' || "
+                "(SELECT count(*) FROM credentials) || ' ' || "
+                "(SELECT count(*) FROM allowed_networks) || ' ' || "
+                "(SELECT count(*) FROM sender_domains) || ' ' || "
+                "(SELECT count(*) FROM suppressions) || ' ' || "
+                "(SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL)")
+            .at(0)
+            .at(0)
+            .value();
+    };
+    const auto before = tables();
+    const auto with_id = [&](std::string pattern) {
+        for (auto at = pattern.find('{'); at != std::string::npos; at = pattern.find('{'))
+            pattern.replace(at, pattern.find('}', at) - at + 1, std::to_string(account));
+        return pattern;
+    };
+    const auto upper = [](std::string text) {
+        for (auto& c : text)
+            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return text;
+    };
+    const std::string origin = "http://127.0.0.1:" + std::to_string(port);
+    const auto body = std::string(R"({"name":"evil","username":"evil","cidr":"0.0.0.0/0",)") +
+                      R"("domain":"evil.example","address":"x@evil.example"})";
+    int calls = 0;
+    const auto router = api_router();
+    for (const auto& route : router.routes()) {
+        const auto path = with_id(route.pattern);  // "/api/v1/..."
+        const auto rest = path.substr(1);          // "api/v1/..."
+        for (const auto& target : {
+                 rest,
+                 origin + path,
+                 "/" + path,
+                 "/./" + rest,
+                 "/api/v1/../" + rest.substr(rest.find('/') + 1),
+                 "/api%2F" + rest.substr(rest.find('/') + 1),
+                 "/api/%76" + rest.substr(rest.find('/') + 2),
+                 path + "/",
+                 upper(path),
+                 path + "?",
+                 "?" + path,
+                 "/api/v1/accounts/" + std::to_string(account) + "/.." +
+                     path.substr(std::string("/api/v1").size()),
+             }) {
+            const auto reply =
+                call({route.method, target, body, "application/json", std::string()});
+            ++calls;
+            EXPECT_TRUE(reply.status == 400 || reply.status == 401 || reply.status == 404)
+                << route.method << " " << target << " -> " << reply.status << " " << reply.body;
+        }
+    }
+    EXPECT_GT(calls, 12 * 20);  // the API's routes, each under 12 spellings
+    EXPECT_EQ(tables(), before);
+    EXPECT_EQ(audit_rows(), (std::vector<std::string>{"ops POST /api/v1/accounts 201"}));
+}
+
+// Authentication on the headers: a request without a token is answered 401 at once, its
+// declared body never read (the server would otherwise wait request_timeout for it), and
+// the connection closed so the unread body is not taken for a next request.
+TEST_F(AdminAuthTest, TheTokenIsCheckedBeforeTheBodyIsRead) {
+    tcp::iostream stream("127.0.0.1", std::to_string(port));
+    stream.expires_after(10s);
+    stream << "POST /api/v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              "Content-Length: 60000\r\n\r\n{";
+    stream.flush();
+    const auto sent = std::chrono::steady_clock::now();
+    std::string status_line;
+    std::getline(stream, status_line);
+    EXPECT_TRUE(status_line.starts_with("HTTP/1.1 401")) << status_line;
+    // The fixture's request timeout is 2 s: an answer after the body wait would be later.
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, 1500ms);
+    std::string line;
+    while (std::getline(stream, line)) {
+    }
+    // Closed by the server at once, not kept alive to read the rest.
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, 1500ms);
+    EXPECT_EQ(db.exec("SELECT count(*) FROM accounts").at(0).at(0), "0");
+}
+
+class AdminConnectionCapTest : public AdminApiTest {
+  protected:
+    AdminServer::Settings settings() override {
+        auto s = AdminApiTest::settings();
+        s.max_connections = 2;
+        s.idle_timeout = 30s;
+        return s;
+    }
+};
+
+TEST_F(AdminConnectionCapTest, AConnectionOverTheCapGets503AndIsClosed) {
+    // Two idle connections hold the cap (their accept is counted before any byte).
+    tcp::iostream first("127.0.0.1", std::to_string(port));
+    tcp::iostream second("127.0.0.1", std::to_string(port));
+    ASSERT_TRUE(first && second);
+    tcp::iostream third("127.0.0.1", std::to_string(port));
+    third.expires_after(10s);
+    std::string status_line;
+    std::getline(third, status_line);
+    EXPECT_TRUE(status_line.starts_with("HTTP/1.1 503")) << status_line;
+
+    // A freed slot serves again.
+    first.close();
+    HttpReply reply;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    do {
+        try {
+            reply = get("/healthz");
+        } catch (const std::exception&) {
+            reply.status = 0;  // closed unread while the slot was still taken
+        }
+    } while (reply.status != 200 && std::chrono::steady_clock::now() < deadline);
+    EXPECT_EQ(reply.status, 200u);
 }
 
 TEST_F(AdminAuthTest, RevokedTokenIs401) {

@@ -4,6 +4,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "admin-api/api_routes.hpp"
+#include "admin-api/health_routes.hpp"
+
 namespace smarthost::admin {
 namespace {
 
@@ -58,6 +61,23 @@ TEST(Router, WrongMethodListsTheAllowedOnes) {
 TEST(Router, MethodsAreCaseSensitive) {
     const auto router = sample();
     EXPECT_EQ(router.match("get", "/api/v1/accounts").route, nullptr);
+}
+
+TEST(Router, ARouteNeedsATokenUnlessItSaysOtherwise) {
+    const auto router = sample();
+    for (const auto& route : router.routes())
+        EXPECT_EQ(route.access, Access::token) << route.method << " " << route.pattern;
+}
+
+// The server authenticates by the matched route's access: only the three health routes
+// may be open, and every API route needs a token.
+TEST(Router, OnlyMetricsAndHealthAreOpen) {
+    auto router = api_router();
+    add_health_routes(router);
+    std::vector<std::string> open;
+    for (const auto& route : router.routes())
+        if (route.access == Access::open) open.push_back(route.method + " " + route.pattern);
+    EXPECT_EQ(open, (std::vector<std::string>{"GET /metrics", "GET /healthz", "GET /readyz"}));
 }
 
 TEST(Router, IdsArePositiveDecimals) {
