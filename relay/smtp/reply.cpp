@@ -132,6 +132,10 @@ Reply auth_succeeded() {
 Reply auth_credentials_invalid() {
     return make(535, "5.7.8", "Authentication credentials invalid");
 }
+Reply auth_identity_not_permitted() {
+    // RFC 4616 section 2: the server fails when the client may not act as the authzid.
+    return make(535, "5.7.8", "Authorization identity must be empty or the username");
+}
 Reply auth_temporary_failure() {
     return make(454, "4.7.0", "Temporary authentication failure");
 }

@@ -55,6 +55,7 @@ Reply ready_to_start_tls();  // 220 2.0.0
 Reply auth_challenge(std::string_view base64_text);  // 334 <challenge>
 Reply auth_succeeded();                              // 235 2.7.0
 Reply auth_credentials_invalid();                    // 535 5.7.8
+Reply auth_identity_not_permitted();                 // 535 5.7.8: PLAIN authzid of another
 Reply auth_temporary_failure();                      // 454 4.7.0
 Reply auth_cancelled();                              // 501 5.0.0
 Reply auth_malformed(std::string_view text);         // 501 5.5.2

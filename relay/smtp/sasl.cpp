@@ -23,6 +23,41 @@ constexpr std::array<std::int8_t, 256> make_decode_table() {
 
 constexpr auto k_decode = make_decode_table();
 
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
+bool valid_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        const auto lead = static_cast<unsigned char>(text[i]);
+        std::size_t length = 0;
+        std::uint32_t code = 0;
+        if (lead < 0x80) {
+            ++i;
+            continue;
+        } else if (lead >= 0xC2 && lead <= 0xDF) {
+            length = 2;
+            code = lead & 0x1F;
+        } else if (lead >= 0xE0 && lead <= 0xEF) {
+            length = 3;
+            code = lead & 0x0F;
+        } else if (lead >= 0xF0 && lead <= 0xF4) {
+            length = 4;
+            code = lead & 0x07;
+        } else {
+            return false;
+        }
+        if (i + length > text.size()) return false;
+        for (std::size_t k = 1; k < length; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            if ((next & 0xC0) != 0x80) return false;
+            code = (code << 6) | (next & 0x3F);
+        }
+        if ((length == 3 && code < 0x800) || (length == 4 && code < 0x10000) ||
+            (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF)
+            return false;
+        i += length;
+    }
+    return true;
+}
+
 }  // namespace
 
 std::optional<std::string> decode_base64(std::string_view text) {
@@ -84,6 +119,16 @@ std::optional<PlainCredentials> decode_plain(std::string_view message) {
                                  std::string(message.substr(second + 1))};
     if (credentials.authcid.empty() || credentials.password.empty()) return std::nullopt;
     return credentials;
+}
+
+std::string_view credential_defect(std::string_view username, std::string_view password) {
+    for (const char c : username) {
+        const auto octet = static_cast<unsigned char>(c);
+        if (octet < 0x20 || octet == 0x7F) return "Username contains a control character";
+    }
+    if (!valid_utf8(username)) return "Username is not valid UTF-8";
+    if (password.find('\0') != std::string_view::npos) return "Password contains NUL";
+    return {};
 }
 
 }  // namespace smarthost::smtp

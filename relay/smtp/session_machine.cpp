@@ -248,6 +248,13 @@ Action SessionMachine::on_auth_response(std::string_view line) {
         if (!credentials) {
             return abandon_auth(reply::auth_malformed("Malformed PLAIN response"));
         }
+        if (const auto defect = credential_defect(credentials->authcid, credentials->password);
+            !defect.empty())
+            return abandon_auth(reply::auth_malformed(defect));
+        // Acting as another identity is never allowed: refused before any look-up, so it
+        // says nothing about the password.
+        if (!credentials->authzid.empty() && credentials->authzid != credentials->authcid)
+            return abandon_auth(reply::auth_identity_not_permitted());
         pending_auth_.authzid = std::move(credentials->authzid);
         pending_auth_.username = std::move(credentials->authcid);
         pending_auth_.password = std::move(credentials->password);
@@ -258,10 +265,14 @@ Action SessionMachine::on_auth_response(std::string_view line) {
             step == State::auth_login_username ? "Empty LOGIN username" : "Empty LOGIN password"));
     }
     if (step == State::auth_login_username) {
+        if (const auto defect = credential_defect(*decoded, {}); !defect.empty())
+            return abandon_auth(reply::auth_malformed(defect));
         pending_auth_.username = std::move(*decoded);
         state_ = State::auth_login_password;
         return reply_action(reply::auth_challenge(k_login_password_prompt));
     }
+    if (const auto defect = credential_defect({}, *decoded); !defect.empty())
+        return abandon_auth(reply::auth_malformed(defect));
     pending_auth_.password = std::move(*decoded);
     return start_authentication();
 }

@@ -39,6 +39,18 @@ TEST(Sasl, PlainSplitsAuthzidAuthcidPassword) {
     EXPECT_EQ(credentials->password, "secret");
 }
 
+TEST(Sasl, CredentialDefects) {
+    EXPECT_EQ(credential_defect("user@example.com", "any \x01 password"), "");
+    EXPECT_EQ(credential_defect("\xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6", "pw"), "");  // "ユーザ"
+    EXPECT_EQ(credential_defect(std::string("a\0b", 3), "pw"),
+              "Username contains a control character");
+    EXPECT_EQ(credential_defect("a\x1b[31m", "pw"), "Username contains a control character");
+    for (const char* not_utf8 :
+         {"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc3", "\x80"})
+        EXPECT_EQ(credential_defect(not_utf8, "pw"), "Username is not valid UTF-8") << not_utf8;
+    EXPECT_EQ(credential_defect("user", std::string("p\0w", 3)), "Password contains NUL");
+}
+
 TEST(Sasl, PlainNeedsExactlyTwoNulsAndNonEmptyUserAndPassword) {
     EXPECT_FALSE(decode_plain("user\0secret"s));
     EXPECT_FALSE(decode_plain("\0user\0pass\0"s));

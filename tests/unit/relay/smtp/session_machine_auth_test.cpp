@@ -27,10 +27,57 @@ TEST(SessionMachineAuth, PlainWithInitialResponse) {
     EXPECT_EQ(machine.auth_username(), "user@example.com");
 }
 
-TEST(SessionMachineAuth, PlainCarriesAuthzid) {
+TEST(SessionMachineAuth, PlainAuthzidEqualToTheUsernameIsCarried) {
+    auto machine = ready_machine();
+    auto action = machine.on_line("AUTH PLAIN " + plain("user", "pw", "user"));
+    ASSERT_EQ(action.kind, Kind::authenticate);
+    EXPECT_EQ(action.auth.authzid, "user");
+}
+
+// RFC 4616 section 2: a client may not act as another identity. Refused before the
+// credential is looked up, so the reply says nothing about the password.
+TEST(SessionMachineAuth, PlainAuthzidOfAnotherIdentityIs535BeforeAnyLookUp) {
     auto machine = ready_machine();
     auto action = machine.on_line("AUTH PLAIN " + plain("user", "pw", "admin"));
-    EXPECT_EQ(action.auth.authzid, "admin");
+    EXPECT_EQ(action.kind, Kind::reply);
+    EXPECT_EQ(action.reply.wire(),
+              "535 5.7.8 Authorization identity must be empty or the username\r\n");
+    EXPECT_FALSE(machine.authenticated());
+    EXPECT_EQ(status(machine.on_line("NOOP")), "250 2.0.0");  // back to commands
+}
+
+// A NUL in a LOGIN username made the lockout key ("victim\0x") differ from the key the
+// database looked up ("victim"): failures were counted against no one.
+TEST(SessionMachineAuth, ControlCharactersInAUsernameAre501BeforeAnyLookUp) {
+    for (const std::string& username : {std::string("victim\0x", 8), std::string("victim\r\n"),
+                                        std::string("vic\ttim"), std::string("victim\x7f")}) {
+        auto login = ready_machine();
+        login.on_line("AUTH LOGIN");
+        auto refused = login.on_line(encode_base64(username));
+        EXPECT_EQ(refused.kind, Kind::reply);
+        EXPECT_EQ(refused.reply.wire(), "501 5.5.2 Username contains a control character\r\n");
+
+        auto plain_machine = ready_machine();
+        auto plain_refused = plain_machine.on_line("AUTH PLAIN " + plain(username, "pw"));
+        EXPECT_EQ(plain_refused.kind, Kind::reply);
+        EXPECT_EQ(status(plain_refused), "501 5.5.2");
+    }
+}
+
+TEST(SessionMachineAuth, AUsernameThatIsNotUtf8Is501) {
+    auto machine = ready_machine();
+    auto action = machine.on_line("AUTH PLAIN " + plain("caf\xe9", "pw"));
+    EXPECT_EQ(action.reply.wire(), "501 5.5.2 Username is not valid UTF-8\r\n");
+    auto accepted = ready_machine().on_line("AUTH PLAIN " + plain("caf\xc3\xa9", "pw"));
+    EXPECT_EQ(accepted.kind, Kind::authenticate);
+}
+
+TEST(SessionMachineAuth, ANulInALoginPasswordIs501) {
+    auto machine = ready_machine();
+    machine.on_line("AUTH LOGIN");
+    machine.on_line(encode_base64("user"));
+    auto action = machine.on_line(encode_base64(std::string("pw\0rest", 7)));
+    EXPECT_EQ(action.reply.wire(), "501 5.5.2 Password contains NUL\r\n");
 }
 
 TEST(SessionMachineAuth, PlainWithoutInitialResponseSendsEmptyChallenge) {
