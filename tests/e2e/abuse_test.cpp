@@ -26,33 +26,6 @@ using test::DnsRecord;
 constexpr const char* k_username = "app@shop.example";
 constexpr const char* k_password = "abuse test password";
 
-std::string base64(std::string_view in) {
-    static constexpr char k_alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    std::size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                           (static_cast<unsigned char>(in[i + 1]) << 8) |
-                           static_cast<unsigned char>(in[i + 2]);
-        for (int shift : {18, 12, 6, 0})
-            out += k_alphabet[(v >> shift) & 63];
-    }
-    if (i < in.size()) {
-        unsigned v = static_cast<unsigned char>(in[i]) << 16;
-        if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-        out += k_alphabet[(v >> 18) & 63];
-        out += k_alphabet[(v >> 12) & 63];
-        out += i + 1 < in.size() ? k_alphabet[(v >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
-std::string auth_plain(const std::string& username, const std::string& password) {
-    return "AUTH PLAIN " + base64(std::string(1, '\0') + username + '\0' + password);
-}
-
 // ::1 in reversed nibbles (RFC 5782 section 2.4).
 std::string reversed_ipv6_loopback() {
     std::string name = "1";

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
@@ -424,6 +425,25 @@ bool RawSmtpClient::closed(std::chrono::seconds deadline) {
 
 int reply_code(const std::string& reply) {
     return reply.size() >= 3 ? std::atoi(reply.substr(0, 3).c_str()) : 0;
+}
+
+std::string base64(std::string_view bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(bytes.data()),
+                                  static_cast<int>(bytes.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::string auth_plain(std::string_view username, std::string_view password,
+                       std::string_view authzid) {
+    std::string message(authzid);
+    message += '\0';
+    message += username;
+    message += '\0';
+    message += password;
+    return "AUTH PLAIN " + base64(message);
 }
 
 }  // namespace smarthost::e2e

@@ -175,4 +175,10 @@ class RawSmtpClient {
 // "250 2.1.0 ..." -> 250
 int reply_code(const std::string& reply);
 
+// Base64 of any bytes (for SASL responses built by hand).
+std::string base64(std::string_view bytes);
+// "AUTH PLAIN <base64(authzid NUL username NUL password)>".
+std::string auth_plain(std::string_view username, std::string_view password,
+                       std::string_view authzid = "");
+
 }  // namespace smarthost::e2e

@@ -7,7 +7,6 @@
 // and every Received: header names the client's own address, not the balancer's.
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <signal.h>
 
 #include <atomic>
@@ -72,15 +71,6 @@ std::vector<Client> clients() {
         client.limited = host == 18;
         out.push_back(client);
     }
-    return out;
-}
-
-std::string base64(const std::string& bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(bytes.data()),
-                                  static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
     return out;
 }
 
@@ -173,9 +163,7 @@ class ClientThread {
             if (reply_code(connection->command("EHLO app." + client_.domain())) != 250)
                 return nullptr;
             if (client_.auth) {
-                const auto login = connection->command(
-                    "AUTH PLAIN " +
-                    base64(std::string(1, '\0') + client_.account + '\0' + k_password));
+                const auto login = connection->command(auth_plain(client_.account, k_password));
                 if (reply_code(login) != 235) {
                     if (reply_code(login) >= 500) tally_.fail(client_.address + " AUTH: " + login);
                     return nullptr;
