@@ -93,6 +93,8 @@ void ConfigReloader::apply(const Config& next,
     if (targets_.auth_throttle) {
         auto settings = targets_.auth_throttle->settings();
         settings.max_failures = next.auth_throttle.max_failures;
+        settings.max_network_failures = next.auth_throttle.max_network_failures;
+        settings.username_alert_failures = next.auth_throttle.username_alert_failures;
         settings.failure_window = next.auth_throttle.failure_window;
         settings.lockout = next.auth_throttle.lockout;
         targets_.auth_throttle->reconfigure(settings);

@@ -20,6 +20,7 @@
 #include "core/metrics/metrics.hpp"
 #include "core/network.hpp"
 #include "relay/ingress/session.hpp"
+#include "relay/policy/client_network.hpp"
 #include "relay/smtp/reply.hpp"
 
 namespace smarthost::ingress {
@@ -34,7 +35,7 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
     IngressServices services;
     tcp::acceptor acceptor;
     std::size_t active = 0;
-    std::unordered_map<std::string, std::size_t> per_ip;
+    std::unordered_map<std::string, std::size_t> per_network;
     std::vector<Network> trusted_proxies;  // checked by the configuration loader
 
     Impl(asio::any_io_executor ex, const ListenerConfig& c, IngressServices s)
@@ -67,19 +68,22 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
             admit_proxied(std::move(socket), std::move(ip));
             return;
         }
-        auto& from_ip = per_ip[ip];
+        // Counted per client network: an IPv6 client holds a whole /64.
+        auto network = client_network(ip);
+        auto& from_network = per_network[network];
         if (active >= config.limits.max_connections ||
-            from_ip >= config.limits.max_connections_per_ip) {
-            if (from_ip == 0) per_ip.erase(ip);
+            from_network >= config.limits.max_connections_per_ip) {
+            if (from_network == 0) per_network.erase(network);
             refuse(std::move(socket), ip);
             return;
         }
         ++active;
-        ++from_ip;
+        ++from_network;
         metrics::global().smtp_sessions.Add({{"listener", config.name}}).Increment();
         socket.set_option(tcp::no_delay(true), ec);
-        start_session(std::move(socket), config, services,
-                      [self = shared_from_this(), ip = std::move(ip)] { self->release(ip); });
+        start_session(
+            std::move(socket), config, services,
+            [self = shared_from_this(), network = std::move(network)] { self->release(network); });
     }
 
     // Behind a load balancer the peer is the proxy: only a trusted one may speak, and the
@@ -103,17 +107,22 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
         metrics::global().smtp_sessions.Add({{"listener", config.name}}).Increment();
         boost::system::error_code ec;
         socket.set_option(tcp::no_delay(true), ec);
-        auto claimed_ip = std::make_shared<std::string>();
+        auto claimed_network = std::make_shared<std::string>();
         start_session(
             std::move(socket), config, services,
-            [self = shared_from_this(), claimed_ip] { self->release(*claimed_ip); },
-            [self = shared_from_this(), claimed_ip](const std::string& client_ip) {
-                auto& from_ip = self->per_ip[client_ip];
-                if (from_ip >= self->config.limits.max_connections_per_ip) return false;
-                ++from_ip;
-                *claimed_ip = client_ip;
+            [self = shared_from_this(), claimed_network] { self->release(*claimed_network); },
+            [self = shared_from_this(), claimed_network](const std::string& client_ip) {
+                auto network = self->client_network(client_ip);
+                auto& from_network = self->per_network[network];
+                if (from_network >= self->config.limits.max_connections_per_ip) return false;
+                ++from_network;
+                *claimed_network = std::move(network);
                 return true;
             });
+    }
+
+    std::string client_network(const std::string& ip) const {
+        return policy::client_network(ip, services.config.client_ipv6_prefix_length);
     }
 
     bool trusted_proxy(const std::string& ip) const {
@@ -122,12 +131,12 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
                                       [&](const Network& n) { return n.contains(*address); });
     }
 
-    // `ip` is empty for a proxied session that ended before it claimed an address.
-    void release(const std::string& ip) {
+    // `network` is empty for a proxied session that ended before it claimed an address.
+    void release(const std::string& network) {
         --active;
         metrics::global().smtp_sessions.Add({{"listener", config.name}}).Decrement();
-        auto it = per_ip.find(ip);
-        if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+        auto it = per_network.find(network);
+        if (it != per_network.end() && --it->second == 0) per_network.erase(it);
     }
 
     void refuse(tcp::socket socket, const std::string& ip) {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "core/metrics/metrics.hpp"
 #include "core/pg/pool.hpp"
 
 namespace smarthost::policy {
@@ -20,27 +21,30 @@ constexpr const char* k_current_lockouts = R"sql(
 SELECT kind, key, ceil(extract(epoch FROM locked_until - now()) * 1000)::bigint
   FROM auth_lockouts WHERE locked_until > now())sql";
 
-// One round trip: count this failure with those still in the window and lock what
-// reached the threshold. A lock consumes the key's failures, so that after the cool-down
-// the key starts from zero rather than being locked again by its first mistake.
+// One round trip: count this failure under its three keys with those still in the
+// window, and lock each key that reached its own threshold (0: that key is not counted).
+// A lock consumes the key's failures, so that after the cool-down the key starts from
+// zero rather than being locked again by its first mistake.
 constexpr const char* k_record_failure = R"sql(
-WITH attempt (kind, key) AS (VALUES ('ip', $1::text), ('username', $2::text)),
+WITH attempt (kind, key, threshold) AS (
+    VALUES ('network', $1::text, $4::bigint), ('username_network', $2::text, $5::bigint),
+           ('username', $3::text, $6::bigint)),
 counted AS (
-    SELECT a.kind, a.key,
+    SELECT a.kind, a.key, a.threshold,
            1 + (SELECT count(*) FROM auth_failures f
                  WHERE f.kind = a.kind AND f.key = a.key
-                   AND f.failed_at > now() - make_interval(secs => $3)) AS failures
-      FROM attempt a WHERE a.key <> ''),
+                   AND f.failed_at > now() - make_interval(secs => $7)) AS failures
+      FROM attempt a WHERE a.key <> '' AND a.threshold > 0),
 recorded AS (
     INSERT INTO auth_failures (kind, key)
-    SELECT kind, key FROM counted WHERE failures < $4),
+    SELECT kind, key FROM counted WHERE failures < threshold),
 cleared AS (
     DELETE FROM auth_failures f USING counted c
-     WHERE c.failures >= $4 AND f.kind = c.kind AND f.key = c.key),
+     WHERE c.failures >= c.threshold AND f.kind = c.kind AND f.key = c.key),
 locked AS (
     INSERT INTO auth_lockouts (kind, key, locked_until, failures)
-    SELECT kind, key, now() + make_interval(secs => $5), failures FROM counted
-     WHERE failures >= $4
+    SELECT kind, key, now() + make_interval(secs => $8), failures FROM counted
+     WHERE failures >= threshold
     ON CONFLICT (kind, key) DO UPDATE
        SET locked_at = now(), locked_until = EXCLUDED.locked_until,
            failures = EXCLUDED.failures
@@ -53,19 +57,42 @@ constexpr const char* k_prune_lockouts =
     "DELETE FROM auth_lockouts WHERE locked_until < now() - interval '1 day'";
 
 constexpr const char* k_suspicious_login = R"sql(
-INSERT INTO auth_suspicious_logins (account_id, credential_id, username, client_ip, zones)
-VALUES ($1, $2, $3, $4::inet, $5::text[]))sql";
+INSERT INTO auth_suspicious_logins (account_id, credential_id, username, client_ip, zones, reason)
+VALUES ($1, $2, $3, $4::inet, $5::text[], $6))sql";
 
 LockoutTable::Kind kind_of(std::string_view text) {
-    return text == "ip" ? LockoutTable::Kind::ip : LockoutTable::Kind::username;
+    if (text == "network") return LockoutTable::Kind::network;
+    if (text == "username_network") return LockoutTable::Kind::username_network;
+    return LockoutTable::Kind::username;
+}
+
+const char* name_of(LockoutTable::Kind kind) {
+    switch (kind) {
+        case LockoutTable::Kind::network:
+            return "network";
+        case LockoutTable::Kind::username_network:
+            return "username_network";
+        case LockoutTable::Kind::username:
+            break;
+    }
+    return "username";
 }
 
 }  // namespace
 
 std::string LockoutTable::entry(Kind kind, std::string_view key) {
-    std::string e = kind == Kind::ip ? "ip:" : "username:";
+    std::string e = name_of(kind);
+    e += ':';
     e += key;
     return e;
+}
+
+std::string LockoutTable::username_network_key(std::string_view network,
+                                               std::string_view username) {
+    std::string key(network);
+    key += '|';
+    key += username;
+    return key;
 }
 
 void LockoutTable::lock(Kind kind, std::string_view key, Clock::time_point until) {
@@ -105,26 +132,41 @@ asio::awaitable<void> AuthThrottle::refresh() {
     }
 }
 
-asio::awaitable<bool> AuthThrottle::ip_locked(std::string ip) {
+asio::awaitable<bool> AuthThrottle::network_locked(std::string network) {
     if (!enabled()) co_return false;
     co_await refresh();
-    co_return table_.locked(LockoutTable::Kind::ip, ip, Clock::now());
+    co_return table_.locked(LockoutTable::Kind::network, network, Clock::now());
 }
 
-asio::awaitable<bool> AuthThrottle::username_locked(std::string username) {
-    if (!enabled()) co_return false;
+asio::awaitable<LoginLock> AuthThrottle::login_lock(std::string network, std::string username) {
+    if (!enabled()) co_return LoginLock::none;
+    co_await refresh();
+    const auto now = Clock::now();
+    if (table_.locked(LockoutTable::Kind::network, network, now)) co_return LoginLock::network;
+    if (table_.locked(LockoutTable::Kind::username_network,
+                      LockoutTable::username_network_key(network, username), now))
+        co_return LoginLock::username_network;
+    co_return LoginLock::none;
+}
+
+asio::awaitable<bool> AuthThrottle::username_flagged(std::string username) {
+    if (!enabled() || settings_.username_alert_failures == 0) co_return false;
     co_await refresh();
     co_return table_.locked(LockoutTable::Kind::username, username, Clock::now());
 }
 
-asio::awaitable<void> AuthThrottle::record_failure(std::string ip, std::string username) {
+asio::awaitable<void> AuthThrottle::record_failure(std::string network, std::string username) {
     if (!enabled()) co_return;
-    auto rows = co_await pool_.query(k_record_failure, ip, username,
-                                     static_cast<std::int64_t>(settings_.failure_window.count()),
-                                     static_cast<std::int64_t>(settings_.max_failures),
-                                     static_cast<std::int64_t>(settings_.lockout.count()));
+    auto rows = co_await pool_.query(
+        k_record_failure, network, LockoutTable::username_network_key(network, username), username,
+        static_cast<std::int64_t>(settings_.max_network_failures),
+        static_cast<std::int64_t>(settings_.max_failures),
+        static_cast<std::int64_t>(settings_.username_alert_failures),
+        static_cast<std::int64_t>(settings_.failure_window.count()),
+        static_cast<std::int64_t>(settings_.lockout.count()));
     if (!rows) {
-        spdlog::warn("auth throttle: failure from {} not counted: {}", ip, rows.error().message);
+        spdlog::warn("auth throttle: failure from {} not counted: {}", network,
+                     rows.error().message);
         co_return;
     }
     const auto until = Clock::now() + settings_.lockout;
@@ -132,15 +174,16 @@ asio::awaitable<void> AuthThrottle::record_failure(std::string ip, std::string u
         const auto kind = kind_of(rows->get(i, 0));
         const std::string key(rows->get(i, 1));
         table_.lock(kind, key, until);
-        spdlog::warn("auth throttle: {} {} locked for {} s after {} failed logins",
-                     kind == LockoutTable::Kind::ip ? "address" : "username", key,
-                     settings_.lockout.count(), settings_.max_failures);
+        metrics::global().auth_lockouts.Add({{"kind", name_of(kind)}}).Increment();
+        spdlog::warn("auth throttle: {} {} {} for {} s after failed logins", name_of(kind), key,
+                     kind == LockoutTable::Kind::username ? "flagged" : "locked",
+                     settings_.lockout.count());
     }
 }
 
 asio::awaitable<void> AuthThrottle::record_suspicious_login(
     std::int64_t account_id, std::optional<std::int64_t> credential_id, std::string username,
-    std::string ip, std::vector<std::string> zones) {
+    std::string ip, std::string reason, std::vector<std::string> zones) {
     // Zone names are DNS names (config-checked): no quotes or backslashes to escape.
     std::string array = "{";
     for (const auto& zone : zones) {
@@ -148,8 +191,8 @@ asio::awaitable<void> AuthThrottle::record_suspicious_login(
         array += '"' + zone + '"';
     }
     array += '}';
-    auto rows =
-        co_await pool_.query(k_suspicious_login, account_id, credential_id, username, ip, array);
+    auto rows = co_await pool_.query(k_suspicious_login, account_id, credential_id, username, ip,
+                                     array, reason);
     if (!rows)
         spdlog::warn("auth: suspicious login of {} from {} not recorded: {}", username, ip,
                      rows.error().message);

@@ -1,14 +1,22 @@
 #pragma once
-// Failed-AUTH throttling (docs/policy.md, "Authentication abuse"). Failures are counted
-// per client address and per username in a sliding window in PostgreSQL, so every
-// replica sees every other's; past the threshold the address and the username are locked
-// for the cool-down (table auth_lockouts).
+// Failed-AUTH throttling (docs/policy.md, "Authentication abuse"), built to lock the
+// attacker and never the victim (DESIGN.md contract 8). Failures are counted in a sliding
+// window in PostgreSQL, so every replica sees every other's, for three keys:
 //
-// The hot path stays cheap: whether an address or username is locked is answered from
-// this process's copy of the (small) set of current lockouts, reloaded at most once per
-// `refresh` interval, so a connection or a successful AUTH costs no round trip of its
-// own. A lock set by another replica takes effect here within that interval; one set by
-// this process at once. Only failures pay a statement (one round trip).
+//   network            the client's network (policy/client_network.hpp): past
+//                      max_network_failures it gets 421 at connect and at its next AUTH;
+//   username_network   one username from one network: past max_failures that pair gets
+//                      454 to AUTH, while the right password from any other network still
+//                      logs in;
+//   username           one username from anywhere: past username_alert_failures it is
+//                      flagged, never refused; its successful logins are then recorded
+//                      in auth_suspicious_logins for the operator to look at.
+//
+// The hot path stays cheap: locks are answered from this process's copy of the (small)
+// set of current lockouts, reloaded at most once per `refresh` interval, so a connection
+// or a successful AUTH costs no round trip of its own. A lock set by another replica
+// takes effect here within that interval; one set by this process at once. Only failures
+// pay a statement (one round trip).
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -29,7 +37,7 @@ namespace smarthost::policy {
 class LockoutTable {
   public:
     using Clock = std::chrono::steady_clock;
-    enum class Kind { ip, username };
+    enum class Kind { network, username_network, username };
 
     void replace(std::unordered_map<std::string, Clock::time_point> locks) {
         locks_ = std::move(locks);
@@ -37,15 +45,27 @@ class LockoutTable {
     void lock(Kind kind, std::string_view key, Clock::time_point until);
     bool locked(Kind kind, std::string_view key, Clock::time_point now) const;
     static std::string entry(Kind kind, std::string_view key);
+    // The key of one username from one network: the network comes first and holds no
+    // '|', so no username can make two pairs meet.
+    static std::string username_network_key(std::string_view network, std::string_view username);
 
   private:
     std::unordered_map<std::string, Clock::time_point> locks_;
 };
 
+// Why a login attempt is refused before its password is looked at.
+enum class LoginLock {
+    none,
+    network,           // 421 4.7.0 and close: the whole network is locked
+    username_network,  // 454 4.7.0: this username, from this network
+};
+
 class AuthThrottle {
   public:
     struct Settings {
-        std::size_t max_failures = 10;  // 0: throttling off
+        std::size_t max_failures = 10;             // one username from one network; 0: off
+        std::size_t max_network_failures = 30;     // one network, whatever the usernames
+        std::size_t username_alert_failures = 50;  // one username from anywhere; 0: never
         std::chrono::seconds failure_window{600};
         std::chrono::seconds lockout{900};
         std::chrono::milliseconds refresh{1000};
@@ -60,19 +80,25 @@ class AuthThrottle {
     bool enabled() const { return settings_.max_failures > 0; }
     std::chrono::seconds lockout() const { return settings_.lockout; }
 
-    // Whether the address / username is locked now. Without the database the last known
-    // lockouts keep applying and nothing new is locked (fails open: AUTH itself still
-    // needs the database).
-    boost::asio::awaitable<bool> ip_locked(std::string ip);
-    boost::asio::awaitable<bool> username_locked(std::string username);
+    // Without the database the last known lockouts keep applying and nothing new is
+    // locked (fails open: AUTH itself still needs the database).
+    boost::asio::awaitable<bool> network_locked(std::string network);
+    // Asked at every AUTH attempt, so a lock set during a session applies to its next try.
+    boost::asio::awaitable<LoginLock> login_lock(std::string network, std::string username);
+    // Whether the username has had username_alert_failures failures lately (any network).
+    boost::asio::awaitable<bool> username_flagged(std::string username);
 
-    // Counts one failed AUTH; locks what crossed the threshold with it.
-    boost::asio::awaitable<void> record_failure(std::string ip, std::string username);
+    // Counts one failed AUTH from `network` for `username`; locks what crossed its
+    // threshold with it.
+    boost::asio::awaitable<void> record_failure(std::string network, std::string username);
 
-    // A successful AUTH from an address that an auth_suspicious zone lists.
+    // A successful AUTH worth a second look: from an address an auth_suspicious zone
+    // lists (reason "dnsbl", with those zones), or of a flagged username
+    // ("failed_logins", no zones).
     boost::asio::awaitable<void> record_suspicious_login(std::int64_t account_id,
                                                          std::optional<std::int64_t> credential_id,
                                                          std::string username, std::string ip,
+                                                         std::string reason,
                                                          std::vector<std::string> zones);
 
   private:
