@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     try {
         crypto::init();
         const Config config = load_config(config_path);
-        init_logging(config.log_level);
+        init_logging(config.log_level,
+                     config.log_format == "json" ? LogFormat::json : LogFormat::text);
         if (*serve_cmd) return serve(config, roles, check_only);
         if (*migrate_cmd) return migrate(config);
         if (*credential_set) return set_credential(config, credential);
