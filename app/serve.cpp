@@ -135,7 +135,10 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     pg::Pool pool(io.get_executor(), {config.database_url, config.database_pool_size, 5});
     queue::GroupCommitter committer(
         pool, {config.group_commit_max_messages, 64 * 1024 * 1024, config.group_commit_max_wait});
-    ingress::Authenticator authenticator(pool, hashers, config.auth_cache_ttl);
+    ingress::Authenticator authenticator(
+        pool, hashers,
+        ingress::Authenticator::Settings{config.auth_cache_ttl, config.auth_max_pending,
+                                         config.auth_max_lookups, config.policy.account_cache});
     ingress::NetworkDirectory networks(pool);
     policy::SubmissionPolicy submission_policy(pool, submission_policy_settings(config));
 
@@ -155,7 +158,8 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         blocklists = std::make_unique<policy::Blocklists>(*resolver, config.policy);
     const auto& throttle = config.auth_throttle;
     policy::AuthThrottle auth_throttle(
-        pool, {throttle.max_failures, throttle.failure_window, throttle.lockout});
+        pool, {throttle.max_failures, throttle.max_network_failures,
+               throttle.username_alert_failures, throttle.failure_window, throttle.lockout});
     ingress::IngressServices services{config,   committer,         authenticator,
                                       networks, submission_policy, tls.get()};
     if (smtp_role) services.blocklists = blocklists.get();

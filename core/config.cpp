@@ -132,8 +132,13 @@ void read_limits(Section& s, SmtpLimits& limits) {
     s.read_int("max_recipients", limits.max_recipients, 1, 100000);
     s.read_int("max_line_bytes", limits.max_line_bytes, 1000, 1 << 20);
     s.read_int("max_errors", limits.max_errors, 1, 1000);
+    s.read_int("max_auth_failures", limits.max_auth_failures, 1, 1000);
     s.read_duration("command_timeout_seconds", limits.command_timeout, 1, 3600);
     s.read_duration("data_timeout_seconds", limits.data_timeout, 1, 3600);
+    s.read_int("data_min_bytes_per_second", limits.data_min_bytes_per_second, 0, 1 << 30);
+    s.read_duration("data_rate_grace_seconds", limits.data_rate_grace, 1, 3600);
+    s.read_duration("max_session_seconds", limits.max_session, 0, 7 * 86400);
+    s.read_int("max_junk_commands", limits.max_junk_commands, 1, 1000000);
     s.read_int("max_connections", limits.max_connections, 1, 1000000);
     s.read_int("max_connections_per_ip", limits.max_connections_per_ip, 1, 1000000);
 }
@@ -503,8 +508,12 @@ Config load_config(const std::filesystem::path& file) {
         s.read_duration("failure_delay_ms", config.auth_failure_delay, 0, 60000);
         s.read_duration("cache_seconds", config.auth_cache_ttl, 0, 86400);
         s.read_int("hash_threads", config.auth_hash_threads, 1, 64);
+        s.read_int("max_pending", config.auth_max_pending, 1, 100000);
+        s.read_int("max_lookups", config.auth_max_lookups, 1, 1000);
         auto& throttle = config.auth_throttle;
         s.read_int("max_failures", throttle.max_failures, 0, 1000000);
+        s.read_int("max_network_failures", throttle.max_network_failures, 1, 1000000);
+        s.read_int("username_alert_failures", throttle.username_alert_failures, 0, 1000000);
         s.read_duration("failure_window_seconds", throttle.failure_window, 1, 7 * 86400);
         s.read_duration("lockout_seconds", throttle.lockout, 1, 7 * 86400);
         s.reject_unknown();
@@ -516,6 +525,7 @@ Config load_config(const std::filesystem::path& file) {
         Section s(*t, "smtp", file);
         read_limits(s, defaults);
         read_proxy_protocol(s, proxy_defaults);
+        s.read_int("client_ipv6_prefix_length", config.client_ipv6_prefix_length, 32, 128);
         if (const auto* n = s.node("listener")) {
             const auto* array = n->as_array();
             if (!array) s.fail("listener", "must be an array of tables ([[smtp.listener]])");
@@ -585,6 +595,9 @@ Config load_config(const std::filesystem::path& file) {
         static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error"};
         if (!levels.count(config.log_level))
             s.fail("level", "must be one of trace, debug, info, warn, error");
+        s.read("format", config.log_format);
+        if (config.log_format != "text" && config.log_format != "json")
+            s.fail("format", "must be text or json");
         s.reject_unknown();
     }
 

@@ -26,10 +26,16 @@ struct SmtpLimits {
     std::size_t max_recipients = 100;            // RFC 5321 4.5.3.1.8 minimum
     std::size_t max_line_bytes = 1000;           // data lines, CRLF included (RFC 5322 2.1.1)
     std::size_t max_errors = 10;
-    std::chrono::seconds command_timeout{300};  // RFC 5321 4.5.3.2.7
+    std::size_t max_auth_failures = 3;          // failed AUTH on one connection, then 421
+    std::chrono::seconds command_timeout{300};  // RFC 5321 4.5.3.2.7: a whole command line
     std::chrono::seconds data_timeout{600};     // RFC 5321 4.5.3.2.6 (3 min/block, 10 min end)
-    std::size_t max_connections = 1000;         // per listener, in this process
-    std::size_t max_connections_per_ip = 50;    // per listener, in this process
+    // After data_rate_grace, the data section must have averaged this rate (0: no floor).
+    std::size_t data_min_bytes_per_second = 512;
+    std::chrono::seconds data_rate_grace{30};
+    std::chrono::seconds max_session{3600};   // a session's whole life; 0: no cap
+    std::size_t max_junk_commands = 100;      // NOOP/RSET/VRFY/EXPN/HELP without a message
+    std::size_t max_connections = 1000;       // per listener, in this process
+    std::size_t max_connections_per_ip = 50;  // per listener and client network, this process
 };
 
 // PROXY protocol v1/v2 in front of the SMTP session (docs/smtp.md, "PROXY protocol"):
@@ -168,7 +174,9 @@ struct BlocklistZone {
 
 // Failed-AUTH throttling (docs/policy.md, "Authentication abuse"); max_failures 0: off.
 struct AuthThrottleConfig {
-    std::size_t max_failures = 10;
+    std::size_t max_failures = 10;             // one username from one client network
+    std::size_t max_network_failures = 30;     // one client network, any usernames
+    std::size_t username_alert_failures = 50;  // one username from anywhere: flagged only
     std::chrono::seconds failure_window{600};
     std::chrono::seconds lockout{900};
 };
@@ -225,7 +233,15 @@ struct Config {
     std::chrono::milliseconds auth_failure_delay{1000};
     std::chrono::seconds auth_cache_ttl{300};
     std::size_t auth_hash_threads = 2;
+    // Logins being verified at once in this process (look-up and argon2id); one more gets
+    // 454 4.7.0 at once. Of them, at most auth_max_lookups read the database at a time,
+    // so logins cannot take the pool that accepting mail needs.
+    std::size_t auth_max_pending = 64;
+    std::size_t auth_max_lookups = 4;
     AuthThrottleConfig auth_throttle;
+    // The prefix an IPv6 client is counted by ([smtp] client_ipv6_prefix_length): failed
+    // logins, lockouts and connections per address (relay/policy/client_network.hpp).
+    unsigned client_ipv6_prefix_length = 64;
 
     std::vector<ListenerConfig> listeners;
 
@@ -239,6 +255,7 @@ struct Config {
     PolicyConfig policy;
 
     std::string log_level = "info";
+    std::string log_format = "text";  // "text" or "json" (core/log.hpp)
 
     bool tls_configured() const { return !tls_certificate.empty(); }
 };

@@ -45,6 +45,12 @@ Metrics::Metrics()
       smtp_auth(counter(*registry_, families_, "smarthost_smtp_auth_total",
                         "SMTP AUTH attempts by result (success, invalid_credentials, "
                         "temporary_failure)")),
+      auth_lockouts(counter(*registry_, families_, "smarthost_auth_lockouts_total",
+                            "Lockouts set after failed logins, by key: network, "
+                            "username_network (refusals) and username (flagged only)")),
+      smtp_sessions_cut(counter(*registry_, families_, "smarthost_smtp_sessions_cut_total",
+                                "Sessions closed with 421 4.4.2 by a time or command cap "
+                                "(command_timeout, data_rate, session_lifetime, junk_commands)")),
       messages_accepted(counter(*registry_, families_, "smarthost_messages_accepted_total",
                                 "Messages committed to the queue and answered with 250")),
       recipients_accepted(counter(*registry_, families_, "smarthost_recipients_accepted_total",

@@ -57,6 +57,8 @@ class Metrics {
     Family<Counter>& proxy_protocol_rejected;    // {listener, reason}: closed before greeting
     Family<Gauge>& smtp_sessions;                // {listener}: open now
     Family<Counter>& smtp_auth;                  // {listener, result}
+    Family<Counter>& auth_lockouts;              // {kind}: network, username_network, username
+    Family<Counter>& smtp_sessions_cut;          // {listener, reason}: 421 4.4.2 time/junk caps
     Family<Counter>& messages_accepted;          // {account}
     Family<Counter>& recipients_accepted;        // {account}
     Family<Counter>& messages_rejected;          // {reason}

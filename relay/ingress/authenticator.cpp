@@ -3,9 +3,13 @@
 #include <sodium.h>
 
 #include <array>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <deque>
 #include <unordered_map>
 
 #include "core/crypto.hpp"
@@ -21,6 +25,9 @@ constexpr const char* k_credential_by_username = R"sql(
 SELECT c.id, c.account_id, a.name, c.secret_hash, c.enabled
   FROM credentials c JOIN accounts a ON a.id = c.account_id
  WHERE c.username = $1)sql";
+
+constexpr const char* k_credential_state =
+    "SELECT secret_hash, enabled FROM credentials WHERE id = $1";
 
 constexpr std::size_t k_max_cache_entries = 100000;
 
@@ -51,13 +58,25 @@ struct CacheEntry {
     Clock::time_point expires;
 };
 
+struct CredentialState {
+    bool valid = false;  // exists, enabled, and its secret is the one logged in with
+    std::string secret_hash;
+    Clock::time_point expires;
+};
+
 }  // namespace
 
 struct Authenticator::Impl {
     pg::Pool& pool;
     asio::thread_pool& hashers;
-    std::chrono::seconds cache_ttl;
+    Settings settings;
     std::unordered_map<std::string, CacheEntry> cache;
+    std::unordered_map<std::int64_t, CredentialState> states;
+    std::size_t pending = 0;          // verify() calls in flight
+    std::size_t lookups_running = 0;  // of them, reading the database now
+    // Waiting for a look-up slot, oldest first; a waiter is woken by cancelling its timer
+    // and then holds the slot its waker gave up.
+    std::deque<std::shared_ptr<asio::steady_timer>> lookup_waiters;
     // The cache keeps keyed digests, never passwords; the key lives only in this process.
     std::array<unsigned char, crypto_generichash_KEYBYTES> digest_key{};
     std::string dummy_hash;  // verified against for unknown users, so timing tells nothing
@@ -83,6 +102,7 @@ struct Authenticator::Impl {
     }
 
     void remember(const std::string& username, std::string secret_hash, const Digest& d) {
+        const auto cache_ttl = settings.cache_ttl;
         if (cache_ttl.count() == 0) return;
         if (cache.size() >= k_max_cache_entries) {
             std::erase_if(cache,
@@ -92,6 +112,35 @@ struct Authenticator::Impl {
         cache[username] = CacheEntry{std::move(secret_hash), d, Clock::now() + cache_ttl};
     }
 
+    asio::awaitable<void> acquire_lookup() {
+        if (lookups_running < settings.max_lookups) {
+            ++lookups_running;
+            co_return;
+        }
+        auto woken = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                          Clock::time_point::max());
+        lookup_waiters.push_back(woken);
+        co_await woken->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+
+    void release_lookup() {
+        if (lookup_waiters.empty()) {
+            --lookups_running;
+            return;
+        }
+        auto next = std::move(lookup_waiters.front());
+        lookup_waiters.pop_front();
+        next->cancel();  // the slot passes to it
+    }
+
+    // The credential row, read under a look-up slot.
+    asio::awaitable<Result<pg::Rows>> read(const char* sql, auto key) {
+        co_await acquire_lookup();
+        auto rows = co_await pool.query(sql, key);
+        release_lookup();
+        co_return rows;
+    }
+
     asio::awaitable<bool> verify_off_thread(std::string hash, std::string password) {
         ++hashes;
         co_return co_await async_verify(hashers, std::move(hash), std::move(password),
@@ -99,9 +148,8 @@ struct Authenticator::Impl {
     }
 };
 
-Authenticator::Authenticator(pg::Pool& pool, asio::thread_pool& hashers,
-                             std::chrono::seconds cache_ttl)
-    : impl_(std::make_unique<Impl>(Impl{pool, hashers, cache_ttl, {}, {}, {}, 0})) {
+Authenticator::Authenticator(pg::Pool& pool, asio::thread_pool& hashers, Settings settings)
+    : impl_(std::make_unique<Impl>(pool, hashers, settings)) {
     crypto_generichash_keygen(impl_->digest_key.data());
     impl_->dummy_hash = crypto::hash_password(crypto::random_password());
 }
@@ -114,15 +162,26 @@ std::uint64_t Authenticator::hashes_computed() const {
 
 asio::awaitable<AuthVerdict> Authenticator::verify(std::string username, std::string password) {
     AuthVerdict verdict;
+    auto& impl = *impl_;
+    if (impl.pending >= impl.settings.max_pending) {
+        verdict.outcome = smtp::AuthOutcome::temporary_failure;
+        verdict.overloaded = true;
+        co_return verdict;
+    }
+    ++impl.pending;
+    struct Done {
+        std::size_t& pending;
+        ~Done() { --pending; }
+    } done{impl.pending};
     // Every check reads the credential row, so a disabled credential or a changed
     // password takes effect at once; only the argon2id computation is cached.
-    auto rows = co_await impl_->pool.query(k_credential_by_username, username);
+    auto rows = co_await impl.read(k_credential_by_username, username);
     if (!rows) {
         verdict.outcome = smtp::AuthOutcome::temporary_failure;
         co_return verdict;
     }
     if (rows->empty()) {
-        co_await impl_->verify_off_thread(impl_->dummy_hash, std::move(password));
+        co_await impl.verify_off_thread(impl.dummy_hash, std::move(password));
         co_return verdict;
     }
     const std::string secret_hash(rows->get(0, 3));
@@ -140,7 +199,30 @@ asio::awaitable<AuthVerdict> Authenticator::verify(std::string username, std::st
     verdict.identity.account_id = rows->get_int(0, 1);
     verdict.identity.account_name = std::string(rows->get(0, 2));
     verdict.identity.username = std::move(username);
+    verdict.identity.credential_secret = secret_hash;
+    impl.states[*verdict.identity.credential_id] =
+        CredentialState{true, secret_hash, Clock::now() + impl.settings.state_ttl};
     co_return verdict;
+}
+
+asio::awaitable<bool> Authenticator::still_valid(const Identity& identity) {
+    if (!identity.credential_id) co_return true;  // an allow-listed network's session
+    auto& impl = *impl_;
+    const auto id = *identity.credential_id;
+    auto known = impl.states.find(id);
+    if (known == impl.states.end() || known->second.expires <= Clock::now()) {
+        auto rows = co_await impl.read(k_credential_state, id);
+        if (!rows) co_return true;
+        if (impl.states.size() >= k_max_cache_entries) impl.states.clear();
+        CredentialState state;
+        state.expires = Clock::now() + impl.settings.state_ttl;
+        if (!rows->empty()) {
+            state.secret_hash = std::string(rows->get(0, 0));
+            state.valid = rows->get_bool(0, 1);
+        }
+        known = impl.states.insert_or_assign(id, std::move(state)).first;
+    }
+    co_return known->second.valid && known->second.secret_hash == identity.credential_secret;
 }
 
 }  // namespace smarthost::ingress

@@ -25,6 +25,7 @@
 #include "relay/ingress/session_metrics.hpp"
 #include "relay/ingress/tls_context.hpp"
 #include "relay/policy/auth_throttle.hpp"
+#include "relay/policy/client_network.hpp"
 #include "relay/policy/connection_limiter.hpp"
 #include "relay/policy/dnsbl.hpp"
 #include "relay/policy/rejection_log.hpp"
@@ -161,8 +162,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::array<char, k_read_chunk> read_buffer_{};
 
     std::string client_ip_;
-    policy::BlocklistResult client_listing_;    // DNSBL zones that list client_ip_
-    std::string sender_domain_tags_;            // tag-action domain blocklist hits, this MAIL
+    std::string client_network_;              // what throttles count client_ip_ as (IPv6: its /64)
+    policy::BlocklistResult client_listing_;  // DNSBL zones that list client_ip_
+    std::string sender_domain_tags_;          // tag-action domain blocklist hits, this MAIL
     std::optional<Identity> network_identity_;  // from an allow-listed network
     std::optional<Identity> identity_;          // who the mail is sent as
     // This session counted towards its accounts' connection limits: the network's from
@@ -171,6 +173,8 @@ class Session : public std::enable_shared_from_this<Session> {
     policy::ConnectionSlot auth_slot_;
     std::size_t messages_accepted_ = 0;
     Clock::time_point started_;
+    Clock::time_point session_ends_ = Clock::time_point::max();   // [smtp] max_session_seconds
+    Clock::time_point line_deadline_ = Clock::time_point::max();  // the command line read now
     std::string close_reason_ = "client closed";
 
     tcp::socket& lowest_layer() { return tls_ ? tls_->next_layer() : socket_; }
@@ -199,9 +203,11 @@ class Session : public std::enable_shared_from_this<Session> {
         }
     }
 
-    void arm(std::chrono::seconds timeout) {
-        const bool sooner = Clock::now() + timeout < deadline_;
-        deadline_ = Clock::now() + timeout;
+    void arm(std::chrono::seconds timeout) { arm_at(Clock::now() + timeout); }
+
+    void arm_at(Clock::time_point deadline) {
+        const bool sooner = deadline < deadline_;
+        deadline_ = deadline;
         if (sooner) watchdog_.cancel();  // the watchdog re-arms with the nearer deadline
     }
 
@@ -229,14 +235,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
     // Reads more bytes into inbox_. False when the peer went away, timed out, or the
     // shutdown ends the session (shutdown_told_).
-    asio::awaitable<bool> read_more(std::chrono::seconds timeout, Waiting what) {
+    asio::awaitable<bool> read_more(Clock::time_point deadline, Waiting what) {
         if (shutdown_told_ || shutdown_due(what)) {
             shutdown_told_ = true;
             close_reason_ = "shutdown";
             co_return false;
         }
+        if (Clock::now() >= deadline) {
+            timed_out_ = true;
+            close_reason_ = "timeout";
+            co_return false;
+        }
         waiting_ = what;
-        arm(timeout);
+        arm_at(deadline);
         auto buffer = asio::buffer(read_buffer_);
         // Plain statements around co_await: g++ 12 miscompiles co_await inside ?:.
         std::tuple<boost::system::error_code, std::size_t> outcome;
@@ -360,11 +371,15 @@ class Session : public std::enable_shared_from_this<Session> {
             co_return;
         }
 
+        client_network_ =
+            policy::client_network(client_ip_, services_.config.client_ipv6_prefix_length);
+        if (listener_.limits.max_session.count() > 0)
+            session_ends_ = started_ + listener_.limits.max_session;
         if (services_.auth_throttle) {
-            const bool locked = co_await services_.auth_throttle->ip_locked(client_ip_);
+            const bool locked = co_await services_.auth_throttle->network_locked(client_network_);
             if (locked) {
-                outbox_ =
-                    smtp::reply::client_locked_out(services_.config.hostname, client_ip_).wire();
+                outbox_ = smtp::reply::client_locked_out(services_.config.hostname, client_network_)
+                              .wire();
                 close_reason_ = "address locked out after failed logins";
                 co_await flush();
                 record_refusal("auth_lockout");
@@ -418,9 +433,15 @@ class Session : public std::enable_shared_from_this<Session> {
         settings.max_message_bytes = listener_.limits.max_message_bytes;
         settings.max_recipients = listener_.limits.max_recipients;
         settings.max_errors = listener_.limits.max_errors;
+        settings.max_auth_failures = listener_.limits.max_auth_failures;
+        settings.max_junk_commands = listener_.limits.max_junk_commands;
         machine_.emplace(settings);
         identity_ = network_identity_;
 
+        if (talks_before_greeting()) {
+            co_await refuse_pipelining();
+            co_return;
+        }
         outbox_ = machine_->greeting().wire();
         for (;;) {
             // PIPELINING (RFC 2920): answer every complete command already received, and
@@ -429,6 +450,10 @@ class Session : public std::enable_shared_from_this<Session> {
                 smtp::Action action;
                 switch (line->status) {
                     case smtp::CommandLine::Status::complete:
+                        if (machine_->pipelining_forbidden(line->text, !inbox_.empty())) {
+                            co_await refuse_pipelining();
+                            co_return;
+                        }
                         action = machine_->on_line(line->text);
                         break;
                     case smtp::CommandLine::Status::too_long:
@@ -441,14 +466,69 @@ class Session : public std::enable_shared_from_this<Session> {
                 if (!co_await perform(std::move(action))) co_return;
             }
             if (!co_await flush()) co_return;
-            if (!co_await read_more(listener_.limits.command_timeout, Waiting::command)) {
+            // The whole command line must arrive by one deadline, so a client trickling a
+            // byte at a time cannot hold the session; no session outlives max_session.
+            if (inbox_.empty()) line_deadline_ = Clock::now() + listener_.limits.command_timeout;
+            if (!co_await read_more(std::min(line_deadline_, session_ends_), Waiting::command)) {
                 if (shutdown_told_) {
                     co_await close_with(machine_->on_shutdown());
                 } else if (timed_out_) {
-                    co_await close_with(machine_->on_timeout());
+                    co_await close_timed_out_command();
                 }
                 co_return;
             }
+        }
+    }
+
+    // A client that is neither allow-listed nor logged in (it cannot be before the
+    // greeting) and speaks before the greeting is a spambot that does not wait for
+    // replies (postscreen's pre-greet test). Only on clear-text connections: inside
+    // implicit TLS the bytes waiting could be the handshake's.
+    bool talks_before_greeting() {
+        if (tls_ || network_identity_) return false;
+        boost::system::error_code ec;
+        return lowest_layer().available(ec) > 0 && !ec;
+    }
+
+    asio::awaitable<void> refuse_pipelining() {
+        spdlog::info("session {} {}: commands before the server's reply", listener_.name,
+                     client_ip_);
+        cut_session("unauth_pipelining", true);
+        outbox_ += smtp::reply::unauth_pipelining(services_.config.hostname).wire();
+        co_await flush();
+    }
+
+    // Which of the command deadlines passed: the session's life, a command line still
+    // arriving (a trickle), or plain silence (an idle client, counted but not a refusal).
+    asio::awaitable<void> close_timed_out_command() {
+        if (session_ends_ <= line_deadline_) {
+            cut_session("session_lifetime", true);
+            co_await close_with(closing(smtp::reply::session_too_long(services_.config.hostname)));
+        } else if (!inbox_.empty()) {
+            cut_session("command_timeout", true);
+            co_await close_with(machine_->on_timeout());
+        } else {
+            cut_session("idle_timeout", false);
+            co_await close_with(machine_->on_timeout());
+        }
+    }
+
+    static smtp::Action closing(smtp::Reply reply) {
+        return smtp::Action{smtp::Action::Kind::close, std::move(reply), {}, {}, {}};
+    }
+
+    // A session closed by one of its caps: counted by reason, and recorded in rejections
+    // when it is abuse rather than an idle client going away.
+    void cut_session(std::string_view reason, bool abuse) {
+        close_reason_ = std::string(reason);
+        metrics::global()
+            .smtp_sessions_cut.Add({{"listener", listener_.name}, {"reason", std::string(reason)}})
+            .Increment();
+        if (!abuse) return;
+        if (identity_) {
+            record_refusal_of_account(std::string(reason));
+        } else {
+            record_refusal(std::string(reason));
         }
     }
 
@@ -477,7 +557,8 @@ class Session : public std::enable_shared_from_this<Session> {
                 outbox_ += smtp::reply::no_service(client_ip_).wire();
             }
             if (!co_await flush()) co_return;
-            if (!co_await read_more(listener_.limits.command_timeout, Waiting::command)) {
+            if (!co_await read_more(Clock::now() + listener_.limits.command_timeout,
+                                    Waiting::command)) {
                 if (shutdown_told_) {
                     outbox_ += smtp::reply::shutting_down(services_.config.hostname).wire();
                     co_await flush();
@@ -505,6 +586,7 @@ class Session : public std::enable_shared_from_this<Session> {
                 case Kind::close:
                     outbox_ += action.reply.wire();
                     if (close_reason_ == "client closed") close_reason_ = "closed by server";
+                    if (!action.cap_reached.empty()) cut_session(action.cap_reached, true);
                     if (action.reply.code == 221) close_reason_ = "quit";
                     co_await flush();
                     co_return false;
@@ -523,6 +605,19 @@ class Session : public std::enable_shared_from_this<Session> {
                     action = co_await authenticate(std::move(action.auth));
                     continue;
                 case Kind::check_policy:
+                    if (action.policy.stage == smtp::PolicyStage::sender) {
+                        // Issue 11 point 7: a credential disabled, rotated or deleted
+                        // since this session logged in sends nothing more on it.
+                        const bool valid = co_await credential_still_valid();
+                        if (!valid) {
+                            outbox_ +=
+                                smtp::reply::credential_revoked(services_.config.hostname).wire();
+                            close_reason_ = "credential no longer valid";
+                            record_refusal_of_account("credential_revoked");
+                            co_await flush();
+                            co_return false;
+                        }
+                    }
                     action = co_await check_policy(std::move(action.policy));
                     continue;
                 case Kind::receive_data:
@@ -544,12 +639,24 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::awaitable<smtp::Action> authenticate(smtp::AuthRequest request) {
         auto* throttle = services_.auth_throttle;
         if (throttle) {
-            // A locked username is not verified at all: the right password gets the same
-            // 454 as a wrong one until the cool-down ends.
-            const bool locked = co_await throttle->username_locked(request.username);
-            if (locked) {
-                spdlog::info("auth refused listener={} client={} user={}: username locked out",
-                             listener_.name, client_ip_, request.username);
+            // Asked at every attempt, so a lock set during this session applies to its next
+            // one. A locked pair is not verified at all: the right password gets the same
+            // 454 as a wrong one until the cool-down ends, from this network only.
+            const auto lock = co_await throttle->login_lock(client_network_, request.username);
+            if (lock == policy::LoginLock::network) {
+                spdlog::info("auth refused listener={} client={}: network {} locked out",
+                             listener_.name, client_ip_, client_network_);
+                count_auth(listener_.name, smtp::AuthOutcome::temporary_failure);
+                close_reason_ = "address locked out after failed logins";
+                record_refusal("auth_lockout");
+                co_return machine_->on_auth_refused(
+                    smtp::reply::client_locked_out(services_.config.hostname, client_network_));
+            }
+            if (lock == policy::LoginLock::username_network) {
+                spdlog::info(
+                    "auth refused listener={} client={} user={}: username locked out "
+                    "from {}",
+                    listener_.name, client_ip_, request.username, client_network_);
                 count_auth(listener_.name, smtp::AuthOutcome::temporary_failure);
                 auto action = machine_->on_auth_result(smtp::AuthOutcome::temporary_failure);
                 action.reply = smtp::reply::username_locked_out();
@@ -559,7 +666,11 @@ class Session : public std::enable_shared_from_this<Session> {
         std::string username = request.username;
         auto verdict = co_await services_.authenticator.verify(std::move(request.username),
                                                                std::move(request.password));
-        count_auth(listener_.name, verdict.outcome);
+        if (verdict.overloaded) {
+            count_auth_overloaded(listener_.name);
+        } else {
+            count_auth(listener_.name, verdict.outcome);
+        }
         if (verdict.outcome == smtp::AuthOutcome::success) {
             identity_ = std::move(verdict.identity);
             if (throttle && client_listing_.auth_suspicious()) {
@@ -568,7 +679,15 @@ class Session : public std::enable_shared_from_this<Session> {
                     if (hit.auth_suspicious) zones.push_back(hit.zone);
                 co_await throttle->record_suspicious_login(
                     identity_->account_id, identity_->credential_id, identity_->username,
-                    client_ip_, std::move(zones));
+                    client_ip_, "dnsbl", std::move(zones));
+            } else if (throttle) {
+                // The right password for a username others were guessing: maybe its owner,
+                // maybe a guess that worked. Let in (contract 8), and shown to the operator.
+                const bool flagged = co_await throttle->username_flagged(username);
+                if (flagged)
+                    co_await throttle->record_suspicious_login(
+                        identity_->account_id, identity_->credential_id, identity_->username,
+                        client_ip_, "failed_logins", {});
             }
             // Counted once per account: an allow-listed client logging in as its own
             // network's account holds the slot it took at connect.
@@ -585,7 +704,7 @@ class Session : public std::enable_shared_from_this<Session> {
                 }
             }
         } else if (verdict.outcome == smtp::AuthOutcome::invalid_credentials) {
-            if (throttle) co_await throttle->record_failure(client_ip_, username);
+            if (throttle) co_await throttle->record_failure(client_network_, username);
             // Slows down password guessing on one connection (RFC 4954 section 4 allows it).
             asio::steady_timer delay(executor_, services_.config.auth_failure_delay);
             co_await delay.async_wait(use_tuple);
@@ -621,6 +740,12 @@ class Session : public std::enable_shared_from_this<Session> {
     void record_refusal_of_account(std::string reason) {
         if (services_.rejections && identity_)
             services_.rejections->record(identity_->account_id, std::move(reason));
+    }
+
+    // Only for a session that logged in: an allow-listed network's has no credential.
+    asio::awaitable<bool> credential_still_valid() {
+        if (!identity_ || !identity_->credential_id) co_return true;
+        co_return co_await services_.authenticator.still_valid(*identity_);
     }
 
     // The machine asks only for sessions with an identity; the next command is read only
@@ -687,23 +812,43 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::awaitable<std::optional<smtp::Action>> receive_data() {
         smtp::DataReader reader(listener_.limits.max_message_bytes,
                                 listener_.limits.max_line_bytes);
+        const auto started = Clock::now();
+        std::uint64_t received = inbox_.size();
         for (;;) {
             const auto used = reader.consume(inbox_);
             inbox_.erase(0, used);
             if (reader.finished()) break;
-            if (!co_await read_more(listener_.limits.data_timeout, Waiting::data)) {
+            // Silence ends the data section after data_timeout; a trickle once its average
+            // rate, after the grace, falls below data_min_bytes_per_second.
+            const auto silence = Clock::now() + listener_.limits.data_timeout;
+            const auto too_slow = slow_data_deadline(started, received);
+            if (!co_await read_more(std::min(silence, too_slow), Waiting::data)) {
                 // A message cut by the shutdown is not acknowledged: the client keeps it.
                 if (shutdown_told_) {
                     co_await close_with(machine_->on_shutdown());
+                } else if (timed_out_ && too_slow <= silence) {
+                    cut_session("data_rate", true);
+                    co_await close_with(
+                        closing(smtp::reply::data_too_slow(services_.config.hostname)));
                 } else if (timed_out_) {
+                    cut_session("data_timeout", true);
                     co_await close_with(machine_->on_timeout());
                 }
                 co_return std::nullopt;
             }
+            received += inbox_.size();
         }
         data_octets_ = reader.octets();
         body_ = reader.take_body();
         co_return machine_->on_data_end(reader.result());
+    }
+
+    // When `received` octets since `started` fall below the minimum data rate.
+    Clock::time_point slow_data_deadline(Clock::time_point started, std::uint64_t received) const {
+        const auto rate = listener_.limits.data_min_bytes_per_second;
+        if (rate == 0) return Clock::time_point::max();
+        const auto earned = std::chrono::milliseconds(received * 1000 / rate);
+        return started + std::max<Clock::duration>(listener_.limits.data_rate_grace, earned);
     }
 
     std::uint64_t data_octets_ = 0;

@@ -42,6 +42,10 @@ void count_auth(const std::string& listener, smtp::AuthOutcome outcome) {
     metrics::global().smtp_auth.Add({{"listener", listener}, {"result", result}}).Increment();
 }
 
+void count_auth_overloaded(const std::string& listener) {
+    metrics::global().smtp_auth.Add({{"listener", listener}, {"result", "overloaded"}}).Increment();
+}
+
 void count_accepted(const Identity& identity, std::size_t recipients) {
     auto& m = metrics::global();
     m.messages_accepted.Add({{"account", identity.account_name}}).Increment();

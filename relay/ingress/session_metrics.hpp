@@ -22,6 +22,8 @@ std::optional<std::string_view> rejection_reason(const smtp::Reply& reply);
 // identified (authenticated or from an allow-listed network).
 void count_rejection(const smtp::Reply& reply, const std::optional<Identity>& identity);
 void count_auth(const std::string& listener, smtp::AuthOutcome outcome);
+// An AUTH refused at once because the most logins were being verified already.
+void count_auth_overloaded(const std::string& listener);
 void count_accepted(const Identity& identity, std::size_t recipients);
 
 }  // namespace smarthost::ingress

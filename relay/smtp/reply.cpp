@@ -78,8 +78,26 @@ Reply cannot_verify() {
 Reply too_many_errors(std::string_view hostname) {
     return make(421, "4.7.0", concat(hostname, " Too many errors, closing connection"));
 }
+Reply unauth_pipelining(std::string_view hostname) {
+    return make(554, "5.5.0",
+                concat(hostname, " Commands sent before the server's reply, closing connection"));
+}
 Reply timeout(std::string_view hostname) {
     return make(421, "4.4.2", concat(hostname, " Timeout, closing connection"));
+}
+Reply data_too_slow(std::string_view hostname) {
+    return make(421, "4.4.2", concat(hostname, " Data arriving too slowly, closing connection"));
+}
+Reply session_too_long(std::string_view hostname) {
+    return make(421, "4.4.2", concat(hostname, " Session too long, closing connection"));
+}
+Reply too_many_junk_commands(std::string_view hostname) {
+    return make(421, "4.4.2",
+                concat(hostname, " Too many commands without a message, closing connection"));
+}
+Reply too_many_auth_failures(std::string_view hostname) {
+    return make(421, "4.7.0",
+                concat(hostname, " Too many failed authentication attempts, closing connection"));
 }
 Reply shutting_down(std::string_view hostname) {
     return make(421, "4.3.2", concat(hostname, " Service shutting down"));
@@ -268,6 +286,11 @@ Reply client_locked_out(std::string_view hostname, std::string_view ip) {
     return make(
         421, "4.7.0",
         concat(concat(concat(hostname, " Too many failed logins from "), ip), ", try again later"));
+}
+Reply credential_revoked(std::string_view hostname) {
+    return make(
+        421, "4.7.0",
+        concat(hostname, " Credential disabled or changed since login, closing connection"));
 }
 Reply username_locked_out() {
     return make(454, "4.7.0", "Too many failed logins for this username, try again later");

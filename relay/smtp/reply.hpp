@@ -33,8 +33,13 @@ Reply help();                                              // 214 2.0.0
 Reply cannot_verify();                                     // 252 2.5.0
 Reply too_many_errors(std::string_view hostname);          // 421 4.7.0
 Reply timeout(std::string_view hostname);                  // 421 4.4.2
+Reply data_too_slow(std::string_view hostname);            // 421 4.4.2
+Reply session_too_long(std::string_view hostname);         // 421 4.4.2
+Reply too_many_junk_commands(std::string_view hostname);   // 421 4.4.2
+Reply too_many_auth_failures(std::string_view hostname);   // 421 4.7.0
 Reply shutting_down(std::string_view hostname);            // 421 4.3.2
 Reply protocol_mismatch(std::string_view hostname);        // 421 4.7.0, an HTTP request
+Reply unauth_pipelining(std::string_view hostname);        // 554 5.5.0, then close
 Reply temporarily_unavailable(std::string_view hostname);  // 421 4.3.0, no database
 Reply too_many_connections(std::string_view hostname);     // 421 4.7.0
 // 421 4.7.0: the account has its limit of concurrent connections open already.
@@ -103,6 +108,7 @@ Reply sender_domain_listed(int code, std::string_view enhanced, std::string_view
                            std::string_view zone, std::string_view url);
 Reply no_service(std::string_view ip);  // 503 5.7.1 after a 554 greeting, until QUIT
 Reply client_locked_out(std::string_view hostname, std::string_view ip);  // 421 4.7.0
+Reply credential_revoked(std::string_view hostname);                      // 421 4.7.0
 Reply username_locked_out();                                              // 454 4.7.0
 
 }  // namespace reply

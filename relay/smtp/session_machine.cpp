@@ -17,7 +17,7 @@ namespace {
 constexpr std::size_t k_max_envid_octets = 100;  // RFC 3461 section 4.4
 
 Action reply_action(Reply reply) {
-    return Action{Action::Kind::reply, std::move(reply), {}, {}};
+    return Action{Action::Kind::reply, std::move(reply), {}, {}, {}};
 }
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
@@ -95,7 +95,8 @@ Action SessionMachine::on_line(std::string_view line) {
             // The I/O layer reads no command while it works for us; answer defensively.
             return error(reply::bad_sequence("Command not expected now"));
         case State::closed:
-            return Action{Action::Kind::close, reply::bad_sequence("Connection closing"), {}, {}};
+            return Action{
+                Action::Kind::close, reply::bad_sequence("Connection closing"), {}, {}, {}};
         default:
             return on_command(line);
     }
@@ -119,17 +120,21 @@ Action SessionMachine::on_command(std::string_view line) {
         case Verb::data:
             return on_data(command.argument);
         case Verb::rset:
+            if (junk_command()) return junk_limit_reached();
             if (!command.argument.empty()) return error(reply::syntax_error("Syntax: RSET"));
             reset_transaction();
             if (state_ != State::greeted) state_ = State::ready;
             return reply_action(reply::ok());
         case Verb::noop:
+            if (junk_command()) return junk_limit_reached();
             return reply_action(reply::ok());  // RFC 5321 section 4.1.1.9: argument ignored
         case Verb::quit:
             return close(reply::bye());
         case Verb::help:
+            if (junk_command()) return junk_limit_reached();
             return reply_action(reply::help());
         case Verb::vrfy:
+            if (junk_command()) return junk_limit_reached();
             if (command.argument.empty()) return error(reply::syntax_error("Syntax: VRFY address"));
             // RFC 5321 section 3.5.3: 252 neither confirms nor denies; no address harvesting.
             return reply_action(reply::cannot_verify());
@@ -182,7 +187,7 @@ Action SessionMachine::on_starttls(std::string_view argument) {
         return error(reply::bad_sequence("STARTTLS not permitted during a mail transaction"));
     }
     state_ = State::tls_pending;
-    return Action{Action::Kind::start_tls, reply::ready_to_start_tls(), {}, {}};
+    return Action{Action::Kind::start_tls, reply::ready_to_start_tls(), {}, {}, {}};
 }
 
 void SessionMachine::on_tls_started() {
@@ -253,8 +258,11 @@ Action SessionMachine::on_auth_response(std::string_view line) {
             return abandon_auth(reply::auth_malformed(defect));
         // Acting as another identity is never allowed: refused before any look-up, so it
         // says nothing about the password.
-        if (!credentials->authzid.empty() && credentials->authzid != credentials->authcid)
-            return abandon_auth(reply::auth_identity_not_permitted());
+        if (!credentials->authzid.empty() && credentials->authzid != credentials->authcid) {
+            state_ = State::ready;
+            pending_auth_ = {};
+            return auth_failed(reply::auth_identity_not_permitted());
+        }
         pending_auth_.authzid = std::move(credentials->authzid);
         pending_auth_.username = std::move(credentials->authcid);
         pending_auth_.password = std::move(credentials->password);
@@ -279,7 +287,7 @@ Action SessionMachine::on_auth_response(std::string_view line) {
 
 Action SessionMachine::start_authentication() {
     state_ = State::auth_pending;
-    Action action{Action::Kind::authenticate, Reply{}, pending_auth_, {}};
+    Action action{Action::Kind::authenticate, Reply{}, pending_auth_, {}, {}};
     pending_auth_.password.clear();  // the machine keeps no secret once it is handed over
     return action;
 }
@@ -301,7 +309,7 @@ Action SessionMachine::on_auth_result(AuthOutcome outcome) {
         case AuthOutcome::invalid_credentials:
             break;
     }
-    return error(reply::auth_credentials_invalid());
+    return auth_failed(reply::auth_credentials_invalid());
 }
 
 Action SessionMachine::on_auth_refused(Reply reply) {
@@ -467,7 +475,7 @@ Action SessionMachine::accept_recipient() {
 
 Action SessionMachine::ask_policy(State waiting, PolicyStage stage, std::string address) {
     state_ = waiting;
-    Action action{Action::Kind::check_policy, Reply{}, {}, {}};
+    Action action{Action::Kind::check_policy, Reply{}, {}, {}, {}};
     action.policy.stage = stage;
     action.policy.address = std::move(address);
     action.policy.recipients = envelope_.recipients.size();
@@ -507,7 +515,7 @@ Action SessionMachine::on_policy_verdict(const PolicyVerdict& verdict) {
         case State::message_pending:
             if (!verdict.refused()) {
                 state_ = State::enqueue_pending;
-                return Action{Action::Kind::enqueue, Reply{}, {}, {}};
+                return Action{Action::Kind::enqueue, Reply{}, {}, {}, {}};
             }
             reset_transaction();
             state_ = State::ready;
@@ -523,7 +531,7 @@ Action SessionMachine::on_data(std::string_view argument) {
     if (state_ != State::rcpt) return error(reply::bad_sequence("Need MAIL and RCPT before DATA"));
     if (!argument.empty()) return error(reply::syntax_error("Syntax: DATA"));
     state_ = State::data;
-    return Action{Action::Kind::receive_data, reply::start_data(), {}, {}};
+    return Action{Action::Kind::receive_data, reply::start_data(), {}, {}, {}};
 }
 
 Action SessionMachine::on_data_end(DataResult result) {
@@ -533,7 +541,7 @@ Action SessionMachine::on_data_end(DataResult result) {
     }
     if (result == DataResult::ok) {
         state_ = State::enqueue_pending;
-        return Action{Action::Kind::enqueue, Reply{}, {}, {}};
+        return Action{Action::Kind::enqueue, Reply{}, {}, {}, {}};
     }
     reset_transaction();
     state_ = State::ready;
@@ -560,6 +568,7 @@ Action SessionMachine::on_enqueued(std::string_view queue_id) {
     reset_transaction();
     state_ = State::ready;
     if (queue_id.empty()) return reply_action(reply::not_queued());
+    junk_commands_ = 0;  // a client that sends mail is not idling
     return reply_action(reply::queued(queue_id));
 }
 
@@ -586,6 +595,13 @@ Action SessionMachine::abandon_auth(Reply reply) {
     return error(std::move(reply));
 }
 
+bool SessionMachine::pipelining_forbidden(std::string_view line, bool more_input_follows) const {
+    if (!more_input_follows || identified()) return false;
+    if (state_ != State::greeted && state_ != State::ready) return false;
+    const auto verb = parse_command(line).verb;
+    return verb == Verb::ehlo || verb == Verb::helo;
+}
+
 Action SessionMachine::on_timeout() {
     return close(reply::timeout(settings_.hostname));
 }
@@ -602,6 +618,27 @@ std::string SessionMachine::protocol_name() const {
     return name;
 }
 
+Action SessionMachine::auth_failed(Reply reply) {
+    ++auth_failures_;
+    if (settings_.max_auth_failures > 0 && auth_failures_ >= settings_.max_auth_failures) {
+        auto closing = close(reply::too_many_auth_failures(settings_.hostname));
+        closing.cap_reached = "auth_failures";
+        return closing;
+    }
+    return error(std::move(reply));
+}
+
+Action SessionMachine::junk_limit_reached() {
+    auto closing = close(reply::too_many_junk_commands(settings_.hostname));
+    closing.cap_reached = "junk_commands";
+    return closing;
+}
+
+bool SessionMachine::junk_command() {
+    ++junk_commands_;
+    return settings_.max_junk_commands > 0 && junk_commands_ > settings_.max_junk_commands;
+}
+
 Action SessionMachine::error(Reply reply) {
     ++errors_;
     if (errors_ > settings_.max_errors) return close(reply::too_many_errors(settings_.hostname));
@@ -610,7 +647,7 @@ Action SessionMachine::error(Reply reply) {
 
 Action SessionMachine::close(Reply reply) {
     state_ = State::closed;
-    return Action{Action::Kind::close, std::move(reply), {}, {}};
+    return Action{Action::Kind::close, std::move(reply), {}, {}, {}};
 }
 
 void SessionMachine::reset_transaction() {

@@ -27,6 +27,13 @@ struct SessionSettings {
     std::uint64_t max_message_bytes = 26214400;
     std::size_t max_recipients = 100;
     std::size_t max_errors = 10;  // then 421 and close
+    // Failed AUTH attempts on one connection (535), the last one answered 421 and closed;
+    // 0: no cap. Guessing then costs a new connection each time, which the per-network
+    // lockouts and connection limits see.
+    std::size_t max_auth_failures = 0;
+    // NOOP, RSET, VRFY and HELP since the session's last queued message, past which the
+    // session is closed with 421 (a client holding a slot without sending); 0: no cap.
+    std::size_t max_junk_commands = 0;
 };
 
 struct AuthRequest {
@@ -80,6 +87,9 @@ struct Action {
     Reply reply;
     AuthRequest auth;    // for authenticate
     PolicyQuery policy;  // for check_policy
+    // For a close that one of the session's caps forced ("auth_failures",
+    // "junk_commands"): the reason the I/O layer counts it under. Empty otherwise.
+    std::string_view cap_reached;
 };
 
 class SessionMachine {
@@ -108,6 +118,13 @@ class SessionMachine {
     Action on_data_end(DataResult result);
     // The message was committed (queue_id non-empty) or could not be (451 4.3.0).
     Action on_enqueued(std::string_view queue_id);
+    // Whether `line`, with more input already behind it, breaks RFC 2920 for a client that
+    // is neither authenticated nor allow-listed: a command sent before the reply to EHLO
+    // or HELO, when the client cannot yet know PIPELINING is offered. Spambots fire their
+    // whole conversation at once (Postfix's smtpd_forbid_unauth_pipelining); the I/O
+    // layer answers reply::unauth_pipelining and closes.
+    bool pipelining_forbidden(std::string_view line, bool more_input_follows) const;
+
     // The client was silent past the timeout (421 4.4.2) or the server is shutting down.
     Action on_timeout();
     Action on_shutdown();
@@ -147,6 +164,8 @@ class SessionMachine {
     bool tls_active_ = false;
     bool authenticated_ = false;
     std::size_t errors_ = 0;
+    std::size_t auth_failures_ = 0;
+    std::size_t junk_commands_ = 0;
     std::string helo_;
     std::string auth_username_;
     AuthRequest pending_auth_;
@@ -154,7 +173,10 @@ class SessionMachine {
     Recipient pending_recipient_;  // in recipient_pending
 
     // Implementation helpers are private member functions defined in the .cpp.
-    Action error(Reply reply);  // counts the error; closes past max_errors
+    Action error(Reply reply);        // counts the error; closes past max_errors
+    Action auth_failed(Reply reply);  // counts the failure; closes at max_auth_failures
+    bool junk_command();              // counts one; true when past max_junk_commands
+    Action junk_limit_reached();
     void reset_transaction();
 
     Action on_command(std::string_view line);

@@ -67,7 +67,9 @@ ServerOptions abuse_options(const test::Dnsmasq& dns) {
     ServerOptions options;
     options.listeners = {{"submission", "none", false}};
     options.allow_auth_without_tls = true;
-    options.auth_toml = "max_failures = 3\nfailure_window_seconds = 600\nlockout_seconds = 3\n";
+    options.auth_toml =
+        "max_failures = 3\nmax_network_failures = 3\nusername_alert_failures = 3\n"
+        "failure_window_seconds = 600\nlockout_seconds = 3\n";
     options.extra_toml = blocklist_toml(dns);
     return options;
 }
@@ -334,6 +336,20 @@ TEST(AbuseIpv6, ListedIpv6ClientGets554) {
               "https://bl.test/lookup?ip=::1\r");
 }
 
+// Issue 11, point 10 (postscreen's pre-greet test): the connect-time DNSBL look-ups
+// (slow.test waits its 300 ms timeout) delay the greeting; a bot that does not wait for
+// it is closed with 554 instead of greeted.
+TEST_F(Abuse, AClientTalkingBeforeTheGreetingIsClosedWith554) {
+    auto c = connect("127.0.0.15");
+    c->send("EHLO bot.example\r\nMAIL FROM:<spam@bot.example>\r\n");
+    EXPECT_EQ(c->reply(),
+              "554 5.5.0 relay.e2e.test Commands sent before the server's reply, closing "
+              "connection\r\n");
+    EXPECT_TRUE(c->closed());
+    EXPECT_TRUE(
+        eventually("SELECT count(*) FROM rejections WHERE reason = 'unauth_pipelining'", "1"));
+}
+
 // --- Authentication abuse ------------------------------------------------------------
 
 TEST_F(Abuse, AddressIsLockedOutAfterThresholdAndRecoversAfterCoolDown) {
@@ -349,7 +365,8 @@ TEST_F(Abuse, AddressIsLockedOutAfterThresholdAndRecoversAfterCoolDown) {
         locked->reply(),
         "421 4.7.0 relay.e2e.test Too many failed logins from 127.0.0.7, try again later\r\n");
     EXPECT_TRUE(locked->closed());
-    EXPECT_EQ(scalar("SELECT count(*) FROM auth_lockouts WHERE kind = 'ip' AND key = '127.0.0.7' "
+    EXPECT_EQ(scalar("SELECT count(*) FROM auth_lockouts WHERE kind = 'network' AND key = "
+                     "'127.0.0.7' "
                      "AND locked_until > now()"),
               "1");
     EXPECT_TRUE(eventually(
@@ -362,21 +379,24 @@ TEST_F(Abuse, AddressIsLockedOutAfterThresholdAndRecoversAfterCoolDown) {
     EXPECT_EQ(reply_code(again->command("MAIL FROM:<app@shop.example>")), 250);
 }
 
-TEST_F(Abuse, UsernameIsLockedEvenWithTheRightPasswordUntilCoolDown) {
-    // Failures from three addresses against one username.
+// Contract 8: guesses at a customer's username from other networks never lock the
+// customer out. They flag the username, and its next successful login is recorded for
+// the operator (auth_suspicious_logins, reason failed_logins).
+TEST_F(Abuse, GuessesFromOtherNetworksFlagTheUsernameButNeverLockItsOwner) {
     for (const char* from : {"127.0.0.10", "127.0.0.11", "127.0.0.12"}) {
         auto c = connect(from);
         ASSERT_EQ(reply_code(c->reply()), 220);
         EXPECT_EQ(reply_code(c->command("EHLO x")), 250);
         EXPECT_TRUE(starts_with(c->command(auth_plain(k_username, "wrong")), "535 5.7.8"));
     }
-    auto c = connect("127.0.0.13");
-    ASSERT_EQ(reply_code(c->reply()), 220);
-    EXPECT_EQ(reply_code(c->command("EHLO x")), 250);
-    EXPECT_EQ(c->command(auth_plain(k_username, k_password)),
-              "454 4.7.0 Too many failed logins for this username, try again later\r\n");
-    std::this_thread::sleep_for(3500ms);
-    EXPECT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+    EXPECT_EQ(scalar("SELECT count(*) FROM auth_lockouts WHERE kind = 'username' AND key = '" +
+                     std::string(k_username) + "'"),
+              "1");
+    auto owner = logged_in("127.0.0.13");
+    EXPECT_EQ(reply_code(owner->command("MAIL FROM:<app@shop.example>")), 250);
+    EXPECT_EQ(scalar("SELECT host(client_ip) || ' ' || reason || ' ' || cardinality(zones) FROM "
+                     "auth_suspicious_logins"),
+              "127.0.0.13 failed_logins 0");
 }
 
 TEST_F(Abuse, FailuresAreCountedAcrossReplicas) {

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "tests/e2e/harness.hpp"
 #include "tests/support/test_database.hpp"
 
@@ -14,22 +17,31 @@ using namespace std::chrono_literals;
 constexpr const char* k_username = "app@shop.example";
 constexpr const char* k_password = "security test password";
 
-class Security : public ::testing::Test {
+// The real binary with an admin listener and one clear-text submission listener (AUTH
+// allowed without TLS, as in every e2e test that speaks raw SMTP), over a fresh database
+// with one customer credential.
+class SecurityServer : public ::testing::Test {
   protected:
-    Security() : admin_port_(free_port()), server_(db_.url(), options(admin_port_)) {}
+    explicit SecurityServer(const std::string& auth_toml = "",
+                            const std::string& listener_toml = "")
+        : admin_port_(free_port()), server_(db_.url(), options(auth_toml, listener_toml)) {}
 
-    static ServerOptions options(std::uint16_t admin_port) {
+    ServerOptions options(const std::string& auth_toml, const std::string& listener_toml) const {
         ServerOptions options;
         options.roles = "smtp,admin";
-        options.listeners = {{"submission", "none", false}};
+        options.listeners = {{"submission", "none", false, listener_toml}};
         options.allow_auth_without_tls = true;
-        options.extra_toml =
-            "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port) + "\"\n";
+        options.auth_toml = auth_toml;
+        // A short account cache: changes to credentials and accounts reach open sessions
+        // within it.
+        options.extra_toml = "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port_) +
+                             "\"\n[policy]\naccount_cache_ms = 200\n";
         return options;
     }
 
     void SetUp() override {
         account_id_ = db_.create_account("shop");
+        db_.add_sender_domain(account_id_, "shop.example");
         const auto result =
             server_.subcommand({"credential", "set", "--account", "shop", "--username", k_username,
                                 "--password", k_password});
@@ -43,7 +55,7 @@ class Security : public ::testing::Test {
 
     std::string scalar(const std::string& sql) { return *db_.exec(sql).at(0).at(0); }
 
-    // curl with a request target of our choosing and no token: "<status>\n<body>".
+    // curl with a request target of our choosing and no token: "<body>\n<status>".
     CommandResult curl_target(const std::string& method, const std::string& target,
                               const std::string& body = {}) {
         std::vector<std::string> argv{"curl", "-sS", "-X", method, "--request-target",
@@ -55,8 +67,11 @@ class Security : public ::testing::Test {
         return run_command(argv);
     }
 
-    std::unique_ptr<RawSmtpClient> greeted() {
-        auto c = std::make_unique<RawSmtpClient>(server_.port("submission"));
+    // Connected from `from` (a 127.0.0.x address), greeted and past EHLO.
+    std::unique_ptr<RawSmtpClient> greeted(const std::string& from = "127.0.0.1",
+                                           SmarthostServer* server = nullptr) {
+        auto c =
+            std::make_unique<RawSmtpClient>((server ? *server : server_).port("submission"), from);
         EXPECT_EQ(reply_code(c->reply()), 220);
         EXPECT_EQ(reply_code(c->command("EHLO app.shop.example")), 250);
         return c;
@@ -67,6 +82,8 @@ class Security : public ::testing::Test {
     SmarthostServer server_;
     std::int64_t account_id_ = 0;
 };
+
+class Security : public SecurityServer {};
 
 std::string status_of(const CommandResult& result) {
     const auto newline = result.output.rfind('\n');
@@ -106,7 +123,9 @@ TEST_F(Security, PlainWithTheAuthzidOfAnotherCustomerIs535) {
     auto c = greeted();
     EXPECT_EQ(c->command(auth_plain(k_username, k_password, "postmaster@other.example")),
               "535 5.7.8 Authorization identity must be empty or the username\r\n");
-    EXPECT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 530);
+    // Not logged in: an anonymous client's MAIL is 250 and every recipient 530.
+    EXPECT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+    EXPECT_EQ(reply_code(c->command("RCPT TO:<someone@example.org>")), 530);
     // The same identity twice is the client saying nothing more: accepted.
     auto same = greeted();
     EXPECT_EQ(reply_code(same->command(auth_plain(k_username, k_password, k_username))), 235);
@@ -127,6 +146,261 @@ TEST_F(Security, ControlCharactersInAUsernameAreRefusedBeforeAnyLookUp) {
     EXPECT_EQ(scalar("SELECT count(*) FROM auth_failures"), "0");
     // The session goes on: the right credential still logs in.
     EXPECT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+}
+
+// curl against the admin API with a token: the HTTP status.
+std::string admin_call(std::uint16_t port, const std::string& method, const std::string& path,
+                       const std::string& token) {
+    const auto result = run_command({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X",
+                                     method, "-H", "Authorization: Bearer " + token,
+                                     "http://127.0.0.1:" + std::to_string(port) + path});
+    return result.output;
+}
+
+// Issue 11, point 7: disabling, rotating or deleting a credential took effect only at the
+// next login; a session already logged in (a stolen password's spam run) kept sending.
+// Now its next MAIL closes it with 421 4.7.0.
+TEST_F(Security, ACredentialDisabledRotatedOrDeletedStopsItsOpenSessions) {
+    const auto created = server_.subcommand({"token", "create", "--name", "ops"});
+    ASSERT_EQ(created.exit_code, 0) << created.output;
+    const std::string token = created.output.substr(0, created.output.find('\n'));
+    const std::string id = scalar("SELECT id FROM credentials");
+    const auto stopped = [&](RawSmtpClient& c) {
+        std::string reply;
+        const bool closed = wait_until([&] {
+            reply = c.command("MAIL FROM:<app@shop.example>");
+            if (reply_code(reply) == 250) c.command("RSET");
+            return reply_code(reply) != 250;
+        });
+        EXPECT_TRUE(closed) << reply;
+        EXPECT_EQ(reply,
+                  "421 4.7.0 relay.e2e.test Credential disabled or changed since login, closing "
+                  "connection\r\n");
+        EXPECT_TRUE(c.closed());
+    };
+
+    auto disabled = greeted();
+    ASSERT_EQ(reply_code(disabled->command(auth_plain(k_username, k_password))), 235);
+    ASSERT_EQ(admin_call(admin_port_, "POST", "/api/v1/credentials/" + id + "/disable", token),
+              "200");
+    stopped(*disabled);
+    ASSERT_EQ(admin_call(admin_port_, "POST", "/api/v1/credentials/" + id + "/enable", token),
+              "200");
+
+    auto rotated = greeted();
+    ASSERT_EQ(reply_code(rotated->command(auth_plain(k_username, k_password))), 235);
+    ASSERT_EQ(admin_call(admin_port_, "POST", "/api/v1/credentials/" + id + "/rotate", token),
+              "200");
+    stopped(*rotated);
+
+    const auto password = server_.subcommand({"credential", "set", "--account", "shop",
+                                              "--username", k_username, "--password", k_password});
+    ASSERT_EQ(password.exit_code, 0) << password.output;
+    auto deleted = greeted();
+    ASSERT_EQ(reply_code(deleted->command(auth_plain(k_username, k_password))), 235);
+    ASSERT_EQ(admin_call(admin_port_, "DELETE", "/api/v1/credentials/" + id, token), "204");
+    stopped(*deleted);
+    EXPECT_TRUE(wait_until([&] {
+        return scalar("SELECT count(*) FROM rejections WHERE reason = 'credential_revoked'") == "3";
+    }));
+}
+
+// Issue 11, point 10: a client that is neither logged in nor allow-listed cannot know
+// PIPELINING before the EHLO reply; a bot firing its whole conversation at once is closed.
+TEST_F(Security, AStrangerPipeliningBehindItsEhloIsClosedWith554) {
+    auto c = std::make_unique<RawSmtpClient>(server_.port("submission"));
+    ASSERT_EQ(reply_code(c->reply()), 220);
+    c->send("EHLO bot.example\r\nMAIL FROM:<spam@bot.example>\r\nRCPT TO:<x@example.org>\r\n");
+    EXPECT_EQ(c->reply(),
+              "554 5.5.0 relay.e2e.test Commands sent before the server's reply, closing "
+              "connection\r\n");
+    EXPECT_TRUE(c->closed());
+    EXPECT_TRUE(wait_until([&] {
+        return scalar("SELECT count(*) FROM rejections WHERE reason = 'unauth_pipelining'") == "1";
+    }));
+    // A logged-in client keeps RFC 2920 pipelining.
+    auto customer = greeted();
+    ASSERT_EQ(reply_code(customer->command(auth_plain(k_username, k_password))), 235);
+    customer->send("MAIL FROM:<app@shop.example>\r\nRCPT TO:<someone@example.org>\r\n");
+    EXPECT_EQ(reply_code(customer->reply()), 250);
+    EXPECT_EQ(reply_code(customer->reply()), 250);
+}
+
+// Issue 11, point 3: guessing on one connection. Each guess costs the failure delay; the
+// third closes the connection, so a guesser must reconnect where lockouts count it.
+TEST_F(Security, AThirdWrongPasswordOnOneConnectionClosesIt) {
+    auto c = greeted();
+    EXPECT_EQ(reply_code(c->command(auth_plain(k_username, "guess 1"))), 535);
+    EXPECT_EQ(reply_code(c->command(auth_plain(k_username, "guess 2"))), 535);
+    EXPECT_EQ(c->command(auth_plain(k_username, "guess 3")),
+              "421 4.7.0 relay.e2e.test Too many failed authentication attempts, closing "
+              "connection\r\n");
+    EXPECT_TRUE(c->closed());
+    EXPECT_TRUE(wait_until([&] {
+        return scalar("SELECT count(*) FROM rejections WHERE reason = 'auth_failures'") == "1";
+    }));
+}
+
+// Two replicas on one database; a customer's username locks after 2 failures from one
+// network, a network after 4 failures of any usernames.
+class SecurityLockouts : public SecurityServer {
+  protected:
+    SecurityLockouts()
+        : SecurityServer(k_auth, "max_auth_failures = 5\n"),
+          second_(db_.url(), replica_options()) {}
+
+    // The same listener and [auth] settings, without the admin listener (one is enough).
+    ServerOptions replica_options() const {
+        auto replica = options(k_auth, "max_auth_failures = 5\n");
+        replica.roles = "smtp";
+        replica.extra_toml.clear();
+        return replica;
+    }
+
+    static constexpr const char* k_auth =
+        "max_failures = 2\nmax_network_failures = 4\nusername_alert_failures = 100\n"
+        "lockout_seconds = 600\n";
+
+    SmarthostServer second_;
+};
+
+// Issue 11, point 2 (contract 8): a stranger who knows a customer's username and types
+// wrong passwords used to lock that customer out from everywhere for 15 minutes. Now the
+// stranger's network is locked for that username, on every replica, and the customer
+// still logs in from its own network, on every replica.
+TEST_F(SecurityLockouts, AGuesserIsLockedOutWhileTheCustomerStillLogsIn) {
+    constexpr const char* attacker = "127.0.0.20";
+    constexpr const char* customer = "127.0.0.21";
+    auto guessing = greeted(attacker);
+    EXPECT_EQ(reply_code(guessing->command(auth_plain(k_username, "guess 1"))), 535);
+    EXPECT_EQ(reply_code(guessing->command(auth_plain(k_username, "guess 2"))), 535);
+    // Point 3: the lock applies to the next attempt of the same session, whatever the
+    // password (the password is not looked at while locked).
+    EXPECT_EQ(guessing->command(auth_plain(k_username, k_password)),
+              "454 4.7.0 Too many failed logins for this username, try again later\r\n");
+    EXPECT_EQ(scalar("SELECT kind || ' ' || key FROM auth_lockouts"),
+              "username_network 127.0.0.20|app@shop.example");
+
+    // The other replica refuses the attacker once it has reloaded the lockouts (≤ 1 s).
+    std::string answer;
+    EXPECT_TRUE(wait_until([&] {
+        answer = greeted(attacker, &second_)->command(auth_plain(k_username, k_password));
+        return reply_code(answer) == 454;
+    })) << answer;
+
+    // The customer, from its own network, on both replicas: in.
+    for (SmarthostServer* replica : {&server_, &second_}) {
+        auto c = greeted(customer, replica);
+        EXPECT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+        EXPECT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+    }
+}
+
+TEST_F(SecurityLockouts, ANetworkGuessingManyUsernamesIsLockedInTheMiddleOfItsSession) {
+    constexpr const char* sprayer = "127.0.0.22";
+    auto c = greeted(sprayer);
+    for (int i = 1; i <= 4; ++i)
+        EXPECT_EQ(reply_code(c->command(
+                      auth_plain("user" + std::to_string(i) + "@shop.example", "password"))),
+                  535)
+            << i;
+    // The fourth failure locked the network: the next attempt closes the session.
+    EXPECT_EQ(c->command(auth_plain(k_username, k_password)),
+              "421 4.7.0 relay.e2e.test Too many failed logins from 127.0.0.22, try again "
+              "later\r\n");
+    EXPECT_TRUE(c->closed());
+    auto again = std::make_unique<RawSmtpClient>(server_.port("submission"), sprayer);
+    EXPECT_EQ(reply_code(again->reply()), 421);
+    // Not the customer's network: unaffected.
+    EXPECT_EQ(reply_code(greeted("127.0.0.23")->command(auth_plain(k_username, k_password))), 235);
+}
+
+// Short caps so that each can be seen within seconds.
+class SecuritySlowClients : public SecurityServer {
+  protected:
+    SecuritySlowClients()
+        : SecurityServer("",
+                         "command_timeout_seconds = 2\ndata_min_bytes_per_second = 200\n"
+                         "data_rate_grace_seconds = 1\nmax_session_seconds = 4\n"
+                         "max_junk_commands = 5\n") {}
+
+    // Sends `bytes` one by one, `gap` apart, from another thread, until all are sent or
+    // the server closes; the caller reads the reply meanwhile.
+    static std::thread trickle(RawSmtpClient& c, std::string bytes, std::chrono::milliseconds gap) {
+        return std::thread([&c, bytes = std::move(bytes), gap] {
+            for (const char byte : bytes) {
+                std::this_thread::sleep_for(gap);
+                try {
+                    c.send(std::string_view(&byte, 1));
+                } catch (const std::exception&) {
+                    return;  // closed by the server
+                }
+            }
+        });
+    }
+};
+
+// Issue 11, point 11: the read timer was re-armed at every read, so a client sending one
+// byte a second held its session forever. The whole line must now arrive in time.
+TEST_F(SecuritySlowClients, ACommandTrickledAByteAtATimeIsCutAtTheCommandTimeout) {
+    auto c = std::make_unique<RawSmtpClient>(server_.port("submission"));
+    ASSERT_EQ(reply_code(c->reply()), 220);
+    const auto started = std::chrono::steady_clock::now();
+    auto sender = trickle(*c, "EHLO a-very-slow-client.example\r\n", 400ms);
+    const auto reply = c->reply(20s);
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    sender.join();
+    EXPECT_EQ(reply, "421 4.4.2 relay.e2e.test Timeout, closing connection\r\n");
+    EXPECT_LT(elapsed, 5s);  // trickling the line would take 13 s
+    EXPECT_TRUE(wait_until([&] {
+        return scalar("SELECT count(*) FROM rejections WHERE reason = 'command_timeout'") == "1";
+    }));
+}
+
+TEST_F(SecuritySlowClients, DataTrickledBelowTheMinimumRateIsCutAndNotStored) {
+    auto c = greeted();
+    ASSERT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+    ASSERT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+    ASSERT_EQ(reply_code(c->command("RCPT TO:<someone@example.org>")), 250);
+    ASSERT_EQ(reply_code(c->command("DATA")), 354);
+    const auto started = std::chrono::steady_clock::now();
+    auto sender = trickle(*c, "From: <app@shop.example>\r\nSubject: slow\r\n\r\nbody\r\n.\r\n",
+                          100ms);  // 10 bytes a second, under 200
+    const auto reply = c->reply(20s);
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    sender.join();
+    EXPECT_EQ(reply, "421 4.4.2 relay.e2e.test Data arriving too slowly, closing connection\r\n");
+    EXPECT_LT(elapsed, 4s);
+    EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "0");
+    EXPECT_TRUE(wait_until([&] {
+        return scalar(
+                   "SELECT count(*) FROM rejections WHERE reason = 'data_rate' AND "
+                   "account_id = " +
+                   std::to_string(account_id_)) == "1";
+    }));
+}
+
+TEST_F(SecuritySlowClients, ASessionKeptBusyWithoutMailEndsAtItsLifetime) {
+    auto c = greeted();
+    const auto started = std::chrono::steady_clock::now();
+    std::string reply;
+    while (std::chrono::steady_clock::now() - started < 10s) {
+        reply = c->command("EHLO app.shop.example");  // not a junk command
+        if (reply_code(reply) != 250) break;
+        std::this_thread::sleep_for(300ms);
+    }
+    EXPECT_EQ(reply, "421 4.4.2 relay.e2e.test Session too long, closing connection\r\n");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 6s);
+}
+
+TEST_F(SecuritySlowClients, NoopsPastTheJunkCapCloseTheSession) {
+    auto c = greeted();
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(reply_code(c->command(i % 2 ? "RSET" : "NOOP")), 250) << i;
+    EXPECT_EQ(c->command("NOOP"),
+              "421 4.4.2 relay.e2e.test Too many commands without a message, closing "
+              "connection\r\n");
+    EXPECT_TRUE(c->closed());
 }
 
 }  // namespace

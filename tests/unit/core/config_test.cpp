@@ -361,6 +361,7 @@ TEST_F(ConfigFile, BlocklistZonesAndAuthThrottleAreRead) {
     const auto config = load_config(
         write(std::string(minimal) +
               "[auth]\nmax_failures = 5\nfailure_window_seconds = 60\nlockout_seconds = 30\n"
+              "max_network_failures = 12\nusername_alert_failures = 0\n"
               "[policy]\ndnsbl_exempt_networks = [\"10.0.0.0/8\"]\n"
               "outbound_check_interval_seconds = 60\n"
               "[[policy.dnsbl]]\nzone = \"Zen.Example.\"\naction = \"tempfail\"\n"
@@ -371,6 +372,8 @@ TEST_F(ConfigFile, BlocklistZonesAndAuthThrottleAreRead) {
     EXPECT_EQ(config.auth_throttle.max_failures, 5u);
     EXPECT_EQ(config.auth_throttle.failure_window, std::chrono::seconds(60));
     EXPECT_EQ(config.auth_throttle.lockout, std::chrono::seconds(30));
+    EXPECT_EQ(config.auth_throttle.max_network_failures, 12u);
+    EXPECT_EQ(config.auth_throttle.username_alert_failures, 0u);
     const auto& policy = config.policy;
     ASSERT_EQ(policy.dnsbl.size(), 2u);
     EXPECT_EQ(policy.dnsbl[0].zone, "zen.example");

@@ -27,6 +27,35 @@ TEST(SessionMachineAuth, PlainWithInitialResponse) {
     EXPECT_EQ(machine.auth_username(), "user@example.com");
 }
 
+// Each guess on one connection costs a 535 and the delay; the last one allowed closes the
+// connection, so guessing has to reconnect where the per-network lockout counts it.
+TEST(SessionMachineAuth, FailedAuthPastThePerConnectionCapCloses) {
+    auto settings = tls_settings();
+    settings.max_auth_failures = 3;
+    auto machine = ready_machine(settings);
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_EQ(machine.on_line("AUTH PLAIN " + plain("user", "guess")).kind, Kind::authenticate);
+        EXPECT_EQ(status(machine.on_auth_result(AuthOutcome::invalid_credentials)), "535 5.7.8");
+    }
+    // A refused authorization identity is a failure too.
+    auto third = machine.on_line("AUTH PLAIN " + plain("user", "guess", "admin"));
+    EXPECT_EQ(third.kind, Kind::close);
+    EXPECT_EQ(third.reply.wire(),
+              "421 4.7.0 relay.example Too many failed authentication attempts, closing "
+              "connection\r\n");
+    EXPECT_EQ(third.cap_reached, "auth_failures");
+}
+
+TEST(SessionMachineAuth, TemporaryFailuresDoNotCountTowardsTheCap) {
+    auto settings = tls_settings();
+    settings.max_auth_failures = 1;
+    auto machine = ready_machine(settings);
+    machine.on_line("AUTH PLAIN " + plain("user", "pw"));
+    EXPECT_EQ(status(machine.on_auth_result(AuthOutcome::temporary_failure)), "454 4.7.0");
+    machine.on_line("AUTH PLAIN " + plain("user", "pw"));
+    EXPECT_EQ(machine.on_auth_result(AuthOutcome::invalid_credentials).kind, Kind::close);
+}
+
 TEST(SessionMachineAuth, PlainAuthzidEqualToTheUsernameIsCarried) {
     auto machine = ready_machine();
     auto action = machine.on_line("AUTH PLAIN " + plain("user", "pw", "user"));

@@ -315,6 +315,52 @@ TEST(SessionMachine, DataThenEnqueueThenQueued) {
     EXPECT_EQ(status(machine.on_line("MAIL FROM:<a@b.example>")), "250 2.1.0");
 }
 
+// A client holding a session with NOOPs (or RSET/VRFY/HELP) and never sending mail is
+// closed past max_junk_commands; a queued message starts the count again.
+TEST(SessionMachine, JunkCommandsPastTheCapClose) {
+    auto settings = tls_settings();
+    settings.max_junk_commands = 3;
+    settings.max_errors = 100;
+    auto machine = ready_machine(settings, true);
+    for (const char* junk : {"NOOP", "RSET", "VRFY someone"})
+        EXPECT_NE(machine.on_line(junk).kind, Kind::close) << junk;
+    auto closed = machine.on_line("HELP");
+    EXPECT_EQ(closed.kind, Kind::close);
+    EXPECT_EQ(
+        closed.reply.wire(),
+        "421 4.4.2 relay.example Too many commands without a message, closing connection\r\n");
+    EXPECT_EQ(closed.cap_reached, "junk_commands");
+
+    auto sending = ready_machine(settings, true);
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(status(sending.on_line("NOOP")), "250 2.0.0");
+    EXPECT_EQ(status(sending.on_line("MAIL FROM:<a@b.example>")), "250 2.1.0");
+    EXPECT_EQ(status(sending.on_line("RCPT TO:<c@d.example>")), "250 2.1.5");
+    EXPECT_EQ(sending.on_line("DATA").kind, Kind::receive_data);
+    EXPECT_EQ(sending.on_data_end(DataResult::ok).kind, Kind::enqueue);
+    EXPECT_EQ(status(sending.on_enqueued("Q1")), "250 2.0.0");
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(status(sending.on_line("NOOP")), "250 2.0.0") << i;
+}
+
+// RFC 2920: a client learns PIPELINING from the EHLO reply; a stranger sending behind its
+// EHLO before that reply is a bot (Postfix's smtpd_forbid_unauth_pipelining).
+TEST(SessionMachine, PipeliningBeforeTheEhloReplyIsForbiddenToStrangersOnly) {
+    SessionMachine stranger(tls_settings());
+    EXPECT_TRUE(stranger.pipelining_forbidden("EHLO bot.example", true));
+    EXPECT_TRUE(stranger.pipelining_forbidden("HELO bot.example", true));
+    EXPECT_FALSE(stranger.pipelining_forbidden("EHLO bot.example", false));
+    EXPECT_FALSE(stranger.pipelining_forbidden("NOOP", true));
+
+    auto listed = tls_settings();
+    listed.client_allowlisted = true;
+    EXPECT_FALSE(SessionMachine(listed).pipelining_forbidden("EHLO app.example", true));
+
+    auto logged_in = ready_machine(tls_settings(), true);
+    EXPECT_FALSE(logged_in.pipelining_forbidden("EHLO app.example", true));
+    EXPECT_FALSE(logged_in.pipelining_forbidden("MAIL FROM:<a@b.example>", true));
+}
+
 TEST(SessionMachine, FailedEnqueueIs451AndResets) {
     auto machine = machine_in_rcpt();
     machine.on_line("DATA");
