@@ -186,11 +186,13 @@ TEST_F(MetricsEndToEnd, ReadyzFollowsTheDatabaseWhileHealthzStaysUp) {
     const auto problem = boost::json::parse(during.body);
     EXPECT_EQ(problem.at("status"), "not ready");
     const auto& checks = problem.at("checks").as_array();
-    ASSERT_EQ(checks.size(), 3u);
+    ASSERT_EQ(checks.size(), 4u);
     EXPECT_EQ(checks[0].at("name"), "database");
     EXPECT_EQ(checks[0].at("ok"), false);
     EXPECT_EQ(checks[2].at("name"), "listeners");
     EXPECT_EQ(checks[2].at("ok"), true);
+    EXPECT_EQ(checks[3].at("name"), "durability");
+    EXPECT_EQ(checks[3].at("ok"), false);
     EXPECT_EQ(http_get(metrics_port_, "/healthz").status, 200);
     EXPECT_EQ(http_get(admin_port, "/readyz").status, 503);
 
