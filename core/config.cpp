@@ -270,6 +270,7 @@ void read_upstream(const toml::table& table, const std::filesystem::path& file,
     s.read("username", upstream.username);
     s.read("password", upstream.password);
     read_outbound_tls(s, "tls", upstream.tls);
+    s.read_bool("allow_auth_without_verified_tls", upstream.allow_auth_without_verified_tls);
     read_domains(s, "domains", upstream.domains);
     s.reject_unknown();
 }

@@ -61,6 +61,9 @@ struct UpstreamConfig {
     std::string username;  // empty: no AUTH
     std::string password;  // SMARTHOST_UPSTREAM_PASSWORD overrides
     OutboundTls tls = OutboundTls::verify;
+    // AUTH also over TLS whose certificate was not verified (tls = "opportunistic"): the
+    // password is then open to whoever can intercept the connection. Never without TLS.
+    bool allow_auth_without_verified_tls = false;
     std::vector<std::string> domains;  // lower-cased; empty: all mail
 
     bool configured() const { return !host.empty(); }

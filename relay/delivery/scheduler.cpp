@@ -108,6 +108,14 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
           lease_timer(executor),
           purge_timer(executor),
           drain_timer(executor) {
+        const auto& upstream = config.upstream;
+        if (upstream.configured() && !upstream.username.empty() &&
+            upstream.tls != OutboundTls::verify && !upstream.allow_auth_without_verified_tls)
+            spdlog::warn(
+                "delivery: the upstream relay {} is used without verifying its certificate, so "
+                "its password is never sent and the mail for it stays deferred; set "
+                "[delivery.upstream] tls = \"verify\" (or allow_auth_without_verified_tls = true)",
+                upstream.host);
         if (!config.source_address.empty()) {
             boost::system::error_code ec;
             asio::ip::make_address(config.source_address, ec);

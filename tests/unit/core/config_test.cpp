@@ -281,8 +281,29 @@ TEST_F(ConfigFile, UpstreamRelayForListedDomainsWithPasswordFromTheEnvironment) 
     EXPECT_EQ(d.upstream.port, 465);
     EXPECT_EQ(d.upstream.password, "from-env");
     EXPECT_EQ(d.upstream.tls, OutboundTls::verify);
+    EXPECT_FALSE(d.upstream.allow_auth_without_verified_tls);
     EXPECT_TRUE(d.upstream.applies_to("example.com"));
     EXPECT_FALSE(d.upstream.applies_to("example.org"));
+}
+
+TEST_F(ConfigFile, UpstreamAuthOverUnverifiedTlsOnlyWhenAllowedExplicitly) {
+    const auto d = load_config(write(std::string(minimal) +
+                                     "[delivery.upstream]\nhost = \"relay.example\"\n"
+                                     "username = \"u\"\npassword = \"p\"\ntls = \"opportunistic\"\n"
+                                     "allow_auth_without_verified_tls = true\n"))
+                       .delivery;
+    EXPECT_EQ(d.upstream.tls, OutboundTls::opportunistic);
+    EXPECT_TRUE(d.upstream.allow_auth_without_verified_tls);
+    EXPECT_NE(error_of(std::string(minimal) +
+                       "[delivery.upstream]\nhost = \"h\"\nallow_auth_without_verified_tls = 1\n")
+                  .find("delivery.upstream.allow_auth_without_verified_tls: must be true or false"),
+              std::string::npos);
+    // Allowing unverified TLS never allows no TLS at all.
+    EXPECT_NE(error_of(std::string(minimal) +
+                       "[delivery.upstream]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"\n"
+                       "tls = \"none\"\nallow_auth_without_verified_tls = true\n")
+                  .find("delivery.upstream.tls"),
+              std::string::npos);
 }
 
 TEST_F(ConfigFile, UpstreamForAllMailWithoutAuthAndItsChecks) {
