@@ -549,6 +549,8 @@ Config load_config(const std::filesystem::path& file) {
         s.read_duration("request_timeout_seconds", admin.request_timeout, 1, 3600);
         s.read_int("max_connections", admin.max_connections, 1, 100000);
         s.read_bool("tls", admin.tls);
+        s.read_int("min_network_prefix_ipv4", admin.min_network_prefix_ipv4, 0, 32);
+        s.read_int("min_network_prefix_ipv6", admin.min_network_prefix_ipv6, 0, 128);
         s.reject_unknown();
     }
 

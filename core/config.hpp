@@ -94,6 +94,9 @@ struct AdminConfig {
     std::chrono::seconds request_timeout{30};
     std::size_t max_connections = 128;  // open at once, for the admin and metrics listeners
     bool tls = false;                   // HTTPS with the [tls] certificate
+    // The shortest prefix an allowed network may have without "force": true in the request.
+    unsigned min_network_prefix_ipv4 = 16;
+    unsigned min_network_prefix_ipv6 = 48;
 };
 
 // The metrics listener: /metrics, /healthz and /readyz on their own address, in every

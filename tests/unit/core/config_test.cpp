@@ -344,6 +344,24 @@ TEST_F(ConfigFile, AdminSectionEnablesTheAdminRole) {
     EXPECT_FALSE(load_config(write(minimal)).admin.enabled);
 }
 
+TEST_F(ConfigFile, AdminNetworkPrefixLimitsDefaultToSlash16AndSlash48) {
+    const std::string admin = std::string(minimal) + "[admin]\naddress = \"127.0.0.1:8025\"\n";
+    const auto defaults = load_config(write(admin)).admin;
+    EXPECT_EQ(defaults.min_network_prefix_ipv4, 16u);
+    EXPECT_EQ(defaults.min_network_prefix_ipv6, 48u);
+    const auto set = load_config(write(admin + "min_network_prefix_ipv4 = 24\n"
+                                               "min_network_prefix_ipv6 = 64\n"))
+                         .admin;
+    EXPECT_EQ(set.min_network_prefix_ipv4, 24u);
+    EXPECT_EQ(set.min_network_prefix_ipv6, 64u);
+    EXPECT_NE(error_of(admin + "min_network_prefix_ipv4 = 33\n")
+                  .find("admin.min_network_prefix_ipv4: must be between 0 and 32"),
+              std::string::npos);
+    EXPECT_NE(error_of(admin + "min_network_prefix_ipv6 = 129\n")
+                  .find("admin.min_network_prefix_ipv6: must be between 0 and 128"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, AdminAddressAndKeysAreChecked) {
     EXPECT_NE(error_of(std::string(minimal) + "[admin]\n").find("admin.address: is required"),
               std::string::npos);
