@@ -144,6 +144,8 @@ struct DeliveryConfig {
 
     std::chrono::seconds body_retention{24 * 3600};
     std::chrono::seconds event_retention{30 * 24 * 3600};
+    std::chrono::seconds rejection_retention{30 * 24 * 3600};         // `rejections` rows
+    std::chrono::seconds suspicious_login_retention{90 * 24 * 3600};  // auth_suspicious_logins
     std::chrono::seconds purge_interval{300};
 
     OutboundTimeouts timeouts;

@@ -256,6 +256,25 @@ TEST_F(ConfigFile, DeliveryRetryAndRetentionKeys) {
               std::string::npos);
 }
 
+TEST_F(ConfigFile, RejectionAndSuspiciousLoginRetentionInDays) {
+    const auto defaults = load_config(write(minimal)).delivery;
+    EXPECT_EQ(defaults.rejection_retention, std::chrono::seconds(30 * 86400));
+    EXPECT_EQ(defaults.suspicious_login_retention, std::chrono::seconds(90 * 86400));
+    const auto d =
+        load_config(write(std::string(minimal) + "[delivery]\nrejection_retention_days = 2\n"
+                                                 "suspicious_login_retention_days = 400\n"))
+            .delivery;
+    EXPECT_EQ(d.rejection_retention, std::chrono::seconds(2 * 86400));
+    EXPECT_EQ(d.suspicious_login_retention, std::chrono::seconds(400 * 86400));
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nrejection_retention_days = 0\n")
+                  .find("delivery.rejection_retention_days: must be between 1 and 3660"),
+              std::string::npos);
+    EXPECT_NE(
+        error_of(std::string(minimal) + "[delivery]\nsuspicious_login_retention_days = 3661\n")
+            .find("delivery.suspicious_login_retention_days: must be between 1 and 3660"),
+        std::string::npos);
+}
+
 TEST_F(ConfigFile, DeliveryClientTimeouts) {
     const auto d =
         load_config(write(std::string(minimal) + "[delivery.timeouts]\nconnect_seconds = 3\n"
