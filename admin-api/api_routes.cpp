@@ -17,7 +17,7 @@ Router api_router(const ApiOptions& options) {
     Router router;
     add_account_routes(router);
     add_credential_routes(router);
-    add_network_routes(router);
+    add_network_routes(router, options.network_breadth);
     add_sender_domain_routes(router, options.verification_label, options.verify_domain);
     add_suppression_routes(router);
     add_stats_routes(router);

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "admin-api/cidr.hpp"
 #include "admin-api/router.hpp"
 #include "admin-api/sender_domains.hpp"
 
@@ -12,7 +13,8 @@ namespace smarthost::admin {
 struct ApiOptions {
     // The owner-name prefix of sender-domain verification records.
     std::string verification_label = std::string(k_default_verification_label);
-    VerifyDomain verify_domain;  // empty: verify-now answers 503
+    VerifyDomain verify_domain;      // empty: verify-now answers 503
+    NetworkBreadth network_breadth;  // broader allowed networks need "force": true
 };
 
 Router api_router(const ApiOptions& options = {});

@@ -49,4 +49,18 @@ std::optional<std::string> canonical_cidr(std::string_view text, std::string& wh
     return network.to_string();
 }
 
+std::optional<std::string> too_broad(std::string_view cidr, const NetworkBreadth& limits) {
+    const auto slash = cidr.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    unsigned prefix = 0;
+    const auto digits = cidr.substr(slash + 1);
+    std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    const bool ipv6 = cidr.find(':') != std::string_view::npos;
+    const unsigned least = ipv6 ? limits.min_prefix_ipv6 : limits.min_prefix_ipv4;
+    if (prefix >= least) return std::nullopt;
+    return std::string(cidr) + " is broader than /" + std::to_string(least) + " (admin." +
+           (ipv6 ? "min_network_prefix_ipv6" : "min_network_prefix_ipv4") +
+           "); send \"force\": true to allow it anyway";
+}
+
 }  // namespace smarthost::admin

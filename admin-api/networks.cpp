@@ -15,13 +15,17 @@ namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-constexpr std::string_view k_create_fields[] = {"cidr"};
+constexpr std::string_view k_create_fields[] = {"cidr", "force"};
 
 constexpr std::string_view k_network_json =
     "json_build_object('id', t.id, 'account_id', t.account_id, 'cidr', t.network::text, "
     "'created_at', t.created_at)";
 constexpr std::string_view k_network_audit =
     "jsonb_build_object('id', t.id, 'account_id', t.account_id, 'cidr', t.network::text)";
+// A forced broad network is what a later review of the audit log looks for.
+constexpr std::string_view k_added_network_audit =
+    "jsonb_build_object('id', t.id, 'account_id', t.account_id, 'cidr', t.network::text, "
+    "'force', $7::bool)";
 
 asio::awaitable<Response> overlap_conflict(RequestContext& context, const std::string& cidr) {
     auto rows = co_await context.pool.query(
@@ -35,19 +39,24 @@ asio::awaitable<Response> overlap_conflict(RequestContext& context, const std::s
     co_return problem::conflict(detail, "cidr", "overlaps an existing network");
 }
 
-asio::awaitable<Response> add_network(RequestContext& context) {
+asio::awaitable<Response> add_network(RequestContext& context, NetworkBreadth breadth) {
     const auto account_id = context.id_param();
     if (!account_id) co_return problem::not_found("no such account");
     auto body = parse_object(context.request, k_create_fields);
     if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
     FieldReader fields(std::get<json::object>(body));
     const auto cidr = fields.required_canonical("cidr", 64, canonical_cidr);
+    const auto force = fields.has("force") ? fields.boolean("force") : std::optional<bool>(false);
+    if (cidr && force && !*force) {
+        if (auto why = too_broad(*cidr, breadth)) fields.fail("cidr", std::move(*why));
+    }
     if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
 
-    auto statement = audited(context, 201,
-                             "INSERT INTO allowed_networks (account_id, network) "
-                             "VALUES ($5, $6::cidr) RETURNING *",
-                             k_network_audit, k_network_json, params_of(*account_id, *cidr));
+    auto statement =
+        audited(context, 201,
+                "INSERT INTO allowed_networks (account_id, network) "
+                "VALUES ($5, $6::cidr) RETURNING *",
+                k_added_network_audit, k_network_json, params_of(*account_id, *cidr, *force));
     auto rows =
         co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
     if (!rows) {
@@ -80,9 +89,10 @@ asio::awaitable<Response> delete_network(RequestContext& context) {
 
 }  // namespace
 
-void add_network_routes(Router& router) {
+void add_network_routes(Router& router, NetworkBreadth breadth) {
     router.add("GET", "/api/v1/accounts/{id}/networks", list_networks);
-    router.add("POST", "/api/v1/accounts/{id}/networks", add_network);
+    router.add("POST", "/api/v1/accounts/{id}/networks",
+               [breadth](RequestContext& context) { return add_network(context, breadth); });
     router.add("DELETE", "/api/v1/networks/{id}", delete_network);
 }
 

@@ -96,12 +96,28 @@ Response internal_error() {
     return make(500, "internal", "Internal Server Error", "see the server log");
 }
 
+namespace {
+
+// What the client is told when PostgreSQL refused a value, by SQLSTATE class.
+std::string refused_value(const std::string& code) {
+    if (code == "22001") return "a value is longer than the database accepts";
+    if (code == "22003") return "a number is outside the range the database accepts";
+    if (code == "23514") return "a value breaks a rule of the stored data";
+    return "a value was refused by the database";
+}
+
+}  // namespace
+
 Response from_database(const Error& error) {
     if (error.unavailable) return unavailable();
     // 23514 check_violation, 22xxx data exceptions: the input got past validation but
-    // PostgreSQL refused it; still the client's doing.
-    if (error.code == "23514" || error.code.starts_with("22"))
-        return make(422, "validation", "Unprocessable Content", error.message);
+    // PostgreSQL refused it; still the client's doing. Its message names the table and the
+    // constraint, and its detail carries the whole failing row (a credential's hash
+    // included): those go to the log, the client gets a fixed text.
+    if (error.code == "23514" || error.code.starts_with("22")) {
+        spdlog::warn("admin api: database refused a value ({}): {}", error.code, error.message);
+        return make(422, "validation", "Unprocessable Content", refused_value(error.code));
+    }
     spdlog::error("admin api: database error {}: {}", error.code, error.message);
     return internal_error();
 }

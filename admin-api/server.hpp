@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "admin-api/cidr.hpp"
 #include "admin-api/sender_domains.hpp"
 
 namespace smarthost::pg {
@@ -38,7 +39,8 @@ class AdminServer {
         std::size_t hash_threads = 2;  // argon2id workers
         // Owner-name prefix of sender-domain verification records ("<label>.<domain>").
         std::string verification_label = "_smarthost";
-        VerifyDomain verify_domain;  // for POST /api/v1/domains/{id}/verify
+        VerifyDomain verify_domain;      // for POST /api/v1/domains/{id}/verify
+        NetworkBreadth network_breadth;  // broader allowed networks need "force": true
         // false: only /metrics, /healthz and /readyz (the [metrics] listener).
         bool serve_api = true;
         // Set: HTTPS with the context it returns at each accept (so a reloaded

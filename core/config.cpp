@@ -275,6 +275,7 @@ void read_upstream(const toml::table& table, const std::filesystem::path& file,
     s.read("username", upstream.username);
     s.read("password", upstream.password);
     read_outbound_tls(s, "tls", upstream.tls);
+    s.read_bool("allow_auth_without_verified_tls", upstream.allow_auth_without_verified_tls);
     read_domains(s, "domains", upstream.domains);
     s.reject_unknown();
 }
@@ -293,6 +294,14 @@ void read_limits(Section& s, const char* key, const char* what,
                    "must be an integer between 1 and 100000");
         limits[lower(std::string(name.str()))] = static_cast<std::size_t>(i->get());
     }
+}
+
+// A retention in whole days, 1 day to 10 years.
+void read_days(Section& s, std::string_view key, std::chrono::seconds& out) {
+    constexpr std::int64_t day = 86400;
+    std::int64_t days = out.count() / day;
+    s.read_int(key, days, 1, 3660);
+    out = std::chrono::seconds(days * day);
 }
 
 void read_delivery(const toml::table& table, const std::filesystem::path& file, DeliveryConfig& d) {
@@ -322,9 +331,9 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
     s.read_double("retry_jitter", d.retry_jitter, 0.0, 0.9);
     s.read_duration("max_queue_lifetime_seconds", d.max_queue_lifetime, 1, year);
     s.read_duration("body_retention_seconds", d.body_retention, 0, year);
-    std::int64_t event_days = d.event_retention.count() / 86400;
-    s.read_int("event_retention_days", event_days, 1, 3660);
-    d.event_retention = std::chrono::seconds(event_days * 86400);
+    read_days(s, "event_retention_days", d.event_retention);
+    read_days(s, "rejection_retention_days", d.rejection_retention);
+    read_days(s, "suspicious_login_retention_days", d.suspicious_login_retention);
     s.read_duration("purge_interval_seconds", d.purge_interval, 1, 86400);
     read_limits(s, "domain_concurrency", "domain", d.domain_concurrency);
     read_limits(s, "host_concurrency", "host", d.host_concurrency);
@@ -558,6 +567,8 @@ Config load_config(const std::filesystem::path& file) {
         s.read_duration("request_timeout_seconds", admin.request_timeout, 1, 3600);
         s.read_int("max_connections", admin.max_connections, 1, 100000);
         s.read_bool("tls", admin.tls);
+        s.read_int("min_network_prefix_ipv4", admin.min_network_prefix_ipv4, 0, 32);
+        s.read_int("min_network_prefix_ipv6", admin.min_network_prefix_ipv6, 0, 128);
         s.reject_unknown();
     }
 

@@ -67,6 +67,9 @@ struct UpstreamConfig {
     std::string username;  // empty: no AUTH
     std::string password;  // SMARTHOST_UPSTREAM_PASSWORD overrides
     OutboundTls tls = OutboundTls::verify;
+    // AUTH also over TLS whose certificate was not verified (tls = "opportunistic"): the
+    // password is then open to whoever can intercept the connection. Never without TLS.
+    bool allow_auth_without_verified_tls = false;
     std::vector<std::string> domains;  // lower-cased; empty: all mail
 
     bool configured() const { return !host.empty(); }
@@ -97,6 +100,9 @@ struct AdminConfig {
     std::chrono::seconds request_timeout{30};
     std::size_t max_connections = 128;  // open at once, for the admin and metrics listeners
     bool tls = false;                   // HTTPS with the [tls] certificate
+    // The shortest prefix an allowed network may have without "force": true in the request.
+    unsigned min_network_prefix_ipv4 = 16;
+    unsigned min_network_prefix_ipv6 = 48;
 };
 
 // The metrics listener: /metrics, /healthz and /readyz on their own address, in every
@@ -144,6 +150,8 @@ struct DeliveryConfig {
 
     std::chrono::seconds body_retention{24 * 3600};
     std::chrono::seconds event_retention{30 * 24 * 3600};
+    std::chrono::seconds rejection_retention{30 * 24 * 3600};         // `rejections` rows
+    std::chrono::seconds suspicious_login_retention{90 * 24 * 3600};  // auth_suspicious_logins
     std::chrono::seconds purge_interval{300};
 
     OutboundTimeouts timeouts;

@@ -85,6 +85,9 @@ Metrics::Metrics()
           histogram(*registry_, families_, "smarthost_delivery_latency_seconds",
                     "From acceptance (received_at) to delivery, per recipient",
                     {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400})),
+      purged_rows(counter(*registry_, families_, "smarthost_purged_rows_total",
+                          "Rows deleted past their retention by the delivery role's purge, "
+                          "by table")),
       queue_recipients(gauge(*registry_, families_, "smarthost_queue_recipients",
                              "Recipients in the queue by state, in the whole database")),
       queue_oldest_age(gauge(*registry_, families_, "smarthost_queue_oldest_age_seconds",
@@ -117,6 +120,8 @@ Metrics::Metrics()
         db_pool_connections.Add({{"state", state}});
     for (const char* state : {"queued", "deferred", "in_flight", "held"})
         queue_recipients.Add({{"state", state}});
+    for (const char* table : {"events", "rejections", "auth_suspicious_logins"})
+        purged_rows.Add({{"table", table}});
 }
 
 std::string Metrics::serialize() const {

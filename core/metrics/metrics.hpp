@@ -73,6 +73,7 @@ class Metrics {
     Counter& recipients_expired;
     Histogram& delivery_duration;  // one attempt at one domain's mail, seconds
     Histogram& delivery_latency;   // received_at → delivered, seconds
+    Family<Counter>& purged_rows;  // {table}: deleted past their retention
 
     // The queue in PostgreSQL (all replicas), refreshed when scraped.
     Family<Gauge>& queue_recipients;  // {state}

@@ -13,9 +13,25 @@ namespace {
 
 std::atomic<bool> g_listeners_up{false};
 
-// A real query against the table migrations write: reachable and migrated in one answer.
-constexpr const char* k_schema_version =
-    "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations";
+// A real query against the table migrations write: reachable, migrated and durable in
+// one answer.
+constexpr const char* k_database_facts =
+    "SELECT coalesce(max(version), 0)::bigint, current_setting('fsync') FROM schema_migrations";
+// Before the first migration there is no schema_migrations to ask.
+constexpr const char* k_fsync = "SELECT current_setting('fsync')";
+
+// fsync = off lets PostgreSQL acknowledge commits it has not written to disk: a crash of
+// the database host then loses or corrupts mail answered "250 queued" (contract 1).
+ReadinessCheck durability(const DatabaseFacts& database) {
+    if (!database.schema_version)
+        return {"durability", false, "unknown: the database is unreachable"};
+    if (database.fsync == "on") return {"durability", true, "fsync is on"};
+    if (database.fsync.empty()) return {"durability", false, "unknown: fsync could not be read"};
+    return {"durability", false,
+            "fsync is " + database.fsync +
+                ": a crash of the database host can lose or corrupt accepted mail; set fsync = "
+                "on in postgresql.conf"};
+}
 
 }  // namespace
 
@@ -43,11 +59,11 @@ std::string Readiness::json() const {
     return boost::json::serialize(body);
 }
 
-Readiness judge_readiness(std::optional<int> schema_version, const std::string& database_error,
-                          int required_version, bool listeners) {
+Readiness judge_readiness(const DatabaseFacts& database, int required_version, bool listeners) {
+    const auto& schema_version = database.schema_version;
     Readiness readiness;
     readiness.checks.push_back({"database", schema_version.has_value(),
-                                schema_version ? "reachable" : "unreachable: " + database_error});
+                                schema_version ? "reachable" : "unreachable: " + database.error});
     if (!schema_version) {
         readiness.checks.push_back({"migrations", false, "unknown: the database is unreachable"});
     } else if (*schema_version < required_version) {
@@ -61,22 +77,24 @@ Readiness judge_readiness(std::optional<int> schema_version, const std::string& 
     }
     readiness.checks.push_back(
         {"listeners", listeners, listeners ? "accepting" : "not accepting connections"});
+    readiness.checks.push_back(durability(database));
     return readiness;
 }
 
 boost::asio::awaitable<Readiness> check_readiness(pg::Pool& pool) {
-    auto rows = co_await pool.query(k_schema_version);
-    std::optional<int> version;
-    std::string error;
+    DatabaseFacts database;
+    auto rows = co_await pool.query(k_database_facts);
     if (!rows && rows.error().code == "42P01") {
-        version = 0;  // no schema_migrations table: reachable, never migrated
+        database.schema_version = 0;  // no schema_migrations table: reachable, never migrated
+        rows = co_await pool.query(k_fsync);
+        if (rows) database.fsync = std::string(rows->get(0, 0));
     } else if (!rows) {
-        error = rows.error().message;
+        database.error = rows.error().message;
     } else {
-        version = static_cast<int>(rows->get_int(0, 0));
+        database.schema_version = static_cast<int>(rows->get_int(0, 0));
+        database.fsync = std::string(rows->get(0, 1));
     }
-    co_return judge_readiness(version, error, pg::bundled_migrations().back().version,
-                              listeners_up());
+    co_return judge_readiness(database, pg::bundled_migrations().back().version, listeners_up());
 }
 
 }  // namespace smarthost::metrics

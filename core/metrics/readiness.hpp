@@ -1,6 +1,7 @@
 #pragma once
 // What /readyz reports (docs/metrics.md "Health"): the database answers a real query,
-// its schema is at the version this binary needs, and this process's listeners are up.
+// its schema is at the version this binary needs, this process's listeners are up, and
+// the database keeps what it commits (fsync on: "250 queued" means stored, contract 1).
 // The pure verdict is separate from the query, so it is testable without a database.
 
 #include <boost/asio/awaitable.hpp>
@@ -20,7 +21,7 @@ void set_listeners_up(bool up);
 bool listeners_up();
 
 struct ReadinessCheck {
-    std::string name;  // "database", "migrations", "listeners"
+    std::string name;  // "database", "migrations", "listeners", "durability"
     bool ok = false;
     std::string detail;
 };
@@ -31,12 +32,18 @@ struct Readiness {
     std::string json() const;  // {"status":"ready"|"not ready","checks":[...]}
 };
 
-// The verdict from the facts: schema_version is nullopt when the database could not be
-// queried (database_error says why).
-Readiness judge_readiness(std::optional<int> schema_version, const std::string& database_error,
-                          int required_version, bool listeners);
+// What the database said about itself.
+struct DatabaseFacts {
+    std::optional<int> schema_version;  // nullopt: it could not be queried (error says why)
+    std::string error;
+    std::string fsync;  // the server's fsync setting ("on", "off"); empty when unknown
+};
 
-// Asks PostgreSQL for the applied schema version through the pool, then judges.
+// The verdict from the facts.
+Readiness judge_readiness(const DatabaseFacts& database, int required_version, bool listeners);
+
+// Asks PostgreSQL for the applied schema version and its fsync setting through the pool,
+// then judges.
 boost::asio::awaitable<Readiness> check_readiness(pg::Pool& pool);
 
 }  // namespace smarthost::metrics

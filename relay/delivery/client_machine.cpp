@@ -446,6 +446,11 @@ smtp::Reply auth_needs_tls() {
     return make(454, "4.7.0", "Refusing to send credentials without TLS");
 }
 
+smtp::Reply auth_needs_verified_tls() {
+    return make(454, "4.7.0",
+                "Refusing to send credentials over TLS whose certificate was not verified");
+}
+
 smtp::Reply auth_mechanism_unavailable() {
     return make(451, "4.7.12", "No common authentication mechanism (PLAIN or LOGIN) offered");
 }

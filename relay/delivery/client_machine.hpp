@@ -176,6 +176,7 @@ smtp::Reply connect_failed(std::string_view detail);                   // 451 4.
 smtp::Reply tls_failed(std::string_view detail);                       // 451 4.7.5
 smtp::Reply tls_not_offered();                                         // 451 4.7.4
 smtp::Reply auth_needs_tls();              // 454 4.7.0 (our setup, not the mail)
+smtp::Reply auth_needs_verified_tls();     // 454 4.7.0 (our setup, not the mail)
 smtp::Reply auth_mechanism_unavailable();  // 451 4.7.12 (no common mechanism)
 }  // namespace local_reply
 

@@ -33,4 +33,12 @@ void count_outcomes(const std::vector<const queue::ClaimedMessage*>& part,
     }
 }
 
+void count_purged(const queue::PurgeReport& report) {
+    auto& purged = metrics::global().purged_rows;
+    purged.Add({{"table", "events"}}).Increment(static_cast<double>(report.events_deleted));
+    purged.Add({{"table", "rejections"}}).Increment(static_cast<double>(report.rejections_deleted));
+    purged.Add({{"table", "auth_suspicious_logins"}})
+        .Increment(static_cast<double>(report.suspicious_logins_deleted));
+}
+
 }  // namespace smarthost::delivery

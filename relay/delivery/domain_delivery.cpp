@@ -50,12 +50,14 @@ TlsPolicy policy_of(OutboundTls tls) {
     return TlsPolicy::opportunistic;
 }
 
-ClientSettings client_settings(const DomainRoute& route, TlsPolicy tls) {
+ClientSettings client_settings(const DomainRoute& route, const Target& target, TlsPolicy tls) {
     const auto& c = route.config;
     ClientSettings s;
     s.helo_name = route.helo_name;
     s.tls = tls;
     s.tls_ca_file = c.tls_ca_file.string();
+    if (target.auth)
+        s.allow_auth_without_verified_tls = target.auth->allow_auth_without_verified_tls;
     if (!c.source_address.empty()) s.source_address = asio::ip::make_address(c.source_address);
     s.timeouts.connect = c.timeouts.connect;
     s.timeouts.greeting = c.timeouts.greeting;
@@ -150,12 +152,12 @@ smtp::Envelope envelope_of(const ClaimedMessage& message) {
 // (RFC 7435 section 3: opportunistic security must not make delivery worse than none).
 asio::awaitable<StepResult> open_connection(const DomainRoute& route, const Target& target,
                                             std::unique_ptr<SmtpClientConnection>& connection) {
-    connection =
-        std::make_unique<SmtpClientConnection>(route.executor, client_settings(route, target.tls));
+    connection = std::make_unique<SmtpClientConnection>(route.executor,
+                                                        client_settings(route, target, target.tls));
     auto opened = co_await connection->open(target.host, target.endpoints);
     if (!opened && opened.failure->tls_failed && target.tls == TlsPolicy::opportunistic) {
         connection = std::make_unique<SmtpClientConnection>(
-            route.executor, client_settings(route, TlsPolicy::none));
+            route.executor, client_settings(route, target, TlsPolicy::none));
         opened = co_await connection->open(target.host, target.endpoints);
     }
     if (opened && target.auth) {

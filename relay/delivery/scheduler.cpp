@@ -24,6 +24,7 @@
 #include "relay/dns/resolver.hpp"
 #include "relay/queue/claims.hpp"
 #include "relay/queue/group_commit.hpp"
+#include "relay/queue/retention.hpp"
 #include "relay/queue/retry_schedule.hpp"
 
 namespace smarthost::delivery {
@@ -61,6 +62,11 @@ queue::RetryPolicy retry_policy(const DeliveryConfig& c) {
     p.jitter = c.retry_jitter;
     p.max_lifetime = c.max_queue_lifetime;
     return p;
+}
+
+queue::RetentionPeriods retention_periods(const DeliveryConfig& c) {
+    return queue::RetentionPeriods{c.body_retention, c.event_retention, c.rejection_retention,
+                                   c.suspicious_login_retention};
 }
 
 const char* state_name(queue::RecordedState state) {
@@ -108,6 +114,14 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
           lease_timer(executor),
           purge_timer(executor),
           drain_timer(executor) {
+        const auto& upstream = config.upstream;
+        if (upstream.configured() && !upstream.username.empty() &&
+            upstream.tls != OutboundTls::verify && !upstream.allow_auth_without_verified_tls)
+            spdlog::warn(
+                "delivery: the upstream relay {} is used without verifying its certificate, so "
+                "its password is never sent and the mail for it stays deferred; set "
+                "[delivery.upstream] tls = \"verify\" (or allow_auth_without_verified_tls = true)",
+                upstream.host);
         if (!config.source_address.empty()) {
             boost::system::error_code ec;
             asio::ip::make_address(config.source_address, ec);
@@ -360,16 +374,20 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
             co_await purge_timer.async_wait(asio::as_tuple(asio::use_awaitable));
             if (stopping) break;
             for (;;) {
-                auto purged =
-                    co_await claims.purge(config.body_retention, config.event_retention, limit);
+                auto purged = co_await queue::purge(pool, retention_periods(config),
+                                                    std::chrono::system_clock::now(), limit);
                 if (!purged) {
                     spdlog::warn("delivery: purge failed: {}", purged.error().message);
                     break;
                 }
-                if (purged->bodies_deleted || purged->events_deleted)
-                    spdlog::info("delivery: purged {} bodies and {} events", purged->bodies_deleted,
-                                 purged->events_deleted);
-                if (purged->bodies_deleted < limit && purged->events_deleted < limit) break;
+                count_purged(*purged);
+                if (purged->any())
+                    spdlog::info(
+                        "delivery: purged {} bodies, {} events, {} rejections and {} "
+                        "suspicious logins",
+                        purged->bodies_deleted, purged->events_deleted, purged->rejections_deleted,
+                        purged->suspicious_logins_deleted);
+                if (!purged->more(limit)) break;
             }
         }
     }

@@ -49,6 +49,7 @@ struct SmtpClientConnection::Impl : std::enable_shared_from_this<Impl> {
     tcp::socket socket;  // moved into tls by STARTTLS
     std::unique_ptr<ssl::context> tls_context;
     std::unique_ptr<ssl::stream<tcp::socket>> tls;
+    bool tls_verified = false;  // the handshake checked the chain and the host name
 
     asio::steady_timer watchdog;
     Clock::time_point deadline = Clock::time_point::max();
@@ -71,6 +72,7 @@ struct SmtpClientConnection::Impl : std::enable_shared_from_this<Impl> {
         boost::system::error_code ignored;
         lowest_layer().close(ignored);
         tls.reset();
+        tls_verified = false;
         tls_context.reset();
         socket = tcp::socket(executor);
         inbox.clear();
@@ -318,12 +320,19 @@ struct SmtpClientConnection::Impl : std::enable_shared_from_this<Impl> {
             co_return result;
         }
         info.tls_version = SSL_get_version(tls->native_handle());
+        tls_verified =
+            policy == TlsPolicy::verify && SSL_get_verify_result(tls->native_handle()) == X509_V_OK;
         auto result = co_await ehlo();
         co_return result;
     }
 
     asio::awaitable<StepResult> authenticate(std::string username, std::string password) {
         if (!tls) co_return StepResult{failure(Stage::auth, local_reply::auth_needs_tls(), false)};
+        // Unverified TLS stops a passive listener only: whoever sits in the path and
+        // presents any certificate would receive the relay password.
+        if (!tls_verified && !settings.allow_auth_without_verified_tls)
+            co_return StepResult{
+                failure(Stage::auth, local_reply::auth_needs_verified_tls(), false)};
         std::optional<smtp::Reply> reply;
         const auto timeout = settings.timeouts.command;
         if (capabilities.offers_auth("PLAIN")) {

@@ -43,6 +43,8 @@ struct ClientSettings {
     std::string helo_name;  // our host name, sent in EHLO/HELO
     TlsPolicy tls = TlsPolicy::opportunistic;
     std::string tls_ca_file;  // for TlsPolicy::verify; empty: the system's default CA paths
+    // authenticate() also over TLS whose certificate was not verified; never without TLS.
+    bool allow_auth_without_verified_tls = false;
     std::optional<boost::asio::ip::address> source_address;  // bind before connecting
     ClientTimeouts timeouts;
 };
@@ -101,7 +103,9 @@ class SmtpClientConnection {
     // connect(), ehlo() and starttls(): the usual opening.
     boost::asio::awaitable<StepResult> open(std::string remote_host,
                                             std::vector<boost::asio::ip::tcp::endpoint> addresses);
-    // AUTH PLAIN (or LOGIN when PLAIN is not offered), only over TLS.
+    // AUTH PLAIN (or LOGIN when PLAIN is not offered), only over TLS whose chain and host
+    // name were verified (TlsPolicy::verify), or over any TLS when the settings allow it.
+    // Otherwise nothing is sent and the failure is a local 454 4.7.0.
     boost::asio::awaitable<StepResult> authenticate(std::string username, std::string password);
 
     // One transaction. `envelope` and `body` (CRLF line ends) must stay alive until it

@@ -37,6 +37,9 @@ constexpr SpecialRange k_special_ranges[] = {
     {"::1/128", "a loopback address"},
     {"::ffff:0:0/96", "an IPv4-mapped address"},
     {"::/96", "an IPv4-compatible address"},
+    // NAT64 (RFC 6052, RFC 8215) embeds an IPv4 address that a translator then reaches:
+    // 64:ff9b::a00:1 is 10.0.0.1 and would escape the IPv4 checks above, as Teredo does.
+    {"64:ff9b::/96", "a NAT64 address"},
     {"64:ff9b:1::/48", "a local-use NAT64 address"},
     {"100::/64", "a discard-only address"},
     {"2001::/32", "a Teredo address"},  // embeds an IPv4 address that escapes these checks

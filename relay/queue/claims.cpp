@@ -124,31 +124,6 @@ SET state = CASE WHEN r.attempts <= 1 THEN 'queued' ELSE 'deferred' END,
     lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
 FROM locked WHERE r.id = locked.id)sql";
 
-// received_at bounds the final times from below, so it prefilters cheaply.
-constexpr const char* k_purge_bodies = R"sql(
-WITH purgeable AS (
-    SELECT m.id FROM messages m
-    WHERE m.body IS NOT NULL
-      AND m.received_at < now() - $1::bigint * interval '1 second'
-      AND NOT EXISTS (
-          SELECT 1 FROM recipients r
-          WHERE r.message_id = m.id
-            AND (r.state NOT IN ('delivered', 'bounced', 'expired', 'cancelled')
-                 OR r.updated_at >= now() - $1::bigint * interval '1 second'))
-    ORDER BY m.received_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE messages m SET body = NULL, body_deleted_at = now()
-FROM purgeable p WHERE m.id = p.id)sql";
-
-constexpr const char* k_purge_events = R"sql(
-DELETE FROM events WHERE id IN (
-    SELECT id FROM events
-    WHERE created_at < now() - $1::bigint * interval '1 second'
-    ORDER BY created_at
-    LIMIT $2))sql";
-
 // Deadlock and serialization failures: PostgreSQL rolled the transaction back.
 bool is_transient(const Error& error) {
     return error.code == "40P01" || error.code == "40001";
@@ -439,23 +414,6 @@ asio::awaitable<Result<std::size_t>> Claims::release(std::string owner,
     auto rows = co_await pool_.query(k_release_some, owner, id_array(ids));
     if (!rows) co_return rows.error();
     co_return rows->affected();
-}
-
-asio::awaitable<Result<Claims::PurgeReport>> Claims::purge(std::chrono::seconds body_retention,
-                                                           std::chrono::seconds event_retention,
-                                                           std::size_t limit) {
-    const auto batch = static_cast<std::int64_t>(limit);
-    // Built outside the co_await: g++ 12 cannot take an initializer list across a suspension.
-    std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{
-        k_purge_bodies,
-        {pg::to_param(static_cast<std::int64_t>(body_retention.count())), pg::to_param(batch)}});
-    statements.push_back(pg::Statement{
-        k_purge_events,
-        {pg::to_param(static_cast<std::int64_t>(event_retention.count())), pg::to_param(batch)}});
-    auto results = co_await pool_.transaction(std::move(statements));
-    if (!results) co_return results.error();
-    co_return PurgeReport{(*results)[0].affected(), (*results)[1].affected()};
 }
 
 }  // namespace smarthost::queue

@@ -151,17 +151,6 @@ class Claims {
     boost::asio::awaitable<Result<std::size_t>> release(std::string owner,
                                                         std::vector<std::int64_t> ids);
 
-    struct PurgeReport {
-        std::size_t bodies_deleted = 0;
-        std::size_t events_deleted = 0;
-    };
-    // Deletes the bodies of messages whose recipients have all been final for
-    // body_retention, and events older than event_retention; at most `limit` of each per
-    // call, so call again while it reports `limit`.
-    boost::asio::awaitable<Result<PurgeReport>> purge(std::chrono::seconds body_retention,
-                                                      std::chrono::seconds event_retention,
-                                                      std::size_t limit = 1000);
-
   private:
     pg::Pool& pool_;
     RetrySchedule& schedule_;

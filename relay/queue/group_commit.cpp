@@ -72,6 +72,11 @@ SELECT id, 'accepted', client_ip, nullif(client_helo, ''), tls_version FROM mess
 // Wakes the delivery schedulers that LISTEN on this channel.
 constexpr const char* k_notify_queue = "SELECT pg_notify('smarthost_queue', '')";
 
+// Contract 1, "250 means stored": the commit must wait for the WAL flush (and for the
+// synchronous standbys, if any), whatever the server, database or role default says. A
+// default of off would otherwise acknowledge mail that a crash of the database can lose.
+constexpr const char* k_synchronous_commit = "SET LOCAL synchronous_commit = on";
+
 // A PostgreSQL array literal of text elements, each double-quoted with '"' and '\'
 // escaped, so no address can break out of its element.
 template <class Item, class Field>
@@ -184,7 +189,8 @@ using Batch = std::vector<std::shared_ptr<Pending>>;
 
 std::vector<pg::Statement> batch_statements(const Batch& batch) {
     std::vector<pg::Statement> statements;
-    statements.reserve(batch.size() + 1);
+    statements.reserve(batch.size() + 2);
+    statements.push_back(pg::Statement{k_synchronous_commit, {}});
     for (const auto& pending : batch) {
         statements.push_back(insert_message_statement(pending->message));
         for (const auto& report : pending->message.reports)

@@ -421,26 +421,43 @@ TEST_F(Delivery, FailedOpportunisticTlsFallsBackToClearText) {
 
 class UpstreamDelivery : public Delivery {
   protected:
-    // All mail to an upstream relay on 127.0.0.6 that wants AUTH after STARTTLS.
-    SmarthostServer& start_with_upstream(const std::string& password) {
-        start_dns({});
-        return start_relay("[delivery.upstream]\nhost = \"127.0.0.6\"\nport = " +
-                           std::to_string(mx_port_) + "\nusername = \"relay-user\"\npassword = \"" +
-                           password + "\"\ntls = \"opportunistic\"\n");
+    static constexpr const char* k_relay_name = "relay.upstream.test";
+
+    // All mail to the upstream relay relay.upstream.test (127.0.0.6), which wants AUTH
+    // after STARTTLS; its certificate is trusted through tls_ca_file. `tls_keys` are more
+    // keys of [delivery.upstream].
+    SmarthostServer& start_with_upstream(const ScriptableSmtpServer& upstream,
+                                         const std::string& password,
+                                         const std::string& tls_keys = "tls = \"verify\"\n") {
+        start_dns({DnsRecord::address(k_relay_name, "127.0.0.6")});
+        const auto ca_file = dir_.path() / "upstream-ca.pem";
+        std::ofstream(ca_file) << upstream.certificate_pem();
+        return start_relay(
+            "tls_ca_file = \"" + ca_file.string() + "\"\n[delivery.upstream]\nhost = \"" +
+            k_relay_name + "\"\nport = " + std::to_string(mx_port_) +
+            "\nusername = \"relay-user\"\npassword = \"" + password + "\"\n" + tls_keys);
     }
     static SmtpServerScript upstream_script() {
         SmtpServerScript script;
+        script.hostname = k_relay_name;
         script.starttls = true;
         script.auth_mechanisms = {"PLAIN", "LOGIN"};
         script.auth_username = "relay-user";
         script.auth_password = "relay-secret";
         return script;
     }
+    static bool saw_auth(const ScriptableSmtpServer& upstream) {
+        for (const auto& command : upstream.commands())
+            if (command.rfind("AUTH", 0) == 0) return true;
+        return false;
+    }
+
+    TempDir dir_;
 };
 
-TEST_F(UpstreamDelivery, MailGoesToTheUpstreamWithAuthOverTls) {
+TEST_F(UpstreamDelivery, MailGoesToTheUpstreamWithAuthOverVerifiedTls) {
     ScriptableSmtpServer upstream(upstream_script(), "127.0.0.6", mx_port_);
-    start_with_upstream("relay-secret");
+    start_with_upstream(upstream, "relay-secret");
     const auto id = submit({"bob@anywhere.test"}, message("bob@anywhere.test", "upstream"));
     ASSERT_TRUE(reaches("bob@anywhere.test", "delivered"));
     const auto received = upstream.transactions();
@@ -452,12 +469,40 @@ TEST_F(UpstreamDelivery, MailGoesToTheUpstreamWithAuthOverTls) {
 
 TEST_F(UpstreamDelivery, RefusedUpstreamCredentialsDeferNeverBounce) {
     ScriptableSmtpServer upstream(upstream_script(), "127.0.0.6", mx_port_);
-    start_with_upstream("wrong-secret");
+    start_with_upstream(upstream, "wrong-secret");
     submit({"bob@anywhere.test"}, message("bob@anywhere.test", "refused"));
     ASSERT_TRUE(reaches("bob@anywhere.test", "deferred"));
     EXPECT_EQ(last_reply_of("bob@anywhere.test").rfind("535", 0), 0u)
         << last_reply_of("bob@anywhere.test");
     EXPECT_TRUE(upstream.transactions().empty());
+}
+
+// Issue 11 point 18: under tls = "opportunistic" any certificate is taken, so whoever can
+// intercept the connection would be handed the relay password. The mail waits instead,
+// with the reason in its last reply, and the password never goes out.
+TEST_F(UpstreamDelivery, AuthOverTlsWithAnUnverifiedCertificateIsDeferredWithoutThePassword) {
+    ScriptableSmtpServer upstream(upstream_script(), "127.0.0.6", mx_port_);
+    start_with_upstream(upstream, "relay-secret", "tls = \"opportunistic\"\n");
+    submit({"bob@anywhere.test"}, message("bob@anywhere.test", "unverified"));
+    ASSERT_TRUE(reaches("bob@anywhere.test", "deferred"));
+    EXPECT_EQ(last_reply_of("bob@anywhere.test"),
+              "454 4.7.0 Refusing to send credentials over TLS whose certificate was not "
+              "verified");
+    EXPECT_GE(upstream.connections(), 1u);  // it did connect and start TLS
+    EXPECT_FALSE(saw_auth(upstream));
+    EXPECT_TRUE(upstream.transactions().empty());
+}
+
+TEST_F(UpstreamDelivery, AuthOverUnverifiedTlsWhenTheOperatorAllowsIt) {
+    ScriptableSmtpServer upstream(upstream_script(), "127.0.0.6", mx_port_);
+    start_with_upstream(upstream, "relay-secret",
+                        "tls = \"opportunistic\"\nallow_auth_without_verified_tls = true\n");
+    submit({"bob@anywhere.test"}, message("bob@anywhere.test", "allowed"));
+    ASSERT_TRUE(reaches("bob@anywhere.test", "delivered"));
+    const auto received = upstream.transactions();
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_TRUE(received[0].tls);
+    EXPECT_TRUE(received[0].authenticated);
 }
 
 }  // namespace

@@ -186,11 +186,13 @@ TEST_F(MetricsEndToEnd, ReadyzFollowsTheDatabaseWhileHealthzStaysUp) {
     const auto problem = boost::json::parse(during.body);
     EXPECT_EQ(problem.at("status"), "not ready");
     const auto& checks = problem.at("checks").as_array();
-    ASSERT_EQ(checks.size(), 3u);
+    ASSERT_EQ(checks.size(), 4u);
     EXPECT_EQ(checks[0].at("name"), "database");
     EXPECT_EQ(checks[0].at("ok"), false);
     EXPECT_EQ(checks[2].at("name"), "listeners");
     EXPECT_EQ(checks[2].at("ok"), true);
+    EXPECT_EQ(checks[3].at("name"), "durability");
+    EXPECT_EQ(checks[3].at("ok"), false);
     EXPECT_EQ(http_get(metrics_port_, "/healthz").status, 200);
     EXPECT_EQ(http_get(admin_port, "/readyz").status, 503);
 
@@ -245,6 +247,50 @@ TEST_F(MetricsEndToEnd, DeliveryOutcomesLatencyAndDnsLookupsAreCounted) {
     EXPECT_GE(series_value(text, "smarthost_dns_lookups_total{result=\"ok\",type=\"A\"}"), 2);
     EXPECT_EQ(series_value(text, "smarthost_queue_recipients{state=\"deferred\"}"), 1);
     EXPECT_EQ(text.find("dest.test"), std::string::npos) << "a domain became a label";
+}
+
+// Issue 11 point 15: the delivery role purges refusals and suspicious logins past the
+// configured retention, and counts what it deleted per table. Rows are dated relative to
+// the database's clock, days away from the one-day retention, so the two clocks of one
+// machine cannot disagree enough to matter.
+TEST_F(MetricsEndToEnd, TheDeliveryRolePurgesOldRefusalsAndSuspiciousLoginsAndCountsThem) {
+    test::Dnsmasq dns({});  // the delivery role's resolver stays on loopback
+    ServerOptions options;
+    options.roles = "smtp,delivery";
+    options.extra_toml = metrics_section(metrics_port_) + "[delivery]\ndns_forwarders = [\"" +
+                         dns.forwarder() +
+                         "\"]\npurge_interval_seconds = 1\nrejection_retention_days = 1\n"
+                         "suspicious_login_retention_days = 2\n";
+    start(options);
+    const auto account = *db_.exec("SELECT id FROM accounts").at(0).at(0);
+    db_.exec(
+        "INSERT INTO rejections (account_id, reason, created_at) VALUES "
+        "($1, 'dnsbl', now() - interval '5 days'), ($1, 'dnsbl', now() - interval '4 days'), "
+        "($1, 'sender_domain', now())",
+        account);
+    db_.exec(
+        "INSERT INTO auth_suspicious_logins (account_id, username, client_ip, zones, "
+        "logged_in_at) VALUES ($1, 'alice', '192.0.2.7', '{pbl.example}', "
+        "now() - interval '5 days'), ($1, 'alice', '192.0.2.7', '{pbl.example}', "
+        "now() - interval '1 day')",
+        account);
+
+    HttpAnswer scrape;
+    ASSERT_TRUE(eventually(
+        [&] {
+            scrape = http_get(metrics_port_, "/metrics");
+            return series_value(scrape.body,
+                                "smarthost_purged_rows_total{table=\"auth_suspicious_logins\"}") ==
+                       1 &&
+                   series_value(scrape.body, "smarthost_purged_rows_total{table=\"rejections\"}") ==
+                       2;
+        },
+        30s))
+        << scrape.body;
+    EXPECT_EQ(series_value(scrape.body, "smarthost_purged_rows_total{table=\"events\"}"), 0);
+    EXPECT_EQ(*db_.exec("SELECT string_agg(reason, ',') FROM rejections").at(0).at(0),
+              "sender_domain");
+    EXPECT_EQ(*db_.exec("SELECT count(*) FROM auth_suspicious_logins").at(0).at(0), "1");
 }
 
 // A real Prometheus (Debian's prometheus package) on loopback scrapes the metrics

@@ -31,6 +31,24 @@ TEST_F(AccountsApiTest, CreateStoresTheAccountAndAudits) {
     EXPECT_EQ(detail[0][0], "acme");
 }
 
+// Issue 11 point 20: a value that passes the API's checks but not one of the database's
+// (here one added as a database rule the API does not know) is a 422 whose body tells
+// neither the table, nor the constraint, nor the failing row.
+TEST_F(AccountsApiTest, CheckConstraintViolationIs422WithoutPostgresNames) {
+    db.exec(
+        "ALTER TABLE accounts ADD CONSTRAINT accounts_reserved_name_check "
+        "CHECK (name <> 'postmaster')");
+    const auto reply = post("/api/v1/accounts", R"({"name":"postmaster","note":"n0te-marker"})");
+    ASSERT_EQ(reply.status, 422u) << reply.body;
+    EXPECT_EQ(reply.header("content-type"), "application/problem+json");
+    EXPECT_EQ(reply.json().at("detail").as_string(), "a value breaks a rule of the stored data");
+    for (const char* internal : {"accounts_reserved_name_check", "accounts", "constraint",
+                                 "relation", "Failing row", "n0te-marker"})
+        EXPECT_EQ(reply.body.find(internal), std::string::npos) << internal << " in " << reply.body;
+    EXPECT_EQ(db.exec("SELECT count(*) FROM accounts").at(0).at(0), "0");
+    EXPECT_TRUE(audit_rows().empty());
+}
+
 TEST_F(AccountsApiTest, DuplicateNameIs409WithoutAudit) {
     create_account_via_api("acme");
     const auto reply = post("/api/v1/accounts", R"({"name":"acme"})");

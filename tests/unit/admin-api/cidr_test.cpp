@@ -40,5 +40,34 @@ TEST(Cidr, RefusesMalformedInput) {
         EXPECT_EQ(canonical(text), std::nullopt) << text;
 }
 
+// Issue 11 point 20: one typo ("/4" for "/24") or a pasted "0.0.0.0/0" would let much of
+// the Internet relay without AUTH.
+TEST(Cidr, NetworksBroaderThanTheLimitsAreTooBroad) {
+    const NetworkBreadth defaults;
+    EXPECT_EQ(too_broad("10.1.0.0/16", defaults), std::nullopt);
+    EXPECT_EQ(too_broad("192.0.2.0/24", defaults), std::nullopt);
+    EXPECT_EQ(too_broad("192.0.2.7/32", defaults), std::nullopt);
+    EXPECT_EQ(too_broad("2001:db8:1::/48", defaults), std::nullopt);
+    EXPECT_EQ(too_broad("2001:db8::1/128", defaults), std::nullopt);
+    EXPECT_EQ(too_broad("10.0.0.0/15", defaults),
+              "10.0.0.0/15 is broader than /16 (admin.min_network_prefix_ipv4); send \"force\": "
+              "true to allow it anyway");
+    EXPECT_EQ(too_broad("0.0.0.0/0", defaults),
+              "0.0.0.0/0 is broader than /16 (admin.min_network_prefix_ipv4); send \"force\": "
+              "true to allow it anyway");
+    EXPECT_EQ(too_broad("2001:db8::/32", defaults),
+              "2001:db8::/32 is broader than /48 (admin.min_network_prefix_ipv6); send "
+              "\"force\": true to allow it anyway");
+    EXPECT_NE(too_broad("::/0", defaults), std::nullopt);
+}
+
+TEST(Cidr, TheLimitsAreTheOperators) {
+    EXPECT_EQ(too_broad("10.0.0.0/8", NetworkBreadth{8, 48}), std::nullopt);
+    EXPECT_NE(too_broad("10.0.0.0/7", NetworkBreadth{8, 48}), std::nullopt);
+    EXPECT_NE(too_broad("192.0.2.0/24", NetworkBreadth{32, 128}), std::nullopt);
+    EXPECT_EQ(too_broad("0.0.0.0/0", NetworkBreadth{0, 0}), std::nullopt);
+    EXPECT_EQ(too_broad("::/0", NetworkBreadth{0, 0}), std::nullopt);
+}
+
 }  // namespace
 }  // namespace smarthost::admin

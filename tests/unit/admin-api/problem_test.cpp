@@ -49,6 +49,37 @@ TEST(Problem, DatabaseErrorsMapToStatuses) {
     EXPECT_EQ(problem::from_database(Error{"bug", "42601"}).status, 500u);
 }
 
+// Issue 11 point 20: PostgreSQL's message names the table and constraint, and its detail
+// holds the failing row; none of it may reach the client.
+TEST(Problem, DatabaseRefusalsDoNotEchoPostgresMessages) {
+    const Error check{
+        "new row for relation \"credentials\" violates check constraint "
+        "\"credentials_username_check\" (Failing row contains (7, 3, , $argon2id$v=19$m=65536, "
+        "t, 2024-01-01 00:00:00+00))",
+        "23514"};
+    const auto response = problem::from_database(check);
+    EXPECT_EQ(response.status, 422u);
+    EXPECT_EQ(response.content_type, "application/problem+json");
+    for (const char* secret : {"credentials", "check constraint", "Failing row", "argon2id"})
+        EXPECT_EQ(response.body.find(secret), std::string::npos)
+            << secret << " in " << response.body;
+    EXPECT_NE(response.body.find(R"("detail":"a value breaks a rule of the stored data")"),
+              std::string::npos)
+        << response.body;
+
+    const auto too_long =
+        problem::from_database(Error{"value too long for type character varying(64)", "22001"});
+    EXPECT_EQ(too_long.status, 422u);
+    EXPECT_EQ(too_long.body.find("varying"), std::string::npos) << too_long.body;
+    const auto range = problem::from_database(
+        Error{"integer out of range (column \"max_connections\" of \"accounts\")", "22003"});
+    EXPECT_EQ(range.body.find("accounts"), std::string::npos) << range.body;
+    const auto bug =
+        problem::from_database(Error{"relation \"allowed_networks\" does not exist", "42P01"});
+    EXPECT_EQ(bug.status, 500u);
+    EXPECT_EQ(bug.body.find("allowed_networks"), std::string::npos) << bug.body;
+}
+
 TEST(Problem, OtherStatuses) {
     EXPECT_EQ(problem::malformed_json("x").status, 400u);
     EXPECT_EQ(problem::not_found("x").status, 404u);

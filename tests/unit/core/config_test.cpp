@@ -256,6 +256,25 @@ TEST_F(ConfigFile, DeliveryRetryAndRetentionKeys) {
               std::string::npos);
 }
 
+TEST_F(ConfigFile, RejectionAndSuspiciousLoginRetentionInDays) {
+    const auto defaults = load_config(write(minimal)).delivery;
+    EXPECT_EQ(defaults.rejection_retention, std::chrono::seconds(30 * 86400));
+    EXPECT_EQ(defaults.suspicious_login_retention, std::chrono::seconds(90 * 86400));
+    const auto d =
+        load_config(write(std::string(minimal) + "[delivery]\nrejection_retention_days = 2\n"
+                                                 "suspicious_login_retention_days = 400\n"))
+            .delivery;
+    EXPECT_EQ(d.rejection_retention, std::chrono::seconds(2 * 86400));
+    EXPECT_EQ(d.suspicious_login_retention, std::chrono::seconds(400 * 86400));
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nrejection_retention_days = 0\n")
+                  .find("delivery.rejection_retention_days: must be between 1 and 3660"),
+              std::string::npos);
+    EXPECT_NE(
+        error_of(std::string(minimal) + "[delivery]\nsuspicious_login_retention_days = 3661\n")
+            .find("delivery.suspicious_login_retention_days: must be between 1 and 3660"),
+        std::string::npos);
+}
+
 TEST_F(ConfigFile, DeliveryClientTimeouts) {
     const auto d =
         load_config(write(std::string(minimal) + "[delivery.timeouts]\nconnect_seconds = 3\n"
@@ -281,8 +300,29 @@ TEST_F(ConfigFile, UpstreamRelayForListedDomainsWithPasswordFromTheEnvironment) 
     EXPECT_EQ(d.upstream.port, 465);
     EXPECT_EQ(d.upstream.password, "from-env");
     EXPECT_EQ(d.upstream.tls, OutboundTls::verify);
+    EXPECT_FALSE(d.upstream.allow_auth_without_verified_tls);
     EXPECT_TRUE(d.upstream.applies_to("example.com"));
     EXPECT_FALSE(d.upstream.applies_to("example.org"));
+}
+
+TEST_F(ConfigFile, UpstreamAuthOverUnverifiedTlsOnlyWhenAllowedExplicitly) {
+    const auto d = load_config(write(std::string(minimal) +
+                                     "[delivery.upstream]\nhost = \"relay.example\"\n"
+                                     "username = \"u\"\npassword = \"p\"\ntls = \"opportunistic\"\n"
+                                     "allow_auth_without_verified_tls = true\n"))
+                       .delivery;
+    EXPECT_EQ(d.upstream.tls, OutboundTls::opportunistic);
+    EXPECT_TRUE(d.upstream.allow_auth_without_verified_tls);
+    EXPECT_NE(error_of(std::string(minimal) +
+                       "[delivery.upstream]\nhost = \"h\"\nallow_auth_without_verified_tls = 1\n")
+                  .find("delivery.upstream.allow_auth_without_verified_tls: must be true or false"),
+              std::string::npos);
+    // Allowing unverified TLS never allows no TLS at all.
+    EXPECT_NE(error_of(std::string(minimal) +
+                       "[delivery.upstream]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"\n"
+                       "tls = \"none\"\nallow_auth_without_verified_tls = true\n")
+                  .find("delivery.upstream.tls"),
+              std::string::npos);
 }
 
 TEST_F(ConfigFile, UpstreamForAllMailWithoutAuthAndItsChecks) {
@@ -321,6 +361,24 @@ TEST_F(ConfigFile, AdminSectionEnablesTheAdminRole) {
     EXPECT_EQ(config.admin.port, 8025);
     EXPECT_EQ(config.admin.request_timeout, std::chrono::seconds(5));
     EXPECT_FALSE(load_config(write(minimal)).admin.enabled);
+}
+
+TEST_F(ConfigFile, AdminNetworkPrefixLimitsDefaultToSlash16AndSlash48) {
+    const std::string admin = std::string(minimal) + "[admin]\naddress = \"127.0.0.1:8025\"\n";
+    const auto defaults = load_config(write(admin)).admin;
+    EXPECT_EQ(defaults.min_network_prefix_ipv4, 16u);
+    EXPECT_EQ(defaults.min_network_prefix_ipv6, 48u);
+    const auto set = load_config(write(admin + "min_network_prefix_ipv4 = 24\n"
+                                               "min_network_prefix_ipv6 = 64\n"))
+                         .admin;
+    EXPECT_EQ(set.min_network_prefix_ipv4, 24u);
+    EXPECT_EQ(set.min_network_prefix_ipv6, 64u);
+    EXPECT_NE(error_of(admin + "min_network_prefix_ipv4 = 33\n")
+                  .find("admin.min_network_prefix_ipv4: must be between 0 and 32"),
+              std::string::npos);
+    EXPECT_NE(error_of(admin + "min_network_prefix_ipv6 = 129\n")
+                  .find("admin.min_network_prefix_ipv6: must be between 0 and 128"),
+              std::string::npos);
 }
 
 TEST_F(ConfigFile, AdminAddressAndKeysAreChecked) {

@@ -43,7 +43,8 @@ TEST(Metrics, TheCatalogueListsEveryFamilyOnceWithItsType) {
     EXPECT_TRUE(names.contains("smarthost_auth_lockouts_total"));
     EXPECT_TRUE(names.contains("smarthost_smtp_sessions_cut_total"));
     EXPECT_TRUE(names.contains("smarthost_admin_connections_refused_total"));
-    EXPECT_EQ(names.size(), 28u);
+    EXPECT_TRUE(names.contains("smarthost_purged_rows_total"));
+    EXPECT_EQ(names.size(), 29u);
 }
 
 TEST(Metrics, LabelledIncrementsShowAsSeriesOfTheirLabels) {
@@ -88,36 +89,72 @@ TEST(Metrics, StopwatchObservesTheElapsedSecondsOnce) {
                          "smarthost_delivery_duration_seconds_bucket{le=\"0.05\"} 1\n"));
 }
 
-TEST(Readiness, ReadyWhenTheSchemaIsCurrentAndListenersAreUp) {
-    const auto readiness = judge_readiness(4, "", 4, true);
-    EXPECT_TRUE(readiness.ready());
-    EXPECT_TRUE(contains(readiness.json(), R"("status":"ready")")) << readiness.json();
+DatabaseFacts current_database() {
+    return DatabaseFacts{4, "", "on"};
 }
 
-TEST(Readiness, AnUnreachableDatabaseFailsTheDatabaseAndMigrationChecks) {
-    const auto readiness = judge_readiness(std::nullopt, "connection refused", 4, true);
+TEST(Readiness, ReadyWhenTheSchemaIsCurrentListenersAreUpAndFsyncIsOn) {
+    const auto readiness = judge_readiness(current_database(), 4, true);
+    EXPECT_TRUE(readiness.ready());
+    EXPECT_TRUE(contains(readiness.json(), R"("status":"ready")")) << readiness.json();
+    ASSERT_EQ(readiness.checks.size(), 4u);
+    EXPECT_EQ(readiness.checks[3].name, "durability");
+    EXPECT_EQ(readiness.checks[3].detail, "fsync is on");
+}
+
+TEST(Readiness, AnUnreachableDatabaseFailsTheDatabaseMigrationAndDurabilityChecks) {
+    const auto readiness =
+        judge_readiness(DatabaseFacts{std::nullopt, "connection refused", ""}, 4, true);
     EXPECT_FALSE(readiness.ready());
-    ASSERT_EQ(readiness.checks.size(), 3u);
+    ASSERT_EQ(readiness.checks.size(), 4u);
     EXPECT_FALSE(readiness.checks[0].ok);
     EXPECT_EQ(readiness.checks[0].detail, "unreachable: connection refused");
     EXPECT_FALSE(readiness.checks[1].ok);
     EXPECT_TRUE(readiness.checks[2].ok);
+    EXPECT_FALSE(readiness.checks[3].ok);
+    EXPECT_EQ(readiness.checks[3].detail, "unknown: the database is unreachable");
     EXPECT_TRUE(contains(readiness.json(), R"("status":"not ready")"));
 }
 
 TEST(Readiness, AnOldSchemaFailsOnlyTheMigrationCheck) {
-    const auto readiness = judge_readiness(3, "", 4, true);
+    const auto readiness = judge_readiness(DatabaseFacts{3, "", "on"}, 4, true);
     EXPECT_FALSE(readiness.ready());
     EXPECT_TRUE(readiness.checks[0].ok);
     EXPECT_FALSE(readiness.checks[1].ok);
     EXPECT_TRUE(contains(readiness.checks[1].detail, "smarthost migrate"));
+    EXPECT_TRUE(readiness.checks[3].ok);
 }
 
 TEST(Readiness, ListenersDownIsNotReady) {
-    const auto readiness = judge_readiness(4, "", 4, false);
+    const auto readiness = judge_readiness(current_database(), 4, false);
     EXPECT_FALSE(readiness.ready());
     EXPECT_EQ(readiness.checks[2].name, "listeners");
     EXPECT_FALSE(readiness.checks[2].ok);
+}
+
+// Issue 11 point 19: with fsync = off PostgreSQL acknowledges commits it may never write,
+// so "250 queued" would not mean stored.
+TEST(Readiness, FsyncOffIsNotReadyAndSaysWhy) {
+    const auto readiness = judge_readiness(DatabaseFacts{4, "", "off"}, 4, true);
+    EXPECT_FALSE(readiness.ready());
+    EXPECT_TRUE(readiness.checks[0].ok);
+    EXPECT_TRUE(readiness.checks[1].ok);
+    EXPECT_TRUE(readiness.checks[2].ok);
+    EXPECT_EQ(readiness.checks[3].name, "durability");
+    EXPECT_FALSE(readiness.checks[3].ok);
+    EXPECT_EQ(readiness.checks[3].detail,
+              "fsync is off: a crash of the database host can lose or corrupt accepted mail; "
+              "set fsync = on in postgresql.conf");
+    const auto json = readiness.json();
+    EXPECT_TRUE(contains(json, R"("status":"not ready")")) << json;
+    EXPECT_TRUE(contains(json, R"({"name":"durability","ok":false,"detail":"fsync is off: )"))
+        << json;
+}
+
+TEST(Readiness, AnUnreadableFsyncSettingIsNotReady) {
+    const auto readiness = judge_readiness(DatabaseFacts{0, "", ""}, 0, true);
+    EXPECT_FALSE(readiness.ready());
+    EXPECT_EQ(readiness.checks[3].detail, "unknown: fsync could not be read");
 }
 
 }  // namespace

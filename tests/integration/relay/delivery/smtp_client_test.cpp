@@ -492,14 +492,28 @@ TEST_F(SmtpClientTest, VerifyPolicyRequiresStartTls) {
     EXPECT_TRUE(server.transactions().empty());
 }
 
-TEST_F(SmtpClientTest, AuthenticatesWithPlainOverTls) {
+// A server offering AUTH after STARTTLS, with a self-signed certificate for mx.test.
+SmtpServerScript auth_script(std::vector<std::string> mechanisms = {"PLAIN", "LOGIN"}) {
     SmtpServerScript script;
     script.starttls = true;
-    script.auth_mechanisms = {"PLAIN", "LOGIN"};
+    script.auth_mechanisms = std::move(mechanisms);
     script.auth_username = "relay-user";
     script.auth_password = "s3cret";
-    ScriptableSmtpServer server(script);
-    SmtpClientConnection client(io_.get_executor(), settings());
+    return script;
+}
+
+bool any_auth_command(const ScriptableSmtpServer& server) {
+    const auto commands = server.commands();
+    return std::any_of(commands.begin(), commands.end(),
+                       [](const std::string& command) { return command.rfind("AUTH", 0) == 0; });
+}
+
+TEST_F(SmtpClientTest, AuthenticatesWithPlainOverVerifiedTls) {
+    ScriptableSmtpServer server(auth_script());
+    TrustedCertificate ca(server.certificate_pem());
+    auto s = settings(TlsPolicy::verify);
+    s.tls_ca_file = ca.path();
+    SmtpClientConnection client(io_.get_executor(), s);
     ASSERT_TRUE(open(client, server));
     auto bad = run(client.authenticate("relay-user", "wrong"));
     ASSERT_FALSE(bad);
@@ -511,28 +525,61 @@ TEST_F(SmtpClientTest, AuthenticatesWithPlainOverTls) {
 }
 
 TEST_F(SmtpClientTest, AuthenticatesWithLoginWhenPlainIsNotOffered) {
-    SmtpServerScript script;
-    script.starttls = true;
-    script.auth_mechanisms = {"LOGIN"};
-    script.auth_username = "relay-user";
-    script.auth_password = "s3cret";
-    ScriptableSmtpServer server(script);
-    SmtpClientConnection client(io_.get_executor(), settings());
+    ScriptableSmtpServer server(auth_script({"LOGIN"}));
+    TrustedCertificate ca(server.certificate_pem());
+    auto s = settings(TlsPolicy::verify);
+    s.tls_ca_file = ca.path();
+    SmtpClientConnection client(io_.get_executor(), s);
     ASSERT_TRUE(open(client, server));
     EXPECT_TRUE(run(client.authenticate("relay-user", "s3cret")));
 }
 
-TEST_F(SmtpClientTest, NeverSendsCredentialsWithoutTls) {
-    SmtpServerScript script;
-    script.auth_mechanisms = {"PLAIN"};
-    ScriptableSmtpServer server(script);
-    SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::none));
+// Issue 11 point 18: opportunistic TLS takes any certificate, so whoever intercepts the
+// connection to the upstream relay would be handed its password.
+TEST_F(SmtpClientTest, NeverSendsCredentialsOverTlsWithAnUnverifiedCertificate) {
+    ScriptableSmtpServer server(auth_script());
+    SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::opportunistic));
     ASSERT_TRUE(open(client, server));
-    auto result = run(client.authenticate("u", "p"));
+    ASSERT_EQ(client.info().tls_version, "TLSv1.3");
+    auto result = run(client.authenticate("relay-user", "s3cret"));
     ASSERT_FALSE(result);
     EXPECT_EQ(result.failure->stage, Stage::auth);
-    for (const auto& command : server.commands())
-        EXPECT_NE(command.rfind("AUTH", 0), 0u);
+    EXPECT_FALSE(result.failure->from_remote);
+    EXPECT_EQ(describe(result.failure->reply),
+              "454 4.7.0 Refusing to send credentials over TLS whose certificate was not "
+              "verified");
+    EXPECT_EQ(result.failure->outcome(), Outcome::temporary);
+    EXPECT_FALSE(any_auth_command(server));
+}
+
+TEST_F(SmtpClientTest, SendsCredentialsOverUnverifiedTlsWhenAllowed) {
+    ScriptableSmtpServer server(auth_script());
+    auto s = settings(TlsPolicy::opportunistic);
+    s.allow_auth_without_verified_tls = true;
+    SmtpClientConnection client(io_.get_executor(), s);
+    ASSERT_TRUE(open(client, server));
+    ASSERT_TRUE(run(client.authenticate("relay-user", "s3cret")));
+    auto envelope = envelope_to({"a@example.com"});
+    EXPECT_EQ(run(client.send_message(envelope, k_body)).recipients[0].outcome, Outcome::delivered);
+    EXPECT_TRUE(server.transactions()[0].authenticated);
+}
+
+TEST_F(SmtpClientTest, NeverSendsCredentialsWithoutTls) {
+    for (const bool allow_unverified : {false, true}) {
+        SmtpServerScript script;
+        script.auth_mechanisms = {"PLAIN"};
+        ScriptableSmtpServer server(script);
+        auto s = settings(TlsPolicy::none);
+        s.allow_auth_without_verified_tls = allow_unverified;
+        SmtpClientConnection client(io_.get_executor(), s);
+        ASSERT_TRUE(open(client, server));
+        auto result = run(client.authenticate("u", "p"));
+        ASSERT_FALSE(result);
+        EXPECT_EQ(result.failure->stage, Stage::auth);
+        EXPECT_EQ(describe(result.failure->reply),
+                  "454 4.7.0 Refusing to send credentials without TLS");
+        EXPECT_FALSE(any_auth_command(server));
+    }
 }
 
 }  // namespace

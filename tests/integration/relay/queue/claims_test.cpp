@@ -510,47 +510,5 @@ TEST_F(ClaimsTest, ReleaseGivesRecipientsBackWithoutCountingAnAttempt) {
     EXPECT_EQ(claim("w").recipients, 3u);  // due again at once
 }
 
-TEST_F(ClaimsTest, PurgeDeletesOldBodiesOfFinishedMessagesAndOldEvents) {
-    const std::string done = enqueue({"a@example.org", "b@example.org"});
-    const std::string recent = enqueue({"c@example.org"});
-    const std::string pending = enqueue({"d@example.org", "e@example.org"});
-    db.exec("UPDATE messages SET received_at = now() - interval '10 days'");
-    db.exec(
-        "UPDATE recipients SET state = 'delivered', updated_at = now() - interval '8 days' "
-        "WHERE message_id = $1",
-        done);
-    db.exec(
-        "UPDATE recipients SET state = 'bounced', updated_at = now() - interval '1 day' "
-        "WHERE message_id = $1",
-        recent);
-    db.exec(
-        "UPDATE recipients SET state = 'delivered', updated_at = now() - interval '8 days' "
-        "WHERE address = 'd@example.org'");
-    db.exec("UPDATE events SET created_at = now() - interval '40 days' WHERE message_id = $1",
-            done);
-
-    auto report = test::run_awaitable(io, claims.purge(7 * 24h, 30 * 24h));
-    ASSERT_TRUE(report) << report.error().message;
-    EXPECT_EQ(report->bodies_deleted, 1u);
-    EXPECT_EQ(report->events_deleted, 1u);
-    auto body = [&](const std::string& id) {
-        return db
-            .exec(
-                "SELECT body IS NULL, body_deleted_at IS NOT NULL FROM messages "
-                "WHERE id = $1",
-                id)
-            .at(0);
-    };
-    EXPECT_EQ(body(done), (TestDatabase::Row{"t", "t"}));
-    EXPECT_EQ(body(recent), (TestDatabase::Row{"f", "f"}));
-    EXPECT_EQ(body(pending), (TestDatabase::Row{"f", "f"}));
-    EXPECT_EQ(scalar("SELECT count(*) FROM events"), "2");
-
-    auto again = test::run_awaitable(io, claims.purge(7 * 24h, 30 * 24h));
-    ASSERT_TRUE(again);
-    EXPECT_EQ(again->bodies_deleted, 0u);
-    EXPECT_EQ(again->events_deleted, 0u);
-}
-
 }  // namespace
 }  // namespace smarthost::queue

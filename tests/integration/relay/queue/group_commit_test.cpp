@@ -7,6 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <set>
+#include <stdexcept>
+#include <string>
 
 #include "core/pg/pool.hpp"
 #include "tests/support/run_awaitable.hpp"
@@ -254,6 +256,53 @@ TEST_F(GroupCommitTest, IdleSystemCommitsWithinMaxWait) {
     ASSERT_TRUE(status) << status.error().message;
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
     EXPECT_EQ(committer.batches_committed(), 2u);
+}
+
+// Issue 11 point 19: a database (or server, or role) default of synchronous_commit = off
+// would let PostgreSQL acknowledge a commit before its WAL reaches the disk, so a crash
+// could lose mail already answered "250 queued". A trigger records the setting in force
+// inside the accepting transaction itself.
+TEST_F(GroupCommitTest, CommitsSynchronouslyWhenTheDatabaseDefaultIsOff) {
+    db.exec("CREATE TABLE commit_settings (message_id uuid, synchronous_commit text)");
+    db.exec(R"sql(
+CREATE FUNCTION record_commit_setting() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO commit_settings VALUES (NEW.id, current_setting('synchronous_commit'));
+    RETURN NEW;
+END $$)sql");
+    db.exec(
+        "CREATE TRIGGER record_commit_setting AFTER INSERT ON messages "
+        "FOR EACH ROW EXECUTE FUNCTION record_commit_setting()");
+    db.exec("ALTER DATABASE \"" + db.name() + "\" SET synchronous_commit = off");
+
+    // One connection, opened after the ALTER: it starts with the default off.
+    pg::Pool one_connection(io.get_executor(), pg::Pool::Settings{db.url(), 1, 5, 10});
+    auto setting = [&] {
+        auto rows = test::run_awaitable(io, one_connection.query("SHOW synchronous_commit"));
+        if (!rows) throw std::runtime_error(rows.error().message);
+        return std::string(rows->get(0, 0));
+    };
+    ASSERT_EQ(setting(), "off");
+
+    GroupCommitter committer(one_connection, GroupCommitter::Settings{});
+    int committed = 0;
+    for (int i = 0; i < 3; ++i) {
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+                Status status = co_await committer.enqueue(make_message(account_id, "x\r\n"));
+                if (status) ++committed;
+            },
+            asio::detached);
+    }
+    io.restart();
+    io.run();
+    ASSERT_EQ(committed, 3);
+    EXPECT_EQ(
+        db.exec("SELECT string_agg(synchronous_commit, ',') FROM commit_settings").at(0).at(0),
+        "on,on,on");
+    // SET LOCAL: the pooled connection's other work keeps its own setting.
+    EXPECT_EQ(setting(), "off");
 }
 
 TEST(GroupCommitOutage, EnqueueFailsAsUnavailableWhenPostgresIsDown) {

@@ -19,7 +19,7 @@ TEST(AddressPolicy, PublicAddressesAreAllowed) {
     AddressPolicy policy;
     for (const char* address :
          {"8.8.8.8", "1.1.1.1", "93.184.216.34", "172.32.0.1", "100.128.0.1", "192.0.1.255",
-          "2a00:1450:4001:80b::200e", "2001:4860:4860::8888", "64:ff9b::808:808"}) {
+          "2a00:1450:4001:80b::200e", "2001:4860:4860::8888"}) {
         EXPECT_TRUE(policy.allows(address)) << *policy.refusal(address);
     }
 }
@@ -103,6 +103,31 @@ TEST(AddressPolicy, Ipv4MappedAndCompatibleAreRefused) {
     expect_refused(policy, "::ffff:127.0.0.1",
                    "::ffff:127.0.0.1 is an IPv4-mapped address (::ffff:0.0.0.0/96)");
     expect_refused(policy, "::10.0.0.1", "::10.0.0.1 is an IPv4-compatible address (::/96)");
+}
+
+// Issue 11 point 17: an MX whose AAAA is 64:ff9b::a00:1 reaches 10.0.0.1 through a NAT64
+// translator on an IPv6-only host, whatever the IPv4 checks say.
+TEST(AddressPolicy, Nat64AddressesAreRefusedWhateverTheyEmbed) {
+    AddressPolicy policy;
+    expect_refused(policy, "64:ff9b::a00:1", "64:ff9b::a00:1 is a NAT64 address (64:ff9b::/96)");
+    expect_refused(policy, "64:ff9b::7f00:1", "64:ff9b::7f00:1 is a NAT64 address (64:ff9b::/96)");
+    expect_refused(policy, "64:ff9b::808:808",
+                   "64:ff9b::808:808 is a NAT64 address (64:ff9b::/96)");
+    expect_refused(policy, "64:ff9b::", "64:ff9b:: is a NAT64 address (64:ff9b::/96)");
+    expect_refused(policy, "64:ff9b:1::a00:1",
+                   "64:ff9b:1::a00:1 is a local-use NAT64 address (64:ff9b:1::/48)");
+    expect_refused(policy, "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+                   "64:ff9b:1:ffff:ffff:ffff:ffff:ffff is a local-use NAT64 address "
+                   "(64:ff9b:1::/48)");
+    // Only the /96: the next address up is not NAT64 and is judged like any other.
+    EXPECT_TRUE(policy.allows("64:ff9b:0:0:0:1::1"));
+}
+
+TEST(AddressPolicy, Nat64IsAllowedOnlyWhenTheOperatorAllowsIt) {
+    AddressPolicy policy({"64:ff9b::/96"});
+    EXPECT_TRUE(policy.allows("64:ff9b::808:808"));
+    expect_refused(policy, "64:ff9b:1::808:808",
+                   "64:ff9b:1::808:808 is a local-use NAT64 address (64:ff9b:1::/48)");
 }
 
 TEST(AddressPolicy, GarbageIsNotAnAddress) {
