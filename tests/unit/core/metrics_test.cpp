@@ -40,7 +40,8 @@ TEST(Metrics, TheCatalogueListsEveryFamilyOnceWithItsType) {
     EXPECT_TRUE(names.contains("smarthost_dnsbl_lookups_total"));
     EXPECT_TRUE(names.contains("smarthost_connection_limit_hits_total"));
     EXPECT_TRUE(names.contains("smarthost_proxy_protocol_rejected_total"));
-    EXPECT_EQ(names.size(), 25u);
+    EXPECT_TRUE(names.contains("smarthost_admin_connections_refused_total"));
+    EXPECT_EQ(names.size(), 26u);
 }
 
 TEST(Metrics, LabelledIncrementsShowAsSeriesOfTheirLabels) {
