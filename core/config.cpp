@@ -136,6 +136,9 @@ void read_limits(Section& s, SmtpLimits& limits) {
     s.read_duration("data_timeout_seconds", limits.data_timeout, 1, 3600);
     s.read_int("max_connections", limits.max_connections, 1, 1000000);
     s.read_int("max_connections_per_ip", limits.max_connections_per_ip, 1, 1000000);
+    // Up to the 512-octet command line that carries the path (RFC 5321 section 4.5.3.1.4).
+    s.read_int("max_local_part_octets", limits.max_local_part_octets, 64, 512);
+    s.read_int("max_path_octets", limits.max_path_octets, 256, 512);
 }
 
 // "127.0.0.1:2587" or "[::1]:2587" in key `address` of section `s`.

@@ -30,6 +30,10 @@ struct SmtpLimits {
     std::chrono::seconds data_timeout{600};     // RFC 5321 4.5.3.2.6 (3 min/block, 10 min end)
     std::size_t max_connections = 1000;         // per listener, in this process
     std::size_t max_connections_per_ip = 50;    // per listener, in this process
+    // RFC 5321 section 4.5.3.1 sizes of MAIL and RCPT paths; larger values serve legacy
+    // senders, smaller ones are refused (the RFC's MUST).
+    std::size_t max_local_part_octets = 64;
+    std::size_t max_path_octets = 256;
 };
 
 // PROXY protocol v1/v2 in front of the SMTP session (docs/smtp.md, "PROXY protocol"):

@@ -46,9 +46,10 @@ void flatten(const toml::table& table, const std::string& parent, ConfigValues& 
 }
 
 // [smtp] and [[smtp.listener]] keys that SIGHUP applies (to sessions that start later).
-constexpr std::array<std::string_view, 8> k_smtp_limit_keys{
+constexpr std::array<std::string_view, 10> k_smtp_limit_keys{
     "max_message_bytes",       "max_recipients",       "max_line_bytes",  "max_errors",
     "command_timeout_seconds", "data_timeout_seconds", "max_connections", "max_connections_per_ip",
+    "max_local_part_octets",   "max_path_octets",
 };
 
 constexpr std::array<std::string_view, 8> k_reloadable_keys{

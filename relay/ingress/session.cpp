@@ -418,6 +418,8 @@ class Session : public std::enable_shared_from_this<Session> {
         settings.max_message_bytes = listener_.limits.max_message_bytes;
         settings.max_recipients = listener_.limits.max_recipients;
         settings.max_errors = listener_.limits.max_errors;
+        settings.address_limits = {listener_.limits.max_local_part_octets,
+                                   listener_.limits.max_path_octets};
         machine_.emplace(settings);
         identity_ = network_identity_;
 

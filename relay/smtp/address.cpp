@@ -7,8 +7,6 @@ namespace smarthost::smtp {
 
 namespace {
 
-constexpr std::size_t k_max_path_octets = 256;  // RFC 5321 section 4.5.3.1.3, with < >
-constexpr std::size_t k_max_domain_octets = 255;
 constexpr std::size_t k_max_label_octets = 63;
 
 bool is_alpha(unsigned char c) {
@@ -245,8 +243,9 @@ bool is_address_literal(std::string_view text) {
     return is_ipv4(inside);
 }
 
-MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out) {
-    if (path.size() + 2 > k_max_path_octets) return MailboxError::too_long;
+MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out,
+                           const AddressLimits& limits) {
+    if (path.size() + 2 > limits.path_octets) return MailboxError::path_too_long;
     if (utf8 && !is_valid_utf8(path)) return MailboxError::syntax;
 
     // A-d-l ":" : "@domain" *("," "@domain") ":" (RFC 5321 section 4.1.2).
@@ -268,6 +267,7 @@ MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out) {
 
     auto end = local_part_end(path);
     auto local = path.substr(0, end);
+    if (local.size() > limits.local_part_octets) return MailboxError::local_part_too_long;
     if (!is_dot_string(local, utf8) && !is_quoted_string(local, utf8)) {
         return MailboxError::syntax;
     }
@@ -276,6 +276,7 @@ MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out) {
     if (end == std::string_view::npos || end == path.size()) return MailboxError::no_domain;
     if (path[end] != '@') return MailboxError::syntax;
     auto domain = path.substr(end + 1);
+    if (domain.size() > k_max_domain_octets) return MailboxError::domain_too_long;
     if (!is_domain(domain, false, utf8) && !is_address_literal(domain)) {
         return MailboxError::syntax;
     }

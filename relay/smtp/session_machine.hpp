@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "relay/smtp/address.hpp"
 #include "relay/smtp/data_reader.hpp"
 #include "relay/smtp/envelope.hpp"
 #include "relay/smtp/reply.hpp"
@@ -26,7 +27,8 @@ struct SessionSettings {
     bool policy_checks = false;
     std::uint64_t max_message_bytes = 26214400;
     std::size_t max_recipients = 100;
-    std::size_t max_errors = 10;  // then 421 and close
+    std::size_t max_errors = 10;   // then 421 and close
+    AddressLimits address_limits;  // at MAIL (501 5.1.7) and RCPT (501 5.1.3)
 };
 
 struct AuthRequest {
