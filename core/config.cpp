@@ -519,6 +519,7 @@ Config load_config(const std::filesystem::path& file) {
         Section s(*t, "smtp", file);
         read_limits(s, defaults);
         read_proxy_protocol(s, proxy_defaults);
+        s.read_int("max_received_headers", config.max_received_headers, 1, 1000);
         if (const auto* n = s.node("listener")) {
             const auto* array = n->as_array();
             if (!array) s.fail("listener", "must be an array of tables ([[smtp.listener]])");

@@ -232,6 +232,10 @@ struct Config {
     AuthThrottleConfig auth_throttle;
 
     std::vector<ListenerConfig> listeners;
+    // [smtp] max_received_headers (Postfix's hopcount_limit): a message with more
+    // Received: fields is looping, 554 5.4.6. For every listener alike: relay/policy
+    // judges it with the message.
+    std::size_t max_received_headers = 50;
 
     std::size_t group_commit_max_messages = 64;
     std::chrono::microseconds group_commit_max_wait{2000};

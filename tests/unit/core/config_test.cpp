@@ -94,6 +94,21 @@ TEST_F(ConfigFile, AddressLimitsDefaultToRfc5321AndMayOnlyBeRaised) {
               std::string::npos);
 }
 
+TEST_F(ConfigFile, MaxReceivedHeadersIsAnSmtpKeyForEveryListener) {
+    EXPECT_EQ(load_config(write(minimal)).max_received_headers, 50u);
+    EXPECT_EQ(load_config(write(std::string(minimal) + "[smtp]\nmax_received_headers = 100\n"))
+                  .max_received_headers,
+              100u);
+    EXPECT_NE(error_of(std::string(minimal) + "[smtp]\nmax_received_headers = 0\n")
+                  .find("smtp.max_received_headers: must be between 1 and 1000"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) +
+                       "[[smtp.listener]]\nname = \"a\"\naddress = \"127.0.0.1:2525\"\n"
+                       "tls = \"none\"\nmax_received_headers = 10\n")
+                  .find("smtp.listener[0].max_received_headers: is not a known key"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, ShutdownGraceDefaultsTo30SecondsAndIsBounded) {
     EXPECT_EQ(load_config(write(minimal)).shutdown_grace, std::chrono::seconds(30));
     EXPECT_EQ(load_config(write("[server]\nhostname = \"h\"\nshutdown_grace_seconds = 5\n"
