@@ -63,7 +63,7 @@ std::optional<std::string> canonical_address(std::string_view text, std::string&
     }
     switch (error) {
         case smtp::MailboxError::none:
-            return lower(mailbox.address());
+            return smtp::canonical_address(mailbox);
         case smtp::MailboxError::path_too_long:
         case smtp::MailboxError::local_part_too_long:
         case smtp::MailboxError::domain_too_long:

@@ -2,6 +2,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+
+#include "relay/smtp/punycode.hpp"
 
 namespace smarthost::smtp {
 
@@ -170,7 +173,73 @@ bool is_label(std::string_view label, bool allow_underscore, bool utf8) {
     return true;
 }
 
+char ascii_lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+std::string ascii_lower(std::string_view text) {
+    std::string out(text);
+    for (auto& c : out)
+        c = ascii_lower(c);
+    return out;
+}
+
+bool has_non_ascii(std::string_view text) {
+    for (char c : text)
+        if (static_cast<unsigned char>(c) >= 0x80) return true;
+    return false;
+}
+
+// A local part as written, quotes resolved: the dot-string itself, or the quoted
+// string's content re-quoted with only the escapes it needs.
+std::string canonical_local_part(std::string_view local) {
+    if (local.size() < 2 || local.front() != '"') return ascii_lower(local);
+    std::string content;
+    for (std::size_t i = 1; i + 1 < local.size(); ++i) {
+        if (local[i] == '\\') ++i;
+        content.push_back(local[i]);
+    }
+    if (is_dot_string(content, true)) return ascii_lower(content);
+    std::string quoted = "\"";
+    for (char c : content) {
+        if (c == '"' || c == '\\') quoted.push_back('\\');
+        quoted.push_back(ascii_lower(c));
+    }
+    quoted.push_back('"');
+    return quoted;
+}
+
+std::string canonical_domain(std::string_view domain) {
+    if (domain.starts_with('[')) return ascii_lower(domain);  // an address literal
+    std::string out;
+    for (;;) {
+        const auto dot = domain.find('.');
+        const auto label = ascii_lower(domain.substr(0, dot));
+        const auto encoded = has_non_ascii(label) ? punycode_encode(label) : std::nullopt;
+        out += encoded ? "xn--" + *encoded : label;
+        if (dot == std::string_view::npos) return out;
+        out += '.';
+        domain.remove_prefix(dot + 1);
+    }
+}
+
 }  // namespace
+
+std::string canonical_address(const Mailbox& mailbox) {
+    std::string out = canonical_local_part(mailbox.local_part);
+    if (mailbox.domain.empty()) return out;
+    return out + "@" + canonical_domain(mailbox.domain);
+}
+
+std::string canonical_address(std::string_view address) {
+    constexpr auto k_unlimited = std::numeric_limits<std::size_t>::max() / 2;
+    Mailbox mailbox;
+    if (parse_mailbox(address, true, mailbox, AddressLimits{k_unlimited, k_unlimited}) !=
+        MailboxError::none) {
+        return ascii_lower(address);
+    }
+    return canonical_address(mailbox);
+}
 
 std::string Mailbox::address() const {
     if (domain.empty()) return local_part;

@@ -43,6 +43,24 @@ enum class MailboxError {
 MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out,
                            const AddressLimits& limits = {});
 
+// The one form in which the relay compares addresses (suppressions, at RCPT, at a hard
+// bounce and in the admin API), so that one mailbox has one spelling:
+// - a quoted local part that needs no quotes loses them ("bob"@x is bob@x, RFC 5321
+//   section 4.1.2 makes them the same mailbox), and inside quotes only '"' and '\' stay
+//   escaped;
+// - ASCII letters are lower-cased, in the local part too: RFC 5321 section 2.4 lets a
+//   mailbox be case-sensitive, but suppressions are not evaded by changing case;
+// - each domain label with non-ASCII characters (SMTPUTF8) becomes its A-label, "xn--"
+//   and its Punycode (RFC 5890 section 2.3.2.1), so bücher.example is xn--bcher-kva.example.
+//   Non-ASCII characters are neither case-mapped nor NFC-normalised, which needs Unicode
+//   tables: a label with an upper-case or decomposed letter is not a valid IDNA2008 U-label
+//   (RFC 5891 section 5.3), and stays a different domain.
+std::string canonical_address(const Mailbox& mailbox);
+// The same for an address held as text "local@domain" (a stored recipient, an operator's
+// entry), read with UTF-8 allowed and without length limits. Text that is no address is
+// only ASCII-lower-cased.
+std::string canonical_address(std::string_view address);
+
 // Domain = sub-domain *("." sub-domain): no empty labels, no trailing dot, labels of at
 // most 63 octets and the whole at most 255. `allow_underscore` is for EHLO names, where
 // real clients send NetBIOS-style names; `utf8` admits U-labels.

@@ -170,6 +170,22 @@ TEST_F(Policy, SuppressedRecipientIsRefusedWith550_5_1_1) {
     EXPECT_EQ(*rows[0][0], "here@example.org");
 }
 
+// Issue 11 point 13: a quoted local part that needs no quotes, or a different case, is
+// the same mailbox, and no way around the suppression.
+TEST_F(Policy, SuppressionCatchesEverySpellingOfTheAddress) {
+    db_.exec("INSERT INTO suppressions (account_id, address, reason) VALUES ($1, $2, 'operator')",
+             account_id_, "gone@example.org");
+    auto c = client();
+    ASSERT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+    for (const std::string spelling : {"\"gone\"@example.org", "\"G\\one\"@EXAMPLE.org"}) {
+        EXPECT_EQ(c->command("RCPT TO:<" + spelling + ">"),
+                  "550 5.1.1 Recipient <" + spelling +
+                      "> is suppressed for this account (suppressed by the operator)\r\n");
+    }
+    EXPECT_TRUE(starts_with(c->command("DATA"), "503 5.5.1"));
+    EXPECT_EQ(message_count(), "0");
+}
+
 // Issue 11 point 8: a message that has passed more relays than [smtp]
 // max_received_headers is looping; it is refused after the final dot and not stored.
 TEST_F(Policy, MailLoopIsRefusedWith554_5_4_6AndNotStored) {

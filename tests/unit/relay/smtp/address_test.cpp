@@ -149,6 +149,44 @@ TEST(Address, DomainOver255OctetsIsTooLongWhateverThePathLimit) {
               MailboxError::domain_too_long);
 }
 
+// Issue 11 point 13: suppressions compare this form, so one mailbox has one spelling.
+TEST(Address, CanonicalAddressDropsNeedlessQuotesAndFoldsCase) {
+    EXPECT_EQ(canonical_address("\"bob\"@example.org"), "bob@example.org");
+    EXPECT_EQ(canonical_address("\"Bob.Smith\"@Example.ORG"), "bob.smith@example.org");
+    EXPECT_EQ(canonical_address("\"b\\ob\"@example.org"), "bob@example.org");
+    EXPECT_EQ(canonical_address("bob@example.org"), "bob@example.org");
+    // Quotes that are needed stay, with only the escapes they need.
+    EXPECT_EQ(canonical_address("\"Bob Smith\"@example.org"), "\"bob smith\"@example.org");
+    EXPECT_EQ(canonical_address("\"a\\@b\"@example.org"), "\"a@b\"@example.org");
+    EXPECT_EQ(canonical_address("\"a\\\"b\"@example.org"), "\"a\\\"b\"@example.org");
+    EXPECT_EQ(canonical_address("\"a..b\"@example.org"), "\"a..b\"@example.org");
+    EXPECT_EQ(canonical_address("\"\"@example.org"), "\"\"@example.org");
+    // Address literals are only lower-cased.
+    EXPECT_EQ(canonical_address("Ops@[IPv6:2001:DB8::1]"), "ops@[ipv6:2001:db8::1]");
+    // A source route is not part of the mailbox.
+    EXPECT_EQ(canonical_address("@relay.example:Bob@example.org"), "bob@example.org");
+}
+
+TEST(Address, CanonicalAddressWritesUnicodeDomainsAsALabels) {
+    EXPECT_EQ(canonical_address("jörg@Bücher.Example"), "jörg@xn--bcher-kva.example");
+    EXPECT_EQ(canonical_address("jörg@XN--BCHER-KVA.example"), "jörg@xn--bcher-kva.example");
+    EXPECT_EQ(canonical_address("\"jörg\"@mail.münchen.example"),
+              "jörg@mail.xn--mnchen-3ya.example");
+    // No Unicode case mapping or NFC: "BÜCHER" is no valid IDNA2008 U-label.
+    EXPECT_NE(canonical_address("a@BÜCHER.example"), canonical_address("a@bücher.example"));
+}
+
+TEST(Address, CanonicalAddressHasNoLengthLimits) {
+    const std::string long_local(100, 'L');
+    EXPECT_EQ(canonical_address("\"" + long_local + "\"@Example.org"),
+              std::string(100, 'l') + "@example.org");
+}
+
+TEST(Address, CanonicalFormOfWhatIsNoAddressIsItsLowerCase) {
+    EXPECT_EQ(canonical_address("Not An Address"), "not an address");
+    EXPECT_EQ(canonical_address(""), "");
+}
+
 TEST(Address, LabelsAreAtMost63Octets) {
     EXPECT_TRUE(is_domain(std::string(63, 'a') + ".example"));
     EXPECT_FALSE(is_domain(std::string(64, 'a') + ".example"));
