@@ -161,6 +161,11 @@ TEST(JudgeMessage, SenderAndResentAuthorsNeedTheAccountsDomainsToo) {
 }
 
 TEST(JudgeMessage, AuthorFieldTooLongToCheckIsRefusedWith550_5_7_1) {
+    // Cut at 998 octets this was "info@shop.example, ,,,..." and passed.
+    const std::string cut_to_pass = "From: info@shop.example,\r\n " + std::string(500, ',') +
+                                    "\r\n " + std::string(600, ',') +
+                                    "\r\n ceo@bank.example\r\n\r\n";
+    EXPECT_EQ(status(judge_message(shop(), cut_to_pass, k_verified, k_hops)), "550 5.7.1");
     const std::string message =
         "From: a@shop.example,\r\n \"" + std::string(1000, 'x') +
         "\"@shop.example, ceo@bank.example\r\nSender: a@shop.example\r\n\r\n";
