@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "relay/smtp/command_parser.hpp"
 #include "relay/smtp/punycode.hpp"
 
 namespace smarthost::smtp {
@@ -173,17 +174,6 @@ bool is_label(std::string_view label, bool allow_underscore, bool utf8) {
     return true;
 }
 
-char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lower(std::string_view text) {
-    std::string out(text);
-    for (auto& c : out)
-        c = ascii_lower(c);
-    return out;
-}
-
 bool has_non_ascii(std::string_view text) {
     for (char c : text)
         if (static_cast<unsigned char>(c) >= 0x80) return true;
@@ -193,28 +183,28 @@ bool has_non_ascii(std::string_view text) {
 // A local part as written, quotes resolved: the dot-string itself, or the quoted
 // string's content re-quoted with only the escapes it needs.
 std::string canonical_local_part(std::string_view local) {
-    if (local.size() < 2 || local.front() != '"') return ascii_lower(local);
+    if (local.size() < 2 || local.front() != '"') return to_lower(local);
     std::string content;
     for (std::size_t i = 1; i + 1 < local.size(); ++i) {
         if (local[i] == '\\') ++i;
         content.push_back(local[i]);
     }
-    if (is_dot_string(content, true)) return ascii_lower(content);
+    if (is_dot_string(content, true)) return to_lower(content);
     std::string quoted = "\"";
     for (char c : content) {
         if (c == '"' || c == '\\') quoted.push_back('\\');
-        quoted.push_back(ascii_lower(c));
+        quoted.push_back(c);
     }
     quoted.push_back('"');
-    return quoted;
+    return to_lower(quoted);
 }
 
 std::string canonical_domain(std::string_view domain) {
-    if (domain.starts_with('[')) return ascii_lower(domain);  // an address literal
+    if (domain.starts_with('[')) return to_lower(domain);  // an address literal
     std::string out;
     for (;;) {
         const auto dot = domain.find('.');
-        const auto label = ascii_lower(domain.substr(0, dot));
+        const auto label = to_lower(domain.substr(0, dot));
         const auto encoded = has_non_ascii(label) ? punycode_encode(label) : std::nullopt;
         out += encoded ? "xn--" + *encoded : label;
         if (dot == std::string_view::npos) return out;
@@ -236,7 +226,7 @@ std::string canonical_address(std::string_view address) {
     Mailbox mailbox;
     if (parse_mailbox(address, true, mailbox, AddressLimits{k_unlimited, k_unlimited}) !=
         MailboxError::none) {
-        return ascii_lower(address);
+        return to_lower(address);
     }
     return canonical_address(mailbox);
 }
