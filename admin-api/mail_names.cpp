@@ -51,7 +51,11 @@ std::optional<std::string> canonical_domain(std::string_view text, std::string& 
 
 std::optional<std::string> canonical_address(std::string_view text, std::string& why) {
     smtp::Mailbox mailbox;
-    const auto error = smtp::parse_mailbox(text, false, mailbox);
+    // A listener may accept longer local parts than RFC 5321's 64 octets (legacy senders),
+    // and their hard bounces are suppressed: here only the path limit applies.
+    smtp::AddressLimits limits;
+    limits.local_part_octets = limits.path_octets;
+    const auto error = smtp::parse_mailbox(text, false, mailbox, limits);
     // parse_mailbox accepts a source route and drops it; a stored address never has one.
     if (error == smtp::MailboxError::none && text.starts_with('@')) {
         why = "must be an address local@domain without a source route";
@@ -59,8 +63,10 @@ std::optional<std::string> canonical_address(std::string_view text, std::string&
     }
     switch (error) {
         case smtp::MailboxError::none:
-            return lower(mailbox.address());
-        case smtp::MailboxError::too_long:
+            return smtp::canonical_address(mailbox);
+        case smtp::MailboxError::path_too_long:
+        case smtp::MailboxError::local_part_too_long:
+        case smtp::MailboxError::domain_too_long:
             why = "must be at most 254 characters";
             return std::nullopt;
         case smtp::MailboxError::no_domain:

@@ -56,7 +56,8 @@ std::optional<std::int64_t> RequestContext::id_param(std::string_view name) cons
 std::optional<std::int64_t> parse_id(std::string_view text) {
     std::int64_t id = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || id <= 0)
+    if (text.empty() || text.front() == '0' || ec != std::errc() ||
+        end != text.data() + text.size() || id <= 0)
         return std::nullopt;
     return id;
 }

@@ -34,7 +34,8 @@ struct RequestContext {
     std::optional<std::int64_t> id_param(std::string_view name = "id") const;
 };
 
-// A positive decimal id ("17"); nullopt for anything else ("0", "-1", "1x", overflow).
+// A positive decimal id ("17"); nullopt for anything else ("0", "-1", "1x", overflow, and
+// "017": one id, one spelling, so no resource has a second path).
 std::optional<std::int64_t> parse_id(std::string_view text);
 
 using Handler = std::function<boost::asio::awaitable<Response>(RequestContext&)>;

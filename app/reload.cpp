@@ -17,6 +17,7 @@ policy::SubmissionPolicy::Settings submission_policy_settings(const Config& conf
     settings.account_cache_ttl = config.policy.account_cache;
     settings.bounce_suppressed =
         config.policy.suppressed_recipients == SuppressedRecipients::bounce;
+    settings.max_received_headers = config.max_received_headers;
     settings.messages_per_minute = config.limits.messages_per_minute;
     settings.messages_per_hour = config.limits.messages_per_hour;
     settings.messages_per_day = config.limits.messages_per_day;

@@ -141,6 +141,9 @@ void read_limits(Section& s, SmtpLimits& limits) {
     s.read_int("max_junk_commands", limits.max_junk_commands, 1, 1000000);
     s.read_int("max_connections", limits.max_connections, 1, 1000000);
     s.read_int("max_connections_per_ip", limits.max_connections_per_ip, 1, 1000000);
+    // Up to the 512-octet command line that carries the path (RFC 5321 section 4.5.3.1.4).
+    s.read_int("max_local_part_octets", limits.max_local_part_octets, 64, 512);
+    s.read_int("max_path_octets", limits.max_path_octets, 256, 512);
 }
 
 // "127.0.0.1:2587" or "[::1]:2587" in key `address` of section `s`.
@@ -535,6 +538,7 @@ Config load_config(const std::filesystem::path& file) {
         read_limits(s, defaults);
         read_proxy_protocol(s, proxy_defaults);
         s.read_int("client_ipv6_prefix_length", config.client_ipv6_prefix_length, 32, 128);
+        s.read_int("max_received_headers", config.max_received_headers, 1, 1000);
         if (const auto* n = s.node("listener")) {
             const auto* array = n->as_array();
             if (!array) s.fail("listener", "must be an array of tables ([[smtp.listener]])");

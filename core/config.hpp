@@ -36,6 +36,10 @@ struct SmtpLimits {
     std::size_t max_junk_commands = 100;      // NOOP/RSET/VRFY/EXPN/HELP without a message
     std::size_t max_connections = 1000;       // per listener, in this process
     std::size_t max_connections_per_ip = 50;  // per listener and client network, this process
+    // RFC 5321 section 4.5.3.1 sizes of MAIL and RCPT paths; larger values serve legacy
+    // senders, smaller ones are refused (the RFC's MUST).
+    std::size_t max_local_part_octets = 64;
+    std::size_t max_path_octets = 256;
 };
 
 // PROXY protocol v1/v2 in front of the SMTP session (docs/smtp.md, "PROXY protocol"):
@@ -252,6 +256,10 @@ struct Config {
     unsigned client_ipv6_prefix_length = 64;
 
     std::vector<ListenerConfig> listeners;
+    // [smtp] max_received_headers (Postfix's hopcount_limit): a message with more
+    // Received: fields is looping, 554 5.4.6. For every listener alike: relay/policy
+    // judges it with the message.
+    std::size_t max_received_headers = 50;
 
     std::size_t group_commit_max_messages = 64;
     std::chrono::microseconds group_commit_max_wait{2000};

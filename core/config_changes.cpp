@@ -46,16 +46,22 @@ void flatten(const toml::table& table, const std::string& parent, ConfigValues& 
 }
 
 // [smtp] and [[smtp.listener]] keys that SIGHUP applies (to sessions that start later).
-constexpr std::array<std::string_view, 8> k_smtp_limit_keys{
+constexpr std::array<std::string_view, 10> k_smtp_limit_keys{
     "max_message_bytes",       "max_recipients",       "max_line_bytes",  "max_errors",
     "command_timeout_seconds", "data_timeout_seconds", "max_connections", "max_connections_per_ip",
+    "max_local_part_octets",   "max_path_octets",
 };
 
-constexpr std::array<std::string_view, 8> k_reloadable_keys{
-    "server.shutdown_grace_seconds", "auth.max_failures",
-    "auth.failure_window_seconds",   "auth.lockout_seconds",
-    "policy.suppressed_recipients",  "policy.account_cache_ms",
-    "policy.dnsbl_exempt_networks",  "log.level",
+constexpr std::array<std::string_view, 9> k_reloadable_keys{
+    "server.shutdown_grace_seconds",
+    "auth.max_failures",
+    "auth.failure_window_seconds",
+    "auth.lockout_seconds",
+    "policy.suppressed_recipients",
+    "policy.account_cache_ms",
+    "policy.dnsbl_exempt_networks",
+    "smtp.max_received_headers",
+    "log.level",
 };
 
 // [[policy.dnsbl]] and [[policy.domain_blocklist]]: every key of every zone, and the

@@ -60,10 +60,9 @@ Outcome failure_outcome(int code) {
 
 std::optional<smtp::Reply> ReplyReader::next(std::string& inbox) {
     if (malformed_) return std::nullopt;
-    smtp::Reply reply;
-    reply.lines.clear();
+    // Each line's code and text, until the last line of the reply.
+    std::vector<std::pair<int, std::string_view>> lines;
     std::size_t pos = 0;
-    int code = 0;
     for (;;) {
         const auto end = inbox.find('\n', pos);
         if (end == std::string::npos) {
@@ -83,18 +82,23 @@ std::optional<smtp::Reply> ReplyReader::next(std::string& inbox) {
             malformed_ = true;
             return std::nullopt;
         }
-        // RFC 5321 section 4.2.1: every line carries the same code; the last one counts.
-        code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-        const bool last = line.size() == 3 || line[3] == ' ';
-        std::string_view text = line.size() > 4 ? line.substr(4) : std::string_view();
-        if (const auto n = enhanced_code_length(text); n > 0 && text[0] == line[0]) {
+        const int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+        lines.emplace_back(code, line.size() > 4 ? line.substr(4) : std::string_view());
+        if (line.size() == 3 || line[3] == ' ') break;
+    }
+    // RFC 5321 section 4.2.1: every line carries the same code; the last one counts, and
+    // an enhanced code is read only from lines that carry it, so its class is the reply's.
+    smtp::Reply reply;
+    reply.code = lines.back().first;
+    reply.lines.clear();
+    for (auto [code, text] : lines) {
+        const auto n = enhanced_code_length(text);
+        if (code == reply.code && n > 0 && text[0] == '0' + code / 100) {
             if (reply.enhanced.empty()) reply.enhanced = std::string(text.substr(0, n));
             text.remove_prefix(std::min(n + 1, text.size()));
         }
         reply.lines.emplace_back(text);
-        if (last) break;
     }
-    reply.code = code;
     inbox.erase(0, pos);
     return reply;
 }

@@ -88,6 +88,7 @@ RecipientAttempt attempt(const ClaimedMessage& message, const queue::ClaimedReci
                          const ConnectionInfo& connection, bool from_remote) {
     RecipientAttempt a;
     a.outcome.recipient_id = recipient.id;
+    a.outcome.address = recipient.address;
     a.outcome.kind = kind;
     a.outcome.reply = reply;
     a.outcome.status = status.empty() ? status_of_reply(reply) : status;

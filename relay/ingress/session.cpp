@@ -435,6 +435,8 @@ class Session : public std::enable_shared_from_this<Session> {
         settings.max_errors = listener_.limits.max_errors;
         settings.max_auth_failures = listener_.limits.max_auth_failures;
         settings.max_junk_commands = listener_.limits.max_junk_commands;
+        settings.address_limits = {listener_.limits.max_local_part_octets,
+                                   listener_.limits.max_path_octets};
         machine_.emplace(settings);
         identity_ = network_identity_;
 

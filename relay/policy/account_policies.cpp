@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/pg/pool.hpp"
+#include "relay/smtp/address.hpp"
 
 namespace smarthost::policy {
 namespace {
@@ -25,7 +26,8 @@ SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_s
   FROM accounts a LEFT JOIN sender_domains d ON d.account_id = a.id
  WHERE a.id = $1)sql";
 
-// Suppressed addresses are stored in lower case (schema CHECK); so is the lookup.
+// Suppressed addresses are stored canonical (smtp::canonical_address) and then passed
+// through the database's lower(), which the schema's CHECK demands; so is the lookup.
 constexpr const char* k_suppression = R"sql(
 SELECT reason FROM suppressions WHERE account_id = $1 AND address = lower($2))sql";
 
@@ -118,7 +120,7 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
 
 boost::asio::awaitable<Result<std::optional<std::string>>> AccountPolicies::suppression(
     std::int64_t account_id, std::string address) {
-    auto rows = co_await pool_.query(k_suppression, account_id, address);
+    auto rows = co_await pool_.query(k_suppression, account_id, smtp::canonical_address(address));
     if (!rows) co_return rows.error();
     std::optional<std::string> reason;
     if (!rows->empty()) reason = std::string(rows->get(0, 0));

@@ -39,7 +39,9 @@ class AccountPolicies {
         std::int64_t account_id);
 
     // Why the address is suppressed for the account ("hard_bounce", "operator"), or
-    // nullopt when it is not. One lookup in the (account_id, address) unique index.
+    // nullopt when it is not: compared in its canonical form (smtp::canonical_address), so
+    // "Bob"@Example.org finds bob@example.org. One lookup in the (account_id, address)
+    // unique index.
     boost::asio::awaitable<Result<std::optional<std::string>>> suppression(std::int64_t account_id,
                                                                            std::string address);
 

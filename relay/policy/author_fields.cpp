@@ -1,5 +1,6 @@
 #include "relay/policy/author_fields.hpp"
 
+#include "relay/smtp/command_parser.hpp"
 #include "relay/smtp/message_headers.hpp"
 
 namespace smarthost::policy {
@@ -132,38 +133,72 @@ std::optional<std::vector<std::string>> mailbox_list_addresses(std::string_view 
     return addresses;
 }
 
-AuthorFields author_fields(std::string_view message) {
-    AuthorFields author;
-    const auto from = smtp::header_values(message, "From");
-    if (from.empty()) {
-        author.problem = "no From: header field";
-        return author;
-    }
-    if (from.size() > 1) {
-        author.problem = "more than one From: header field";
-        return author;
-    }
-    auto addresses = mailbox_list_addresses(from.front());
-    if (!addresses) {
-        author.problem = "the From: header field is not a valid mailbox list";
-        return author;
-    }
-    const auto sender = smtp::header_values(message, "Sender");
-    if (sender.size() > 1) {
-        author.problem = "more than one Sender: header field";
-        return author;
-    }
-    if (!sender.empty()) {
-        auto sender_addresses = mailbox_list_addresses(sender.front());
-        if (!sender_addresses || sender_addresses->size() != 1) {
-            author.problem = "the Sender: header field must hold exactly one mailbox";
-            return author;
+namespace {
+
+// The raw values of one author field name, in message order.
+struct FieldValues {
+    std::string_view name;
+    std::vector<std::string_view> raw_values;
+};
+
+// Unfolds and parses each value of `field` into `author`; false with author.problem or
+// author.overlong_field set when one cannot be used. `single`: each must hold one mailbox.
+bool add_authors(const FieldValues& field, bool single, AuthorFields& author) {
+    for (const auto raw : field.raw_values) {
+        const auto value = smtp::unfolded_value(raw, k_max_author_field_octets);
+        if (!value) {
+            author.overlong_field = field.name;
+            return false;
         }
-    } else if (addresses->size() > 1) {
-        author.problem = "several From: addresses without a Sender: header field";
-        return author;
+        auto addresses = mailbox_list_addresses(*value);
+        if (single && (!addresses || addresses->size() != 1)) {
+            author.problem =
+                "the " + std::string(field.name) + ": header field must hold exactly one mailbox";
+            return false;
+        }
+        if (!addresses) {
+            author.problem =
+                "the " + std::string(field.name) + ": header field is not a valid mailbox list";
+            return false;
+        }
+        for (auto& address : *addresses)
+            author.authors.push_back(Author{field.name, std::move(address)});
     }
-    author.from_addresses = std::move(*addresses);
+    return true;
+}
+
+}  // namespace
+
+AuthorFields author_fields(std::string_view message) {
+    FieldValues from{"From", {}};
+    FieldValues sender{"Sender", {}};
+    FieldValues resent_from{"Resent-From", {}};
+    FieldValues resent_sender{"Resent-Sender", {}};
+    smtp::HeaderFieldReader reader(message);
+    while (const auto field = reader.next()) {
+        for (auto* wanted : {&from, &sender, &resent_from, &resent_sender}) {
+            if (smtp::iequals(field->name, wanted->name))
+                wanted->raw_values.push_back(field->raw_value);
+        }
+    }
+
+    AuthorFields author;
+    if (from.raw_values.empty()) {
+        author.problem = "no From: header field";
+    } else if (from.raw_values.size() > 1) {
+        author.problem = "more than one From: header field";
+    } else if (sender.raw_values.size() > 1) {
+        author.problem = "more than one Sender: header field";
+    }
+    if (!author.problem.empty()) return author;
+    bool usable = add_authors(from, false, author);
+    if (usable && author.authors.size() > 1 && sender.raw_values.empty()) {
+        author.problem = "several From: addresses without a Sender: header field";
+        usable = false;
+    }
+    usable = usable && add_authors(sender, true, author) &&
+             add_authors(resent_from, false, author) && add_authors(resent_sender, true, author);
+    if (!usable) author.authors.clear();
     return author;
 }
 

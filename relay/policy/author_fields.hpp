@@ -1,7 +1,9 @@
 #pragma once
-// The author of a message as its header section states it (RFC 5322 section 3.6.2):
-// the From: field's mailboxes, and the rules on how often From: and Sender: occur.
+// The authors of a message as its header section states them (RFC 5322 sections 3.6.2
+// and 3.6.6): the mailboxes of From:, Sender: and the Resent- fields, and the rules on how
+// often they occur.
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,14 +17,30 @@ namespace smarthost::policy {
 // comments or angle brackets).
 std::optional<std::vector<std::string>> mailbox_list_addresses(std::string_view value);
 
+// Author fields longer than this (unfolded) are refused, not cut: a cut would drop the
+// mailboxes behind it from the sender-domain check. 998 octets is a line of RFC 5322
+// section 2.1.1.
+inline constexpr std::size_t k_max_author_field_octets = 998;
+
+// One mailbox of an author field.
+struct Author {
+    std::string_view field;  // "From", "Sender", "Resent-From" or "Resent-Sender"
+    std::string address;     // its addr-spec, "local@domain"
+};
+
 struct AuthorFields {
-    std::vector<std::string> from_addresses;  // at least one when problem is empty
-    std::string problem;                      // what breaks RFC 5322 section 3.6, if anything
+    // Every mailbox of From:, Sender:, Resent-From: and Resent-Sender:, in that order; at
+    // least one (From:) when problem and overlong_field are empty.
+    std::vector<Author> authors;
+    std::string problem;  // what breaks RFC 5322 section 3.6, if anything
+    // The first author field longer than k_max_author_field_octets ("Sender"), if any.
+    std::string_view overlong_field;
 };
 
 // RFC 5322 section 3.6: exactly one From: field holding one or more mailboxes; at most one
 // Sender: field, holding exactly one mailbox, which must be present when From: holds
-// several.
+// several. Section 3.6.6: every Resent-From: holds mailboxes, every Resent-Sender: one
+// (a message resent several times has several of each).
 AuthorFields author_fields(std::string_view message);
 
 }  // namespace smarthost::policy

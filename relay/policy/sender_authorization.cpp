@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "relay/policy/author_fields.hpp"
+#include "relay/smtp/message_headers.hpp"
 
 namespace smarthost::policy {
 namespace {
@@ -42,17 +43,25 @@ smtp::PolicyVerdict judge_sender(const AccountPolicy& account, std::string_view 
 }
 
 smtp::PolicyVerdict judge_message(const AccountPolicy& account, std::string_view message,
-                                  SenderRules rules) {
+                                  SenderRules rules, std::size_t max_received_fields) {
     using smtp::PolicyVerdict;
+    // RFC 5321 section 6.3: a message that has passed this many relays is looping.
+    const auto received = smtp::count_header_fields(message, "Received");
+    if (received > max_received_fields)
+        return PolicyVerdict::refuse(smtp::reply::mail_loop(received, max_received_fields));
     auto author = author_fields(message);
+    if (!author.overlong_field.empty()) {
+        return PolicyVerdict::refuse(
+            smtp::reply::author_field_too_long(author.overlong_field, k_max_author_field_octets));
+    }
     if (!author.problem.empty()) {
         return PolicyVerdict::refuse(smtp::reply::header_fields_invalid(author.problem));
     }
-    for (const auto& address : author.from_addresses) {
+    for (const auto& [field, address] : author.authors) {
         const auto domain = domain_of(address);
         if (!domain_authorized(account.sender_domains, domain, rules.require_verified)) {
             return PolicyVerdict::refuse(
-                smtp::reply::header_from_not_permitted(domain, account.name));
+                smtp::reply::header_author_not_permitted(field, domain, account.name));
         }
     }
     return PolicyVerdict::proceed();

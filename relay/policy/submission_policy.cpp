@@ -37,6 +37,7 @@ std::string rejection_reason(smtp::PolicyStage stage, const smtp::Reply& reply) 
     }
     if (reply.code == 452 && reply.enhanced == "4.5.3") return "recipients_per_message";
     if (reply.code == 552 && reply.enhanced == "5.3.4") return "message_size";
+    if (reply.enhanced == "5.4.6") return "mail_loop";
     if (reply.code < 500) return {};
     switch (stage) {
         case smtp::PolicyStage::sender:
@@ -138,7 +139,8 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(std::int64_t
             const auto max_bytes = policy.max_message_bytes.value_or(settings_.max_message_bytes);
             if (max_bytes > 0 && message.size() > max_bytes)
                 co_return PolicyVerdict::refuse(smtp::reply::message_too_big());
-            co_return judge_message(policy, message, settings_.sender_rules);
+            co_return judge_message(policy, message, settings_.sender_rules,
+                                    settings_.max_received_headers);
         }
         case smtp::PolicyStage::recipient:
             break;

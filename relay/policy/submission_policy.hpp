@@ -17,7 +17,8 @@ namespace smarthost::policy {
 
 // The `rejections` row reason for a refusal at `stage` (admin API statistics):
 // "account_suspended", "sender_domain", "suppressed", "from_header", "from_domain",
-// "rate_limit:<limit>"; empty for refusals that are not the customer's doing (451 4.3.0).
+// "mail_loop", "rate_limit:<limit>"; empty for refusals that are not the customer's doing
+// (451 4.3.0).
 std::string rejection_reason(smtp::PolicyStage stage, const smtp::Reply& reply);
 
 class SubmissionPolicy {
@@ -28,6 +29,8 @@ class SubmissionPolicy {
         // [policy] suppressed_recipients = "bounce": accept suppressed recipients and
         // bounce them at once instead of refusing them.
         bool bounce_suppressed = false;
+        // [smtp] max_received_headers: more Received: fields is a mail loop (554 5.4.6).
+        std::size_t max_received_headers = 50;
         // Defaults for accounts without their own value; 0: no limit.
         std::uint64_t messages_per_minute = 0;
         std::uint64_t messages_per_hour = 0;

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/pg/pool.hpp"
+#include "relay/smtp/address.hpp"
 
 namespace smarthost::queue {
 
@@ -74,7 +75,9 @@ SET lease_expires_at = now() + $3::bigint * interval '1 millisecond', updated_at
 FROM locked WHERE r.id = locked.id)sql";
 
 // One outcome: the recipient row if still ours, then its events and, for a hard bounce,
-// the suppression — all only if the row was updated. Returns 1 or 0 rows updated.
+// the suppression — all only if the row was updated. $10 is the recipient's canonical
+// address (smtp::canonical_address), the form every suppression lookup uses. Returns 1 or
+// 0 rows updated.
 constexpr const char* k_record = R"sql(
 WITH updated AS (
     UPDATE recipients
@@ -93,7 +96,7 @@ WITH updated AS (
     ORDER BY k.position
 ), suppression AS (
     INSERT INTO suppressions (account_id, address, reason, last_reply)
-    SELECT m.account_id, lower(u.address), 'hard_bounce', nullif($4, '')
+    SELECT m.account_id, lower($10), 'hard_bounce', nullif($4, '')
     FROM updated u JOIN messages m ON m.id = u.message_id
     WHERE $9::boolean
     ON CONFLICT (account_id, address) DO NOTHING
@@ -366,20 +369,23 @@ asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
         const Outcome& outcome = outcomes[i];
         const PlannedOutcome& p = planned[i];
+        const bool hard_bounce = is_hard_bounce(outcome);
         pg::Param next_attempt = pg::null_param();
         if (p.next_attempt_at) next_attempt = pg::to_param(micros_since_epoch(*p.next_attempt_at));
-        statements.push_back(pg::Statement{k_record,
-                                           {
-                                               pg::to_param(outcome.recipient_id),
-                                               pg::text(owner),
-                                               pg::text(state_name(p.state)),
-                                               pg::text(outcome.reply),
-                                               std::move(next_attempt),
-                                               pg::text(outcome.remote_host),
-                                               pg::text(outcome.remote_ip),
-                                               pg::text(outcome.tls_version),
-                                               pg::to_param(is_hard_bounce(outcome)),
-                                           }});
+        statements.push_back(pg::Statement{
+            k_record,
+            {
+                pg::to_param(outcome.recipient_id),
+                pg::text(owner),
+                pg::text(state_name(p.state)),
+                pg::text(outcome.reply),
+                std::move(next_attempt),
+                pg::text(outcome.remote_host),
+                pg::text(outcome.remote_ip),
+                pg::text(outcome.tls_version),
+                pg::to_param(hard_bounce),
+                pg::text(hard_bounce ? smtp::canonical_address(outcome.address) : std::string()),
+            }});
     }
     for (const QueuedReport& queued : reports)
         statements.push_back(insert_message_statement(queued.message, &queued.reported_recipients));

@@ -71,6 +71,7 @@ struct Claim {
 struct Outcome {
     enum class Kind { delivered, deferred, bounced };
     std::int64_t recipient_id = 0;
+    std::string address;  // the recipient's, as claimed: a hard bounce suppresses it
     Kind kind = Kind::deferred;
     std::string reply;        // the SMTP reply, or a local diagnosis ("4.4.1 connection refused")
     std::string status;       // RFC 3463 enhanced status of the reply: "5.1.1"

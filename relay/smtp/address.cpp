@@ -2,13 +2,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+
+#include "relay/smtp/command_parser.hpp"
+#include "relay/smtp/punycode.hpp"
 
 namespace smarthost::smtp {
 
 namespace {
 
-constexpr std::size_t k_max_path_octets = 256;  // RFC 5321 section 4.5.3.1.3, with < >
-constexpr std::size_t k_max_domain_octets = 255;
 constexpr std::size_t k_max_label_octets = 63;
 
 bool is_alpha(unsigned char c) {
@@ -172,7 +174,62 @@ bool is_label(std::string_view label, bool allow_underscore, bool utf8) {
     return true;
 }
 
+bool has_non_ascii(std::string_view text) {
+    for (char c : text)
+        if (static_cast<unsigned char>(c) >= 0x80) return true;
+    return false;
+}
+
+// A local part as written, quotes resolved: the dot-string itself, or the quoted
+// string's content re-quoted with only the escapes it needs.
+std::string canonical_local_part(std::string_view local) {
+    if (local.size() < 2 || local.front() != '"') return to_lower(local);
+    std::string content;
+    for (std::size_t i = 1; i + 1 < local.size(); ++i) {
+        if (local[i] == '\\') ++i;
+        content.push_back(local[i]);
+    }
+    if (is_dot_string(content, true)) return to_lower(content);
+    std::string quoted = "\"";
+    for (char c : content) {
+        if (c == '"' || c == '\\') quoted.push_back('\\');
+        quoted.push_back(c);
+    }
+    quoted.push_back('"');
+    return to_lower(quoted);
+}
+
+std::string canonical_domain(std::string_view domain) {
+    if (domain.starts_with('[')) return to_lower(domain);  // an address literal
+    std::string out;
+    for (;;) {
+        const auto dot = domain.find('.');
+        const auto label = to_lower(domain.substr(0, dot));
+        const auto encoded = has_non_ascii(label) ? punycode_encode(label) : std::nullopt;
+        out += encoded ? "xn--" + *encoded : label;
+        if (dot == std::string_view::npos) return out;
+        out += '.';
+        domain.remove_prefix(dot + 1);
+    }
+}
+
 }  // namespace
+
+std::string canonical_address(const Mailbox& mailbox) {
+    std::string out = canonical_local_part(mailbox.local_part);
+    if (mailbox.domain.empty()) return out;
+    return out + "@" + canonical_domain(mailbox.domain);
+}
+
+std::string canonical_address(std::string_view address) {
+    constexpr auto k_unlimited = std::numeric_limits<std::size_t>::max() / 2;
+    Mailbox mailbox;
+    if (parse_mailbox(address, true, mailbox, AddressLimits{k_unlimited, k_unlimited}) !=
+        MailboxError::none) {
+        return to_lower(address);
+    }
+    return canonical_address(mailbox);
+}
 
 std::string Mailbox::address() const {
     if (domain.empty()) return local_part;
@@ -245,8 +302,9 @@ bool is_address_literal(std::string_view text) {
     return is_ipv4(inside);
 }
 
-MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out) {
-    if (path.size() + 2 > k_max_path_octets) return MailboxError::too_long;
+MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out,
+                           const AddressLimits& limits) {
+    if (path.size() + 2 > limits.path_octets) return MailboxError::path_too_long;
     if (utf8 && !is_valid_utf8(path)) return MailboxError::syntax;
 
     // A-d-l ":" : "@domain" *("," "@domain") ":" (RFC 5321 section 4.1.2).
@@ -268,6 +326,7 @@ MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out) {
 
     auto end = local_part_end(path);
     auto local = path.substr(0, end);
+    if (local.size() > limits.local_part_octets) return MailboxError::local_part_too_long;
     if (!is_dot_string(local, utf8) && !is_quoted_string(local, utf8)) {
         return MailboxError::syntax;
     }
@@ -276,6 +335,7 @@ MailboxError parse_mailbox(std::string_view path, bool utf8, Mailbox& out) {
     if (end == std::string_view::npos || end == path.size()) return MailboxError::no_domain;
     if (path[end] != '@') return MailboxError::syntax;
     auto domain = path.substr(end + 1);
+    if (domain.size() > k_max_domain_octets) return MailboxError::domain_too_long;
     if (!is_domain(domain, false, utf8) && !is_address_literal(domain)) {
         return MailboxError::syntax;
     }

@@ -256,10 +256,23 @@ Reply recipient_suppressed(std::string_view address, std::string_view why) {
                 "Recipient <" + std::string(address) + "> is suppressed for this account (" +
                     std::string(why) + ")");
 }
-Reply header_from_not_permitted(std::string_view domain, std::string_view account) {
+Reply header_author_not_permitted(std::string_view field, std::string_view domain,
+                                  std::string_view account) {
     return make(550, "5.7.1",
-                "Message rejected: From: header domain " + std::string(domain) +
-                    " is not a verified sender domain of account " + std::string(account));
+                "Message rejected: " + std::string(field) + ": header domain " +
+                    std::string(domain) + " is not a verified sender domain of account " +
+                    std::string(account));
+}
+Reply author_field_too_long(std::string_view field, std::size_t limit) {
+    return make(550, "5.7.1",
+                "Message rejected: " + std::string(field) + ": header field longer than " +
+                    std::to_string(limit) +
+                    " octets; it cannot be checked against the account's sender domains");
+}
+Reply mail_loop(std::size_t received, std::size_t limit) {
+    return make(554, "5.4.6",
+                "Message rejected: too many Received: header fields (" + std::to_string(received) +
+                    ", at most " + std::to_string(limit) + "): mail loop?");
 }
 Reply header_fields_invalid(std::string_view problem) {
     return make(550, "5.6.0",

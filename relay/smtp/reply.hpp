@@ -3,6 +3,7 @@
 // Every reply the server sends is built by a function in smarthost::smtp::reply so that
 // codes and texts are defined in one place.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -97,8 +98,15 @@ Reply null_sender_not_permitted(std::string_view account);                      
 Reply no_sender_domains(std::string_view account);                                     // 553 5.7.1
 Reply sender_domain_not_permitted(std::string_view domain, std::string_view account);  // 553 5.7.1
 Reply recipient_suppressed(std::string_view address, std::string_view why);            // 550 5.1.1
-Reply header_from_not_permitted(std::string_view domain, std::string_view account);    // 550 5.7.1
-Reply header_fields_invalid(std::string_view problem);                                 // 550 5.6.0
+// 550 5.7.1: an author field ("From", "Sender", "Resent-From", "Resent-Sender") names a
+// domain the account may not send as.
+Reply header_author_not_permitted(std::string_view field, std::string_view domain,
+                                  std::string_view account);
+// 550 5.7.1: an author field too long to be checked whole.
+Reply author_field_too_long(std::string_view field, std::size_t limit);
+Reply header_fields_invalid(std::string_view problem);  // 550 5.6.0
+// 554 5.4.6 (RFC 3463 "routing loop detected"): more Received: fields than the limit.
+Reply mail_loop(std::size_t received, std::size_t limit);
 
 // DNS blocklists and authentication abuse (docs/policy.md). `code`/`enhanced` come from
 // the zone's action: 554 5.7.1 (connect), 550 5.7.1 (MAIL) or 451 4.7.1.

@@ -70,6 +70,28 @@ std::optional<Reply> parameter_list_problem(const std::vector<EsmtpParameter>& p
     return std::nullopt;
 }
 
+// What is wrong with a path, for the 501 reply. The limits are RFC 5321 section 4.5.3.1's
+// unless the listener raised them.
+std::string mailbox_problem_text(MailboxError problem, const AddressLimits& limits) {
+    switch (problem) {
+        case MailboxError::path_too_long:
+            return "address longer than " + std::to_string(limits.path_octets) +
+                   " octets (RFC 5321 section 4.5.3.1.3)";
+        case MailboxError::local_part_too_long:
+            return "local part longer than " + std::to_string(limits.local_part_octets) +
+                   " octets (RFC 5321 section 4.5.3.1.1)";
+        case MailboxError::domain_too_long:
+            return "domain longer than " + std::to_string(k_max_domain_octets) +
+                   " octets (RFC 5321 section 4.5.3.1.2)";
+        case MailboxError::no_domain:
+            return "domain name required";
+        case MailboxError::syntax:
+        case MailboxError::none:
+            break;
+    }
+    return "invalid address";
+}
+
 }  // namespace
 
 SessionMachine::SessionMachine(SessionSettings settings)
@@ -375,17 +397,13 @@ Action SessionMachine::on_mail(std::string_view argument) {
 
     if (!parsed->path.empty()) {
         Mailbox mailbox;
-        switch (parse_mailbox(parsed->path, envelope.smtputf8, mailbox)) {
-            case MailboxError::none:
-                envelope.sender = mailbox.address();
-                break;
-            case MailboxError::too_long:
-                return error(reply::bad_sender_address("address too long"));
-            case MailboxError::no_domain:
-                return error(reply::bad_sender_address("domain name required"));
-            case MailboxError::syntax:
-                return error(reply::bad_sender_address("invalid address"));
+        const auto problem =
+            parse_mailbox(parsed->path, envelope.smtputf8, mailbox, settings_.address_limits);
+        if (problem != MailboxError::none) {
+            return error(
+                reply::bad_sender_address(mailbox_problem_text(problem, settings_.address_limits)));
         }
+        envelope.sender = mailbox.address();
     }
     // RFC 1870 section 6.2: a declared size over the limit is a permanent 552; it is the
     // client telling the truth, not an error to count.
@@ -437,20 +455,16 @@ Action SessionMachine::on_rcpt(std::string_view argument) {
 
     if (parsed->path.empty()) return error(reply::bad_recipient_address("empty address"));
     Mailbox mailbox;
-    switch (parse_mailbox(parsed->path, envelope_.smtputf8, mailbox)) {
-        case MailboxError::none:
-            break;
-        case MailboxError::too_long:
-            return error(reply::bad_recipient_address("address too long"));
-        case MailboxError::no_domain:
-            // RFC 5321 section 4.5.1 has every server accept <postmaster>, but this relay
-            // delivers only to remote domains and has no local mailbox to put it in.
-            if (iequals(mailbox.local_part, "postmaster")) {
-                return error(reply::no_local_mailboxes());
-            }
-            return error(reply::bad_recipient_address("domain name required"));
-        case MailboxError::syntax:
-            return error(reply::bad_recipient_address("invalid address"));
+    const auto problem =
+        parse_mailbox(parsed->path, envelope_.smtputf8, mailbox, settings_.address_limits);
+    // RFC 5321 section 4.5.1 has every server accept <postmaster>, but this relay
+    // delivers only to remote domains and has no local mailbox to put it in.
+    if (problem == MailboxError::no_domain && iequals(mailbox.local_part, "postmaster")) {
+        return error(reply::no_local_mailboxes());
+    }
+    if (problem != MailboxError::none) {
+        return error(
+            reply::bad_recipient_address(mailbox_problem_text(problem, settings_.address_limits)));
     }
     // RFC 5321 section 4.5.3.1.8: 452 and the client sends the rest in another message.
     if (envelope_.recipients.size() + envelope_.bounced.size() >= settings_.max_recipients) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "relay/smtp/address.hpp"
 #include "relay/smtp/data_reader.hpp"
 #include "relay/smtp/envelope.hpp"
 #include "relay/smtp/reply.hpp"
@@ -26,7 +27,7 @@ struct SessionSettings {
     bool policy_checks = false;
     std::uint64_t max_message_bytes = 26214400;
     std::size_t max_recipients = 100;
-    std::size_t max_errors = 10;  // then 421 and close
+    std::size_t max_errors = 10;   // then 421 and close
     // Failed AUTH attempts on one connection (535), the last one answered 421 and closed;
     // 0: no cap. Guessing then costs a new connection each time, which the per-network
     // lockouts and connection limits see.
@@ -34,6 +35,7 @@ struct SessionSettings {
     // NOOP, RSET, VRFY and HELP since the session's last queued message, past which the
     // session is closed with 421 (a client holding a slot without sending); 0: no cap.
     std::size_t max_junk_commands = 0;
+    AddressLimits address_limits;  // at MAIL (501 5.1.7) and RCPT (501 5.1.3)
 };
 
 struct AuthRequest {

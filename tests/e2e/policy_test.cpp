@@ -170,6 +170,77 @@ TEST_F(Policy, SuppressedRecipientIsRefusedWith550_5_1_1) {
     EXPECT_EQ(*rows[0][0], "here@example.org");
 }
 
+// Issue 11 point 13: a quoted local part that needs no quotes, or a different case, is
+// the same mailbox, and no way around the suppression.
+TEST_F(Policy, SuppressionCatchesEverySpellingOfTheAddress) {
+    db_.exec("INSERT INTO suppressions (account_id, address, reason) VALUES ($1, $2, 'operator')",
+             account_id_, "gone@example.org");
+    auto c = client();
+    ASSERT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+    for (const std::string spelling : {"\"gone\"@example.org", "\"G\\one\"@EXAMPLE.org"}) {
+        EXPECT_EQ(c->command("RCPT TO:<" + spelling + ">"),
+                  "550 5.1.1 Recipient <" + spelling +
+                      "> is suppressed for this account (suppressed by the operator)\r\n");
+    }
+    EXPECT_TRUE(starts_with(c->command("DATA"), "503 5.5.1"));
+    EXPECT_EQ(message_count(), "0");
+}
+
+// Issue 11 point 8: a message that has passed more relays than [smtp]
+// max_received_headers is looping; it is refused after the final dot and not stored.
+TEST_F(Policy, MailLoopIsRefusedWith554_5_4_6AndNotStored) {
+    std::string trace;
+    for (int hop = 0; hop < 51; ++hop)
+        trace += "Received: from hop" + std::to_string(hop) +
+                 ".example by relay.example;\r\n\tTue, 1 Dec 2026 10:00:00 +0000\r\n";
+    auto c = client();
+    const auto looping = transaction(*c, "app@shop.example",
+                                     trace + "From: info@shop.example\r\nSubject: loop\r\n\r\nhi");
+    EXPECT_EQ(looping,
+              "554 5.4.6 Message rejected: too many Received: header fields (51, at most 50): "
+              "mail loop?\r\n");
+    EXPECT_EQ(message_count(), "0");
+    // Fifty hops are still within the limit.
+    const auto at_limit = transaction(
+        *c, "app@shop.example",
+        trace.substr(trace.find("Received: from hop1.")) + "From: info@shop.example\r\n\r\nhi");
+    EXPECT_TRUE(starts_with(at_limit, "250 2.0.0")) << at_limit;
+    EXPECT_EQ(message_count(), "1");
+}
+
+// Issue 11 point 12: the From: field was cut at 998 octets before it was checked, so an
+// address behind the cut was never authorized.
+TEST_F(Policy, AnAuthorFieldTooLongToCheckIsRefusedNotCut) {
+    // Empty list elements (RFC 5322 section 4.4) across the 998th octet: the cut value was
+    // a valid list holding only info@shop.example, and the message went out as the bank.
+    const std::string from = "From: info@shop.example,\r\n " + std::string(500, ',') + "\r\n " +
+                             std::string(600, ',') + "\r\n CEO <ceo@bank.example>\r\n";
+    auto c = client();
+    const auto done = transaction(*c, "app@shop.example", from + "Subject: pay\r\n\r\nhi");
+    EXPECT_EQ(done,
+              "550 5.7.1 Message rejected: From: header field longer than 998 octets; it cannot "
+              "be checked against the account's sender domains\r\n");
+    EXPECT_EQ(message_count(), "0");
+}
+
+TEST_F(Policy, SenderAndResentAuthorsOfAnotherDomainAreRefusedWith550) {
+    auto c = client();
+    for (const std::string field : {"Sender", "Resent-From", "Resent-Sender"}) {
+        const auto done = transaction(*c, "app@shop.example",
+                                      "From: info@shop.example\r\n" + field +
+                                          ": Bank <ceo@bank.example>\r\nSubject: pay\r\n\r\nhi");
+        EXPECT_EQ(done, "550 5.7.1 Message rejected: " + field +
+                            ": header domain bank.example is not a verified sender domain of "
+                            "account shop\r\n");
+    }
+    EXPECT_EQ(message_count(), "0");
+    const auto own = transaction(*c, "app@shop.example",
+                                 "From: info@shop.example\r\nSender: app@shop.example\r\n"
+                                 "Resent-From: desk@brand.example\r\n\r\nhi");
+    EXPECT_TRUE(starts_with(own, "250 2.0.0")) << own;
+    EXPECT_EQ(message_count(), "1");
+}
+
 TEST_F(Policy, PipelinedRepliesKeepTheirOrderAroundPolicyChecks) {
     db_.exec("INSERT INTO suppressions (account_id, address) VALUES ($1, 'gone@example.org')",
              account_id_);

@@ -251,6 +251,55 @@ TEST_F(Submission, OverlongCommandGets500) {
     EXPECT_EQ(reply_code(client.command("NOOP")), 250);
 }
 
+// Issue 11 point 9, RFC 5321 section 4.5.3.1.1: a local part over 64 octets.
+TEST_F(Submission, LocalPartOver64OctetsIs501AtMailAndRcpt) {
+    RawSmtpClient client(server_.port("submission"), k_allowed_ip);
+    client.reply();
+    client.command("EHLO app.customer.example");
+    const std::string long_local(65, 'a');
+    EXPECT_EQ(client.command("MAIL FROM:<" + long_local + "@customer.example>"),
+              "501 5.1.7 Bad sender address syntax: local part longer than 64 octets (RFC 5321 "
+              "section 4.5.3.1.1)\r\n");
+    ASSERT_EQ(reply_code(client.command("MAIL FROM:<app@customer.example>")), 250);
+    EXPECT_EQ(client.command("RCPT TO:<" + long_local + "@example.org>"),
+              "501 5.1.3 Bad recipient address syntax: local part longer than 64 octets (RFC "
+              "5321 section 4.5.3.1.1)\r\n");
+    EXPECT_TRUE(starts_with(client.command("DATA"), "503 5.5.1"));
+    EXPECT_EQ(message_count(), "0");
+}
+
+// The same addresses through a listener configured for legacy senders.
+class LegacyAddresses : public Submission {
+  protected:
+    static ServerOptions options() {
+        ServerOptions o;
+        o.listeners = {{"submission", "starttls", true, "max_local_part_octets = 100"}};
+        return o;
+    }
+    LegacyAddresses() : Submission(options()) {}
+};
+
+TEST_F(LegacyAddresses, RaisedLimitAcceptsLongLocalParts) {
+    RawSmtpClient client(server_.port("submission"), k_allowed_ip);
+    client.reply();
+    client.command("EHLO app.customer.example");
+    const std::string srs = "SRS0=abcd=XY=legacy.example=" + std::string(60, 'u');
+    ASSERT_EQ(reply_code(client.command("MAIL FROM:<" + srs + "@customer.example>")), 250);
+    ASSERT_EQ(reply_code(client.command("RCPT TO:<" + std::string(100, 'v') + "@example.org>")),
+              250);
+    EXPECT_TRUE(starts_with(client.command("RCPT TO:<" + std::string(101, 'v') + "@example.org>"),
+                            "501 5.1.3"));
+    ASSERT_EQ(reply_code(client.command("DATA")), 354);
+    const auto queued = client.command("From: app@customer.example\r\n\r\nhi\r\n.");
+    ASSERT_FALSE(queued_id(queued).empty()) << queued;
+    const auto rows = db_.exec(
+        "SELECT m.envelope_sender, r.address FROM messages m "
+        "JOIN recipients r ON r.message_id = m.id");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(*rows[0][0], srs + "@customer.example");
+    EXPECT_EQ(*rows[0][1], std::string(100, 'v') + "@example.org");
+}
+
 class SmallMessages : public Submission {
   protected:
     static ServerOptions options() {

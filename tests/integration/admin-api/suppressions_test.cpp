@@ -45,6 +45,19 @@ TEST_F(SuppressionsApiTest, BadAddressIs422AndDuplicateIs409) {
               404u);
 }
 
+// Issue 11 point 13: the operator's entry is stored in the form the RCPT check looks up.
+TEST_F(SuppressionsApiTest, AQuotedSpellingIsStoredCanonicalAndIsADuplicate) {
+    const auto account = std::to_string(create_account_via_api("acme"));
+    const auto reply = post("/api/v1/accounts/" + account + "/suppressions",
+                            R"({"address":"\"Bob\"@Example.ORG"})");
+    ASSERT_EQ(reply.status, 201u) << reply.body;
+    EXPECT_EQ(reply.json().at("address").as_string(), "bob@example.org");
+    EXPECT_EQ(
+        post("/api/v1/accounts/" + account + "/suppressions", R"({"address":"bob@example.org"})")
+            .status,
+        409u);
+}
+
 TEST_F(SuppressionsApiTest, ListPagesAndFiltersByAddressPrefix) {
     const auto account_id = create_account_via_api("acme");
     const auto account = std::to_string(account_id);

@@ -51,6 +51,14 @@ TEST(MailNames, AddressesAreLowerCased) {
     EXPECT_EQ(address("ops@[192.0.2.1]"), "ops@[192.0.2.1]");
 }
 
+TEST(MailNames, AddressesAreCanonicalLikeTheSuppressionLookup) {
+    EXPECT_EQ(address("\"Bob\"@Example.ORG"), "bob@example.org");
+    EXPECT_EQ(address("\"b\\ob\"@example.org"), "bob@example.org");
+    // Longer local parts than RFC 5321's 64 octets: a listener may accept them.
+    EXPECT_EQ(address(std::string(100, 'a') + "@example.org"),
+              std::string(100, 'a') + "@example.org");
+}
+
 TEST(MailNames, MalformedAddressesAreRefused) {
     for (const auto* bad :
          {"", "bob", "bob@", "@example.org", "bob@@example.org", "bob smith@example.org",

@@ -87,6 +87,9 @@ TEST(Router, IdsArePositiveDecimals) {
     EXPECT_EQ(parse_id("12abc"), std::nullopt);
     EXPECT_EQ(parse_id("99999999999999999999"), std::nullopt);
     EXPECT_EQ(parse_id(""), std::nullopt);
+    // Found by fuzz_admin_target: /api/v1/accounts/07 reached account 7 under a second path.
+    EXPECT_EQ(parse_id("07"), std::nullopt);
+    EXPECT_EQ(parse_id("007"), std::nullopt);
 }
 
 }  // namespace

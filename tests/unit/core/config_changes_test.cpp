@@ -89,6 +89,9 @@ TEST(ReloadableKey, ListenerLimitsReloadButNotItsAddressOrTls) {
     EXPECT_TRUE(reloadable_key("smtp.max_recipients"));
     EXPECT_TRUE(reloadable_key("smtp.listener[0].max_connections"));
     EXPECT_TRUE(reloadable_key("smtp.listener[12].command_timeout_seconds"));
+    EXPECT_TRUE(reloadable_key("smtp.max_local_part_octets"));
+    EXPECT_TRUE(reloadable_key("smtp.listener[1].max_path_octets"));
+    EXPECT_TRUE(reloadable_key("smtp.max_received_headers"));
     EXPECT_FALSE(reloadable_key("smtp.listener[0].address"));
     EXPECT_FALSE(reloadable_key("smtp.listener[0].tls"));
     EXPECT_FALSE(reloadable_key("smtp.listener[x].max_connections"));

@@ -72,6 +72,43 @@ TEST_F(ConfigFile, ListenerInheritsLimitsAndOverridesSome) {
     EXPECT_EQ(l.limits.max_message_bytes, 4096u);
 }
 
+TEST_F(ConfigFile, AddressLimitsDefaultToRfc5321AndMayOnlyBeRaised) {
+    const auto defaults =
+        load_config(write(std::string(minimal) + "[[smtp.listener]]\nname = \"a\"\n"
+                                                 "address = \"127.0.0.1:2525\"\ntls = \"none\"\n"));
+    EXPECT_EQ(defaults.listeners.at(0).limits.max_local_part_octets, 64u);
+    EXPECT_EQ(defaults.listeners.at(0).limits.max_path_octets, 256u);
+    const auto legacy =
+        load_config(write(std::string(minimal) +
+                          "[smtp]\nmax_path_octets = 400\n"
+                          "[[smtp.listener]]\nname = \"legacy\"\naddress = \"127.0.0.1:2525\"\n"
+                          "tls = \"none\"\nmax_local_part_octets = 200\n"));
+    EXPECT_EQ(legacy.listeners.at(0).limits.max_local_part_octets, 200u);
+    EXPECT_EQ(legacy.listeners.at(0).limits.max_path_octets, 400u);
+    // Below RFC 5321 section 4.5.3.1's MUST, or past the 512-octet command line.
+    EXPECT_NE(error_of(std::string(minimal) + "[smtp]\nmax_local_part_octets = 32\n")
+                  .find("smtp.max_local_part_octets: must be between 64 and 512"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[smtp]\nmax_path_octets = 1000\n")
+                  .find("smtp.max_path_octets: must be between 256 and 512"),
+              std::string::npos);
+}
+
+TEST_F(ConfigFile, MaxReceivedHeadersIsAnSmtpKeyForEveryListener) {
+    EXPECT_EQ(load_config(write(minimal)).max_received_headers, 50u);
+    EXPECT_EQ(load_config(write(std::string(minimal) + "[smtp]\nmax_received_headers = 100\n"))
+                  .max_received_headers,
+              100u);
+    EXPECT_NE(error_of(std::string(minimal) + "[smtp]\nmax_received_headers = 0\n")
+                  .find("smtp.max_received_headers: must be between 1 and 1000"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) +
+                       "[[smtp.listener]]\nname = \"a\"\naddress = \"127.0.0.1:2525\"\n"
+                       "tls = \"none\"\nmax_received_headers = 10\n")
+                  .find("smtp.listener[0].max_received_headers: is not a known key"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, ShutdownGraceDefaultsTo30SecondsAndIsBounded) {
     EXPECT_EQ(load_config(write(minimal)).shutdown_grace, std::chrono::seconds(30));
     EXPECT_EQ(load_config(write("[server]\nhostname = \"h\"\nshutdown_grace_seconds = 5\n"

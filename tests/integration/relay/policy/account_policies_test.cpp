@@ -115,6 +115,26 @@ TEST_F(AccountPoliciesTest, SuppressionLookupIsCaseInsensitiveAndPerAccount) {
     EXPECT_EQ(*elsewhere, std::nullopt);
 }
 
+// Issue 11 point 13: "bob"@example.org is the mailbox bob@example.org (RFC 5321 section
+// 4.1.2); quoting it, or writing its domain as a U-label, must not get past a suppression.
+TEST_F(AccountPoliciesTest, SuppressionLookupComparesCanonicalAddresses) {
+    db_.exec(
+        "INSERT INTO suppressions (account_id, address) VALUES ($1, 'bob@example.org'), "
+        "($1, 'jörg@xn--bcher-kva.example')",
+        account_);
+    AccountPolicies policies(pool_, 0ms);
+    for (const char* spelling : {"\"bob\"@example.org", "\"b\\ob\"@EXAMPLE.org",
+                                 "jörg@bücher.example", "\"jörg\"@XN--BCHER-KVA.example"}) {
+        auto found = run_awaitable(io_, policies.suppression(account_, spelling));
+        ASSERT_TRUE(found.ok()) << found.error().message;
+        EXPECT_EQ(*found, std::optional<std::string>("hard_bounce")) << spelling;
+    }
+    // Quotes that are needed keep the address distinct.
+    auto other = run_awaitable(io_, policies.suppression(account_, "\"bob \"@example.org"));
+    ASSERT_TRUE(other.ok());
+    EXPECT_EQ(*other, std::nullopt);
+}
+
 TEST_F(AccountPoliciesTest, SuppressionLookupUsesTheUniqueIndex) {
     // Enough rows that the planner would not pick an index scan by chance.
     db_.exec(

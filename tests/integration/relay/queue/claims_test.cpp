@@ -80,6 +80,7 @@ Outcome outcome_for(const ClaimedMessage& message, const ClaimedRecipient& recip
                     Outcome::Kind kind, std::string reply, std::string status) {
     Outcome outcome;
     outcome.recipient_id = recipient.id;
+    outcome.address = recipient.address;
     outcome.kind = kind;
     outcome.reply = std::move(reply);
     outcome.status = std::move(status);
@@ -297,6 +298,26 @@ TEST_F(ClaimsTest, ReportIsNotStoredWhenARecipientItNamesWasTakenOver) {
     EXPECT_EQ(result->states, std::vector<RecordedState>{RecordedState::lease_lost});
     EXPECT_EQ(result->reports_stored, std::vector<bool>{false});
     EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "1");  // the original only
+}
+
+// Issue 11 point 13: the suppression is stored in the form every lookup uses, so a
+// needlessly quoted or SMTPUTF8 spelling of the address is suppressed with it.
+TEST_F(ClaimsTest, HardBounceSuppressesTheCanonicalAddress) {
+    enqueue({"\"Gone.User\"@Example.ORG", "Jörg@Bücher.example"});
+    Claim claim = this->claim("w");
+    ASSERT_EQ(claim.recipients, 2u);
+    std::vector<Outcome> outcomes;
+    for (const auto& group : claim.domains)
+        for (const auto& message : group.messages)
+            for (const auto& recipient : message.recipients)
+                outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::bounced,
+                                               "550 5.1.1 no such user", "5.1.1"));
+    EXPECT_EQ(record("w", outcomes).updated, 2u);
+    std::set<std::string> stored;
+    for (const auto& row : db.exec("SELECT address FROM suppressions"))
+        stored.insert(*row[0]);
+    EXPECT_EQ(stored,
+              (std::set<std::string>{"gone.user@example.org", "jörg@xn--bcher-kva.example"}));
 }
 
 TEST_F(ClaimsTest, OutcomesAreRecordedWithEventsAndSuppressions) {

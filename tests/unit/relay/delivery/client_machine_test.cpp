@@ -82,6 +82,19 @@ TEST(ReplyReader, EnhancedCodeIsTakenOffEveryLine) {
     EXPECT_EQ(describe(r), "550 5.7.1 first; second");
 }
 
+// Found by fuzz_client_replies: "550-5.7.1 first / 275 5.7.1 second" was a 275 reply with
+// enhanced code 5.7.1. A server's mixed codes must not give a reply a status of another class.
+TEST(ReplyReader, EnhancedCodeComesOnlyFromLinesWithTheRepliesCode) {
+    auto mixed = reply("550-5.7.1 first\r\n275 5.7.1 second\r\n");
+    EXPECT_EQ(mixed.code, 275);
+    EXPECT_TRUE(mixed.enhanced.empty());
+    EXPECT_EQ(mixed.lines, (std::vector<std::string>{"5.7.1 first", "5.7.1 second"}));
+    auto last = reply("250-2.0.0 fine\r\n550 5.1.1 no such user\r\n");
+    EXPECT_EQ(last.code, 550);
+    EXPECT_EQ(last.enhanced, "5.1.1");
+    EXPECT_EQ(last.lines, (std::vector<std::string>{"2.0.0 fine", "no such user"}));
+}
+
 TEST(ReplyReader, GarbageIsMalformed) {
     std::string inbox = "HTTP/1.1 400 Bad Request\r\n";
     ReplyReader reader;

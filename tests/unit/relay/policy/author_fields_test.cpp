@@ -7,6 +7,14 @@ namespace {
 
 using Addresses = std::vector<std::string>;
 
+// "From a@x.example" for each author, in order.
+std::vector<std::string> authors_of(const AuthorFields& author) {
+    std::vector<std::string> out;
+    for (const auto& [field, address] : author.authors)
+        out.push_back(std::string(field) + " " + address);
+    return out;
+}
+
 TEST(MailboxList, BareAddress) {
     EXPECT_EQ(mailbox_list_addresses("alice@shop.example"), Addresses{"alice@shop.example"});
 }
@@ -55,7 +63,7 @@ TEST(AuthorFields, OneFromAddress) {
     auto author =
         author_fields("From: Alice <alice@shop.example>\r\nTo: b@x.example\r\n\r\nhi\r\n");
     EXPECT_EQ(author.problem, "");
-    EXPECT_EQ(author.from_addresses, Addresses{"alice@shop.example"});
+    EXPECT_EQ(authors_of(author), Addresses{"From alice@shop.example"});
 }
 
 TEST(AuthorFields, MissingFromIsAProblem) {
@@ -74,7 +82,8 @@ TEST(AuthorFields, SeveralFromAddressesNeedASender) {
     auto author =
         author_fields("From: a@shop.example, b@other.example\r\nSender: a@shop.example\r\n\r\n");
     EXPECT_EQ(author.problem, "");
-    EXPECT_EQ(author.from_addresses, (Addresses{"a@shop.example", "b@other.example"}));
+    EXPECT_EQ(authors_of(author),
+              (Addresses{"From a@shop.example", "From b@other.example", "Sender a@shop.example"}));
 }
 
 TEST(AuthorFields, SenderMustBeOneMailboxAndOnce) {
@@ -90,12 +99,63 @@ TEST(AuthorFields, SenderMustBeOneMailboxAndOnce) {
 
 TEST(AuthorFields, FoldedFromIsUnfolded) {
     auto author = author_fields("From: Alice\r\n <alice@shop.example>\r\n\r\n");
-    EXPECT_EQ(author.from_addresses, Addresses{"alice@shop.example"});
+    EXPECT_EQ(authors_of(author), Addresses{"From alice@shop.example"});
 }
 
 TEST(AuthorFields, UnparsableFromIsAProblem) {
     EXPECT_EQ(author_fields("From: Alice\r\n\r\n").problem,
               "the From: header field is not a valid mailbox list");
+}
+
+TEST(AuthorFields, SenderAndResentFieldsAreAuthorsToo) {
+    auto author = author_fields(
+        "Resent-From: Desk <desk@shop.example>, ops@brand.example\r\n"
+        "Resent-Sender: desk@shop.example\r\nFrom: a@shop.example\r\n"
+        "Sender: b@shop.example\r\nresent-from: c@shop.example\r\n\r\nFrom: body@x\r\n");
+    EXPECT_EQ(author.problem, "");
+    EXPECT_EQ(authors_of(author),
+              (Addresses{"From a@shop.example", "Sender b@shop.example",
+                         "Resent-From desk@shop.example", "Resent-From ops@brand.example",
+                         "Resent-From c@shop.example", "Resent-Sender desk@shop.example"}));
+}
+
+TEST(AuthorFields, ResentFieldsMustHoldMailboxes) {
+    EXPECT_EQ(author_fields("From: a@shop.example\r\nResent-From: Desk\r\n\r\n").problem,
+              "the Resent-From: header field is not a valid mailbox list");
+    EXPECT_EQ(author_fields("From: a@shop.example\r\nResent-From: a@shop.example\r\n"
+                            "Resent-Sender: a@shop.example, b@x.example\r\n\r\n")
+                  .problem,
+              "the Resent-Sender: header field must hold exactly one mailbox");
+}
+
+// Issue 11 point 12: the fields were cut at 998 octets before they were parsed, so
+// whatever mailbox stood behind the cut was never checked.
+TEST(AuthorFields, AnAuthorFieldLongerThan998OctetsIsRefusedNotCut) {
+    const std::string padding = "\"" + std::string(990, 'p') + "\" <a@shop.example>";
+    for (const char* field : {"From", "Sender", "Resent-From", "Resent-Sender"}) {
+        std::string message = std::string("From: a@shop.example\r\n") + field + ": " + padding +
+                              ",\r\n ceo@bank.example\r\n\r\n";
+        if (std::string_view(field) == "From") message = message.substr(22);
+        const auto author = author_fields(message);
+        EXPECT_EQ(author.overlong_field, field) << message;
+        EXPECT_TRUE(author.authors.empty()) << field;
+    }
+    // Exactly at the limit is read.
+    const std::string address = "a@shop.example";
+    const std::string fits =
+        "\"" + std::string(998 - address.size() - 5, 'p') + "\" <" + address + ">";
+    ASSERT_EQ(fits.size(), 998u);
+    const auto author = author_fields("From: " + fits + "\r\n\r\n");
+    EXPECT_EQ(author.overlong_field, "");
+    EXPECT_EQ(authors_of(author), Addresses{"From a@shop.example"});
+}
+
+TEST(AuthorFields, AFoldedLineIsNeverAFieldOfItsOwn) {
+    // " From:" continues Subject:; a reader that took it for a field saw another author.
+    auto author =
+        author_fields("From: a@shop.example\r\nSubject: hi\r\n From: ceo@bank.example\r\n\r\n");
+    EXPECT_EQ(author.problem, "");
+    EXPECT_EQ(authors_of(author), Addresses{"From a@shop.example"});
 }
 
 }  // namespace

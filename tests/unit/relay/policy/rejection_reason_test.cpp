@@ -22,8 +22,14 @@ TEST(RejectionReason, NamesEachRefusalForTheStatistics) {
     EXPECT_EQ(rejection_reason(PolicyStage::message, reply::header_fields_invalid("no From:")),
               "from_header");
     EXPECT_EQ(rejection_reason(PolicyStage::message,
-                               reply::header_from_not_permitted("bank.example", "shop")),
+                               reply::header_author_not_permitted("From", "bank.example", "shop")),
               "from_domain");
+    EXPECT_EQ(rejection_reason(PolicyStage::message, reply::header_author_not_permitted(
+                                                         "Sender", "bank.example", "shop")),
+              "from_domain");
+    EXPECT_EQ(rejection_reason(PolicyStage::message, reply::author_field_too_long("From", 998)),
+              "from_domain");
+    EXPECT_EQ(rejection_reason(PolicyStage::message, reply::mail_loop(51, 50)), "mail_loop");
     EXPECT_EQ(rejection_reason(PolicyStage::sender, reply::rate_limited("messages_per_hour", 500,
                                                                         "2026-11-25T15:00:00Z")),
               "rate_limit:messages_per_hour");

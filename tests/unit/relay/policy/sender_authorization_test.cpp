@@ -26,6 +26,7 @@ std::string text(const smtp::PolicyVerdict& verdict) {
 
 constexpr SenderRules k_verified{true};
 constexpr SenderRules k_unverified{false};
+constexpr std::size_t k_hops = 50;
 
 TEST(JudgeSender, VerifiedDomainIsAccepted) {
     EXPECT_EQ(status(judge_sender(shop(), "app@shop.example", k_verified)), "proceed");
@@ -99,15 +100,17 @@ TEST(JudgeSender, NullSenderNeedsThePermission) {
 }
 
 TEST(JudgeMessage, AuthorizedFromIsAccepted) {
-    EXPECT_EQ(
-        status(judge_message(shop(), "From: Shop <info@Shop.Example>\r\n\r\nhi\r\n", k_verified)),
-        "proceed");
-    EXPECT_EQ(status(judge_message(shop(), "From: news@x.brand.example\r\n\r\n", k_verified)),
+    EXPECT_EQ(status(judge_message(shop(), "From: Shop <info@Shop.Example>\r\n\r\nhi\r\n",
+                                   k_verified, k_hops)),
               "proceed");
+    EXPECT_EQ(
+        status(judge_message(shop(), "From: news@x.brand.example\r\n\r\n", k_verified, k_hops)),
+        "proceed");
 }
 
 TEST(JudgeMessage, ForeignFromIsRefusedWith550) {
-    auto verdict = judge_message(shop(), "From: CEO <ceo@bank.example>\r\n\r\n", k_verified);
+    auto verdict =
+        judge_message(shop(), "From: CEO <ceo@bank.example>\r\n\r\n", k_verified, k_hops);
     EXPECT_EQ(status(verdict), "550 5.7.1");
     EXPECT_NE(text(verdict).find("bank.example"), std::string::npos);
 }
@@ -116,27 +119,77 @@ TEST(JudgeMessage, EveryFromAddressMustBeAuthorized) {
     EXPECT_EQ(
         status(judge_message(
             shop(), "From: a@shop.example, ceo@bank.example\r\nSender: a@shop.example\r\n\r\n",
-            k_verified)),
+            k_verified, k_hops)),
         "550 5.7.1");
     EXPECT_EQ(status(judge_message(
                   shop(), "From: a@shop.example, b@brand.example\r\nSender: a@shop.example\r\n\r\n",
-                  k_verified)),
+                  k_verified, k_hops)),
               "proceed");
 }
 
 TEST(JudgeMessage, BrokenAuthorFieldsAreRefusedWith550_5_6_0) {
-    auto verdict = judge_message(shop(), "Subject: no author\r\n\r\n", k_verified);
+    auto verdict = judge_message(shop(), "Subject: no author\r\n\r\n", k_verified, k_hops);
     EXPECT_EQ(status(verdict), "550 5.6.0");
     EXPECT_EQ(text(verdict), "Message rejected: no From: header field (RFC 5322 section 3.6)");
-    EXPECT_EQ(
-        status(judge_message(shop(), "From: a@shop.example, b@shop.example\r\n\r\n", k_verified)),
-        "550 5.6.0");
+    EXPECT_EQ(status(judge_message(shop(), "From: a@shop.example, b@shop.example\r\n\r\n",
+                                   k_verified, k_hops)),
+              "550 5.6.0");
 }
 
 TEST(JudgeMessage, PendingFromDomainAuthorizesOnlyWithoutVerification) {
     const std::string message = "From: a@pending.example\r\n\r\n";
-    EXPECT_EQ(status(judge_message(shop(), message, k_verified)), "550 5.7.1");
-    EXPECT_EQ(status(judge_message(shop(), message, k_unverified)), "proceed");
+    EXPECT_EQ(status(judge_message(shop(), message, k_verified, k_hops)), "550 5.7.1");
+    EXPECT_EQ(status(judge_message(shop(), message, k_unverified, k_hops)), "proceed");
+}
+
+TEST(JudgeMessage, SenderAndResentAuthorsNeedTheAccountsDomainsToo) {
+    for (const char* field : {"Sender", "Resent-From", "Resent-Sender"}) {
+        const std::string message =
+            std::string("From: a@shop.example\r\n") + field + ": CEO <ceo@bank.example>\r\n\r\n";
+        const auto verdict = judge_message(shop(), message, k_verified, k_hops);
+        EXPECT_EQ(status(verdict), "550 5.7.1") << field;
+        EXPECT_EQ(text(verdict), "Message rejected: " + std::string(field) +
+                                     ": header domain bank.example is not a verified sender "
+                                     "domain of account shop");
+    }
+    EXPECT_EQ(status(judge_message(shop(),
+                                   "From: a@shop.example\r\nSender: b@brand.example\r\n"
+                                   "Resent-From: c@x.brand.example\r\n"
+                                   "Resent-Sender: d@Shop.Example\r\n\r\n",
+                                   k_verified, k_hops)),
+              "proceed");
+}
+
+TEST(JudgeMessage, AuthorFieldTooLongToCheckIsRefusedWith550_5_7_1) {
+    // Cut at 998 octets this was "info@shop.example, ,,,..." and passed.
+    const std::string cut_to_pass = "From: info@shop.example,\r\n " + std::string(500, ',') +
+                                    "\r\n " + std::string(600, ',') +
+                                    "\r\n ceo@bank.example\r\n\r\n";
+    EXPECT_EQ(status(judge_message(shop(), cut_to_pass, k_verified, k_hops)), "550 5.7.1");
+    const std::string message =
+        "From: a@shop.example,\r\n \"" + std::string(1000, 'x') +
+        "\"@shop.example, ceo@bank.example\r\nSender: a@shop.example\r\n\r\n";
+    const auto verdict = judge_message(shop(), message, k_verified, k_hops);
+    EXPECT_EQ(status(verdict), "550 5.7.1");
+    EXPECT_EQ(text(verdict),
+              "Message rejected: From: header field longer than 998 octets; it cannot be checked "
+              "against the account's sender domains");
+}
+
+TEST(JudgeMessage, MoreReceivedFieldsThanTheLimitIsAMailLoop) {
+    std::string trace;
+    for (int i = 0; i < 5; ++i)
+        trace += "Received: from hop" + std::to_string(i) +
+                 ".example by relay.example;\r\n"
+                 "\tTue, 1 Dec 2026 10:00:00 +0000\r\n";
+    const std::string message = trace + "From: a@shop.example\r\n\r\nReceived: in body\r\n";
+    EXPECT_EQ(status(judge_message(shop(), message, k_verified, 5)), "proceed");
+    const auto verdict = judge_message(shop(), message, k_verified, 4);
+    EXPECT_EQ(status(verdict), "554 5.4.6");
+    EXPECT_EQ(text(verdict),
+              "Message rejected: too many Received: header fields (5, at most 4): mail loop?");
+    // The loop is named before anything else is wrong with the message.
+    EXPECT_EQ(status(judge_message(shop(), trace + "\r\n", k_verified, 4)), "554 5.4.6");
 }
 
 }  // namespace

@@ -105,7 +105,86 @@ TEST(Address, PathOver256OctetsIsTooLong) {
                          std::string(60, 'c') + "." + std::string(60, 'd') + ".example";
     std::string local(255 - 1 - domain.size() - 1, 'x');  // total 254 + brackets = 256
     EXPECT_EQ(parse(local + "@" + domain, m), MailboxError::none);
-    EXPECT_EQ(parse(local + "x@" + domain, m), MailboxError::too_long);
+    EXPECT_EQ(parse(local + "x@" + domain, m), MailboxError::path_too_long);
+}
+
+TEST(Address, LocalPartOver64OctetsIsTooLong) {
+    Mailbox m;
+    EXPECT_EQ(parse(std::string(64, 'x') + "@example.org", m), MailboxError::none);
+    EXPECT_EQ(parse(std::string(65, 'x') + "@example.org", m), MailboxError::local_part_too_long);
+    // Octets as written: the quotes count, and so does a local part without a domain.
+    EXPECT_EQ(parse("\"" + std::string(63, 'x') + "\"@example.org", m),
+              MailboxError::local_part_too_long);
+    EXPECT_EQ(parse(std::string(65, 'x'), m), MailboxError::local_part_too_long);
+    // UTF-8 is measured in octets, not characters: 33 two-octet characters are 66 octets.
+    std::string umlauts;
+    for (int i = 0; i < 33; ++i)
+        umlauts += "\xc3\xbc";
+    EXPECT_EQ(parse(umlauts + "@example.org", m, true), MailboxError::local_part_too_long);
+}
+
+TEST(Address, RaisedLimitsAcceptLongerLocalPartsAndPaths) {
+    Mailbox m;
+    const std::string srs = "SRS0=HHH=TT=legacy.example=" + std::string(80, 'u');
+    AddressLimits legacy{128, 300};
+    EXPECT_EQ(parse_mailbox(srs + "@forwarder.example", false, m),
+              MailboxError::local_part_too_long);
+    ASSERT_EQ(parse_mailbox(srs + "@forwarder.example", false, m, legacy), MailboxError::none);
+    EXPECT_EQ(m.local_part, srs);
+    const std::string domain = std::string(60, 'a') + "." + std::string(60, 'b') + "." +
+                               std::string(60, 'c') + "." + std::string(60, 'd') + ".example";
+    EXPECT_EQ(parse_mailbox(std::string(40, 'x') + "@" + domain, false, m, legacy),
+              MailboxError::none);
+    EXPECT_EQ(parse_mailbox(std::string(60, 'x') + "@" + domain, false, m, legacy),
+              MailboxError::path_too_long);
+}
+
+TEST(Address, DomainOver255OctetsIsTooLongWhateverThePathLimit) {
+    Mailbox m;
+    std::string domain;
+    while (domain.size() < 256)
+        domain += std::string(50, 'd') + ".";
+    domain += "example";
+    EXPECT_EQ(parse_mailbox("x@" + domain, false, m, AddressLimits{64, 512}),
+              MailboxError::domain_too_long);
+}
+
+// Issue 11 point 13: suppressions compare this form, so one mailbox has one spelling.
+TEST(Address, CanonicalAddressDropsNeedlessQuotesAndFoldsCase) {
+    EXPECT_EQ(canonical_address("\"bob\"@example.org"), "bob@example.org");
+    EXPECT_EQ(canonical_address("\"Bob.Smith\"@Example.ORG"), "bob.smith@example.org");
+    EXPECT_EQ(canonical_address("\"b\\ob\"@example.org"), "bob@example.org");
+    EXPECT_EQ(canonical_address("bob@example.org"), "bob@example.org");
+    // Quotes that are needed stay, with only the escapes they need.
+    EXPECT_EQ(canonical_address("\"Bob Smith\"@example.org"), "\"bob smith\"@example.org");
+    EXPECT_EQ(canonical_address("\"a\\@b\"@example.org"), "\"a@b\"@example.org");
+    EXPECT_EQ(canonical_address("\"a\\\"b\"@example.org"), "\"a\\\"b\"@example.org");
+    EXPECT_EQ(canonical_address("\"a..b\"@example.org"), "\"a..b\"@example.org");
+    EXPECT_EQ(canonical_address("\"\"@example.org"), "\"\"@example.org");
+    // Address literals are only lower-cased.
+    EXPECT_EQ(canonical_address("Ops@[IPv6:2001:DB8::1]"), "ops@[ipv6:2001:db8::1]");
+    // A source route is not part of the mailbox.
+    EXPECT_EQ(canonical_address("@relay.example:Bob@example.org"), "bob@example.org");
+}
+
+TEST(Address, CanonicalAddressWritesUnicodeDomainsAsALabels) {
+    EXPECT_EQ(canonical_address("jörg@Bücher.Example"), "jörg@xn--bcher-kva.example");
+    EXPECT_EQ(canonical_address("jörg@XN--BCHER-KVA.example"), "jörg@xn--bcher-kva.example");
+    EXPECT_EQ(canonical_address("\"jörg\"@mail.münchen.example"),
+              "jörg@mail.xn--mnchen-3ya.example");
+    // No Unicode case mapping or NFC: "BÜCHER" is no valid IDNA2008 U-label.
+    EXPECT_NE(canonical_address("a@BÜCHER.example"), canonical_address("a@bücher.example"));
+}
+
+TEST(Address, CanonicalAddressHasNoLengthLimits) {
+    const std::string long_local(100, 'L');
+    EXPECT_EQ(canonical_address("\"" + long_local + "\"@Example.org"),
+              std::string(100, 'l') + "@example.org");
+}
+
+TEST(Address, CanonicalFormOfWhatIsNoAddressIsItsLowerCase) {
+    EXPECT_EQ(canonical_address("Not An Address"), "not an address");
+    EXPECT_EQ(canonical_address(""), "");
 }
 
 TEST(Address, LabelsAreAtMost63Octets) {

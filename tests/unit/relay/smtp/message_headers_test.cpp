@@ -43,5 +43,37 @@ TEST(MessageHeaders, ListsEveryOccurrenceOfAField) {
     EXPECT_TRUE(header_values(message, "Sender").empty());
 }
 
+TEST(MessageHeaders, CountsFieldsOfTheHeaderSectionOnly) {
+    const std::string message =
+        "Received: from a by b;\r\n\tMon, 30 Nov 2026 10:00:00 +0000\r\nRECEIVED: from c\r\n"
+        "Subject: hi\r\n Received: folded into the subject\r\nX-Received: no\r\n\r\n"
+        "Received: in the body\r\n";
+    EXPECT_EQ(count_header_fields(message, "Received"), 2u);
+    EXPECT_EQ(count_header_fields(message, "Delivered-To"), 0u);
+}
+
+TEST(MessageHeaders, ReaderGivesEachFieldWithItsFolding) {
+    HeaderFieldReader reader(
+        " orphan continuation\r\nno colon\r\n more of it: x\r\nFrom : a@b.example\r\n"
+        "To: c@d.example,\r\n\te@f.example\r\n\r\nBody: no\r\n");
+    auto field = reader.next();
+    ASSERT_TRUE(field);
+    EXPECT_EQ(field->name, "From");
+    EXPECT_EQ(field->raw_value, " a@b.example");
+    field = reader.next();
+    ASSERT_TRUE(field);
+    EXPECT_EQ(field->name, "To");
+    EXPECT_EQ(field->raw_value, " c@d.example,\r\n\te@f.example");
+    EXPECT_FALSE(reader.next());
+    EXPECT_FALSE(reader.next());
+}
+
+TEST(MessageHeaders, UnfoldedValueIsRefusedPastItsLimitNotCut) {
+    EXPECT_EQ(unfolded_value(" a,\r\n  b \r\n\t\r\n c", 100), "a, b c");
+    EXPECT_EQ(unfolded_value(" a,\r\n  b \r\n\t\r\n c", 6), "a, b c");
+    EXPECT_EQ(unfolded_value(" a,\r\n  b \r\n\t\r\n c", 5), std::nullopt);
+    EXPECT_EQ(unfolded_value("", 0), "");
+}
+
 }  // namespace
 }  // namespace smarthost::smtp

@@ -206,6 +206,28 @@ TEST(SessionMachineRelay, DsnParametersAreStored) {
     EXPECT_EQ(machine.envelope().recipients[0].orcpt, "rfc822;v+40x.example");
 }
 
+TEST(SessionMachineRelay, RecipientLocalPartOver64OctetsIs501_5_1_3) {
+    auto machine = authorized_in_mail(false);
+    EXPECT_EQ(machine.on_line("RCPT TO:<" + std::string(65, 'v') + "@remote.example>").reply.wire(),
+              "501 5.1.3 Bad recipient address syntax: local part longer than 64 octets (RFC 5321 "
+              "section 4.5.3.1.1)\r\n");
+    EXPECT_TRUE(machine.envelope().recipients.empty());
+    EXPECT_EQ(status(machine.on_line("RCPT TO:<" + std::string(64, 'v') + "@remote.example>")),
+              "250 2.1.5");
+}
+
+TEST(SessionMachineRelay, RaisedAddressLimitsAdmitLongRecipientLocalParts) {
+    auto settings = tls_settings();
+    settings.address_limits = AddressLimits{100, 256};
+    settings.client_allowlisted = true;
+    auto machine = ready_machine(settings);
+    ASSERT_EQ(status(machine.on_line("MAIL FROM:<a@sender.example>")), "250 2.1.0");
+    EXPECT_EQ(status(machine.on_line("RCPT TO:<" + std::string(100, 'v') + "@remote.example>")),
+              "250 2.1.5");
+    EXPECT_EQ(status(machine.on_line("RCPT TO:<" + std::string(101, 'v') + "@remote.example>")),
+              "501 5.1.3");
+}
+
 TEST(SessionMachineRelay, Utf8RecipientWithSmtputf8) {
     auto machine = authorized_in_mail(false, " SMTPUTF8");
     EXPECT_EQ(status(machine.on_line("RCPT TO:<jörg@Bücher.example>")), "250 2.1.5");

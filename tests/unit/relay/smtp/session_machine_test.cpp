@@ -225,6 +225,41 @@ TEST(SessionMachine, OverlongSenderIs501_5_1_7) {
     EXPECT_EQ(status(machine.on_line("MAIL FROM:<" + address + ">")), "501 5.1.7");
 }
 
+// RFC 5321 section 4.5.3.1.1. The enhanced code is the sender's (RFC 3463 X.1.7), as for
+// every other unusable sender address; RCPT answers 5.1.3 for the same length.
+TEST(SessionMachine, SenderLocalPartOver64OctetsIs501_5_1_7) {
+    auto machine = ready_machine();
+    EXPECT_EQ(machine.on_line("MAIL FROM:<" + std::string(65, 'a') + "@b.example>").reply.wire(),
+              "501 5.1.7 Bad sender address syntax: local part longer than 64 octets (RFC 5321 "
+              "section 4.5.3.1.1)\r\n");
+    EXPECT_EQ(machine.envelope().sender, "");
+    EXPECT_EQ(status(machine.on_line("MAIL FROM:<" + std::string(64, 'a') + "@b.example>")),
+              "250 2.1.0");
+}
+
+TEST(SessionMachine, SenderPathOver256OctetsNamesThePathLimit) {
+    auto machine = ready_machine();
+    const std::string domain = std::string(60, 'a') + "." + std::string(60, 'b') + "." +
+                               std::string(60, 'c') + "." + std::string(60, 'd') + ".example";
+    EXPECT_EQ(
+        machine.on_line("MAIL FROM:<" + std::string(10, 'x') + "@" + domain + ">").reply.wire(),
+        "501 5.1.7 Bad sender address syntax: address longer than 256 octets (RFC 5321 "
+        "section 4.5.3.1.3)\r\n");
+}
+
+TEST(SessionMachine, RaisedAddressLimitsAdmitLegacySenders) {
+    auto settings = tls_settings();
+    settings.address_limits = AddressLimits{128, 300};
+    auto machine = ready_machine(settings);
+    const std::string verp = "bounces+" + std::string(90, 'v') + "=example.org";
+    EXPECT_EQ(status(machine.on_line("MAIL FROM:<" + verp + "@lists.example>")), "250 2.1.0");
+    EXPECT_EQ(machine.envelope().sender, verp + "@lists.example");
+    machine.on_line("RSET");
+    EXPECT_EQ(machine.on_line("MAIL FROM:<" + std::string(129, 'a') + "@b.example>").reply.wire(),
+              "501 5.1.7 Bad sender address syntax: local part longer than 128 octets (RFC 5321 "
+              "section 4.5.3.1.1)\r\n");
+}
+
 TEST(SessionMachine, MailParametersFillTheEnvelope) {
     auto machine = ready_machine();
     auto action = machine.on_line(
