@@ -168,8 +168,8 @@ class Connection {
     }
 
     asio::awaitable<Result<Rows>> execute(const std::string& sql, const std::vector<Param>& params,
-                                          Clock::time_point deadline) {
-        if (!send(sql, params)) co_return connection_error("send");
+                                          ResultFormat format, Clock::time_point deadline) {
+        if (!send(sql, params, nullptr, format)) co_return connection_error("send");
         if (Status flushed = co_await flush(deadline); !flushed) co_return flushed.error();
         std::optional<Error> error;
         Rows rows;
@@ -262,7 +262,8 @@ class Connection {
             // An error inside BEGIN leaves the session in an aborted transaction block:
             // Sync does not end explicit transactions.
             if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
-                auto rolled_back = co_await execute("ROLLBACK", no_params, deadline);
+                auto rolled_back =
+                    co_await execute("ROLLBACK", no_params, ResultFormat::text, deadline);
                 if (!rolled_back) broken_ = true;
             }
             if (!error)
@@ -286,7 +287,9 @@ class Connection {
     // Sends one statement; with a prepared statement's name, only its parameters travel
     // and the server skips parsing and planning.
     bool send(const std::string& sql, const std::vector<Param>& params,
-              const std::string* prepared_name = nullptr) {
+              const std::string* prepared_name = nullptr,
+              ResultFormat format = ResultFormat::text) {
+        const int result_format = format == ResultFormat::binary ? 1 : 0;
         std::vector<const char*> values;
         std::vector<int> lengths;
         std::vector<int> formats;
@@ -301,10 +304,10 @@ class Connection {
         if (prepared_name) {
             return PQsendQueryPrepared(conn_, prepared_name->c_str(),
                                        static_cast<int>(params.size()), values.data(),
-                                       lengths.data(), formats.data(), 0) == 1;
+                                       lengths.data(), formats.data(), result_format) == 1;
         }
         return PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                                 values.data(), lengths.data(), formats.data(), 0) == 1;
+                                 values.data(), lengths.data(), formats.data(), result_format) == 1;
     }
 
     // Pushes everything libpq buffered to the server. While the socket is full, the
@@ -589,13 +592,15 @@ Pool::~Pool() {
     impl_->publish_metrics(true);
 }
 
-asio::awaitable<Result<Rows>> Pool::execute(std::string sql, std::vector<Param> params) {
+asio::awaitable<Result<Rows>> Pool::execute(std::string sql, std::vector<Param> params,
+                                            ResultFormat format) {
     std::shared_ptr<Impl> impl = impl_;
     auto acquired = co_await impl->acquire();
     impl->publish_metrics();
     if (!acquired) co_return acquired.error();
     Lease<Impl> lease(impl, std::move(*acquired));
-    auto result = co_await (*lease).execute(sql, params, Clock::now() + impl->statement_timeout());
+    auto result =
+        co_await (*lease).execute(sql, params, format, Clock::now() + impl->statement_timeout());
     lease.finish();
     co_return result;
 }

@@ -44,7 +44,12 @@ Param to_param(const std::optional<T>& value) {
     return value ? to_param(*value) : null_param();
 }
 
-// The rows of one statement's result, text format. Owns the PGresult.
+// The format values come back in. Binary: a text column's value is its bytes, a bytea
+// column's value its raw bytes (no hex to decode); other types have their own binary
+// encodings, so a binary query selects text and bytea columns only.
+enum class ResultFormat { text, binary };
+
+// The rows of one statement's result. Owns the PGresult.
 class Rows {
   public:
     Rows();
@@ -84,7 +89,8 @@ class Pool {
 
     // One statement, with parameters bound ($1, $2, ...). Text parameters must not
     // contain NUL bytes (PostgreSQL text cannot); use bytes() for binary data.
-    boost::asio::awaitable<Result<Rows>> execute(std::string sql, std::vector<Param> params);
+    boost::asio::awaitable<Result<Rows>> execute(std::string sql, std::vector<Param> params,
+                                                 ResultFormat format = ResultFormat::text);
 
     template <class... Args>
     boost::asio::awaitable<Result<Rows>> query(std::string sql, const Args&... args) {

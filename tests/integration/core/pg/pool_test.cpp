@@ -74,6 +74,19 @@ TEST_F(PoolTest, ByteaRoundTripsEveryByteValue) {
     EXPECT_EQ(rows->get_int(0, 1), 256);
 }
 
+TEST_F(PoolTest, BinaryResultsGiveByteaAndTextAsTheirRawBytes) {
+    Pool pool = make_pool();
+    std::string all_bytes;
+    for (int value = 0; value < 256; ++value)
+        all_bytes += static_cast<char>(value);
+    auto rows = run(pool.execute("SELECT $1::bytea, 'caf\xc3\xa9'::text, NULL::bytea",
+                                 {bytes(all_bytes)}, ResultFormat::binary));
+    ASSERT_TRUE(rows) << rows.error().message;
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_EQ(rows->get(0, 0), all_bytes);
+    EXPECT_EQ(rows->get(0, 1), "caf\xc3\xa9");
+    EXPECT_TRUE(rows->is_null(0, 2));
+}
 TEST_F(PoolTest, ErrorCarriesSqlstateAndMessage) {
     Pool pool = make_pool();
     auto division = run(pool.query("SELECT 1 / $1::int", 0));
