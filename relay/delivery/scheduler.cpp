@@ -10,6 +10,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <limits>
 #include <optional>
 #include <random>
 #include <set>
@@ -179,7 +180,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
                 const std::size_t max_domains = config.concurrency - active;
                 auto claim = co_await claims.claim(
                     owner, std::chrono::duration_cast<std::chrono::milliseconds>(config.lease),
-                    config.batch_recipients, max_domains);
+                    config.batch_recipients, max_domains, std::numeric_limits<std::size_t>::max());
                 if (!claim) {
                     spdlog::warn("delivery: claiming failed: {}", claim.error().message);
                 } else if (stopping) {
@@ -187,7 +188,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
                     (void)released;
                 } else if (!claim->domains.empty()) {
                     more = claim->recipients >= config.batch_recipients ||
-                           claim->domains.size() >= max_domains;
+                           claim->domains.size() >= max_domains || claim->byte_cap_reached;
                     for (auto& batch : claim->domains)
                         start_batch(std::move(batch));
                 }

@@ -1,9 +1,11 @@
 #include "relay/queue/claims.hpp"
 
-#include <array>
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "core/pg/pool.hpp"
@@ -17,46 +19,73 @@ namespace {
 
 // Expired leases first (their recipients have waited longest), then due recipients,
 // each locked with SKIP LOCKED so concurrent claimers take disjoint sets. Of those, the
-// first $4 domains by earliest due time, at most $3 recipients, are leased; the rest are
-// unlocked again when the statement commits. The body travels once per message.
+// first $4 domains by earliest due time, at most $3 recipients, are candidates; the rest
+// are unlocked again when the statement commits. Then the byte cap $5: the candidates'
+// messages in the order of their first recipient, each counted once however many of its
+// recipients (and domains) are leased, are taken while their bodies add up to at most $5
+// bytes — and the first always, so a message bigger than the cap still goes, alone. A
+// purged body weighs nothing. Bodies are not returned here: k_fetch_bodies brings them.
 constexpr const char* k_claim = R"sql(
 WITH reclaim AS (
-    SELECT id, domain, next_attempt_at AS due_at FROM recipients
+    SELECT id, message_id, domain, next_attempt_at AS due_at FROM recipients
     WHERE state = 'in_flight' AND lease_expires_at < now()
     ORDER BY lease_expires_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 ), due AS (
-    SELECT id, domain, next_attempt_at AS due_at FROM recipients
+    SELECT id, message_id, domain, next_attempt_at AS due_at FROM recipients
     WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now()
     ORDER BY next_attempt_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 ), candidate AS (
-    SELECT id, domain, due_at, min(due_at) OVER (PARTITION BY domain) AS domain_due
+    SELECT id, message_id, domain, due_at, min(due_at) OVER (PARTITION BY domain) AS domain_due
     FROM (SELECT * FROM reclaim UNION ALL SELECT * FROM due) AS found
 ), ranked AS (
-    SELECT id,
+    SELECT id, message_id,
            dense_rank() OVER (ORDER BY domain_due, domain) AS domain_rank,
            row_number() OVER (ORDER BY domain_due, domain, due_at, id) AS position
     FROM candidate
+), within_limits AS (
+    SELECT id, message_id, min(position) OVER (PARTITION BY message_id) AS message_position
+    FROM ranked WHERE domain_rank <= $4 AND position <= $3
+), message_bytes AS (
+    SELECT w.message_id,
+           row_number() OVER (ORDER BY w.message_position) AS message_rank,
+           sum(CASE WHEN m.body IS NULL THEN 0 ELSE m.size_bytes END)
+               OVER (ORDER BY w.message_position) AS running_bytes
+    FROM (SELECT DISTINCT message_id, message_position FROM within_limits) AS w
+    JOIN messages m ON m.id = w.message_id
+), fitting AS (
+    SELECT message_id FROM message_bytes WHERE message_rank = 1 OR running_bytes <= $5
 ), claimed AS (
     UPDATE recipients r
     SET state = 'in_flight', lease_owner = $1,
         lease_expires_at = now() + $2::bigint * interval '1 millisecond',
         attempts = r.attempts + 1, updated_at = now()
-    FROM ranked
-    WHERE r.id = ranked.id AND ranked.domain_rank <= $4 AND ranked.position <= $3
+    FROM within_limits w JOIN fitting f ON f.message_id = w.message_id
+    WHERE r.id = w.id
     RETURNING r.id, r.message_id, r.address, r.domain, r.dsn_notify, r.dsn_orcpt, r.attempts
 )
 SELECT c.domain, replace(m.id::text, '-', ''), m.account_id, m.envelope_sender,
-       CASE WHEN row_number() OVER (PARTITION BY m.id ORDER BY c.domain, c.id) = 1
-            THEN m.body END,
-       m.body IS NULL, m.body_8bitmime, m.smtputf8, m.dsn_ret, m.dsn_envid,
+       row_number() OVER (PARTITION BY m.id ORDER BY c.domain, c.id) = 1 AND m.body IS NOT NULL,
+       m.size_bytes, m.body_8bitmime, m.smtputf8, m.dsn_ret, m.dsn_envid,
        m.header_message_id, (extract(epoch FROM m.received_at) * 1000000)::bigint,
-       c.id, c.address, c.dsn_notify, c.dsn_orcpt, c.attempts, a.name
+       c.id, c.address, c.dsn_notify, c.dsn_orcpt, c.attempts, a.name,
+       (SELECT count(*) FROM message_bytes) > (SELECT count(*) FROM fitting)
 FROM claimed c JOIN messages m ON m.id = c.message_id JOIN accounts a ON a.id = m.account_id
 ORDER BY c.domain, m.id, c.id)sql";
+
+// The claimed bodies, in binary result format: the bytea arrives as its raw bytes and is
+// copied once into the message, where the text format sent twice as many hex digits to
+// decode. Only text and bytea columns, whose binary format is their bytes.
+constexpr const char* k_fetch_bodies = R"sql(
+SELECT replace(id::text, '-', ''), body FROM messages
+WHERE id = ANY($1::uuid[]) AND body IS NOT NULL)sql";
+
+// Bodies are fetched in groups of about this many bytes, so a claim's result sets hold
+// little beside the bodies already copied out of them.
+constexpr std::int64_t k_fetch_group_bytes = 16 << 20;
 
 // Every statement that updates several leased rows locks them in id order first: two
 // transactions of one owner (a lease extension and a worker recording its outcomes)
@@ -143,35 +172,6 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
     return literal;
 }
 
-// Hex digit -> value, -1 for anything else. A table: decoding claimed bodies with three
-// branches per digit into a growing string was a tenth of the delivery role's CPU time
-// at 32 KiB.
-constexpr std::array<std::int8_t, 256> k_hex_values = [] {
-    std::array<std::int8_t, 256> values{};
-    values.fill(-1);
-    for (int i = 0; i < 10; ++i)
-        values['0' + i] = static_cast<std::int8_t>(i);
-    for (int i = 0; i < 6; ++i) {
-        values['a' + i] = static_cast<std::int8_t>(10 + i);
-        values['A' + i] = static_cast<std::int8_t>(10 + i);
-    }
-    return values;
-}();
-
-// bytea in text format is "\x" followed by hex digits (bytea_output = hex, the default).
-std::string decode_bytea(std::string_view text) {
-    if (!text.starts_with("\\x")) throw std::runtime_error("bytea not in hex format");
-    text.remove_prefix(2);
-    std::string bytes(text.size() / 2, '\0');
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        const int high = k_hex_values[static_cast<unsigned char>(text[2 * i])];
-        const int low = k_hex_values[static_cast<unsigned char>(text[2 * i + 1])];
-        if (high < 0 || low < 0) throw std::runtime_error("bad hex digit in bytea");
-        bytes[i] = static_cast<char>(high * 16 + low);
-    }
-    return bytes;
-}
-
 smtp::DsnReturn dsn_return(std::string_view ret) {
     if (ret == "FULL") return smtp::DsnReturn::full;
     if (ret == "HDRS") return smtp::DsnReturn::headers;
@@ -186,15 +186,22 @@ std::int64_t micros_since_epoch(TimePoint when) {
     return std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count();
 }
 
+// A claimed message whose body is still to be fetched.
+struct WantedBody {
+    std::string message_id;
+    std::int64_t size_bytes = 0;
+};
+
 // Rows are ordered by domain, message, recipient: consecutive rows fill the same group.
-Claim group_claim(const pg::Rows& rows) {
+// Each message with a body is in `wanted` once.
+Claim group_claim(const pg::Rows& rows, std::vector<WantedBody>& wanted) {
     enum Column {
         domain,
         message_id,
         account_id,
         sender,
-        body,
-        body_purged,
+        fetch_body,
+        size_bytes,
         body_8bitmime,
         smtputf8,
         ret,
@@ -207,9 +214,10 @@ Claim group_claim(const pg::Rows& rows) {
         orcpt,
         attempts,
         account_name,
+        byte_cap_reached,
     };
     Claim claim;
-    std::vector<std::pair<std::string, std::shared_ptr<const std::string>>> bodies;
+    if (!rows.empty()) claim.byte_cap_reached = rows.get_bool(0, byte_cap_reached);
     for (std::size_t row = 0; row < rows.size(); ++row) {
         const std::string_view row_domain = rows.get(row, domain);
         if (claim.domains.empty() || claim.domains.back().domain != row_domain)
@@ -222,11 +230,8 @@ Claim group_claim(const pg::Rows& rows) {
             message.account_id = rows.get_int(row, account_id);
             message.account_name = std::string(rows.get(row, account_name));
             message.sender = std::string(rows.get(row, sender));
-            if (!rows.is_null(row, body)) {
-                message.body =
-                    std::make_shared<const std::string>(decode_bytea(rows.get(row, body)));
-                bodies.emplace_back(message.id, message.body);
-            }
+            if (rows.get_bool(row, fetch_body))
+                wanted.push_back(WantedBody{message.id, rows.get_int(row, size_bytes)});
             message.body_8bitmime = rows.get_bool(row, body_8bitmime);
             message.smtputf8 = rows.get_bool(row, smtputf8);
             message.ret = dsn_return(text_or_empty(rows, row, ret));
@@ -245,16 +250,37 @@ Claim group_claim(const pg::Rows& rows) {
         });
         ++claim.recipients;
     }
-    // The body came with the message's first row only; share it with its other groups.
-    for (auto& group : claim.domains) {
-        for (auto& message : group.messages) {
-            if (message.body) continue;
-            for (const auto& [id, body] : bodies) {
-                if (id == message.id) message.body = body;
-            }
-        }
-    }
     return claim;
+}
+
+using Bodies = std::unordered_map<std::string, std::shared_ptr<const std::string>>;
+
+// One statement per k_fetch_group_bytes of bodies (a bigger body alone in its own).
+asio::awaitable<Result<Bodies>> fetch_bodies(pg::Pool& pool,
+                                             const std::vector<WantedBody>& wanted) {
+    Bodies bodies;
+    std::size_t next = 0;
+    while (next < wanted.size()) {
+        std::string ids = "{";
+        std::int64_t group_bytes = 0;
+        do {
+            if (ids.size() > 1) ids += ',';
+            ids += wanted[next].message_id;
+            group_bytes += wanted[next].size_bytes;
+            ++next;
+        } while (next < wanted.size() &&
+                 group_bytes + wanted[next].size_bytes <= k_fetch_group_bytes);
+        ids += '}';
+        std::vector<pg::Param> params;
+        params.push_back(pg::text(std::move(ids)));
+        auto rows =
+            co_await pool.execute(k_fetch_bodies, std::move(params), pg::ResultFormat::binary);
+        if (!rows) co_return rows.error();
+        for (std::size_t row = 0; row < rows->size(); ++row)
+            bodies.emplace(std::string(rows->get(row, 0)),
+                           std::make_shared<const std::string>(rows->get(row, 1)));
+    }
+    co_return bodies;
 }
 
 const char* state_name(RecordedState state) {
@@ -295,13 +321,36 @@ std::vector<std::int64_t> Claim::recipient_ids() const {
 Claims::Claims(pg::Pool& pool, RetrySchedule& schedule) : pool_(pool), schedule_(schedule) {}
 
 asio::awaitable<Result<Claim>> Claims::claim(std::string owner, std::chrono::milliseconds lease,
-                                             std::size_t max_recipients, std::size_t max_domains) {
+                                             std::size_t max_recipients, std::size_t max_domains,
+                                             std::size_t max_body_bytes) {
     if (max_recipients == 0 || max_domains == 0) co_return Claim{};
+    const auto byte_cap = static_cast<std::int64_t>(
+        std::min<std::size_t>(max_body_bytes, std::numeric_limits<std::int64_t>::max()));
     auto rows = co_await pool_.query(k_claim, owner, static_cast<std::int64_t>(lease.count()),
                                      static_cast<std::int64_t>(max_recipients),
-                                     static_cast<std::int64_t>(max_domains));
+                                     static_cast<std::int64_t>(max_domains), byte_cap);
     if (!rows) co_return rows.error();
-    co_return group_claim(*rows);
+    std::vector<WantedBody> wanted;
+    Claim claim = group_claim(*rows, wanted);
+    if (wanted.empty()) co_return claim;
+    auto bodies = co_await fetch_bodies(pool_, wanted);
+    if (!bodies) {
+        // Nobody will attempt these: give them back now rather than when the lease ends.
+        auto released = co_await release(owner, claim.recipient_ids());
+        (void)released;
+        co_return bodies.error();
+    }
+    for (const auto& [id, body] : *bodies)
+        claim.body_bytes += body->size();
+    // One copy per message, shared by every domain group it is in. A body purged since
+    // the lease was taken stays null, as if it had been purged before.
+    for (auto& group : claim.domains) {
+        for (auto& message : group.messages) {
+            if (auto found = bodies->find(message.id); found != bodies->end())
+                message.body = found->second;
+        }
+    }
+    co_return claim;
 }
 
 asio::awaitable<Result<std::size_t>> Claims::extend_lease(std::string owner,

@@ -63,6 +63,8 @@ struct DomainBatch {
 struct Claim {
     std::vector<DomainBatch> domains;  // by domain name
     std::size_t recipients = 0;
+    std::size_t body_bytes = 0;     // of the bodies it brought, each counted once
+    bool byte_cap_reached = false;  // due mail was left out for the byte cap only
     std::vector<std::int64_t> recipient_ids() const;
 };
 
@@ -112,9 +114,13 @@ class Claims {
     // next_attempt_at has come, and in_flight ones whose lease has expired — from at most
     // max_domains destination domains (those due longest first), in one statement. Each
     // claimed recipient is in_flight, leased by `owner` until now + lease, attempts + 1.
+    // Their messages' bodies add up to at most max_body_bytes (size_bytes, each message
+    // once), except that the first message is always claimed, so one bigger than the cap
+    // is claimed alone. The bodies are fetched after the lease, in binary format; should
+    // that fail, the recipients are released again.
     boost::asio::awaitable<Result<Claim>> claim(std::string owner, std::chrono::milliseconds lease,
-                                                std::size_t max_recipients,
-                                                std::size_t max_domains);
+                                                std::size_t max_recipients, std::size_t max_domains,
+                                                std::size_t max_body_bytes);
 
     // Extends the lease of those of `ids` still leased by owner; returns how many.
     boost::asio::awaitable<Result<std::size_t>> extend_lease(std::string owner,

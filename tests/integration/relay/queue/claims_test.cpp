@@ -22,6 +22,9 @@ using namespace std::chrono_literals;
 using namespace std::string_literals;
 using test::TestDatabase;
 
+constexpr std::size_t k_no_byte_cap = std::size_t{1} << 40;
+constexpr std::size_t k_mib = std::size_t{1} << 20;
+
 class ClaimsTest : public ::testing::Test {
   protected:
     TestDatabase db;
@@ -53,9 +56,10 @@ class ClaimsTest : public ::testing::Test {
     }
 
     Claim claim(const std::string& owner, std::size_t max_recipients = 100,
-                std::size_t max_domains = 100, std::chrono::milliseconds lease = 60s) {
-        auto result =
-            test::run_awaitable(io, claims.claim(owner, lease, max_recipients, max_domains));
+                std::size_t max_domains = 100, std::chrono::milliseconds lease = 60s,
+                std::size_t max_body_bytes = k_no_byte_cap) {
+        auto result = test::run_awaitable(
+            io, claims.claim(owner, lease, max_recipients, max_domains, max_body_bytes));
         if (!result) throw std::runtime_error(result.error().message);
         return std::move(*result);
     }
@@ -69,6 +73,25 @@ class ClaimsTest : public ::testing::Test {
     std::string scalar(std::string_view sql, const std::string& parameter = "") {
         auto rows = parameter.empty() ? db.exec(sql) : db.exec(sql, parameter);
         return rows.at(0).at(0).value_or("NULL");
+    }
+
+    Claim claim_bytes(const std::string& owner, std::size_t max_body_bytes) {
+        return claim(owner, 100, 100, 60s, max_body_bytes);
+    }
+
+    std::vector<std::string> claimed_message_ids(const Claim& claim) {
+        std::set<std::string> ids;
+        for (const auto& group : claim.domains)
+            for (const auto& message : group.messages)
+                ids.insert(message.id);
+        return {ids.begin(), ids.end()};
+    }
+
+    std::string leased_by(const std::string& message_id) {
+        return scalar(
+            "SELECT string_agg(coalesce(lease_owner, state), ',' ORDER BY id) FROM recipients "
+            "WHERE message_id = $1",
+            message_id);
     }
 
     std::int64_t recipient_id(const std::string& address) {
@@ -182,6 +205,112 @@ TEST_F(ClaimsTest, MaxRecipientsAndMaxDomainsBoundTheBatch) {
     EXPECT_EQ(scalar("SELECT count(*) FROM recipients WHERE state = 'in_flight'"), "4");
 }
 
+TEST_F(ClaimsTest, ByteCapLeasesOnlyTheMessagesWhoseBodiesFit) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i)
+        ids.push_back(enqueue({"r" + std::to_string(i) + "@x.example"},
+                              std::string(k_mib, static_cast<char>('a' + i))));
+
+    const Claim first = claim_bytes("w1", 5 * k_mib / 2);
+    EXPECT_EQ(first.recipients, 2u);
+    EXPECT_EQ(first.body_bytes, 2 * k_mib);
+    EXPECT_TRUE(first.byte_cap_reached);
+    std::vector<std::string> expected{ids[0], ids[1]};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(claimed_message_ids(first), expected);
+    EXPECT_EQ(leased_by(ids[0]), "w1");
+    EXPECT_EQ(leased_by(ids[1]), "w1");
+    for (int i = 2; i < 5; ++i)
+        EXPECT_EQ(leased_by(ids[i]), "queued");
+    EXPECT_EQ(scalar("SELECT count(*) FROM recipients WHERE state = 'queued' AND attempts = 0"),
+              "3");
+
+    const Claim second = claim_bytes("w2", 5 * k_mib / 2);
+    EXPECT_EQ(second.recipients, 2u);
+    EXPECT_EQ(leased_by(ids[2]), "w2");
+    EXPECT_EQ(leased_by(ids[3]), "w2");
+    const Claim last = claim_bytes("w3", 5 * k_mib / 2);
+    EXPECT_EQ(last.recipients, 1u);
+    EXPECT_FALSE(last.byte_cap_reached);
+    EXPECT_EQ(leased_by(ids[4]), "w3");
+}
+
+TEST_F(ClaimsTest, ByteCapCountsAMessageOnceWhateverItsRecipientsAndDomains) {
+    const std::string both =
+        enqueue({"a1@x.example", "a2@y.example", "a3@x.example"}, std::string(k_mib, 'a'));
+    const std::string next = enqueue({"b1@x.example"}, std::string(k_mib, 'b'));
+    const std::string left = enqueue({"c1@y.example"}, std::string(k_mib, 'c'));
+
+    const Claim claim = claim_bytes("w", 2 * k_mib);
+    EXPECT_EQ(claim.recipients, 4u);
+    EXPECT_EQ(claim.body_bytes, 2 * k_mib);
+    EXPECT_EQ(leased_by(both), "w,w,w");
+    EXPECT_EQ(leased_by(next), "w");
+    EXPECT_EQ(leased_by(left), "queued");
+}
+
+TEST_F(ClaimsTest, AMessageBiggerThanTheByteCapIsClaimedAlone) {
+    const std::string big =
+        enqueue({"big1@x.example", "big2@y.example"}, std::string(3 * k_mib, 'B'));
+    const std::string small = enqueue({"small@x.example"});
+
+    const Claim claim = claim_bytes("w", k_mib);
+    EXPECT_EQ(claim.recipients, 2u);
+    EXPECT_EQ(claimed_message_ids(claim), std::vector<std::string>{big});
+    EXPECT_EQ(claim.body_bytes, 3 * k_mib);
+    EXPECT_TRUE(claim.byte_cap_reached);
+    ASSERT_TRUE(claim.domains[0].messages[0].body);
+    EXPECT_EQ(claim.domains[0].messages[0].body->size(), 3 * k_mib);
+    EXPECT_EQ(leased_by(big), "w,w");
+    EXPECT_EQ(leased_by(small), "queued");
+
+    const Claim next = claim_bytes("w", k_mib);
+    EXPECT_EQ(claimed_message_ids(next), std::vector<std::string>{small});
+}
+
+TEST_F(ClaimsTest, BodiesComeBackByteExactWhateverTheirBytes) {
+    std::string every_byte;
+    for (int value = 0; value < 256; ++value)
+        every_byte += static_cast<char>(value);
+    const std::string body = "Subject: bytes\r\n\r\n\0\x80\xff\r\n"s + every_byte + "\r\n.\r\n\r\n";
+    const std::string id = enqueue({"a@x.example", "b@y.example"}, body);
+    const std::string purged = enqueue({"c@x.example"}, "purged\r\n");
+    db.exec("UPDATE messages SET body = NULL WHERE id = $1::uuid", purged);
+
+    const Claim claim = this->claim("w");
+    ASSERT_EQ(claim.domains.size(), 2u);
+    const auto& x = claim.domains[0].messages;
+    ASSERT_EQ(x.size(), 2u);
+    const auto& with_body = x[0].id == id ? x[0] : x[1];
+    const auto& without = x[0].id == id ? x[1] : x[0];
+    ASSERT_TRUE(with_body.body);
+    EXPECT_EQ(*with_body.body, body);
+    EXPECT_EQ(claim.domains[1].messages[0].body, with_body.body);
+    EXPECT_FALSE(without.body);
+    EXPECT_EQ(claim.body_bytes, body.size());
+}
+
+TEST_F(ClaimsTest, BodiesBiggerThanOneFetchTogetherAllArrive) {
+    std::vector<std::string> bodies;
+    for (char fill : {'p', 'q', 'r'}) {
+        bodies.push_back(std::string(6 * k_mib, fill));
+        bodies.back()[3 * k_mib] = '\0';
+    }
+    for (std::size_t i = 0; i < bodies.size(); ++i)
+        enqueue({"r" + std::to_string(i) + "@x.example"}, bodies[i]);
+
+    const Claim claim = this->claim("w");
+    ASSERT_EQ(claim.domains.size(), 1u);
+    ASSERT_EQ(claim.domains[0].messages.size(), 3u);
+    std::multiset<std::string> got;
+    for (const auto& message : claim.domains[0].messages) {
+        ASSERT_TRUE(message.body);
+        got.insert(*message.body);
+    }
+    EXPECT_EQ(got, std::multiset<std::string>(bodies.begin(), bodies.end()));
+    EXPECT_EQ(claim.body_bytes, 18 * k_mib);
+}
+
 TEST_F(ClaimsTest, ConcurrentClaimersNeverGetTheSameRecipient) {
     for (int i = 0; i < 60; ++i) {
         enqueue({"r" + std::to_string(i) + "@a.example", "r" + std::to_string(i) + "@b.example",
@@ -193,7 +322,7 @@ TEST_F(ClaimsTest, ConcurrentClaimersNeverGetTheSameRecipient) {
     int empty_rounds = 0;
     auto worker = [&](Claims& claims, std::string owner) -> asio::awaitable<void> {
         for (;;) {
-            auto claim = co_await claims.claim(owner, 60s, 7, 2);
+            auto claim = co_await claims.claim(owner, 60s, 7, 2, k_no_byte_cap);
             if (!claim) throw std::runtime_error(claim.error().message);
             if (claim->recipients == 0) {
                 ++empty_rounds;
