@@ -314,6 +314,9 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
     s.read_int("concurrency_per_domain", d.concurrency_per_domain, 1, 100000);
     s.read_int("concurrency_per_host", d.concurrency_per_host, 1, 100000);
     s.read_int("batch_recipients", d.batch_recipients, 1, 100000);
+    constexpr std::int64_t mib = 1 << 20;
+    s.read_int("max_claim_body_bytes", d.max_claim_body_bytes, mib, std::int64_t{1} << 40);
+    s.read_int("max_body_bytes_in_memory", d.max_body_bytes_in_memory, mib, std::int64_t{1} << 40);
     s.read_duration("lease_seconds", d.lease, 5, 86400);
     s.read_duration("poll_seconds", d.poll_interval, 1, 3600);
     s.read_duration("shutdown_grace_seconds", d.shutdown_grace, 0, 3600);

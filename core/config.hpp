@@ -129,6 +129,10 @@ struct DeliveryConfig {
     // Lower-cased host name → limit; a key starting with '.' covers every host below it.
     std::map<std::string, std::size_t> host_concurrency;
     std::size_t batch_recipients = 500;  // most recipients per claim
+    // Most body bytes one claim brings (its first message's always), and most the process
+    // holds at once for every batch running; claims wait while that is reached.
+    std::size_t max_claim_body_bytes = std::size_t{256} << 20;
+    std::size_t max_body_bytes_in_memory = std::size_t{1} << 30;
     std::chrono::seconds lease{300};
     std::chrono::seconds poll_interval{5};  // fallback when no notification arrives
     std::chrono::seconds shutdown_grace{30};

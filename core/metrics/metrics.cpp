@@ -88,6 +88,10 @@ Metrics::Metrics()
       purged_rows(counter(*registry_, families_, "smarthost_purged_rows_total",
                           "Rows deleted past their retention by the delivery role's purge, "
                           "by table")),
+      delivery_body_bytes(gauge(*registry_, families_, "smarthost_delivery_body_bytes",
+                                "Bytes of message bodies held by the delivery role's running "
+                                "batches (bounded by delivery.max_body_bytes_in_memory)")
+                              .Add({})),
       queue_recipients(gauge(*registry_, families_, "smarthost_queue_recipients",
                              "Recipients in the queue by state, in the whole database")),
       queue_oldest_age(gauge(*registry_, families_, "smarthost_queue_oldest_age_seconds",

@@ -10,12 +10,12 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <limits>
 #include <optional>
 #include <random>
 #include <set>
 
 #include "core/pg/pool.hpp"
+#include "relay/delivery/body_budget.hpp"
 #include "relay/delivery/bounce_reports.hpp"
 #include "relay/delivery/connection_slots.hpp"
 #include "relay/delivery/delivery_metrics.hpp"
@@ -114,7 +114,8 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
           wake(executor),
           lease_timer(executor),
           purge_timer(executor),
-          drain_timer(executor) {
+          drain_timer(executor),
+          bodies(config.max_body_bytes_in_memory, [this] { notify(); }) {
         const auto& upstream = config.upstream;
         if (upstream.configured() && !upstream.username.empty() &&
             upstream.tls != OutboundTls::verify && !upstream.allow_auth_without_verified_tls)
@@ -150,6 +151,8 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
     asio::steady_timer lease_timer;
     asio::steady_timer purge_timer;
     asio::steady_timer drain_timer;
+    // After the timers: notify() uses `wake`, and the budget stops calling it when it goes.
+    BodyBudget bodies;
     bool wake_pending = false;
     bool stopping = false;
     bool claiming = false;  // the claim loop is running
@@ -176,11 +179,12 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
         while (!stopping) {
             wake_pending = false;
             bool more = false;
-            if (active < config.concurrency) {
+            if (can_claim()) {
                 const std::size_t max_domains = config.concurrency - active;
                 auto claim = co_await claims.claim(
                     owner, std::chrono::duration_cast<std::chrono::milliseconds>(config.lease),
-                    config.batch_recipients, max_domains, std::numeric_limits<std::size_t>::max());
+                    config.batch_recipients, max_domains,
+                    std::min(config.max_claim_body_bytes, bodies.room()));
                 if (!claim) {
                     spdlog::warn("delivery: claiming failed: {}", claim.error().message);
                 } else if (stopping) {
@@ -189,12 +193,13 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
                 } else if (!claim->domains.empty()) {
                     more = claim->recipients >= config.batch_recipients ||
                            claim->domains.size() >= max_domains || claim->byte_cap_reached;
+                    bodies.hold(*claim);
                     for (auto& batch : claim->domains)
                         start_batch(std::move(batch));
                 }
             }
             if (stopping) break;
-            if ((more && active < config.concurrency) || wake_pending) continue;
+            if ((more && can_claim()) || wake_pending) continue;
             auto wait = co_await idle_wait();
             if (stopping || wake_pending) continue;
             wake.expires_after(wait);
@@ -203,10 +208,13 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
         claiming = false;
     }
 
+    // A free connection slot for another domain, and room for another body.
+    bool can_claim() const { return active < config.concurrency && bodies.room() > 0; }
+
     // Until the next poll, or sooner when deferred mail falls due before it.
     asio::awaitable<Clock::duration> idle_wait() {
         Clock::duration wait = config.poll_interval;
-        if (active >= config.concurrency) co_return wait;  // a finishing batch wakes us
+        if (!can_claim()) co_return wait;  // a finishing batch wakes us
         auto rows = co_await pool.query(k_earliest_due);
         if (rows && !rows->empty() && !rows->is_null(0, 0)) {
             const auto due = std::chrono::milliseconds(rows->get_int(0, 0));

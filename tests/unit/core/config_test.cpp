@@ -226,6 +226,24 @@ TEST_F(ConfigFile, DeliveryConcurrencyWithPerDomainOverrides) {
               std::string::npos);
 }
 
+TEST_F(ConfigFile, DeliveryBodyBytesBoundClaimsAndTheProcess) {
+    const auto defaults = load_config(write(minimal)).delivery;
+    EXPECT_EQ(defaults.max_claim_body_bytes, std::size_t{256} << 20);
+    EXPECT_EQ(defaults.max_body_bytes_in_memory, std::size_t{1} << 30);
+    const auto d =
+        load_config(write(std::string(minimal) + "[delivery]\nmax_claim_body_bytes = 4194304\n"
+                                                 "max_body_bytes_in_memory = 16777216\n"))
+            .delivery;
+    EXPECT_EQ(d.max_claim_body_bytes, 4u << 20);
+    EXPECT_EQ(d.max_body_bytes_in_memory, 16u << 20);
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nmax_claim_body_bytes = 1000\n")
+                  .find("delivery.max_claim_body_bytes: must be between 1048576"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nmax_body_bytes_in_memory = \"1G\"\n")
+                  .find("delivery.max_body_bytes_in_memory: must be an integer"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, AdminTlsNeedsTheTlsCertificate) {
     EXPECT_NE(error_of(std::string(minimal) + "[admin]\naddress = \"127.0.0.1:8025\"\ntls = true\n")
                   .find("admin.tls"),
