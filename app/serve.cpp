@@ -23,6 +23,7 @@
 #include "relay/delivery/scheduler.hpp"
 #include "relay/dns/resolver.hpp"
 #include "relay/ingress/authenticator.hpp"
+#include "relay/ingress/body_budget.hpp"
 #include "relay/ingress/drain.hpp"
 #include "relay/ingress/listener.hpp"
 #include "relay/ingress/network_directory.hpp"
@@ -167,6 +168,8 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     services.drain = &drain;
     policy::RejectionLog rejections(io.get_executor(), pool);
     services.rejections = &rejections;
+    ingress::BodyBudget body_budget(config.max_body_bytes_in_memory);
+    services.body_budget = &body_budget;
     // Per-account connection counts are published by every SMTP process, limits or not:
     // an account's limit may be set at any time, and the others need this one's counts.
     std::unique_ptr<policy::ConnectionLimiter> connection_limiter;

@@ -542,6 +542,8 @@ Config load_config(const std::filesystem::path& file) {
         read_proxy_protocol(s, proxy_defaults);
         s.read_int("client_ipv6_prefix_length", config.client_ipv6_prefix_length, 32, 128);
         s.read_int("max_received_headers", config.max_received_headers, 1, 1000);
+        s.read_int("max_body_bytes_in_memory", config.max_body_bytes_in_memory,
+                   std::int64_t{1} << 20, std::int64_t{1} << 40);
         if (const auto* n = s.node("listener")) {
             const auto* array = n->as_array();
             if (!array) s.fail("listener", "must be an array of tables ([[smtp.listener]])");
@@ -651,6 +653,13 @@ Config load_config(const std::filesystem::path& file) {
             throw ConfigError(fmt::format(
                 "{}: smtp.listener[{}].tls: \"{}\" needs tls.certificate and tls.private_key",
                 file.string(), i, l.tls == TlsMode::implicit ? "implicit" : "starttls"));
+        // The buffer of one largest message grows while its old one is still held: with
+        // less than twice its size, that message could never be received.
+        if (config.max_body_bytes_in_memory < 2 * l.limits.max_message_bytes)
+            throw ConfigError(fmt::format(
+                "{}: smtp.max_body_bytes_in_memory: {} is less than twice smtp.listener[{}]'s "
+                "max_message_bytes ({}), so its largest messages could never be received",
+                file.string(), config.max_body_bytes_in_memory, i, l.limits.max_message_bytes));
     }
     return config;
 }

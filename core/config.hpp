@@ -264,6 +264,9 @@ struct Config {
     // Received: fields is looping, 554 5.4.6. For every listener alike: relay/policy
     // judges it with the message.
     std::size_t max_received_headers = 50;
+    // [smtp] max_body_bytes_in_memory: the memory all sessions of the process may hold
+    // for message data (relay/ingress/body_budget.hpp); past it DATA gets 452 4.3.1.
+    std::uint64_t max_body_bytes_in_memory = std::uint64_t{1} << 30;
 
     std::size_t group_commit_max_messages = 64;
     std::chrono::microseconds group_commit_max_wait{2000};

@@ -51,6 +51,10 @@ Metrics::Metrics()
       smtp_sessions_cut(counter(*registry_, families_, "smarthost_smtp_sessions_cut_total",
                                 "Sessions closed with 421 4.4.2 by a time or command cap "
                                 "(command_timeout, data_rate, session_lifetime, junk_commands)")),
+      smtp_body_bytes(gauge(*registry_, families_, "smarthost_smtp_body_bytes",
+                            "Bytes of message data SMTP sessions hold now, against "
+                            "[smtp] max_body_bytes_in_memory")
+                          .Add({})),
       messages_accepted(counter(*registry_, families_, "smarthost_messages_accepted_total",
                                 "Messages committed to the queue and answered with 250")),
       recipients_accepted(counter(*registry_, families_, "smarthost_recipients_accepted_total",

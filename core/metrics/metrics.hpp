@@ -59,6 +59,7 @@ class Metrics {
     Family<Counter>& smtp_auth;                  // {listener, result}
     Family<Counter>& auth_lockouts;              // {kind}: network, username_network, username
     Family<Counter>& smtp_sessions_cut;          // {listener, reason}: 421 4.4.2 time/junk caps
+    Gauge& smtp_body_bytes;                      // message data held by sessions now
     Family<Counter>& messages_accepted;          // {account}
     Family<Counter>& recipients_accepted;        // {account}
     Family<Counter>& messages_rejected;          // {reason}

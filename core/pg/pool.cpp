@@ -28,10 +28,13 @@ Param null_param() {
     return Param{};
 }
 Param text(std::string value) {
-    return Param{std::move(value), false};
+    return Param{std::move(value), false, std::nullopt};
 }
 Param bytes(std::string value) {
-    return Param{std::move(value), true};
+    return Param{std::move(value), true, std::nullopt};
+}
+Param borrowed_bytes(std::string_view value) {
+    return Param{std::nullopt, true, value};
 }
 Param to_param(std::string_view value) {
     return text(std::string(value));
@@ -297,8 +300,13 @@ class Connection {
         lengths.reserve(params.size());
         formats.reserve(params.size());
         for (const Param& param : params) {
-            values.push_back(param.value ? param.value->c_str() : nullptr);
-            lengths.push_back(param.value ? static_cast<int>(param.value->size()) : 0);
+            if (param.borrowed) {
+                values.push_back(param.borrowed->data());
+                lengths.push_back(static_cast<int>(param.borrowed->size()));
+            } else {
+                values.push_back(param.value ? param.value->c_str() : nullptr);
+                lengths.push_back(param.value ? static_cast<int>(param.value->size()) : 0);
+            }
             formats.push_back(param.binary ? 1 : 0);
         }
         if (prepared_name) {

@@ -25,11 +25,16 @@ namespace smarthost::pg {
 struct Param {
     std::optional<std::string> value;
     bool binary = false;
+    // With no value: bytes the statement's owner keeps alive until it has run (a message
+    // body is sent from the one buffer it was received into, not from a copy).
+    std::optional<std::string_view> borrowed;
 };
 
 Param null_param();
 Param text(std::string value);
 Param bytes(std::string value);  // binary format, for bytea
+// Binary format, not copied: `value` must outlive the statement's execution.
+Param borrowed_bytes(std::string_view value);
 inline Param to_param(Param p) {
     return p;
 }

@@ -19,6 +19,7 @@ class RejectionLog;
 namespace smarthost::ingress {
 
 class Authenticator;
+class BodyBudget;
 class Drain;
 class NetworkDirectory;
 class TlsContextProvider;
@@ -35,6 +36,7 @@ struct IngressServices {
     Drain* drain = nullptr;  // SIGTERM's notices; null: sessions are never told to stop
     policy::ConnectionLimiter* connections = nullptr;  // per-account connection limits
     policy::RejectionLog* rejections = nullptr;        // refusals at connect and AUTH
+    BodyBudget* body_budget = nullptr;  // [smtp] max_body_bytes_in_memory; null: unbounded
 };
 
 }  // namespace smarthost::ingress

@@ -18,6 +18,7 @@
 #include "core/config.hpp"
 #include "core/metrics/metrics.hpp"
 #include "relay/ingress/authenticator.hpp"
+#include "relay/ingress/body_budget.hpp"
 #include "relay/ingress/bounce_report.hpp"
 #include "relay/ingress/drain.hpp"
 #include "relay/ingress/network_directory.hpp"
@@ -623,6 +624,17 @@ class Session : public std::enable_shared_from_this<Session> {
                     action = co_await check_policy(std::move(action.policy));
                     continue;
                 case Kind::receive_data:
+                    if (services_.body_budget && !services_.body_budget->has_room()) {
+                        // Issue 11 point 14: the bodies in memory are at their bound;
+                        // 452 instead of 354 keeps the message with its client.
+                        spdlog::warn(
+                            "data refused listener={} client={}: {} bytes of message "
+                            "data held, the most is {}",
+                            listener_.name, client_ip_, services_.body_budget->held(),
+                            services_.body_budget->limit());
+                        action = machine_->on_data_end(smtp::DataResult::no_storage);
+                        continue;
+                    }
                     outbox_ += action.reply.wire();
                     if (!co_await flush()) co_return false;
                     {
@@ -767,7 +779,7 @@ class Session : public std::enable_shared_from_this<Session> {
                          listener_.name, client_ip_, identity_ ? identity_->account_name : "",
                          query.address, refusal.code, refusal.enhanced,
                          refusal.lines.empty() ? "" : refusal.lines.front());
-            if (query.stage == smtp::PolicyStage::message) std::string().swap(body_);
+            if (query.stage == smtp::PolicyStage::message) drop_body();
         }
         co_return machine_->on_policy_verdict(verdict);
     }
@@ -785,7 +797,7 @@ class Session : public std::enable_shared_from_this<Session> {
                 }
             }
         }
-        auto verdict = co_await services_.policy.check(identity_->account_id, query, body_);
+        auto verdict = co_await services_.policy.check(identity_->account_id, query, as_received());
         if (verdict.refused() || query.stage != smtp::PolicyStage::sender ||
             !services_.blocklists || !services_.blocklists->checks_sender_domains())
             co_return verdict;
@@ -814,6 +826,17 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::awaitable<std::optional<smtp::Action>> receive_data() {
         smtp::DataReader reader(listener_.limits.max_message_bytes,
                                 listener_.limits.max_line_bytes);
+        if (services_.body_budget) {
+            body_charge_ = BodyBudget::Charge(*services_.body_budget);
+            reader.limit_storage(
+                [this](std::uint64_t bytes) { return body_charge_.resize(bytes); });
+        }
+        // The queue id and the Received: field are made now (Postfix also dates it at
+        // DATA), so the body is received behind them in the buffer it is stored from.
+        message_id_ = queue::new_message_id();
+        const std::string prefix = trace_fields(message_id_);
+        reader.start_with(prefix);
+        prefix_size_ = prefix.size();
         const auto started = Clock::now();
         std::uint64_t received = inbox_.size();
         for (;;) {
@@ -842,7 +865,44 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         data_octets_ = reader.octets();
         body_ = reader.take_body();
+        if (reader.result() == smtp::DataResult::no_storage)
+            spdlog::warn(
+                "data refused listener={} client={}: the message data would pass {} "
+                "bytes held",
+                listener_.name, client_ip_, services_.body_budget->limit());
+        if (reader.result() != smtp::DataResult::ok) drop_body();
         co_return machine_->on_data_end(reader.result());
+    }
+
+    // The Received: field, and the DNSBL tags of this client and sender, for message `id`.
+    std::string trace_fields(const std::string& id) {
+        const auto& envelope = machine_->envelope();
+        smtp::ReceivedFields received;
+        received.helo = machine_->helo();
+        received.client_ip = client_ip_;
+        received.by_hostname = services_.config.hostname;
+        received.protocol = machine_->protocol_name();
+        received.tls_version = tls_version();
+        received.tls_cipher = tls_cipher();
+        received.queue_id = id;
+        if (envelope.recipients.size() == 1)
+            received.single_recipient = envelope.recipients[0].address;
+        received.date = smtp::rfc5322_date_now();
+        std::string fields = smtp::received_header(received);
+        if (const auto tags = blocklist_tags(); !tags.empty())
+            fields += "X-Smarthost-DNSBL: " + tags + "\r\n";
+        return fields;
+    }
+
+    // The data section as the client sent it, without the fields the relay put in front.
+    std::string_view as_received() const {
+        return std::string_view(body_).substr(std::min(prefix_size_, body_.size()));
+    }
+
+    void drop_body() {
+        std::string().swap(body_);
+        prefix_size_ = 0;
+        body_charge_.reset();
     }
 
     // When `received` octets since `started` fall below the minimum data rate.
@@ -854,7 +914,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     std::uint64_t data_octets_ = 0;
-    std::string body_;
+    std::string message_id_;  // made at DATA
+    std::string body_;        // trace fields, then the data section: the only copy
+    std::size_t prefix_size_ = 0;
+    BodyBudget::Charge body_charge_;  // body_'s memory, until the message is committed
 
     asio::awaitable<smtp::Action> enqueue() {
         const auto& envelope = machine_->envelope();
@@ -865,31 +928,17 @@ class Session : public std::enable_shared_from_this<Session> {
             co_return machine_->on_enqueued("");
         }
         queue::NewMessage message;
-        message.id = queue::new_message_id();
+        message.id = message_id_;
         message.account_id = identity_->account_id;
         message.credential_id = identity_->credential_id;
         message.client_ip = client_ip_;
         message.client_helo = machine_->helo();
         message.tls_version = tls_version();
         message.envelope = envelope;
-        message.header_message_id = smtp::header_message_id(body_);
-
-        smtp::ReceivedFields received;
-        received.helo = machine_->helo();
-        received.client_ip = client_ip_;
-        received.by_hostname = services_.config.hostname;
-        received.protocol = machine_->protocol_name();
-        received.tls_version = tls_version();
-        received.tls_cipher = tls_cipher();
-        received.queue_id = message.id;
-        if (envelope.recipients.size() == 1)
-            received.single_recipient = envelope.recipients[0].address;
-        received.date = smtp::rfc5322_date_now();
-        message.body = smtp::received_header(received);
-        if (const auto tags = blocklist_tags(); !tags.empty())
-            message.body += "X-Smarthost-DNSBL: " + tags + "\r\n";
-        message.body += body_;
-        std::string().swap(body_);
+        message.header_message_id = smtp::header_message_id(as_received());
+        message.body = std::move(body_);
+        body_.clear();
+        prefix_size_ = 0;
 
         const auto size = message.body.size();
         const auto recipients = envelope.recipients.size();
@@ -899,6 +948,7 @@ class Session : public std::enable_shared_from_this<Session> {
                 bounce_report(message, services_.config.hostname, std::chrono::system_clock::now()))
             message.reports.push_back(std::move(*report));
         auto status = co_await services_.committer.enqueue(std::move(message));
+        body_charge_.reset();  // committed or failed, the committer holds the body no more
         if (!status) {
             spdlog::warn("message not queued listener={} client={} account={}: {}", listener_.name,
                          client_ip_, identity_->account_name, status.error().message);

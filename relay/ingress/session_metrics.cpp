@@ -16,6 +16,7 @@ std::optional<std::string_view> rejection_reason(const smtp::Reply& reply) {
     if (code == 452 && status == "4.5.3") return "too_many_recipients";
     if (code == 554 && status == "5.6.0") return "malformed_data";
     if (code == 451 && status == "4.3.0") return "queue_unavailable";
+    if (code == 452 && status == "4.3.1") return "insufficient_storage";
     // RFC 3463 X.7.X is security or policy status. Among mail refusals (45x, 55x) that is
     // the policy checks (sender domains, rate limits, DNSBL); AUTH's own X.7 replies (535,
     // 538, 454) and the 421s that close a connection are not mail refusals.

@@ -42,6 +42,7 @@ std::string new_message_id();
 // The statement that stores `message`, its recipients and its 'accepted' event. With
 // `only_if_final` it stores nothing unless each of those recipients is bounced or expired
 // at that point of the transaction: how a delivery report joins the outcomes it reports.
+// The statement borrows message.body (pg::borrowed_bytes): keep the message until it ran.
 pg::Statement insert_message_statement(const NewMessage& message,
                                        const std::vector<std::int64_t>* only_if_final = nullptr);
 // Wakes the delivery schedulers (they LISTEN on the queue channel) when it commits.

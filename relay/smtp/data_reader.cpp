@@ -25,11 +25,37 @@ const char* find_byte(const char* begin, const char* end, char c) {
 DataReader::DataReader(std::uint64_t max_message_bytes, std::size_t max_line_bytes)
     : max_message_bytes_(max_message_bytes), max_line_bytes_(max_line_bytes) {}
 
+// The buffer grows by a quarter, not libstdc++'s doubling, so a body holds at most about
+// 1.25 times its size (what BodyBudget charges is the capacity); growing in steps of at
+// least this keeps small bodies from reallocating at every line.
+constexpr std::size_t k_min_growth = 64 * 1024;
+
+void DataReader::start_with(std::string_view prefix) {
+    body_.assign(prefix);
+    if (grant_ && !grant_(body_.capacity())) problem(DataResult::no_storage);
+}
+
 void DataReader::problem(DataResult result) {
     if (result_ != DataResult::ok) return;  // the first problem wins
     result_ = result;
     body_.clear();
     body_.shrink_to_fit();
+    if (grant_) grant_(body_.capacity());
+}
+
+bool DataReader::grow_for(std::size_t count) {
+    const std::size_t size = body_.size();
+    if (size + count <= body_.capacity()) return true;
+    const std::size_t capacity = std::max(size + count, size + size / 4 + k_min_growth);
+    if (grant_ && !grant_(body_.capacity() + capacity)) return false;
+    // reserve() on a new string allocates exactly, where it would double this one's.
+    std::string grown;
+    grown.reserve(capacity);
+    grown.append(body_);
+    body_.swap(grown);
+    std::string().swap(grown);
+    if (grant_) grant_(body_.capacity());
+    return true;
 }
 
 void DataReader::append(const char* octets, std::size_t count) {
@@ -37,6 +63,10 @@ void DataReader::append(const char* octets, std::size_t count) {
     if (result_ != DataResult::ok) return;
     if (body_octets_ > max_message_bytes_) {
         problem(DataResult::too_big);
+        return;
+    }
+    if (!grow_for(count)) {
+        problem(DataResult::no_storage);
         return;
     }
     body_.append(octets, count);

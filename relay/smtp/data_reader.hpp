@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -16,11 +17,24 @@ enum class DataResult {
     nul,            // a NUL octet
     line_too_long,  // a line longer than the limit (with CRLF)
     too_big,        // more octets than the message size limit
+    no_storage,     // the memory granted for bodies would not hold it (452 4.3.1)
 };
 
 class DataReader {
   public:
     DataReader(std::uint64_t max_message_bytes, std::size_t max_line_bytes);
+
+    // Bytes the body starts with (the Received: field the relay adds), so the message is
+    // built in one buffer and never copied to put them in front. Not counted against the
+    // message size limit. Call before consume().
+    void start_with(std::string_view prefix);
+    // Asked before the body's buffer grows, with the bytes the reader would then hold
+    // (while growing, the old and the new buffer); false stops storing the body
+    // (DataResult::no_storage). Also told when the reader gives memory back.
+    using Grant = std::function<bool(std::uint64_t bytes_held)>;
+    void limit_storage(Grant grant) { grant_ = std::move(grant); }
+    // Stops storing the body: the rest of the data section is read and dropped.
+    void refuse_storage() { problem(DataResult::no_storage); }
 
     // Consumes data octets and returns how many it used. It stops right after the
     // terminating CRLF.CRLF, so bytes the client pipelined after it stay with the caller.
@@ -34,15 +48,19 @@ class DataReader {
     // The message with CRLF line ends and dots unstuffed, without the final ".".
     // Complete only when finished() and result() == ok.
     std::string take_body() { return std::move(body_); }
+    // Bytes of memory the body's buffer holds now.
+    std::uint64_t held() const { return body_.capacity(); }
 
   private:
     void problem(DataResult result);
     void append(const char* octets, std::size_t count);
     void count_line_octets(std::size_t count);
+    bool grow_for(std::size_t count);
 
     std::uint64_t max_message_bytes_;
     std::size_t max_line_bytes_;
     std::string body_;
+    Grant grant_;
     std::uint64_t octets_ = 0;
     std::uint64_t body_octets_ = 0;  // after unstuffing, compared with max_message_bytes_
     std::size_t line_length_ = 0;

@@ -219,6 +219,9 @@ Reply queued(std::string_view queue_id) {
 Reply not_queued() {
     return make(451, "4.3.0", "Temporary failure: message not queued, try again later");
 }
+Reply insufficient_storage() {
+    return make(452, "4.3.1", "Insufficient system storage: message not accepted, try again later");
+}
 
 Reply rate_limited(std::string_view limit, std::uint64_t value, std::string_view resets_at) {
     return make(451, "4.7.1",

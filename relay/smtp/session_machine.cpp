@@ -568,6 +568,8 @@ Action SessionMachine::on_data_end(DataResult result) {
             return reply_action(reply::nul_in_data());
         case DataResult::line_too_long:
             return reply_action(reply::line_too_long_in_data());
+        case DataResult::no_storage:
+            return reply_action(reply::insufficient_storage());
         case DataResult::too_big:
         case DataResult::ok:
             break;

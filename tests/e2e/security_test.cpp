@@ -23,10 +23,13 @@ constexpr const char* k_password = "security test password";
 class SecurityServer : public ::testing::Test {
   protected:
     explicit SecurityServer(const std::string& auth_toml = "",
-                            const std::string& listener_toml = "")
-        : admin_port_(free_port()), server_(db_.url(), options(auth_toml, listener_toml)) {}
+                            const std::string& listener_toml = "",
+                            const std::string& smtp_toml = "")
+        : admin_port_(free_port()),
+          server_(db_.url(), options(auth_toml, listener_toml, smtp_toml)) {}
 
-    ServerOptions options(const std::string& auth_toml, const std::string& listener_toml) const {
+    ServerOptions options(const std::string& auth_toml, const std::string& listener_toml,
+                          const std::string& smtp_toml) const {
         ServerOptions options;
         options.roles = "smtp,admin";
         options.listeners = {{"submission", "none", false, listener_toml}};
@@ -35,7 +38,7 @@ class SecurityServer : public ::testing::Test {
         // A short account cache: changes to credentials and accounts reach open sessions
         // within it.
         options.extra_toml = "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port_) +
-                             "\"\n[policy]\naccount_cache_ms = 200\n";
+                             "\"\n[policy]\naccount_cache_ms = 200\n[smtp]\n" + smtp_toml;
         return options;
     }
 
@@ -251,7 +254,7 @@ class SecurityLockouts : public SecurityServer {
 
     // The same listener and [auth] settings, without the admin listener (one is enough).
     ServerOptions replica_options() const {
-        auto replica = options(k_auth, "max_auth_failures = 5\n");
+        auto replica = options(k_auth, "max_auth_failures = 5\n", "");
         replica.roles = "smtp";
         replica.extra_toml.clear();
         return replica;
@@ -401,6 +404,72 @@ TEST_F(SecuritySlowClients, NoopsPastTheJunkCapCloseTheSession) {
               "421 4.4.2 relay.e2e.test Too many commands without a message, closing "
               "connection\r\n");
     EXPECT_TRUE(c->closed());
+}
+
+// Issue 11, point 14: every session's body was held whole in memory without a bound, so a
+// few hundred clients each sending a 25 MiB message slowly could exhaust the process.
+// Here the bodies in memory may take 2 MiB and a message 1 MiB.
+class SecurityBodyMemory : public SecurityServer {
+  protected:
+    SecurityBodyMemory()
+        : SecurityServer("", "max_message_bytes = 1048576\n",
+                         "max_body_bytes_in_memory = 2097152\n") {}
+
+    // The smarthost_smtp_body_bytes gauge, scraped from the admin listener.
+    double body_bytes_held() {
+        const auto scrape = run_command(
+            {"curl", "-sS", "http://127.0.0.1:" + std::to_string(admin_port_) + "/metrics"});
+        const std::string name = "\nsmarthost_smtp_body_bytes ";
+        const auto at = scrape.output.find(name);
+        if (at == std::string::npos) return -1;
+        return std::stod(scrape.output.substr(at + name.size()));
+    }
+
+    // Logged in, with one recipient given and DATA answered as it was.
+    std::unique_ptr<RawSmtpClient> at_data(const std::string& from, std::string& data_reply) {
+        auto c = greeted(from);
+        EXPECT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+        EXPECT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+        EXPECT_EQ(reply_code(c->command("RCPT TO:<someone@example.org>")), 250);
+        data_reply = c->command("DATA");
+        return c;
+    }
+
+    // A message of about `bytes`, without its final dot.
+    static std::string message_of(std::size_t bytes) {
+        std::string content = "From: <app@shop.example>\r\nSubject: large\r\n\r\n";
+        const std::string line(78, 'x');
+        while (content.size() < bytes)
+            content += line + "\r\n";
+        return content;
+    }
+};
+
+TEST_F(SecurityBodyMemory, DataPastTheMemoryBoundGets452AndIsStoredOnceThereIsRoom) {
+    std::string reply;
+    auto holder = at_data("127.0.0.2", reply);
+    ASSERT_EQ(reply_code(reply), 354);
+    const auto held_body = message_of(900 * 1024);
+    holder->send(held_body);  // and holds it: no final dot yet
+    ASSERT_TRUE(wait_until([&] { return body_bytes_held() >= 900 * 1024; })) << body_bytes_held();
+
+    // A second large message cannot be held beside it: read to its end, refused, not stored.
+    auto second = at_data("127.0.0.3", reply);
+    ASSERT_EQ(reply_code(reply), 354);
+    EXPECT_EQ(second->command(message_of(900 * 1024) + "\r\n."),
+              "452 4.3.1 Insufficient system storage: message not accepted, try again later\r\n");
+    EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "0");
+    EXPECT_TRUE(wait_until([&] { return body_bytes_held() < 1024 * 1024 + 300 * 1024; }));
+
+    // Once the first is committed its memory is free, and the refused message goes through.
+    EXPECT_EQ(reply_code(holder->command(".")), 250);
+    EXPECT_TRUE(wait_until([&] { return body_bytes_held() == 0; })) << body_bytes_held();
+    EXPECT_EQ(reply_code(second->command("MAIL FROM:<app@shop.example>")), 250);
+    EXPECT_EQ(reply_code(second->command("RCPT TO:<someone@example.org>")), 250);
+    EXPECT_EQ(reply_code(second->command("DATA")), 354);
+    EXPECT_EQ(reply_code(second->command(message_of(900 * 1024) + "\r\n.")), 250);
+    EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "2");
+    EXPECT_EQ(scalar("SELECT count(*) FROM messages WHERE size_bytes > 900 * 1024"), "2");
 }
 
 }  // namespace

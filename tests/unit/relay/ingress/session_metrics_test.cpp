@@ -20,6 +20,7 @@ TEST(RejectionReason, RefusalsOfMailHaveTheirReason) {
     EXPECT_EQ(rejection_reason(reply::bare_lf_in_data()), "malformed_data");
     EXPECT_EQ(rejection_reason(reply::nul_in_data()), "malformed_data");
     EXPECT_EQ(rejection_reason(reply::not_queued()), "queue_unavailable");
+    EXPECT_EQ(rejection_reason(reply::insufficient_storage()), "insufficient_storage");
 }
 
 TEST(RejectionReason, PolicyRefusalsAreCountedAsPolicy) {

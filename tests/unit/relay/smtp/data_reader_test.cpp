@@ -220,5 +220,72 @@ TEST(DataReader, EveryShortInputAgreesAcrossSplits) {
     }
 }
 
+// Issue 11 point 14: the body is received behind the relay's own fields, in one buffer.
+TEST(DataReader, TheBodyFollowsItsPrefixWhichIsNotCountedAgainstTheSizeLimit) {
+    DataReader reader(10, 1000);
+    reader.start_with("Received: by relay\r\n");
+    const std::string input = "0123456\r\n.\r\n";  // 9 octets of body: within 10
+    EXPECT_EQ(reader.consume(input), input.size());
+    ASSERT_TRUE(reader.finished());
+    EXPECT_EQ(reader.result(), DataResult::ok);
+    EXPECT_EQ(reader.take_body(), "Received: by relay\r\n0123456\r\n");
+}
+
+TEST(DataReader, EveryGrowthOfTheBufferIsAskedForAndItHoldsAtMostAQuarterMoreThanTheBody) {
+    std::uint64_t granted = 0;
+    std::uint64_t most_granted = 0;
+    DataReader reader(64 << 20, 2000);
+    reader.limit_storage([&](std::uint64_t bytes) {
+        granted = bytes;
+        most_granted = std::max(most_granted, bytes);
+        return true;
+    });
+    const std::string line(998, 'x');
+    const std::string crlf_line = line + "\r\n";
+    std::size_t body = 0;
+    for (int i = 0; i < 8000; ++i) {  // 8 MB
+        reader.consume(crlf_line);
+        body += crlf_line.size();
+        EXPECT_EQ(granted, reader.held());
+    }
+    reader.consume(".\r\n");
+    ASSERT_TRUE(reader.finished());
+    EXPECT_EQ(reader.result(), DataResult::ok);
+    EXPECT_LE(reader.held(), body + body / 4 + 64 * 1024);
+    // While growing, the old buffer and the new one are held at once, and asked for so.
+    EXPECT_GT(most_granted, reader.held());
+    EXPECT_EQ(reader.take_body().size(), body);
+}
+
+TEST(DataReader, ARefusedGrowthDropsTheBodyReadsToTheEndAndGivesTheMemoryBack) {
+    std::uint64_t granted = 0;
+    DataReader reader(64 << 20, 2000);
+    reader.limit_storage([&](std::uint64_t bytes) {
+        if (bytes > 200 * 1024) return false;
+        granted = bytes;
+        return true;
+    });
+    const std::string crlf_line = std::string(998, 'y') + "\r\n";
+    std::string input;
+    for (int i = 0; i < 1000; ++i)  // 1 MB, five times what is granted
+        input += crlf_line;
+    input += ".\r\nQUIT\r\n";
+    const auto used = reader.consume(input);
+    EXPECT_EQ(used, input.size() - 6);  // the command after the data stays unread
+    ASSERT_TRUE(reader.finished());
+    EXPECT_EQ(reader.result(), DataResult::no_storage);
+    EXPECT_LE(granted, 64u);  // back to an empty string's own bytes
+    EXPECT_TRUE(reader.take_body().empty());
+}
+
+TEST(DataReader, RefusedStorageReadsTheDataToItsTerminator) {
+    DataReader reader(1000, 1000);
+    reader.refuse_storage();
+    const std::string input = "Subject: x\r\n\r\nbody\r\n.\r\nRSET\r\n";
+    EXPECT_EQ(reader.consume(input), input.size() - 6);
+    EXPECT_TRUE(reader.finished());
+    EXPECT_EQ(reader.result(), DataResult::no_storage);
+}
+
 }  // namespace
 }  // namespace smarthost::smtp

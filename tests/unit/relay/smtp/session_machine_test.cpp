@@ -409,7 +409,7 @@ TEST(SessionMachine, DataProblemsGetPreciseRepliesAndReset) {
     const std::pair<DataResult, const char*> cases[] = {
         {DataResult::bare_lf, "554 5.6.0"}, {DataResult::bare_cr, "554 5.6.0"},
         {DataResult::nul, "554 5.6.0"},     {DataResult::line_too_long, "554 5.6.0"},
-        {DataResult::too_big, "552 5.3.4"},
+        {DataResult::too_big, "552 5.3.4"}, {DataResult::no_storage, "452 4.3.1"},
     };
     for (auto [result, expected] : cases) {
         auto machine = machine_in_rcpt();
