@@ -274,7 +274,7 @@ start_smarthost() {
 # launch_smarthost NAME PORT ROLES POLICY_KEYS EXTRA_TOML ACCOUNTS_SQL: a fresh database
 # (bench_<stamp>_<pid>, plus _NAME unless NAME is main), migrated, ACCOUNTS_SQL run in it
 # (its output is shown), then `smarthost serve --roles ROLES` with one plain listener on
-# 127.0.0.1:PORT. POLICY_KEYS are lines inside [policy]; EXTRA_TOML (and
+# 127.0.0.1:PORT. POLICY_KEYS are lines inside [policy], $smtp_keys inside [smtp]; EXTRA_TOML (and
 # BENCH_SMARTHOST_TOML, for experiments) is appended to the configuration. Sets
 # instance_pid[NAME], instance_db[NAME], instance_db_url[NAME], instance_log[NAME]; the
 # EXIT trap stops the process and drops the database. Config and log live in
@@ -304,6 +304,7 @@ pool_size = 8
 max_message_bytes = 52428800
 max_connections = 1000
 max_connections_per_ip = 1000
+${smtp_keys:-}
 [[smtp.listener]]
 name = "bench"
 address = "127.0.0.1:$port"
