@@ -1,6 +1,7 @@
 // `smarthost serve`: runs the SMTP and delivery roles on one I/O thread; argon2id runs on
 // its own pool.
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -109,6 +110,11 @@ void check_schema(const Config& config) {
 int serve(const Config& config, const std::vector<std::string>& requested_roles, bool check_only) {
     const auto resolved = resolve_roles(config, requested_roles);
     if (!resolved) return 2;
+    // Message bodies are the largest blocks. glibc raises its mmap threshold to the size of
+    // each large block freed, after which bodies come from the heap, where freed ones stay
+    // resident and fragment it: the smtp role grew ~45% past its body bound (bench/RESULTS.md
+    // "Body memory"). A fixed threshold hands every block of 256 KiB or more back when freed.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     const auto& roles = *resolved;
     const bool smtp_role = has_role(roles, "smtp");
     const bool delivery_role = has_role(roles, "delivery");

@@ -653,11 +653,14 @@ Config load_config(const std::filesystem::path& file) {
             throw ConfigError(fmt::format(
                 "{}: smtp.listener[{}].tls: \"{}\" needs tls.certificate and tls.private_key",
                 file.string(), i, l.tls == TlsMode::implicit ? "implicit" : "starttls"));
-        // The buffer of one largest message grows while its old one is still held: with
-        // less than twice its size, that message could never be received.
-        if (config.max_body_bytes_in_memory < 2 * l.limits.max_message_bytes)
+        // One largest message takes its buffer (up to a quarter more than its size, and
+        // the old buffer beside the new one while it grows) and, while it is stored, the
+        // database driver's copy: with less than three times its size, it could never be
+        // accepted.
+        if (config.max_body_bytes_in_memory < 3 * l.limits.max_message_bytes)
             throw ConfigError(fmt::format(
-                "{}: smtp.max_body_bytes_in_memory: {} is less than twice smtp.listener[{}]'s "
+                "{}: smtp.max_body_bytes_in_memory: {} is less than three times "
+                "smtp.listener[{}]'s "
                 "max_message_bytes ({}), so its largest messages could never be received",
                 file.string(), config.max_body_bytes_in_memory, i, l.limits.max_message_bytes));
     }

@@ -112,6 +112,12 @@ class Connection {
 
     bool broken() const { return broken_ || !conn_ || PQstatus(conn_) != CONNECTION_OK; }
     void mark_broken() { broken_ = true; }
+    // Whether the pool may keep the connection: libpq never shrinks its output buffer, so
+    // one that sent a large statement (a message body) would hold that much memory for as
+    // long as it lives; it is closed instead, and the memory returned (docs/security.md).
+    // Its input buffer, grown by large rows read, is kept: reconnecting after every body
+    // fetched halved the delivery rate of large messages (bench/RESULTS.md "Body memory").
+    bool reusable() const { return !broken() && largest_sent_ <= k_largest_kept_send_bytes; }
 
     asio::awaitable<Status> connect(const std::string& url, Clock::time_point deadline) {
         // Defaults first: a later dbname=<url> expands the URL and overrides them.
@@ -217,8 +223,16 @@ class Connection {
             names.push_back(&it->second);
         }
         sent = sent && send("BEGIN", no_params);
-        for (std::size_t i = 0; i < statements.size(); ++i) {
-            sent = sent && send(statements[i].sql, statements[i].params, names[i]);
+        // libpq builds each statement whole in its output buffer; pushing the buffer out
+        // once it holds a few hundred KiB keeps it near one statement's size, not a batch's.
+        std::size_t unflushed = 0;
+        for (std::size_t i = 0; i < statements.size() && sent; ++i) {
+            sent = send(statements[i].sql, statements[i].params, names[i]);
+            unflushed += param_bytes(statements[i].params);
+            if (sent && unflushed >= k_flush_after_bytes) {
+                if (Status flushed = co_await flush(deadline); !flushed) co_return flushed.error();
+                unflushed = 0;
+            }
         }
         sent = sent && send("COMMIT", no_params) && PQpipelineSync(conn_) == 1;
         if (!sent) co_return connection_error("send");
@@ -287,6 +301,15 @@ class Connection {
         return unavailable(std::move(message));
     }
 
+    static std::size_t param_bytes(const std::vector<Param>& params) {
+        std::size_t bytes = 0;
+        for (const Param& param : params)
+            bytes += param.borrowed ? param.borrowed->size()
+                     : param.value  ? param.value->size()
+                                    : 0;
+        return bytes;
+    }
+
     // Sends one statement; with a prepared statement's name, only its parameters travel
     // and the server skips parsing and planning.
     bool send(const std::string& sql, const std::vector<Param>& params,
@@ -299,6 +322,7 @@ class Connection {
         values.reserve(params.size());
         lengths.reserve(params.size());
         formats.reserve(params.size());
+        largest_sent_ = std::max(largest_sent_, param_bytes(params));
         for (const Param& param : params) {
             if (param.borrowed) {
                 values.push_back(param.borrowed->data());
@@ -392,6 +416,10 @@ class Connection {
     asio::posix::stream_descriptor socket_;
     asio::steady_timer timer_;
     bool broken_ = false;
+    std::size_t largest_sent_ = 0;  // the parameters of the largest statement sent
+
+    static constexpr std::size_t k_flush_after_bytes = 256 * 1024;
+    static constexpr std::size_t k_largest_kept_send_bytes = 1024 * 1024;
 };
 
 // A request waiting for a connection. It is woken by cancelling its timer once
@@ -540,7 +568,7 @@ struct Pool::Impl {
     }
 
     void release(std::unique_ptr<Connection> connection) {
-        const bool usable = !connection->broken();
+        const bool usable = connection->reusable();
         if (!usable) {
             connection.reset();
             --open;

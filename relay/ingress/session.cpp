@@ -836,6 +836,7 @@ class Session : public std::enable_shared_from_this<Session> {
         message_id_ = queue::new_message_id();
         const std::string prefix = trace_fields(message_id_);
         reader.start_with(prefix);
+        if (const auto declared = machine_->envelope().declared_size) reader.expect_size(*declared);
         prefix_size_ = prefix.size();
         const auto started = Clock::now();
         std::uint64_t received = inbox_.size();
@@ -865,13 +866,18 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         data_octets_ = reader.octets();
         body_ = reader.take_body();
-        if (reader.result() == smtp::DataResult::no_storage)
-            spdlog::warn(
-                "data refused listener={} client={}: the message data would pass {} "
-                "bytes held",
-                listener_.name, client_ip_, services_.body_budget->limit());
-        if (reader.result() != smtp::DataResult::ok) drop_body();
-        co_return machine_->on_data_end(reader.result());
+        auto result = reader.result();
+        // Storing the message copies it once more, into the database driver's buffer: that
+        // copy is charged now, so a message whose commit would pass the bound is refused
+        // like one whose data would, while the client still holds it.
+        if (result == smtp::DataResult::ok && services_.body_budget &&
+            !body_charge_.resize(body_charge_.bytes() + body_.size()))
+            result = smtp::DataResult::no_storage;
+        if (result == smtp::DataResult::no_storage)
+            spdlog::warn("data refused listener={} client={}: the message would pass {} bytes held",
+                         listener_.name, client_ip_, services_.body_budget->limit());
+        if (result != smtp::DataResult::ok) drop_body();
+        co_return machine_->on_data_end(result);
     }
 
     // The Received: field, and the DNSBL tags of this client and sender, for message `id`.
@@ -917,7 +923,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string message_id_;  // made at DATA
     std::string body_;        // trace fields, then the data section: the only copy
     std::size_t prefix_size_ = 0;
-    BodyBudget::Charge body_charge_;  // body_'s memory, until the message is committed
+    // body_'s memory and the driver's copy of it, until the message is committed
+    BodyBudget::Charge body_charge_;
 
     asio::awaitable<smtp::Action> enqueue() {
         const auto& envelope = machine_->envelope();

@@ -33,6 +33,10 @@ class DataReader {
     // (DataResult::no_storage). Also told when the reader gives memory back.
     using Grant = std::function<bool(std::uint64_t bytes_held)>;
     void limit_storage(Grant grant) { grant_ = std::move(grant); }
+    // Makes room at once for a body of the size the client declared (MAIL FROM SIZE=,
+    // RFC 1870), when the size limit and the grant allow it: one buffer, never copied
+    // as it grows. Without it, or for a body larger than declared, the buffer grows.
+    void expect_size(std::uint64_t declared_bytes);
     // Stops storing the body: the rest of the data section is read and dropped.
     void refuse_storage() { problem(DataResult::no_storage); }
 

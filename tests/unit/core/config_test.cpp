@@ -94,11 +94,11 @@ TEST_F(ConfigFile, AddressLimitsDefaultToRfc5321AndMayOnlyBeRaised) {
               std::string::npos);
 }
 
-TEST_F(ConfigFile, TheBodyMemoryBoundHoldsTwoOfEveryListenersLargestMessage) {
+TEST_F(ConfigFile, TheBodyMemoryBoundHoldsThreeOfEveryListenersLargestMessage) {
     EXPECT_EQ(load_config(write(minimal)).max_body_bytes_in_memory, std::uint64_t{1} << 30);
     EXPECT_EQ(
         load_config(write(std::string(minimal) + "[smtp]\nmax_body_bytes_in_memory = 104857600\n"
-                                                 "max_message_bytes = 52428800\n"))
+                                                 "max_message_bytes = 34952533\n"))
             .max_body_bytes_in_memory,
         104857600u);
     EXPECT_NE(error_of(std::string(minimal) + "[smtp]\nmax_body_bytes_in_memory = 1000\n")
@@ -107,9 +107,9 @@ TEST_F(ConfigFile, TheBodyMemoryBoundHoldsTwoOfEveryListenersLargestMessage) {
     EXPECT_NE(error_of(std::string(minimal) +
                        "[smtp]\nmax_body_bytes_in_memory = 104857600\n"
                        "[[smtp.listener]]\nname = \"a\"\naddress = \"127.0.0.1:2525\"\n"
-                       "tls = \"none\"\nmax_message_bytes = 62914560\n")
-                  .find("smtp.max_body_bytes_in_memory: 104857600 is less than twice "
-                        "smtp.listener[0]'s max_message_bytes (62914560)"),
+                       "tls = \"none\"\nmax_message_bytes = 34952534\n")
+                  .find("smtp.max_body_bytes_in_memory: 104857600 is less than three times "
+                        "smtp.listener[0]'s max_message_bytes (34952534)"),
               std::string::npos);
 }
 

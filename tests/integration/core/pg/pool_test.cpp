@@ -119,6 +119,41 @@ TEST_F(PoolTest, TransactionReturnsRowsOfEachStatement) {
     EXPECT_EQ(db.exec("SELECT count(*) FROM items").at(0).at(0), "2");
 }
 
+// libpq builds a statement whole in its output buffer and never shrinks that buffer: a
+// batch is pushed out as it is built, so the buffer stays near one statement's size, and
+// a connection that carried a statement of more than 1 MiB is closed, not kept.
+TEST_F(PoolTest, AConnectionThatCarriedALargeStatementIsClosedAndItsMemoryReturned) {
+    Pool pool = make_pool(1);
+    db.exec("CREATE TABLE blobs (id int PRIMARY KEY, data bytea)");
+    const auto backend = [&] { return run(pool.query("SELECT pg_backend_pid()"))->get_int(0, 0); };
+    const auto first = backend();
+
+    // Forty statements of 100 KiB: 4 MiB in one transaction, none large.
+    const std::string small(100 * 1024, 's');
+    std::vector<Statement> batch;
+    for (int id = 0; id < 40; ++id)
+        batch.push_back({"INSERT INTO blobs VALUES ($1, $2)", {to_param(id), bytes(small)}});
+    ASSERT_TRUE(run(pool.transaction(batch)));
+    EXPECT_EQ(backend(), first);
+
+    // One statement of 2 MiB: stored whole, then the connection is replaced.
+    const std::string large(2 * 1024 * 1024, 'L');
+    ASSERT_TRUE(run(pool.transaction({
+        {"INSERT INTO blobs VALUES ($1, $2)", {to_param(100), borrowed_bytes(large)}},
+    })));
+    const auto second = backend();
+    EXPECT_NE(second, first);
+    EXPECT_EQ(db.exec("SELECT count(*), sum(length(data)) FROM blobs").at(0).at(1),
+              std::to_string(40 * small.size() + large.size()));
+
+    // Reading the 2 MiB row back keeps the new one.
+    auto read =
+        run(pool.execute("SELECT data FROM blobs WHERE id = 100", {}, ResultFormat::binary));
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->get(0, 0), large);
+    EXPECT_EQ(backend(), second);
+}
+
 TEST_F(PoolTest, FailedTransactionLeavesNoRowsAndAUsableConnection) {
     Pool pool = make_pool(1);
     db.exec("CREATE TABLE items (id int PRIMARY KEY)");

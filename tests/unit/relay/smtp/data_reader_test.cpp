@@ -257,6 +257,46 @@ TEST(DataReader, EveryGrowthOfTheBufferIsAskedForAndItHoldsAtMostAQuarterMoreTha
     EXPECT_EQ(reader.take_body().size(), body);
 }
 
+TEST(DataReader, ADeclaredSizeIsTakenAtOnceSoTheBufferNeverGrows) {
+    std::vector<std::uint64_t> grants;
+    DataReader reader(64 << 20, 2000);
+    reader.limit_storage([&](std::uint64_t bytes) {
+        grants.push_back(bytes);
+        return true;
+    });
+    reader.start_with("Received: by relay\r\n");
+    const std::string crlf_line = std::string(998, 'x') + "\r\n";
+    const std::size_t body = 2000 * crlf_line.size();  // 2 MB
+    reader.expect_size(body);
+    const auto reserved = reader.held();
+    EXPECT_GE(reserved, body + 20);
+    const auto asked = grants.size();
+    for (int i = 0; i < 2000; ++i)
+        reader.consume(crlf_line);
+    reader.consume(".\r\n");
+    ASSERT_TRUE(reader.finished());
+    EXPECT_EQ(reader.result(), DataResult::ok);
+    EXPECT_EQ(grants.size(), asked);  // not one growth
+    EXPECT_EQ(reader.held(), reserved);
+    EXPECT_EQ(reader.take_body().size(), body + 20);
+}
+
+TEST(DataReader, ADeclaredSizeOverTheLimitOrNotGrantedIsNotTaken) {
+    DataReader too_big(1 << 20, 2000);
+    too_big.expect_size(2 << 20);
+    EXPECT_LT(too_big.held(), 64 * 1024);
+
+    DataReader refused(64 << 20, 2000);
+    refused.limit_storage([](std::uint64_t bytes) { return bytes < 1024 * 1024; });
+    refused.start_with("Received: by relay\r\n");
+    refused.expect_size(8 << 20);
+    EXPECT_LT(refused.held(), 64 * 1024);
+    // The body still arrives, growing as it comes.
+    refused.consume("Subject: small\r\n\r\nhello\r\n.\r\n");
+    ASSERT_TRUE(refused.finished());
+    EXPECT_EQ(refused.result(), DataResult::ok);
+}
+
 TEST(DataReader, ARefusedGrowthDropsTheBodyReadsToTheEndAndGivesTheMemoryBack) {
     std::uint64_t granted = 0;
     DataReader reader(64 << 20, 2000);
