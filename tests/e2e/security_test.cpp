@@ -244,25 +244,26 @@ TEST_F(Security, AThirdWrongPasswordOnOneConnectionClosesIt) {
     }));
 }
 
-// Two replicas on one database; a customer's username locks after 2 failures from one
-// network, a network after 4 failures of any usernames.
+// A customer's username locks after 2 failures from one network, a network after 4
+// failures of any usernames.
+constexpr const char* k_lockout_auth =
+    "max_failures = 2\nmax_network_failures = 4\nusername_alert_failures = 100\n"
+    "lockout_seconds = 600\n";
+
+// Two replicas on one database, locking as k_lockout_auth says.
 class SecurityLockouts : public SecurityServer {
   protected:
     SecurityLockouts()
-        : SecurityServer(k_auth, "max_auth_failures = 5\n"),
+        : SecurityServer(k_lockout_auth, "max_auth_failures = 5\n"),
           second_(db_.url(), replica_options()) {}
 
     // The same listener and [auth] settings, without the admin listener (one is enough).
     ServerOptions replica_options() const {
-        auto replica = options(k_auth, "max_auth_failures = 5\n", "");
+        auto replica = options(k_lockout_auth, "max_auth_failures = 5\n", "");
         replica.roles = "smtp";
         replica.extra_toml.clear();
         return replica;
     }
-
-    static constexpr const char* k_auth =
-        "max_failures = 2\nmax_network_failures = 4\nusername_alert_failures = 100\n"
-        "lockout_seconds = 600\n";
 
     SmarthostServer second_;
 };
@@ -316,6 +317,100 @@ TEST_F(SecurityLockouts, ANetworkGuessingManyUsernamesIsLockedInTheMiddleOfItsSe
     EXPECT_EQ(reply_code(again->reply()), 421);
     // Not the customer's network: unaffected.
     EXPECT_EQ(reply_code(greeted("127.0.0.23")->command(auth_plain(k_username, k_password))), 235);
+}
+
+// One listener behind a trusted load balancer (127.0.0.5) whose PROXY headers carry IPv6
+// clients (loopback's only IPv6 address is ::1; a header can carry any other). Locking as
+// k_lockout_auth says, IPv6 clients counted by the prefix the fixture gives.
+class SecurityIpv6Lockouts : public SecurityServer {
+  protected:
+    explicit SecurityIpv6Lockouts(const std::string& smtp_toml = "")
+        : SecurityServer(k_lockout_auth,
+                         "proxy_protocol = true\ntrusted_proxies = [\"127.0.0.5/32\"]\n"
+                         "max_auth_failures = 5\n",
+                         smtp_toml) {}
+
+    // Connected through the balancer as `client_ip`; nothing read yet.
+    std::unique_ptr<RawSmtpClient> connected_as(const std::string& client_ip) {
+        auto c = std::make_unique<RawSmtpClient>(server_.port("submission"), "127.0.0.5");
+        c->send("PROXY TCP6 " + client_ip + " 2001:db8:ffff::25 40000 587\r\n");
+        return c;
+    }
+
+    // Connected as `client_ip`, greeted and past EHLO.
+    std::unique_ptr<RawSmtpClient> greeted_as(const std::string& client_ip) {
+        auto c = connected_as(client_ip);
+        EXPECT_EQ(reply_code(c->reply()), 220) << client_ip;
+        EXPECT_EQ(reply_code(c->command("EHLO app.shop.example")), 250) << client_ip;
+        return c;
+    }
+
+    // One AUTH from a fresh connection as `client_ip`, as a guesser hopping addresses
+    // makes it: the reply.
+    std::string login_from(const std::string& client_ip, const std::string& username,
+                           const std::string& password) {
+        return greeted_as(client_ip)->command(auth_plain(username, password));
+    }
+
+    std::string lockouts() {
+        std::string keys;
+        for (const auto& row : db_.exec("SELECT kind || ' ' || key FROM auth_lockouts ORDER BY 1"))
+            keys += *row.at(0) + "\n";
+        return keys;
+    }
+};
+
+// Issue 11, point 3: a host usually holds a whole IPv6 /64, so counting failures per
+// address let a guesser take a fresh address for every guess and never be locked. The
+// /64 is counted as one network ([smtp] client_ipv6_prefix_length = 64, the default).
+TEST_F(SecurityIpv6Lockouts, AGuesserHoppingAddressesInsideItsSlash64StaysLocked) {
+    // Two wrong passwords for the customer's username, each from another address of the
+    // /64: the username is locked for the whole /64, even with the right password.
+    EXPECT_EQ(reply_code(login_from("2001:db8:1:2::10", k_username, "guess 1")), 535);
+    EXPECT_EQ(reply_code(login_from("2001:db8:1:2::11", k_username, "guess 2")), 535);
+    EXPECT_EQ(login_from("2001:db8:1:2::12", k_username, k_password),
+              "454 4.7.0 Too many failed logins for this username, try again later\r\n");
+    // Two more failures, with other usernames, from yet other addresses: the /64 has failed
+    // four times, and the whole of it is locked at connect.
+    EXPECT_EQ(reply_code(login_from("2001:db8:1:2::13", "user1@shop.example", "guess")), 535);
+    EXPECT_EQ(
+        reply_code(login_from("2001:db8:1:2:ffff:ffff:ffff:ffff", "user2@shop.example", "guess")),
+        535);
+    auto sibling = connected_as("2001:db8:1:2::99");
+    EXPECT_EQ(sibling->reply(),
+              "421 4.7.0 relay.e2e.test Too many failed logins from 2001:db8:1:2::/64, try again "
+              "later\r\n");
+    EXPECT_TRUE(sibling->closed());
+    EXPECT_EQ(lockouts(),
+              "network 2001:db8:1:2::/64\n"
+              "username_network 2001:db8:1:2::/64|app@shop.example\n");
+    EXPECT_TRUE(wait_until([&] {
+        return scalar("SELECT count(*) FROM rejections WHERE reason = 'auth_lockout'") == "1";
+    }));
+
+    // The neighbouring /64 is another network: the customer logs in from it.
+    auto customer = greeted_as("2001:db8:1:3::10");
+    EXPECT_EQ(reply_code(customer->command(auth_plain(k_username, k_password))), 235);
+    EXPECT_EQ(reply_code(customer->command("MAIL FROM:<app@shop.example>")), 250);
+}
+
+class SecurityIpv6LockoutsPerAddress : public SecurityIpv6Lockouts {
+  protected:
+    SecurityIpv6LockoutsPerAddress() : SecurityIpv6Lockouts("client_ipv6_prefix_length = 128\n") {}
+};
+
+// The trade-off the setting makes: at 128 each address is a network of its own, so the same
+// hopping is never locked, while one address guessing twice still is.
+TEST_F(SecurityIpv6LockoutsPerAddress, AtPrefixLength128EveryAddressIsCountedAlone) {
+    EXPECT_EQ(reply_code(login_from("2001:db8:1:2::10", k_username, "guess 1")), 535);
+    EXPECT_EQ(reply_code(login_from("2001:db8:1:2::11", k_username, "guess 2")), 535);
+    EXPECT_EQ(reply_code(login_from("2001:db8:1:2::12", k_username, k_password)), 235);
+    EXPECT_EQ(lockouts(), "");
+
+    EXPECT_EQ(reply_code(login_from("2001:db8:1:2::10", k_username, "guess 3")), 535);
+    EXPECT_EQ(login_from("2001:db8:1:2::10", k_username, k_password),
+              "454 4.7.0 Too many failed logins for this username, try again later\r\n");
+    EXPECT_EQ(lockouts(), "username_network 2001:db8:1:2::10|app@shop.example\n");
 }
 
 // Short caps so that each can be seen within seconds.
