@@ -83,9 +83,17 @@ constexpr const char* k_fetch_bodies = R"sql(
 SELECT replace(id::text, '-', ''), body FROM messages
 WHERE id = ANY($1::uuid[]) AND body IS NOT NULL)sql";
 
-// Bodies are fetched in groups of about this many bytes, so a claim's result sets hold
-// little beside the bodies already copied out of them.
-constexpr std::int64_t k_fetch_group_bytes = 16 << 20;
+// A body larger than a slice comes in slices, one statement each. libpq holds a row whole
+// in its input buffer (which keeps that size for the connection's life) and again in the
+// result it is copied out of: slices keep both near 4 MiB, where a 25 MiB body fetched
+// whole took 50 MiB beside its own copy (bench/RESULTS.md "Body memory").
+constexpr std::int64_t k_body_slice_bytes = 4 << 20;
+constexpr const char* k_fetch_body_slice = R"sql(
+SELECT substring(body FROM $2::int + 1 FOR $3::int) FROM messages
+WHERE id = $1::uuid AND body IS NOT NULL)sql";
+
+// Smaller bodies come whole, in groups of about this many bytes.
+constexpr std::int64_t k_fetch_group_bytes = 4 << 20;
 
 // Every statement that updates several leased rows locks them in id order first: two
 // transactions of one owner (a lease extension and a worker recording its outcomes)
@@ -255,12 +263,41 @@ Claim group_claim(const pg::Rows& rows, std::vector<WantedBody>& wanted) {
 
 using Bodies = std::unordered_map<std::string, std::shared_ptr<const std::string>>;
 
-// One statement per k_fetch_group_bytes of bodies (a bigger body alone in its own).
+// A large body, slice by slice; null when it has been purged.
+asio::awaitable<Result<std::shared_ptr<const std::string>>> fetch_sliced(pg::Pool& pool,
+                                                                         const WantedBody& wanted) {
+    std::string body;
+    body.reserve(static_cast<std::size_t>(wanted.size_bytes));
+    for (std::int64_t offset = 0;; offset += k_body_slice_bytes) {
+        std::vector<pg::Param> params;
+        params.push_back(pg::text(wanted.message_id));
+        params.push_back(pg::to_param(offset));
+        params.push_back(pg::to_param(k_body_slice_bytes));
+        auto rows =
+            co_await pool.execute(k_fetch_body_slice, std::move(params), pg::ResultFormat::binary);
+        if (!rows) co_return rows.error();
+        if (rows->size() == 0) co_return std::shared_ptr<const std::string>{};  // purged
+        const auto slice = rows->get(0, 0);
+        body.append(slice);
+        if (static_cast<std::int64_t>(slice.size()) < k_body_slice_bytes) break;
+    }
+    co_return std::make_shared<const std::string>(std::move(body));
+}
+
+// One statement per k_fetch_group_bytes of small bodies; a large one in slices.
 asio::awaitable<Result<Bodies>> fetch_bodies(pg::Pool& pool,
                                              const std::vector<WantedBody>& wanted) {
     Bodies bodies;
     std::size_t next = 0;
+    const auto sliced = [](const WantedBody& body) { return body.size_bytes > k_body_slice_bytes; };
     while (next < wanted.size()) {
+        if (sliced(wanted[next])) {
+            auto body = co_await fetch_sliced(pool, wanted[next]);
+            if (!body) co_return body.error();
+            if (*body) bodies.emplace(wanted[next].message_id, std::move(*body));
+            ++next;
+            continue;
+        }
         std::string ids = "{";
         std::int64_t group_bytes = 0;
         do {
@@ -268,7 +305,7 @@ asio::awaitable<Result<Bodies>> fetch_bodies(pg::Pool& pool,
             ids += wanted[next].message_id;
             group_bytes += wanted[next].size_bytes;
             ++next;
-        } while (next < wanted.size() &&
+        } while (next < wanted.size() && !sliced(wanted[next]) &&
                  group_bytes + wanted[next].size_bytes <= k_fetch_group_bytes);
         ids += '}';
         std::vector<pg::Param> params;

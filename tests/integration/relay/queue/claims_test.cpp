@@ -311,6 +311,32 @@ TEST_F(ClaimsTest, BodiesBiggerThanOneFetchTogetherAllArrive) {
     EXPECT_EQ(claim.body_bytes, 18 * k_mib);
 }
 
+// Bodies over 4 MiB come in slices: one ending mid-slice, one of exactly two slices, and
+// one purged after it was stored, which stays null like a body purged before the claim.
+TEST_F(ClaimsTest, LargeBodiesArriveWholeFromTheirSlices) {
+    std::string odd;
+    for (std::size_t i = 0; odd.size() < 9 * k_mib + 7; ++i)
+        odd += static_cast<char>((i * 7 + i / 251) & 0xff);
+    const std::string even(8 * k_mib, 'E');
+    const std::string odd_id = enqueue({"odd@x.example"}, odd);
+    const std::string even_id = enqueue({"even@x.example"}, even);
+    const std::string purged = enqueue({"purged@x.example"}, std::string(5 * k_mib, 'P'));
+    db.exec("UPDATE messages SET body = NULL WHERE id = $1::uuid", purged);
+
+    const Claim claim = this->claim("w");
+    ASSERT_EQ(claim.domains.size(), 1u);
+    ASSERT_EQ(claim.domains[0].messages.size(), 3u);
+    for (const auto& message : claim.domains[0].messages) {
+        if (message.id == purged) {
+            EXPECT_FALSE(message.body);
+            continue;
+        }
+        ASSERT_TRUE(message.body) << message.id;
+        EXPECT_TRUE(*message.body == (message.id == odd_id ? odd : even)) << message.id;
+    }
+    EXPECT_EQ(claim.body_bytes, odd.size() + even.size());
+}
+
 TEST_F(ClaimsTest, ConcurrentClaimersNeverGetTheSameRecipient) {
     for (int i = 0; i < 60; ++i) {
         enqueue({"r" + std::to_string(i) + "@a.example", "r" + std::to_string(i) + "@b.example",
