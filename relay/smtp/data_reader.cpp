@@ -46,9 +46,20 @@ DataReader::DataReader(std::uint64_t max_message_bytes, std::size_t max_line_byt
 // least this keeps small bodies from reallocating at every line.
 constexpr std::size_t k_min_growth = 64 * 1024;
 
+// A declared size's buffer is charged as it is written, this far ahead (a transparent huge
+// page is touched whole): its untouched rest is not memory the process uses, and charging
+// it at once would let a client hold the bound with SIZE= alone.
+constexpr std::size_t k_charge_ahead = 2 * 1024 * 1024;
+
 void DataReader::start_with(std::string_view prefix) {
     body_.assign(prefix);
-    if (grant_ && !grant_(body_.capacity())) problem(DataResult::no_storage);
+    if (!charge(body_.capacity())) problem(DataResult::no_storage);
+}
+
+bool DataReader::charge(std::uint64_t bytes) {
+    if (grant_ && !grant_(bytes)) return false;
+    charged_ = bytes;
+    return true;
 }
 
 void DataReader::expect_size(std::uint64_t declared_bytes) {
@@ -56,14 +67,15 @@ void DataReader::expect_size(std::uint64_t declared_bytes) {
     // What a client declares is near the stored size: dot-unstuffing only shrinks it.
     const std::size_t capacity = body_.size() + static_cast<std::size_t>(declared_bytes);
     if (capacity <= body_.capacity()) return;
-    if (grant_ && !grant_(body_.capacity() + capacity)) return;  // it grows as it comes
+    const std::size_t written = std::min(capacity, body_.size() + k_charge_ahead);
+    if (!charge(charged_ + written)) return;  // it grows as it comes
     std::string reserved;
     reserved.reserve(capacity);
     advise_huge_pages(reserved);
     reserved.append(body_);
     body_.swap(reserved);
     std::string().swap(reserved);
-    if (grant_) grant_(body_.capacity());
+    charge(written);
 }
 
 void DataReader::problem(DataResult result) {
@@ -71,14 +83,16 @@ void DataReader::problem(DataResult result) {
     result_ = result;
     body_.clear();
     body_.shrink_to_fit();
-    if (grant_) grant_(body_.capacity());
+    charge(body_.capacity());
 }
 
 bool DataReader::grow_for(std::size_t count) {
     const std::size_t size = body_.size();
-    if (size + count <= body_.capacity()) return true;
+    if (size + count <= charged_) return true;
+    if (size + count <= body_.capacity())  // a declared size's buffer, charged as written
+        return charge(std::min(body_.capacity(), size + count + k_charge_ahead));
     const std::size_t capacity = std::max(size + count, size + size / 4 + k_min_growth);
-    if (grant_ && !grant_(body_.capacity() + capacity)) return false;
+    if (!charge(charged_ + capacity)) return false;
     // reserve() on a new string allocates exactly, where it would double this one's.
     std::string grown;
     grown.reserve(capacity);
@@ -86,7 +100,7 @@ bool DataReader::grow_for(std::size_t count) {
     grown.append(body_);
     body_.swap(grown);
     std::string().swap(grown);
-    if (grant_) grant_(body_.capacity());
+    charge(body_.capacity());
     return true;
 }
 

@@ -35,7 +35,8 @@ class DataReader {
     void limit_storage(Grant grant) { grant_ = std::move(grant); }
     // Makes room at once for a body of the size the client declared (MAIL FROM SIZE=,
     // RFC 1870), when the size limit and the grant allow it: one buffer, never copied
-    // as it grows. Without it, or for a body larger than declared, the buffer grows.
+    // as it grows, charged as it is written. Without it, or for a body larger than
+    // declared, the buffer grows.
     void expect_size(std::uint64_t declared_bytes);
     // Stops storing the body: the rest of the data section is read and dropped.
     void refuse_storage() { problem(DataResult::no_storage); }
@@ -52,19 +53,22 @@ class DataReader {
     // The message with CRLF line ends and dots unstuffed, without the final ".".
     // Complete only when finished() and result() == ok.
     std::string take_body() { return std::move(body_); }
-    // Bytes of memory the body's buffer holds now.
-    std::uint64_t held() const { return body_.capacity(); }
+    // Bytes of memory charged for the body's buffer now: its capacity, or for a declared
+    // size what has been written and a little ahead.
+    std::uint64_t held() const { return charged_; }
 
   private:
     void problem(DataResult result);
     void append(const char* octets, std::size_t count);
     void count_line_octets(std::size_t count);
     bool grow_for(std::size_t count);
+    bool charge(std::uint64_t bytes);  // tells the grant; false if refused
 
     std::uint64_t max_message_bytes_;
     std::size_t max_line_bytes_;
     std::string body_;
     Grant grant_;
+    std::uint64_t charged_ = 0;
     std::uint64_t octets_ = 0;
     std::uint64_t body_octets_ = 0;  // after unstuffing, compared with max_message_bytes_
     std::size_t line_length_ = 0;

@@ -699,5 +699,42 @@ TEST_F(SecurityDeliveryMemory, TheDeliveryRoleNeverHoldsMoreBodyBytesThanItsBoun
     EXPECT_TRUE(sent.empty());
 }
 
+// A client may declare its message's size at MAIL (SIZE=, RFC 1870), and the relay takes a
+// buffer of that size at once; but it charges the buffer as it is written. Were the
+// declared size charged at once, three sessions of a customer declaring 10 MiB and sending
+// nothing would fill this 30 MiB bound and every other message would get 452.
+class SecurityDeclaredSize : public SecurityServer {
+  protected:
+    SecurityDeclaredSize()
+        : SecurityServer("", "max_message_bytes = 10485760\n",
+                         "max_body_bytes_in_memory = 31457280\n") {}
+
+    std::unique_ptr<RawSmtpClient> at_data(const std::string& from, const std::string& mail) {
+        auto c = greeted(from);
+        EXPECT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+        EXPECT_EQ(reply_code(c->command(mail)), 250);
+        EXPECT_EQ(reply_code(c->command("RCPT TO:<someone@example.org>")), 250);
+        EXPECT_EQ(reply_code(c->command("DATA")), 354);
+        return c;
+    }
+};
+
+TEST_F(SecurityDeclaredSize, ASizeDeclaredAtMailHoldsNoMemoryTheClientDoesNotSend) {
+    std::vector<std::unique_ptr<RawSmtpClient>> holders;
+    for (const char* from : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+        holders.push_back(at_data(from, "MAIL FROM:<app@shop.example> SIZE=10485760"));
+        holders.back()->send("From: <app@shop.example>\r\nSubject: held\r\n\r\n");
+    }
+    // Each holds its first bytes and 2 MiB ahead of them, not the 10 MiB it declared.
+    const double held = gauge(admin_port_, "smarthost_smtp_body_bytes");
+    EXPECT_GE(held, 3 * 2 * 1024 * 1024);
+    EXPECT_LE(held, 3 * (2 * 1024 * 1024 + 64 * 1024));
+
+    // A real 6 MiB message beside them is taken and stored.
+    auto sender = at_data("127.0.0.5", "MAIL FROM:<app@shop.example> SIZE=6291456");
+    EXPECT_EQ(reply_code(sender->command(message_of(6 * 1024 * 1024) + "\r\n.")), 250);
+    EXPECT_EQ(scalar("SELECT count(*) FROM messages WHERE size_bytes > 6 * 1024 * 1024"), "1");
+}
+
 }  // namespace
 }  // namespace smarthost::e2e
