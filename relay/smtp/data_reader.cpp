@@ -46,9 +46,10 @@ DataReader::DataReader(std::uint64_t max_message_bytes, std::size_t max_line_byt
 // least this keeps small bodies from reallocating at every line.
 constexpr std::size_t k_min_growth = 64 * 1024;
 
-// A declared size's buffer is charged as it is written, this far ahead (a transparent huge
-// page is touched whole): its untouched rest is not memory the process uses, and charging
-// it at once would let a client hold the bound with SIZE= alone.
+// A declared size's buffer is charged as it is written, always at least this far beyond
+// the data (a transparent huge page is resident whole once touched): its untouched rest is
+// not memory the process uses, and charging it at once would let a client hold the bound
+// with SIZE= alone.
 constexpr std::size_t k_charge_ahead = 2 * 1024 * 1024;
 
 void DataReader::start_with(std::string_view prefix) {
@@ -67,7 +68,7 @@ void DataReader::expect_size(std::uint64_t declared_bytes) {
     // What a client declares is near the stored size: dot-unstuffing only shrinks it.
     const std::size_t capacity = body_.size() + static_cast<std::size_t>(declared_bytes);
     if (capacity <= body_.capacity()) return;
-    const std::size_t written = std::min(capacity, body_.size() + k_charge_ahead);
+    const std::size_t written = std::min(capacity, body_.size() + 2 * k_charge_ahead);
     if (!charge(charged_ + written)) return;  // it grows as it comes
     std::string reserved;
     reserved.reserve(capacity);
@@ -88,9 +89,12 @@ void DataReader::problem(DataResult result) {
 
 bool DataReader::grow_for(std::size_t count) {
     const std::size_t size = body_.size();
-    if (size + count <= charged_) return true;
-    if (size + count <= body_.capacity())  // a declared size's buffer, charged as written
-        return charge(std::min(body_.capacity(), size + count + k_charge_ahead));
+    if (size + count <= body_.capacity()) {
+        // A grown buffer is charged whole; a declared size's, in steps as it is written.
+        const std::size_t capacity = body_.capacity();
+        if (std::min(capacity, size + count + k_charge_ahead) <= charged_) return true;
+        return charge(std::min(capacity, size + count + 2 * k_charge_ahead));
+    }
     const std::size_t capacity = std::max(size + count, size + size / 4 + k_min_growth);
     if (!charge(charged_ + capacity)) return false;
     // reserve() on a new string allocates exactly, where it would double this one's.
