@@ -204,6 +204,33 @@ def check_grace(values, config, problem):
                 "Kubernetes would SIGKILL it")
 
 
+def memory_bytes(quantity):
+    """A Kubernetes memory quantity ("512Mi", "1G", "268435456") in bytes, or None."""
+    units = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    match = re.fullmatch(r"(\d+)(k|M|G|Ki|Mi|Gi)?", str(quantity))
+    return int(match.group(1)) * units[match.group(2) or ""] if match else None
+
+
+def check_body_memory(values, config, problem):
+    # A body flood must meet the 452 of max_body_bytes_in_memory before the container's
+    # memory limit: the process takes about 1.25 × its bound plus its own ~15 MiB at peak
+    # (bench/RESULTS.md, "Body memory"); 64 MiB leaves room for sessions and buffers.
+    for role in ("smtp", "delivery"):
+        bound = config.get(role, {}).get("max_body_bytes_in_memory")
+        limit = values["roles"][role].get("resources", {}).get("limits", {}).get("memory")
+        if bound is None:
+            problem(f"files/smarthost.toml: [{role}] max_body_bytes_in_memory is not set: "
+                    "the binary's 1 GiB default exceeds the chart's memory limits")
+            continue
+        limit_bytes = memory_bytes(limit) if limit is not None else None
+        if limit_bytes is None:
+            problem(f"values.yaml: roles.{role}.resources.limits.memory {limit!r} is not a "
+                    "memory quantity this check reads")
+        elif bound * 5 // 4 + 64 * 2**20 > limit_bytes:
+            problem(f"values.yaml: [{role}] max_body_bytes_in_memory {bound} needs a memory "
+                    f"limit of at least 1.25 × it + 64 MiB; roles.{role} has {limit}")
+
+
 def check_security(chart, values, problem):
     pod = values.get("podSecurityContext", {})
     container = values.get("securityContext", {})
@@ -331,6 +358,7 @@ def main():
     if config is not None:
         check_mounts_and_paths(chart, values, config, problem)
         check_grace(values, config, problem)
+        check_body_memory(values, config, problem)
     check_config_extras(chart, values, binary, problem)
     return problem.exit_code("helm chart")
 
