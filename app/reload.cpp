@@ -31,7 +31,9 @@ policy::SubmissionPolicy::Settings submission_policy_settings(const Config& conf
 }
 
 ConfigReloader::ConfigReloader(const Config& running, Targets targets)
-    : targets_(std::move(targets)), current_(std::make_shared<const Config>(running)) {
+    : targets_(std::move(targets)),
+      current_(std::make_shared<const Config>(running)),
+      running_body_bound_(running.max_body_bytes_in_memory) {
     try {
         started_with_ = read_config_values(running.file);
     } catch (const ConfigError& e) {
@@ -102,7 +104,22 @@ void ConfigReloader::apply(const Config& next,
     }
     for (auto* listener : targets_.listeners) {
         for (const auto& candidate : next.listeners) {
-            if (candidate.name == listener->config().name) listener->set_limits(candidate.limits);
+            if (candidate.name != listener->config().name) continue;
+            auto limits = candidate.limits;
+            // The body bound takes a restart; a larger message than the running bound can
+            // take (a third of it: buffer, growth, the driver's copy) would only ever get
+            // 452, so the running size limit stays until the restart.
+            const auto running = listener->config().limits.max_message_bytes;
+            if (limits.max_message_bytes > running &&
+                3 * limits.max_message_bytes > running_body_bound_) {
+                spdlog::warn(
+                    "SIGHUP: smtp.listener {} max_message_bytes {} is more than a third of the "
+                    "running smtp.max_body_bytes_in_memory ({}): it takes a restart with a "
+                    "larger bound; {} stays",
+                    candidate.name, limits.max_message_bytes, running_body_bound_, running);
+                limits.max_message_bytes = running;
+            }
+            listener->set_limits(limits);
         }
     }
     spdlog::default_logger()->set_level(spdlog::level::from_str(next.log_level));

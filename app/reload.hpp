@@ -8,6 +8,7 @@
 // change is a plain assignment that the next check, session or connection reads.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -55,6 +56,7 @@ class ConfigReloader {
     std::shared_ptr<const Config> current_;
     ConfigValues started_with_;  // what needs a restart is compared with this
     ConfigValues current_values_;
+    std::uint64_t running_body_bound_;  // [smtp] max_body_bytes_in_memory, restart-only
 };
 
 }  // namespace smarthost

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <thread>
 
@@ -697,6 +698,33 @@ TEST_F(SecurityDeliveryMemory, TheDeliveryRoleNeverHoldsMoreBodyBytesThanItsBoun
         sent.erase(to);
     }
     EXPECT_TRUE(sent.empty());
+}
+
+// The body bound takes a restart, a listener's size limit does not: a SIGHUP raising the
+// size limit past a third of the running bound would only have such messages refused with
+// 452 until a restart, so the running limit stays (the other keys are applied).
+TEST_F(SecurityBodyMemory, ASighupCannotRaiseTheSizeLimitPastTheRunningBound) {
+    server_.edit_config("max_message_bytes = 1048576", "max_message_bytes = 2097152");
+    server_.edit_config(
+        "max_body_bytes_in_memory = 3145728\n",
+        "max_body_bytes_in_memory = 6291456\n[limits]\nrecipients_per_message = 1\n");
+    server_.send_signal(SIGHUP);
+    const auto recipients_accepted = [&] {
+        auto c = greeted("127.0.0.2");
+        EXPECT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+        EXPECT_EQ(reply_code(c->command("MAIL FROM:<app@shop.example>")), 250);
+        int accepted = 0;
+        for (const char* to : {"RCPT TO:<one@example.org>", "RCPT TO:<two@example.org>"})
+            accepted += reply_code(c->command(to)) == 250;
+        return accepted;
+    };
+    ASSERT_TRUE(wait_until([&] { return recipients_accepted() == 1; }, 20s));  // reloaded
+
+    auto c = greeted("127.0.0.3");
+    EXPECT_NE(c->command("EHLO again.shop.example").find("SIZE 1048576"), std::string::npos);
+    EXPECT_EQ(reply_code(c->command(auth_plain(k_username, k_password))), 235);
+    const auto declared = c->command("MAIL FROM:<app@shop.example> SIZE=1500000");
+    EXPECT_EQ(declared.rfind("552 5.3.4", 0), 0u) << declared;
 }
 
 // A client may declare its message's size at MAIL (SIZE=, RFC 1870), and the relay takes a
