@@ -660,8 +660,8 @@ Config load_config(const std::filesystem::path& file) {
         if (config.max_body_bytes_in_memory < 3 * l.limits.max_message_bytes)
             throw ConfigError(fmt::format(
                 "{}: smtp.max_body_bytes_in_memory: {} is less than three times "
-                "smtp.listener[{}]'s "
-                "max_message_bytes ({}), so its largest messages could never be received",
+                "smtp.listener[{}]'s max_message_bytes ({}), so its largest messages could "
+                "never be received",
                 file.string(), config.max_body_bytes_in_memory, i, l.limits.max_message_bytes));
     }
     return config;
