@@ -122,7 +122,10 @@ Metrics::Metrics()
           counter(*registry_, families_, "smarthost_admin_connections_refused_total",
                   "Admin or metrics listener connections answered 503 and closed unread "
                   "because max_connections were open")
-              .Add({})) {
+              .Add({})),
+      task_failures(counter(*registry_, families_, "smarthost_task_failures_total",
+                            "Coroutines ended by an exception (a bug): logged, and restarted "
+                            "when they are long-lived loops")) {
     // Series that exist from the start, so rates and alerts see a zero, not nothing.
     for (const char* state : {"in_use", "idle"})
         db_pool_connections.Add({{"state", state}});

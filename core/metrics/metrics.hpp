@@ -93,6 +93,9 @@ class Metrics {
 
     // Admin and metrics listeners.
     Counter& admin_connections_refused;  // over [admin] max_connections
+
+    // The process itself.
+    Family<Counter>& task_failures;  // {task}: a coroutine ended by an exception
 };
 
 // The process's metrics, created on first use.
