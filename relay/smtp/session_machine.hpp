@@ -27,7 +27,7 @@ struct SessionSettings {
     bool policy_checks = false;
     std::uint64_t max_message_bytes = 26214400;
     std::size_t max_recipients = 100;
-    std::size_t max_errors = 10;   // then 421 and close
+    std::size_t max_errors = 10;  // then 421 and close
     // Failed AUTH attempts on one connection (535), the last one answered 421 and closed;
     // 0: no cap. Guessing then costs a new connection each time, which the per-network
     // lockouts and connection limits see.
@@ -92,6 +92,8 @@ struct Action {
     // For a close that one of the session's caps forced ("auth_failures",
     // "junk_commands"): the reason the I/O layer counts it under. Empty otherwise.
     std::string_view cap_reached;
+
+    static Action send(Reply reply) { return Action{Kind::reply, std::move(reply), {}, {}, {}}; }
 };
 
 class SessionMachine {
@@ -99,6 +101,12 @@ class SessionMachine {
     explicit SessionMachine(SessionSettings settings);
 
     Reply greeting() const;  // 220 <hostname> ESMTP
+
+    // RFC 5321 section 3.1: the client was refused at connect (a DNSBL listing) and is
+    // greeted with `greeting` (554), which is returned for sending. From then on QUIT gets
+    // 221, every other line `each_command` (503), and max_errors lines a 421 and the close.
+    Reply refuse_service(Reply greeting, Reply each_command);
+    bool refusing() const { return state_ == State::refused; }
 
     // One command line (or AUTH continuation line) without its CRLF.
     Action on_line(std::string_view line);
@@ -157,6 +165,7 @@ class SessionMachine {
         message_pending,    // the data section waiting for its policy verdict
         enqueue_pending,
         tls_pending,
+        refused,  // greeted with 554: nothing but QUIT is served
         closed,
     };
 
@@ -173,6 +182,7 @@ class SessionMachine {
     AuthRequest pending_auth_;
     Envelope envelope_;
     Recipient pending_recipient_;  // in recipient_pending
+    Reply refusal_;                // in refused: the answer to every command but QUIT
 
     // Implementation helpers are private member functions defined in the .cpp.
     Action error(Reply reply);        // counts the error; closes past max_errors
@@ -192,6 +202,7 @@ class SessionMachine {
     Action start_authentication();
     Action abandon_auth(Reply reply);  // back to commands, counted as an error
     Action on_unreadable_line(Reply reply);
+    Action on_refused_line(std::string_view line);
     Action close(Reply reply);
     bool auth_offered() const;
     Action accept_sender();

@@ -585,3 +585,55 @@ TEST(SessionMachine, ProtocolNameFollowsRfc3848) {
 
 }  // namespace
 }  // namespace smarthost::smtp
+
+namespace smarthost::smtp {
+namespace {
+
+using testing_support::status;
+using testing_support::tls_settings;
+
+// A client refused at connect (RFC 5321 section 3.1), max_errors = 3.
+SessionMachine refused_machine() {
+    auto settings = tls_settings();
+    settings.max_errors = 3;
+    SessionMachine machine(settings);
+    const auto greeting =
+        machine.refuse_service(Reply{554, "5.7.1", {"listed"}}, reply::no_service("192.0.2.7"));
+    EXPECT_EQ(greeting.code, 554);
+    EXPECT_TRUE(machine.refusing());
+    return machine;
+}
+
+TEST(SessionMachineRefusal, EveryCommandButQuitIsAnswered503) {
+    auto machine = refused_machine();
+    for (const char* line : {"EHLO client.example", "MAIL FROM:<a@b.example>"}) {
+        const auto action = machine.on_line(line);
+        EXPECT_EQ(action.kind, Action::Kind::reply) << line;
+        EXPECT_EQ(status(action), "503 5.7.1") << line;
+    }
+    EXPECT_FALSE(machine.pipelining_forbidden("EHLO x", true));
+}
+
+TEST(SessionMachineRefusal, QuitInAnyCaseGets221AndCloses) {
+    auto machine = refused_machine();
+    const auto action = machine.on_line("quit");
+    EXPECT_EQ(action.kind, Action::Kind::close);
+    EXPECT_EQ(action.reply.code, 221);
+}
+
+TEST(SessionMachineRefusal, QuitWithAnArgumentIsNotQuit) {
+    auto machine = refused_machine();
+    EXPECT_EQ(status(machine.on_line("QUIT now")), "503 5.7.1");
+}
+
+TEST(SessionMachineRefusal, TheMaxErrorsthLineIsAnswered421AndClosesEvenWhenUnreadable) {
+    auto machine = refused_machine();
+    EXPECT_EQ(status(machine.on_line("HELO x")), "503 5.7.1");
+    EXPECT_EQ(status(machine.on_line_too_long()), "503 5.7.1");
+    const auto action = machine.on_bare_lf();
+    EXPECT_EQ(action.kind, Action::Kind::close);
+    EXPECT_EQ(action.reply.code, 421);
+}
+
+}  // namespace
+}  // namespace smarthost::smtp
