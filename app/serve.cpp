@@ -168,15 +168,8 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     policy::AuthThrottle auth_throttle(
         pool, {throttle.max_failures, throttle.max_network_failures,
                throttle.username_alert_failures, throttle.failure_window, throttle.lockout});
-    ingress::IngressServices services{config,   committer,         authenticator,
-                                      networks, submission_policy, tls.get()};
-    if (smtp_role) services.blocklists = blocklists.get();
-    services.auth_throttle = &auth_throttle;  // also records suspicious logins when off
-    services.drain = &drain;
     policy::RejectionLog rejections(io.get_executor(), pool);
-    services.rejections = &rejections;
     ingress::BodyBudget body_budget(config.max_body_bytes_in_memory);
-    services.body_budget = &body_budget;
     // Per-account connection counts are published by every SMTP process, limits or not:
     // an account's limit may be set at any time, and the others need this one's counts.
     std::unique_ptr<policy::ConnectionLimiter> connection_limiter;
@@ -185,8 +178,13 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
             io.get_executor(), pool, rejections,
             policy::ConnectionLimiter::Settings{config.limits.connection_count_interval});
         connection_limiter->start();
-        services.connections = connection_limiter.get();
     }
+    std::optional<ingress::IngressServices> services;
+    if (smtp_role)
+        services.emplace(ingress::IngressServices{
+            config, committer, authenticator, networks, submission_policy, *blocklists,
+            auth_throttle,  // also records suspicious logins when its limits are off
+            drain, *connection_limiter, rejections, body_budget, tls.get()});
 
     std::unique_ptr<delivery::DeliveryService> deliveries;
     if (delivery_role) {
@@ -263,7 +261,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     for (const auto& listener_config : config.listeners) {
         if (!smtp_role) break;
         listeners.push_back(
-            std::make_unique<ingress::Listener>(io.get_executor(), listener_config, services));
+            std::make_unique<ingress::Listener>(io.get_executor(), listener_config, *services));
         listeners.back()->start();
     }
     metrics::set_listeners_up(true);  // /readyz; every start() above throws on failure

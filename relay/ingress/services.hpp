@@ -24,19 +24,21 @@ class Drain;
 class NetworkDirectory;
 class TlsContextProvider;
 
+// Never null: a feature that is off is a service that says so (no DNSBL zones, no
+// throttle limits, an unbounded budget), not a missing one. Only TLS may be absent.
 struct IngressServices {
     const Config& config;
     queue::GroupCommitter& committer;
     Authenticator& authenticator;
     NetworkDirectory& networks;
     policy::SubmissionPolicy& policy;
-    TlsContextProvider* tls;                   // null when no certificate is configured
-    policy::Blocklists* blocklists = nullptr;  // its zones may be none; SIGHUP changes them
-    policy::AuthThrottle* auth_throttle = nullptr;
-    Drain* drain = nullptr;  // SIGTERM's notices; null: sessions are never told to stop
-    policy::ConnectionLimiter* connections = nullptr;  // per-account connection limits
-    policy::RejectionLog* rejections = nullptr;        // refusals at connect and AUTH
-    BodyBudget* body_budget = nullptr;  // [smtp] max_body_bytes_in_memory; null: unbounded
+    policy::Blocklists& blocklists;  // its zones may be none; SIGHUP changes them
+    policy::AuthThrottle& auth_throttle;
+    Drain& drain;                            // SIGTERM's notices
+    policy::ConnectionLimiter& connections;  // per-account connection limits
+    policy::RejectionLog& rejections;        // refusals at connect, AUTH and MAIL
+    BodyBudget& body_budget;                 // [smtp] max_body_bytes_in_memory
+    TlsContextProvider* tls = nullptr;       // null when no certificate is configured
 };
 
 }  // namespace smarthost::ingress

@@ -24,6 +24,8 @@ class RejectionLog {
     // The pool must outlive every insert started (it outlives the I/O loop in serve).
     RejectionLog(boost::asio::any_io_executor executor, pg::Pool& pool);
 
+    const boost::asio::any_io_executor& executor() const { return executor_; }
+
     // Starts the insert of one row (account NULL when the client is not identified) and
     // returns at once. `reason` is a rejections reason token.
     void record(std::optional<std::int64_t> account_id, std::string reason);

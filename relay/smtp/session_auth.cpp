@@ -118,6 +118,15 @@ Action SessionMachine::on_auth_result(AuthOutcome outcome) {
     return auth_failed(reply::auth_credentials_invalid());
 }
 
+Action SessionMachine::on_auth_locked(Reply reply) {
+    if (state_ != State::auth_pending) {
+        return Action::send(reply::bad_sequence("No authentication in progress"));
+    }
+    state_ = State::ready;
+    pending_auth_ = {};
+    return Action::send(std::move(reply));
+}
+
 Action SessionMachine::on_auth_refused(Reply reply) {
     if (state_ != State::auth_pending) {
         return Action::send(reply::bad_sequence("No authentication in progress"));

@@ -120,6 +120,9 @@ class SessionMachine {
     // The credentials were right, but the session may not go on as that account (its
     // connection limit): `reply` (a 421) is sent and the connection closed.
     Action on_auth_refused(Reply reply);
+    // The username is locked out from this client's network: `reply` (454), the session
+    // goes on, and it is not counted as a failed attempt.
+    Action on_auth_locked(Reply reply);
     // The verdict on the last check_policy action. Replies go out in command order
     // (PIPELINING, RFC 2920) because the I/O layer reads no command while it checks.
     Action on_policy_verdict(const PolicyVerdict& verdict);

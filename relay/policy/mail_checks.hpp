@@ -1,0 +1,43 @@
+#pragma once
+// The order of the policy checks of one mail transaction: the one place to read what
+// happens at MAIL, at RCPT and after the final dot (docs/policy.md).
+//
+//   MAIL    (the session has already closed a session whose credential was revoked)
+//           1. the client's DNSBL listing, when its action is tempfail: 451 4.7.1
+//           2. the account's policy (SubmissionPolicy): suspension, sender domains, the
+//              declared SIZE, the message rate limits
+//           3. the sender domain's blocklist listing: a refusal, or tags for the header
+//   RCPT    the account's policy: recipients per message, suppressions, recipient rates
+//   message the account's policy: size, the From: header, the Received: loop count
+//
+// The account's own refusals are recorded in `rejections` by SubmissionPolicy; the two
+// blocklist refusals name their reason here for the session to record.
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "relay/policy/dnsbl.hpp"
+#include "relay/policy/submission_policy.hpp"
+#include "relay/smtp/session_machine.hpp"
+
+namespace smarthost::policy {
+
+struct MailCheck {
+    smtp::PolicyVerdict verdict;
+    std::string rejection;           // "dnsbl", "domain_blocklist": a refusal for `rejections`
+    std::string sender_domain_tags;  // at MAIL: tag-action listings of the sender domain
+};
+
+struct MailClient {
+    std::int64_t account_id = 0;
+    std::string_view ip;
+    const BlocklistResult& listing;  // what the DNSBL zones said of `ip` at connect
+};
+
+boost::asio::awaitable<MailCheck> check_mail(SubmissionPolicy& policy, Blocklists& blocklists,
+                                             MailClient client, smtp::PolicyQuery query,
+                                             std::string_view message);
+
+}  // namespace smarthost::policy
