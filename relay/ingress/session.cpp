@@ -210,7 +210,7 @@ void Session::cut_session(std::string_view reason, bool abuse) {
 asio::awaitable<bool> Session::perform(smtp::Action action) {
     using Kind = smtp::Action::Kind;
     for (;;) {
-        count_rejection(action.reply, identity_);
+        count_rejection(action, identity_);
         switch (action.kind) {
             case Kind::reply:
                 channel_.send(action.reply);

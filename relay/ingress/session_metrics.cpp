@@ -25,8 +25,25 @@ std::optional<std::string_view> rejection_reason(const smtp::Reply& reply) {
     return std::nullopt;
 }
 
-void count_rejection(const smtp::Reply& reply, const std::optional<Identity>& identity) {
-    const auto reason = rejection_reason(reply);
+std::string_view rejection_label(smtp::Refusal reason) {
+    switch (reason) {
+        case smtp::Refusal::unavailable:
+            return "queue_unavailable";
+        case smtp::Refusal::message_size:
+            return "message_too_big";
+        case smtp::Refusal::recipients_per_message:
+            return "too_many_recipients";
+        case smtp::Refusal::suppressed:
+            return "bad_recipient";
+        default:
+            return "policy";
+    }
+}
+
+void count_rejection(const smtp::Action& action, const std::optional<Identity>& identity) {
+    const auto reason = action.refusal != smtp::Refusal::none
+                            ? std::optional(rejection_label(action.refusal))
+                            : rejection_reason(action.reply);
     if (!reason) return;
     auto& m = metrics::global();
     m.messages_rejected.Add({{"reason", std::string(*reason)}}).Increment();

@@ -13,14 +13,19 @@
 
 namespace smarthost::ingress {
 
-// The `reason` label for a reply that refuses a sender, a recipient or a message;
+// The `reason` label for a reply of the session machine's own that refuses a sender, a
+// recipient or a message;
 // nullopt for every other reply (positive ones, command syntax and sequence errors, AUTH
 // results, connection-level 421s), which are not rejections of mail.
 std::optional<std::string_view> rejection_reason(const smtp::Reply& reply);
 
-// Counts `reply` if it is a rejection: globally, and for the account when the client is
-// identified (authenticated or from an allow-listed network).
-void count_rejection(const smtp::Reply& reply, const std::optional<Identity>& identity);
+// The `reason` label of a refused policy check, from the verdict's reason.
+std::string_view rejection_label(smtp::Refusal reason);
+
+// Counts the reply of `action` if it is a rejection (by its policy reason when it has one,
+// else by rejection_reason): globally, and for the account when the client is identified
+// (authenticated or from an allow-listed network).
+void count_rejection(const smtp::Action& action, const std::optional<Identity>& identity);
 void count_auth(const std::string& listener, smtp::AuthOutcome outcome);
 // An AUTH refused at once because the most logins were being verified already.
 void count_auth_overloaded(const std::string& listener);

@@ -46,14 +46,12 @@ asio::awaitable<smtp::Action> Session::check_policy(smtp::PolicyQuery query) {
     if (!identity_) {
         spdlog::error("session {} {}: policy check without an identity", listener_.name,
                       client_ip_);
-        co_return machine_->on_policy_verdict(
-            smtp::PolicyVerdict::refuse(smtp::reply::policy_unavailable()));
+        co_return machine_->on_policy_verdict(smtp::PolicyVerdict::refuse(
+            smtp::reply::policy_unavailable(), smtp::Refusal::unavailable));
     }
     const policy::MailClient client{identity_->account_id, client_ip_, client_listing_};
-    auto check = co_await policy::check_mail(services_.policy, services_.blocklists, client, query,
-                                             as_received());
-    if (!check.rejection.empty())
-        services_.rejections.record(identity_->account_id, check.rejection);
+    auto check = co_await policy::check_mail(services_.policy, services_.blocklists,
+                                             services_.rejections, client, query, as_received());
     if (query.stage == smtp::PolicyStage::sender)
         sender_domain_tags_ = std::move(check.sender_domain_tags);
     if (check.verdict.refused()) {

@@ -3,20 +3,21 @@
 namespace smarthost::policy {
 
 boost::asio::awaitable<MailCheck> check_mail(SubmissionPolicy& policy, Blocklists& blocklists,
-                                             MailClient client, smtp::PolicyQuery query,
-                                             std::string_view message) {
+                                             RejectionLog& rejections, MailClient client,
+                                             smtp::PolicyQuery query, std::string_view message) {
     using smtp::PolicyVerdict;
     MailCheck check;
     const bool at_mail = query.stage == smtp::PolicyStage::sender;
     if (at_mail) {
         if (const auto* hit = client.listing.strongest()) {
             if (auto refusal = client_refusal_at_mail(*hit, client.ip)) {
-                check.verdict = PolicyVerdict::refuse(std::move(*refusal));
-                check.rejection = "dnsbl";
+                check.verdict = PolicyVerdict::refuse(std::move(*refusal), smtp::Refusal::dnsbl);
+                rejections.record(client.account_id, check.verdict.rejection_row());
                 co_return check;
             }
         }
     }
+    // The account's policy records its own refusals.
     check.verdict = co_await policy.check(client.account_id, query, message);
     if (check.verdict.refused() || !at_mail || !blocklists.checks_sender_domains()) co_return check;
     const auto at = query.address.rfind('@');
@@ -26,8 +27,8 @@ boost::asio::awaitable<MailCheck> check_mail(SubmissionPolicy& policy, Blocklist
     const auto* hit = listing.strongest();
     if (!hit) co_return check;
     if (auto refusal = sender_domain_refusal(*hit, domain)) {
-        check.verdict = PolicyVerdict::refuse(std::move(*refusal));
-        check.rejection = "domain_blocklist";
+        check.verdict = PolicyVerdict::refuse(std::move(*refusal), smtp::Refusal::domain_blocklist);
+        rejections.record(client.account_id, check.verdict.rejection_row());
         co_return check;
     }
     check.sender_domain_tags = listing.tag_summary();

@@ -10,8 +10,7 @@
 //   RCPT    the account's policy: recipients per message, suppressions, recipient rates
 //   message the account's policy: size, the From: header, the Received: loop count
 //
-// The account's own refusals are recorded in `rejections` by SubmissionPolicy; the two
-// blocklist refusals name their reason here for the session to record.
+// Every refusal is recorded in the account's `rejections` under the verdict's reason.
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
@@ -19,6 +18,7 @@
 #include <string_view>
 
 #include "relay/policy/dnsbl.hpp"
+#include "relay/policy/rejection_log.hpp"
 #include "relay/policy/submission_policy.hpp"
 #include "relay/smtp/session_machine.hpp"
 
@@ -26,7 +26,6 @@ namespace smarthost::policy {
 
 struct MailCheck {
     smtp::PolicyVerdict verdict;
-    std::string rejection;           // "dnsbl", "domain_blocklist": a refusal for `rejections`
     std::string sender_domain_tags;  // at MAIL: tag-action listings of the sender domain
 };
 
@@ -37,7 +36,7 @@ struct MailClient {
 };
 
 boost::asio::awaitable<MailCheck> check_mail(SubmissionPolicy& policy, Blocklists& blocklists,
-                                             MailClient client, smtp::PolicyQuery query,
-                                             std::string_view message);
+                                             RejectionLog& rejections, MailClient client,
+                                             smtp::PolicyQuery query, std::string_view message);
 
 }  // namespace smarthost::policy

@@ -26,36 +26,12 @@ constexpr const char* k_insert_rejection =
 
 }  // namespace
 
-std::string rejection_reason(smtp::PolicyStage stage, const smtp::Reply& reply) {
-    if (reply.code == 451 && reply.enhanced == "4.7.1") {
-        // "Account limit messages_per_hour (500) reached, ..."
-        const std::string& text = reply.lines.empty() ? std::string() : reply.lines.front();
-        const auto start = text.find("limit ");
-        const auto end = text.find(' ', start == std::string::npos ? 0 : start + 6);
-        if (start == std::string::npos || end == std::string::npos) return "rate_limit";
-        return "rate_limit:" + text.substr(start + 6, end - start - 6);
-    }
-    if (reply.code == 452 && reply.enhanced == "4.5.3") return "recipients_per_message";
-    if (reply.code == 552 && reply.enhanced == "5.3.4") return "message_size";
-    if (reply.enhanced == "5.4.6") return "mail_loop";
-    if (reply.code < 500) return {};
-    switch (stage) {
-        case smtp::PolicyStage::sender:
-            return reply.code == 550 ? "account_suspended" : "sender_domain";
-        case smtp::PolicyStage::recipient:
-            return "suppressed";
-        case smtp::PolicyStage::message:
-            break;
-    }
-    return reply.enhanced == "5.6.0" ? "from_header" : "from_domain";
-}
-
 boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::check(std::int64_t account_id,
                                                                     const smtp::PolicyQuery& query,
                                                                     std::string_view message) {
     auto verdict = co_await judge(account_id, query, message);
     if (!verdict.refused()) co_return verdict;
-    const std::string reason = rejection_reason(query.stage, *verdict.refusal);
+    const std::string reason = verdict.rejection_row();
     if (reason.empty()) co_return verdict;
     // Refusals are rare and worth one insert, for the account's statistics.
     auto stored = co_await pool_.query(k_insert_rejection, account_id, reason);
@@ -75,7 +51,7 @@ boost::asio::awaitable<std::uint64_t> SubmissionPolicy::connection_limit(std::in
     co_return (*account)->max_connections.value_or(settings_.max_connections);
 }
 
-boost::asio::awaitable<std::optional<smtp::Reply>> SubmissionPolicy::take_recipient_quota(
+boost::asio::awaitable<std::optional<smtp::PolicyVerdict>> SubmissionPolicy::take_recipient_quota(
     const AccountPolicy& policy) {
     std::vector<LimitValue> limits;
     limits.emplace_back(RateLimit::recipients_per_hour,
@@ -86,14 +62,15 @@ boost::asio::awaitable<std::optional<smtp::Reply>> SubmissionPolicy::take_recipi
     co_return over;
 }
 
-boost::asio::awaitable<std::optional<smtp::Reply>> SubmissionPolicy::take_quota(
+boost::asio::awaitable<std::optional<smtp::PolicyVerdict>> SubmissionPolicy::take_quota(
     const AccountPolicy& policy, std::vector<LimitValue> limits) {
     auto taken = co_await limiter_.acquire(policy.account_id, std::move(limits), 1,
                                            std::chrono::system_clock::now());
     if (!taken) {
         spdlog::warn("policy: rate limits of account {} not checked: {}", policy.account_id,
                      taken.error().message);
-        co_return smtp::reply::policy_unavailable();
+        co_return smtp::PolicyVerdict::refuse(smtp::reply::policy_unavailable(),
+                                              smtp::Refusal::unavailable);
     }
     if (!*taken) co_return std::nullopt;
     const LimitExceeded& exceeded = **taken;
@@ -101,18 +78,21 @@ boost::asio::awaitable<std::optional<smtp::Reply>> SubmissionPolicy::take_quota(
         .rate_limit_hits
         .Add({{"account", policy.name}, {"limit", std::string(name_of(exceeded.limit))}})
         .Increment();
-    co_return smtp::reply::rate_limited(name_of(exceeded.limit), exceeded.value,
-                                        utc_text(exceeded.resets_at));
+    co_return smtp::PolicyVerdict::refuse(
+        smtp::reply::rate_limited(name_of(exceeded.limit), exceeded.value,
+                                  utc_text(exceeded.resets_at)),
+        smtp::Refusal::rate_limit, std::string(name_of(exceeded.limit)));
 }
 
 boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(std::int64_t account_id,
                                                                     const smtp::PolicyQuery& query,
                                                                     std::string_view message) {
     using smtp::PolicyVerdict;
+    using smtp::Refusal;
     auto account = co_await accounts_.get(account_id);
     if (!account) {
         spdlog::warn("policy: account {} not loaded: {}", account_id, account.error().message);
-        co_return PolicyVerdict::refuse(smtp::reply::policy_unavailable());
+        co_return PolicyVerdict::refuse(smtp::reply::policy_unavailable(), Refusal::unavailable);
     }
     const AccountPolicy& policy = **account;
     switch (query.stage) {
@@ -122,7 +102,8 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(std::int64_t
             // RFC 1870: a declared size over the account's limit is refused at MAIL.
             const auto max_bytes = policy.max_message_bytes.value_or(settings_.max_message_bytes);
             if (max_bytes > 0 && query.declared_size && *query.declared_size > max_bytes)
-                co_return PolicyVerdict::refuse(smtp::reply::message_too_big());
+                co_return PolicyVerdict::refuse(smtp::reply::message_too_big(),
+                                                Refusal::message_size);
             // Built before the co_await: g++ 12 miscompiles braced lists inside one.
             std::vector<LimitValue> limits;
             limits.emplace_back(RateLimit::messages_per_minute,
@@ -132,13 +113,14 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(std::int64_t
             limits.emplace_back(RateLimit::messages_per_day,
                                 policy.messages_per_day.value_or(settings_.messages_per_day));
             auto over = co_await take_quota(policy, std::move(limits));
-            if (over) co_return PolicyVerdict::refuse(std::move(*over));
+            if (over) co_return std::move(*over);
             co_return verdict;
         }
         case smtp::PolicyStage::message: {
             const auto max_bytes = policy.max_message_bytes.value_or(settings_.max_message_bytes);
             if (max_bytes > 0 && message.size() > max_bytes)
-                co_return PolicyVerdict::refuse(smtp::reply::message_too_big());
+                co_return PolicyVerdict::refuse(smtp::reply::message_too_big(),
+                                                Refusal::message_size);
             co_return judge_message(policy, message, settings_.sender_rules,
                                     settings_.max_received_headers);
         }
@@ -148,28 +130,29 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(std::int64_t
     const auto per_message =
         policy.recipients_per_message.value_or(settings_.recipients_per_message);
     if (per_message > 0 && query.recipients >= per_message)
-        co_return PolicyVerdict::refuse(smtp::reply::too_many_recipients());
+        co_return PolicyVerdict::refuse(smtp::reply::too_many_recipients(),
+                                        Refusal::recipients_per_message);
     if (!policy.has_suppressions) {
         auto over = co_await take_recipient_quota(policy);
-        if (over) co_return PolicyVerdict::refuse(std::move(*over));
+        if (over) co_return std::move(*over);
         co_return PolicyVerdict::proceed();
     }
     auto suppressed = co_await accounts_.suppression(account_id, query.address);
     if (!suppressed) {
         spdlog::warn("policy: suppression check for account {} failed: {}", account_id,
                      suppressed.error().message);
-        co_return PolicyVerdict::refuse(smtp::reply::policy_unavailable());
+        co_return PolicyVerdict::refuse(smtp::reply::policy_unavailable(), Refusal::unavailable);
     }
     if (!*suppressed) {
         auto over = co_await take_recipient_quota(policy);
-        if (over) co_return PolicyVerdict::refuse(std::move(*over));
+        if (over) co_return std::move(*over);
         co_return PolicyVerdict::proceed();
     }
     const std::string why =
         **suppressed == "operator" ? "suppressed by the operator" : "an earlier hard bounce";
     auto reply = smtp::reply::recipient_suppressed(query.address, why);
     if (settings_.bounce_suppressed) co_return PolicyVerdict::accept_and_bounce(std::move(reply));
-    co_return PolicyVerdict::refuse(std::move(reply));
+    co_return PolicyVerdict::refuse(std::move(reply), Refusal::suppressed);
 }
 
 }  // namespace smarthost::policy

@@ -15,12 +15,6 @@
 
 namespace smarthost::policy {
 
-// The `rejections` row reason for a refusal at `stage` (admin API statistics):
-// "account_suspended", "sender_domain", "suppressed", "from_header", "from_domain",
-// "mail_loop", "rate_limit:<limit>"; empty for refusals that are not the customer's doing
-// (451 4.3.0).
-std::string rejection_reason(smtp::PolicyStage stage, const smtp::Reply& reply);
-
 class SubmissionPolicy {
   public:
     struct Settings {
@@ -72,11 +66,11 @@ class SubmissionPolicy {
 
   private:
     // Takes one unit of each limit of `limits` for the account: nullopt to proceed, or
-    // the 451 4.7.1 (or 451 4.3.0) refusal.
-    boost::asio::awaitable<std::optional<smtp::Reply>> take_quota(const AccountPolicy& policy,
-                                                                  std::vector<LimitValue> limits);
+    // the refusal (451 4.7.1 for the limit reached, 451 4.3.0 without the database).
+    boost::asio::awaitable<std::optional<smtp::PolicyVerdict>> take_quota(
+        const AccountPolicy& policy, std::vector<LimitValue> limits);
 
-    boost::asio::awaitable<std::optional<smtp::Reply>> take_recipient_quota(
+    boost::asio::awaitable<std::optional<smtp::PolicyVerdict>> take_recipient_quota(
         const AccountPolicy& policy);
     boost::asio::awaitable<smtp::PolicyVerdict> judge(std::int64_t account_id,
                                                       const smtp::PolicyQuery& query,

@@ -88,6 +88,12 @@ std::string mailbox_problem_text(MailboxError problem, const AddressLimits& limi
     }
     return "invalid address";
 }
+Action refused(const PolicyVerdict& verdict) {
+    auto action = Action::send(*verdict.refusal);
+    action.refusal = verdict.reason;
+    return action;
+}
+
 }  // namespace
 
 Action SessionMachine::on_mail(std::string_view argument) {
@@ -253,13 +259,13 @@ Action SessionMachine::on_policy_verdict(const PolicyVerdict& verdict) {
             if (!verdict.refused()) return accept_sender();
             reset_transaction();
             state_ = State::ready;
-            return Action::send(*verdict.refusal);
+            return refused(verdict);
         case State::recipient_pending:
             if (verdict.refused()) {
                 pending_recipient_ = {};
                 const bool none = envelope_.recipients.empty() && envelope_.bounced.empty();
                 state_ = none ? State::mail : State::rcpt;
-                return Action::send(*verdict.refusal);
+                return refused(verdict);
             }
             if (verdict.bounce) {
                 // The client sees an accepted recipient and may send DATA even if no
@@ -281,10 +287,47 @@ Action SessionMachine::on_policy_verdict(const PolicyVerdict& verdict) {
             }
             reset_transaction();
             state_ = State::ready;
-            return Action::send(*verdict.refusal);
+            return refused(verdict);
         default:
             break;
     }
     return Action::send(reply::bad_sequence("No policy check in progress"));
 }
+std::string_view refusal_name(Refusal reason) {
+    switch (reason) {
+        case Refusal::none:
+        case Refusal::unavailable:
+            return {};
+        case Refusal::account_suspended:
+            return "account_suspended";
+        case Refusal::sender_domain:
+            return "sender_domain";
+        case Refusal::message_size:
+            return "message_size";
+        case Refusal::rate_limit:
+            return "rate_limit";
+        case Refusal::recipients_per_message:
+            return "recipients_per_message";
+        case Refusal::suppressed:
+            return "suppressed";
+        case Refusal::from_header:
+            return "from_header";
+        case Refusal::from_domain:
+            return "from_domain";
+        case Refusal::mail_loop:
+            return "mail_loop";
+        case Refusal::dnsbl:
+            return "dnsbl";
+        case Refusal::domain_blocklist:
+            return "domain_blocklist";
+    }
+    return {};
+}
+
+std::string PolicyVerdict::rejection_row() const {
+    std::string row(refusal_name(reason));
+    if (reason == Refusal::rate_limit && !limit.empty()) row += ":" + limit;
+    return row;
+}
+
 }  // namespace smarthost::smtp

@@ -59,19 +59,47 @@ struct PolicyQuery {
     std::optional<std::uint64_t> declared_size;  // MAIL's SIZE=, if given
 };
 
+// Why a policy check refused, named where the check decides and carried as data to the
+// `rejections` rows and the counters: nothing downstream reads a reply's code or text.
+enum class Refusal : std::uint8_t {
+    none,
+    unavailable,  // the database could not answer (451 4.3.0): not the customer's doing
+    account_suspended,
+    sender_domain,
+    message_size,
+    rate_limit,
+    recipients_per_message,
+    suppressed,
+    from_header,
+    from_domain,
+    mail_loop,
+    dnsbl,             // the client's listing, at MAIL
+    domain_blocklist,  // the sender domain's listing
+};
+
+// "account_suspended", "rate_limit", ...; empty for none and unavailable.
+std::string_view refusal_name(Refusal reason);
+
 // The answer to a policy check: carry on with the command, or refuse it with `refusal`
-// (any reply, permanent or temporary, sent exactly as given). For a recipient there is a
-// third answer: accept it (250) but bounce it at once with `bounce` as its reply.
+// (any reply, permanent or temporary, sent exactly as given) for `reason`. For a recipient
+// there is a third answer: accept it (250) but bounce it at once with `bounce` as its reply.
 struct PolicyVerdict {
     std::optional<Reply> refusal;
     std::optional<Reply> bounce;
+    Refusal reason = Refusal::none;
+    std::string limit;  // for Refusal::rate_limit: which one ("messages_per_hour")
 
     static PolicyVerdict proceed() { return {}; }
-    static PolicyVerdict refuse(Reply reply) { return PolicyVerdict{std::move(reply), {}}; }
+    static PolicyVerdict refuse(Reply reply, Refusal reason, std::string limit = {}) {
+        return PolicyVerdict{std::move(reply), {}, reason, std::move(limit)};
+    }
     static PolicyVerdict accept_and_bounce(Reply reply) {
-        return PolicyVerdict{{}, std::move(reply)};
+        return PolicyVerdict{{}, std::move(reply), Refusal::none, {}};
     }
     bool refused() const { return refusal.has_value(); }
+    // The reason of the account's `rejections` row ("rate_limit:messages_per_hour",
+    // "suppressed", ...); empty when the refusal is not recorded (none, unavailable).
+    std::string rejection_row() const;
 };
 
 struct Action {
@@ -92,6 +120,8 @@ struct Action {
     // For a close that one of the session's caps forced ("auth_failures",
     // "junk_commands"): the reason the I/O layer counts it under. Empty otherwise.
     std::string_view cap_reached;
+    // For the reply to a refused policy check: why (the counters' reason).
+    Refusal refusal = Refusal::none;
 
     static Action send(Reply reply) { return Action{Kind::reply, std::move(reply), {}, {}, {}}; }
 };

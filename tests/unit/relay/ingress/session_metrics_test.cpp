@@ -43,3 +43,19 @@ TEST(RejectionReason, ProtocolErrorsAuthResultsAndPositiveRepliesAreNotRejection
 
 }  // namespace
 }  // namespace smarthost::ingress
+
+namespace smarthost::ingress {
+namespace {
+
+TEST(RejectionLabel, APolicyRefusalIsCountedByItsReasonNotItsReply) {
+    EXPECT_EQ(rejection_label(smtp::Refusal::rate_limit), "policy");
+    EXPECT_EQ(rejection_label(smtp::Refusal::dnsbl), "policy");
+    EXPECT_EQ(rejection_label(smtp::Refusal::mail_loop), "policy");
+    EXPECT_EQ(rejection_label(smtp::Refusal::message_size), "message_too_big");
+    EXPECT_EQ(rejection_label(smtp::Refusal::recipients_per_message), "too_many_recipients");
+    EXPECT_EQ(rejection_label(smtp::Refusal::suppressed), "bad_recipient");
+    EXPECT_EQ(rejection_label(smtp::Refusal::unavailable), "queue_unavailable");
+}
+
+}  // namespace
+}  // namespace smarthost::ingress

@@ -1,46 +1,62 @@
 #include <gtest/gtest.h>
 
-#include "relay/policy/submission_policy.hpp"
+#include "relay/policy/sender_authorization.hpp"
+#include "relay/smtp/session_machine.hpp"
 
 namespace smarthost::policy {
 namespace {
 
-using smtp::PolicyStage;
+using smtp::PolicyVerdict;
+using smtp::Refusal;
 namespace reply = smtp::reply;
 
-TEST(RejectionReason, NamesEachRefusalForTheStatistics) {
-    EXPECT_EQ(rejection_reason(PolicyStage::sender, reply::account_suspended("shop", "")),
-              "account_suspended");
-    EXPECT_EQ(rejection_reason(PolicyStage::sender,
-                               reply::sender_domain_not_permitted("bank.example", "shop")),
-              "sender_domain");
-    EXPECT_EQ(rejection_reason(PolicyStage::sender, reply::null_sender_not_permitted("shop")),
-              "sender_domain");
-    EXPECT_EQ(rejection_reason(PolicyStage::recipient,
-                               reply::recipient_suppressed("gone@example.org", "bounced")),
-              "suppressed");
-    EXPECT_EQ(rejection_reason(PolicyStage::message, reply::header_fields_invalid("no From:")),
-              "from_header");
-    EXPECT_EQ(rejection_reason(PolicyStage::message,
-                               reply::header_author_not_permitted("From", "bank.example", "shop")),
-              "from_domain");
-    EXPECT_EQ(rejection_reason(PolicyStage::message, reply::header_author_not_permitted(
-                                                         "Sender", "bank.example", "shop")),
-              "from_domain");
-    EXPECT_EQ(rejection_reason(PolicyStage::message, reply::author_field_too_long("From", 998)),
-              "from_domain");
-    EXPECT_EQ(rejection_reason(PolicyStage::message, reply::mail_loop(51, 50)), "mail_loop");
-    EXPECT_EQ(rejection_reason(PolicyStage::sender, reply::rate_limited("messages_per_hour", 500,
-                                                                        "2026-11-25T15:00:00Z")),
-              "rate_limit:messages_per_hour");
-    EXPECT_EQ(rejection_reason(PolicyStage::recipient, reply::rate_limited("recipients_per_day", 9,
-                                                                           "2026-11-26T00:00:00Z")),
-              "rate_limit:recipients_per_day");
-    EXPECT_EQ(rejection_reason(PolicyStage::recipient, reply::too_many_recipients()),
-              "recipients_per_message");
-    EXPECT_EQ(rejection_reason(PolicyStage::message, reply::message_too_big()), "message_size");
+TEST(RejectionRow, NamesEachRefusalForTheStatistics) {
+    const auto row = [](Refusal reason, std::string limit = {}) {
+        return PolicyVerdict::refuse(reply::ok(), reason, std::move(limit)).rejection_row();
+    };
+    EXPECT_EQ(row(Refusal::account_suspended), "account_suspended");
+    EXPECT_EQ(row(Refusal::sender_domain), "sender_domain");
+    EXPECT_EQ(row(Refusal::suppressed), "suppressed");
+    EXPECT_EQ(row(Refusal::from_header), "from_header");
+    EXPECT_EQ(row(Refusal::from_domain), "from_domain");
+    EXPECT_EQ(row(Refusal::mail_loop), "mail_loop");
+    EXPECT_EQ(row(Refusal::rate_limit, "messages_per_hour"), "rate_limit:messages_per_hour");
+    EXPECT_EQ(row(Refusal::recipients_per_message), "recipients_per_message");
+    EXPECT_EQ(row(Refusal::message_size), "message_size");
+    EXPECT_EQ(row(Refusal::dnsbl), "dnsbl");
+    EXPECT_EQ(row(Refusal::domain_blocklist), "domain_blocklist");
     // The database, not the customer: not a rejection of theirs.
-    EXPECT_EQ(rejection_reason(PolicyStage::sender, reply::policy_unavailable()), "");
+    EXPECT_EQ(row(Refusal::unavailable), "");
+    EXPECT_EQ(PolicyVerdict::proceed().rejection_row(), "");
+}
+
+AccountPolicy shop() {
+    AccountPolicy account;
+    account.exists = true;
+    account.name = "shop";
+    return account;
+}
+
+TEST(RejectionRow, TheSenderChecksNameTheirReasonWhereTheyDecide) {
+    auto suspended = shop();
+    suspended.suspended = true;
+    EXPECT_EQ(judge_sender(suspended, "a@shop.example", {}).reason, Refusal::account_suspended);
+    AccountPolicy unknown;
+    unknown.exists = false;
+    EXPECT_EQ(judge_sender(unknown, "a@shop.example", {}).reason, Refusal::account_suspended);
+    EXPECT_EQ(judge_sender(shop(), "", {}).reason, Refusal::sender_domain);
+    EXPECT_EQ(judge_sender(shop(), "a@bank.example", {}).reason, Refusal::sender_domain);
+}
+
+TEST(RejectionRow, TheMessageChecksNameTheirReasonWhereTheyDecide) {
+    std::string looping;
+    for (int i = 0; i < 3; ++i)
+        looping += "Received: from x by y; Sun, 6 Dec 2026 00:00:00 +0000\r\n";
+    EXPECT_EQ(judge_message(shop(), looping + "\r\nbody\r\n", {}, 2).reason, Refusal::mail_loop);
+    EXPECT_EQ(judge_message(shop(), "From: a@bank.example\r\n\r\nbody\r\n", {}, 50).reason,
+              Refusal::from_domain);
+    EXPECT_EQ(judge_message(shop(), "Subject: no author\r\n\r\nbody\r\n", {}, 50).reason,
+              Refusal::from_header);
 }
 
 }  // namespace

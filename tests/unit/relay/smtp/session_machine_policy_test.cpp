@@ -44,7 +44,9 @@ TEST(SessionMachinePolicy, NullSenderIsAskedAboutWithAnEmptyAddress) {
 TEST(SessionMachinePolicy, RefusedSenderGetsTheVerdictsReplyAndNoTransaction) {
     auto machine = authenticated_machine(policy_settings());
     machine.on_line("MAIL FROM:<ceo@bank.example>");
-    auto action = machine.on_policy_verdict(PolicyVerdict::refuse(refusal(553, "5.7.1")));
+    auto action = machine.on_policy_verdict(
+        PolicyVerdict::refuse(refusal(553, "5.7.1"), Refusal::sender_domain));
+    EXPECT_EQ(action.refusal, Refusal::sender_domain);  // the reason travels with the reply
     EXPECT_EQ(action.kind, Action::Kind::reply);
     EXPECT_EQ(status(action), "553 5.7.1");
     EXPECT_EQ(action.reply.lines.at(0), "refused by policy");
@@ -60,7 +62,8 @@ TEST(SessionMachinePolicy, PolicyRefusalsAreNotCountedAsErrors) {
     auto machine = authenticated_machine(settings);
     for (int i = 0; i < 5; ++i) {
         machine.on_line("MAIL FROM:<ceo@bank.example>");
-        auto action = machine.on_policy_verdict(PolicyVerdict::refuse(refusal(553, "5.7.1")));
+        auto action = machine.on_policy_verdict(
+            PolicyVerdict::refuse(refusal(553, "5.7.1"), Refusal::sender_domain));
         EXPECT_EQ(action.kind, Action::Kind::reply);
     }
 }
@@ -68,7 +71,8 @@ TEST(SessionMachinePolicy, PolicyRefusalsAreNotCountedAsErrors) {
 TEST(SessionMachinePolicy, TemporaryRefusalIsPassedThroughUnchanged) {
     auto machine = authenticated_machine(policy_settings());
     machine.on_line("MAIL FROM:<app@shop.example>");
-    EXPECT_EQ(status(machine.on_policy_verdict(PolicyVerdict::refuse(refusal(451, "4.7.1")))),
+    EXPECT_EQ(status(machine.on_policy_verdict(
+                  PolicyVerdict::refuse(refusal(451, "4.7.1"), Refusal::rate_limit))),
               "451 4.7.1");
 }
 
@@ -93,7 +97,8 @@ TEST(SessionMachinePolicy, RefusedRecipientIsLeftOutAndTheTransactionGoesOn) {
     machine.on_policy_verdict(PolicyVerdict::proceed());
 
     machine.on_line("RCPT TO:<gone@example.org>");
-    EXPECT_EQ(status(machine.on_policy_verdict(PolicyVerdict::refuse(refusal(550, "5.1.1")))),
+    EXPECT_EQ(status(machine.on_policy_verdict(
+                  PolicyVerdict::refuse(refusal(550, "5.1.1"), Refusal::suppressed))),
               "550 5.1.1");
     // No recipient yet: DATA is still out of sequence.
     EXPECT_EQ(status(machine.on_line("DATA")), "503 5.5.1");
@@ -101,7 +106,7 @@ TEST(SessionMachinePolicy, RefusedRecipientIsLeftOutAndTheTransactionGoesOn) {
     machine.on_line("RCPT TO:<ok@example.org>");
     machine.on_policy_verdict(PolicyVerdict::proceed());
     machine.on_line("RCPT TO:<gone@example.org>");
-    machine.on_policy_verdict(PolicyVerdict::refuse(refusal(550, "5.1.1")));
+    machine.on_policy_verdict(PolicyVerdict::refuse(refusal(550, "5.1.1"), Refusal::suppressed));
     ASSERT_EQ(machine.envelope().recipients.size(), 1u);
     EXPECT_EQ(machine.envelope().recipients[0].address, "ok@example.org");
     EXPECT_EQ(machine.on_line("DATA").kind, Action::Kind::receive_data);
@@ -140,7 +145,8 @@ TEST(SessionMachinePolicy, RefusedMessageEndsTheTransaction) {
     machine.on_policy_verdict(PolicyVerdict::proceed());
     machine.on_line("DATA");
     machine.on_data_end(DataResult::ok);
-    EXPECT_EQ(status(machine.on_policy_verdict(PolicyVerdict::refuse(refusal(550, "5.7.1")))),
+    EXPECT_EQ(status(machine.on_policy_verdict(
+                  PolicyVerdict::refuse(refusal(550, "5.7.1"), Refusal::from_domain))),
               "550 5.7.1");
     EXPECT_TRUE(machine.envelope().recipients.empty());
     EXPECT_EQ(status(machine.on_line("DATA")), "503 5.5.1");
@@ -196,7 +202,7 @@ TEST(SessionMachinePolicy, RsetAfterARefusedRecipientKeepsTheSessionUsable) {
     machine.on_line("MAIL FROM:<app@shop.example>");
     machine.on_policy_verdict(PolicyVerdict::proceed());
     machine.on_line("RCPT TO:<gone@example.org>");
-    machine.on_policy_verdict(PolicyVerdict::refuse(refusal(550, "5.1.1")));
+    machine.on_policy_verdict(PolicyVerdict::refuse(refusal(550, "5.1.1"), Refusal::suppressed));
     EXPECT_EQ(status(machine.on_line("RSET")), "250 2.0.0");
     EXPECT_EQ(machine.on_line("MAIL FROM:<app@shop.example>").kind, Action::Kind::check_policy);
 }
