@@ -4,7 +4,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -25,6 +24,7 @@
 #include "admin-api/tokens.hpp"
 #include "core/crypto.hpp"
 #include "core/metrics/metrics.hpp"
+#include "core/spawn.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -134,7 +134,10 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
                 [self, socket = std::move(socket)]() mutable {
                     return self->serve(std::move(socket));
                 },
-                [self](std::exception_ptr) { --self->open_connections; });
+                [self](std::exception_ptr failure) {
+                    --self->open_connections;
+                    if (failure) report_task_failure("admin_connection", failure);
+                });
         }
     }
 
@@ -338,8 +341,8 @@ void AdminServer::start() {
                                  std::to_string(s.port) + ": " + ec.message());
     spdlog::info("{} on {}:{}{}", s.serve_api ? "admin api" : "metrics", s.address, port(),
                  s.tls_context ? " (TLS)" : "");
-    asio::co_spawn(
-        impl_->executor, [impl = impl_] { return impl->accept_loop(); }, asio::detached);
+    spawn_supervised(impl_->executor, "admin_accept",
+                     [impl = impl_] { return impl->accept_loop(); });
 }
 
 void AdminServer::stop() {

@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -19,6 +17,7 @@
 #include "core/config.hpp"
 #include "core/metrics/metrics.hpp"
 #include "core/network.hpp"
+#include "core/spawn.hpp"
 #include "relay/ingress/session.hpp"
 #include "relay/policy/client_network.hpp"
 #include "relay/smtp/reply.hpp"
@@ -184,8 +183,8 @@ void Listener::start() {
                  : c.tls == TlsMode::starttls ? "starttls"
                                               : "implicit",
                  c.allow_networks, c.proxy.enabled);
-    asio::co_spawn(
-        impl_->executor, [impl = impl_] { return impl->accept_loop(); }, asio::detached);
+    spawn_supervised(impl_->executor, "smtp_accept",
+                     [impl = impl_] { return impl->accept_loop(); });
 }
 
 void Listener::stop() {

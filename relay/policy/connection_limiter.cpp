@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/uuid/random_generator.hpp>
@@ -12,6 +10,7 @@
 
 #include "core/metrics/metrics.hpp"
 #include "core/pg/pool.hpp"
+#include "core/spawn.hpp"
 #include "relay/policy/rejection_log.hpp"
 
 namespace smarthost::policy {
@@ -117,7 +116,7 @@ ConnectionLimiter::~ConnectionLimiter() {
 }
 
 void ConnectionLimiter::start() {
-    asio::co_spawn(executor_, run(), asio::detached);
+    spawn_supervised(executor_, "connection_counts", [this] { return run(); });
 }
 
 asio::awaitable<void> ConnectionLimiter::run() {
@@ -139,7 +138,7 @@ void ConnectionLimiter::stop(std::function<void()> done) {
     }
     runtime_->stopped = true;
     runtime_->timer.cancel();
-    asio::co_spawn(executor_, withdraw(std::move(done)), asio::detached);
+    spawn_logged(executor_, "connection_counts_withdraw", withdraw(std::move(done)));
 }
 
 asio::awaitable<void> ConnectionLimiter::withdraw(std::function<void()> done) {

@@ -4,12 +4,11 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/pg/pool.hpp"
+#include "core/spawn.hpp"
 
 namespace smarthost::policy {
 namespace {
@@ -201,8 +200,8 @@ asio::awaitable<Result<std::vector<VerificationResult>>> DomainVerifier::verify_
 void DomainVerifier::start() {
     if (impl_->running) return;
     impl_->running = true;
-    asio::co_spawn(
-        impl_->executor, [impl = impl_] { return impl->loop(impl); }, asio::detached);
+    spawn_supervised(impl_->executor, "domain_verification",
+                     [impl = impl_] { return impl->loop(impl); });
 }
 
 void DomainVerifier::stop() {

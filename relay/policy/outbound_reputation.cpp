@@ -4,14 +4,13 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <set>
 
 #include "core/metrics/metrics.hpp"
 #include "core/pg/pool.hpp"
+#include "core/spawn.hpp"
 #include "relay/policy/dnsbl.hpp"
 
 namespace smarthost::policy {
@@ -120,8 +119,8 @@ asio::awaitable<std::size_t> OutboundReputation::check_once() {
 void OutboundReputation::start() {
     if (impl_->running) return;
     impl_->running = true;
-    asio::co_spawn(
-        impl_->executor, [impl = impl_] { return impl->loop(impl); }, asio::detached);
+    spawn_supervised(impl_->executor, "outbound_reputation",
+                     [impl = impl_] { return impl->loop(impl); });
 }
 
 void OutboundReputation::stop() {

@@ -2,10 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-
 #include "core/pg/pool.hpp"
+#include "core/spawn.hpp"
 
 namespace smarthost::policy {
 
@@ -36,8 +34,8 @@ void RejectionLog::record(std::optional<std::int64_t> account_id, std::string re
         return;
     }
     ++*in_flight_;
-    asio::co_spawn(executor_, insert_rejection(pool_, in_flight_, account_id, std::move(reason)),
-                   asio::detached);
+    spawn_logged(executor_, "record_rejection",
+                 insert_rejection(pool_, in_flight_, account_id, std::move(reason)));
 }
 
 }  // namespace smarthost::policy
