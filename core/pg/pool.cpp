@@ -1,6 +1,7 @@
 #include "core/pg/pool.hpp"
 
 #include "core/metrics/metrics.hpp"
+#include "core/pg/sqlstate.hpp"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -68,14 +69,6 @@ std::string trimmed(const char* message) {
     return text;
 }
 
-// SQLSTATE classes that mean "the server cannot be used right now", not "bad request":
-// 08 connection exception, 57P01..57P03 shutdown / cannot connect now, 53300 too many
-// connections.
-bool is_unavailable_state(const std::string& state) {
-    return state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03" ||
-           state == "53300";
-}
-
 Error error_from_result(const PGresult* result) {
     Error error;
     const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
@@ -86,7 +79,7 @@ Error error_from_result(const PGresult* result) {
         error.message += ")";
     }
     if (const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE)) error.code = state;
-    error.unavailable = is_unavailable_state(error.code);
+    error.unavailable = classify(error.code) == SqlStateClass::unavailable;
     return error;
 }
 
