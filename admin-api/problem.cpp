@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/pg/sqlstate.hpp"
+
 namespace smarthost::admin::problem {
 namespace {
 
@@ -98,25 +100,37 @@ Response internal_error() {
 
 namespace {
 
-// What the client is told when PostgreSQL refused a value, by SQLSTATE class.
-std::string refused_value(const std::string& code) {
-    if (code == "22001") return "a value is longer than the database accepts";
-    if (code == "22003") return "a number is outside the range the database accepts";
-    if (code == "23514") return "a value breaks a rule of the stored data";
-    return "a value was refused by the database";
+// What the client is told when PostgreSQL refused a value it sent; null when the failure
+// is not the client's doing.
+const char* refused_value(pg::SqlStateClass kind) {
+    switch (kind) {
+        case pg::SqlStateClass::value_too_long:
+            return "a value is longer than the database accepts";
+        case pg::SqlStateClass::number_out_of_range:
+            return "a number is outside the range the database accepts";
+        case pg::SqlStateClass::check_violation:
+            return "a value breaks a rule of the stored data";
+        case pg::SqlStateClass::invalid_value:
+            return "a value was refused by the database";
+        case pg::SqlStateClass::unavailable:
+        case pg::SqlStateClass::other:
+            break;
+    }
+    return nullptr;
 }
 
 }  // namespace
 
 Response from_database(const Error& error) {
-    if (error.unavailable) return unavailable();
-    // 23514 check_violation, 22xxx data exceptions: the input got past validation but
-    // PostgreSQL refused it; still the client's doing. Its message names the table and the
+    const pg::SqlStateClass kind = pg::classify(error.code);
+    if (error.unavailable || kind == pg::SqlStateClass::unavailable) return unavailable();
+    // Data exceptions and check violations: the input got past validation but PostgreSQL
+    // refused it; still the client's doing. Its message names the table and the
     // constraint, and its detail carries the whole failing row (a credential's hash
     // included): those go to the log, the client gets a fixed text.
-    if (error.code == "23514" || error.code.starts_with("22")) {
+    if (const char* refused = refused_value(kind)) {
         spdlog::warn("admin api: database refused a value ({}): {}", error.code, error.message);
-        return make(422, "validation", "Unprocessable Content", refused_value(error.code));
+        return make(422, "validation", "Unprocessable Content", refused);
     }
     spdlog::error("admin api: database error {}: {}", error.code, error.message);
     return internal_error();

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/pg/sqlstate.hpp"
+
 namespace smarthost::pg {
 
 namespace {
@@ -73,7 +75,8 @@ Result<ResultPtr> run(PGconn* conn, const std::string& sql,
         }
     }
     if (error.message.empty()) error.message = trimmed(PQerrorMessage(conn));
-    error.unavailable = PQstatus(conn) != CONNECTION_OK;
+    error.unavailable =
+        PQstatus(conn) != CONNECTION_OK || classify(error.code) == SqlStateClass::unavailable;
     return error;
 }
 

@@ -1,16 +1,15 @@
 #pragma once
-// Wakes the delivery scheduler when new mail is committed: a dedicated libpq connection
-// runs `LISTEN smarthost_queue` (group commit sends pg_notify in the same transaction)
-// and is watched on Asio, non-blocking. The pool cannot do this: its connections are
-// shared and do not hand out notifications. When the connection drops it is opened again
-// after a pause, and the callback is called then too, since notifications sent meanwhile
-// were lost.
+// Wakes the delivery scheduler when new mail is committed: a pg::NotificationListener on
+// `LISTEN smarthost_queue` (group commit sends pg_notify in the same transaction). After
+// the connection was lost and opened again, the callback is called too, since
+// notifications sent meanwhile were lost.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <functional>
-#include <memory>
 #include <string>
+
+#include "core/pg/notification_listener.hpp"
 
 namespace smarthost::delivery {
 
@@ -24,18 +23,14 @@ class QueueListener {
     // `on_notify` runs on `executor` for every notification (and after each (re)connect).
     QueueListener(boost::asio::any_io_executor executor, Settings settings,
                   std::function<void()> on_notify);
-    ~QueueListener();
-    QueueListener(const QueueListener&) = delete;
-    QueueListener& operator=(const QueueListener&) = delete;
 
-    void start();
-    void stop();
+    void start() { listener_.start(); }
+    void stop() { listener_.stop(); }
     // Connected and listening, for tests.
-    bool listening() const;
+    bool listening() const { return listener_.listening(); }
 
   private:
-    struct Impl;
-    std::shared_ptr<Impl> impl_;
+    pg::NotificationListener listener_;
 };
 
 }  // namespace smarthost::delivery

@@ -1,11 +1,11 @@
 // /api/v1/messages: search, the tracking view, retry, hold, release and cancel.
 
-#include <libpq-fe.h>
-#include <poll.h>
-
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 
+#include "core/pg/notification_listener.hpp"
 #include "tests/integration/admin-api/admin_api_fixture.hpp"
 
 namespace smarthost::admin::test {
@@ -39,32 +39,34 @@ class MessagesApiTest : public AdminApiTest {
 // A LISTEN connection on the delivery role's wake-up channel.
 class QueueChannel {
   public:
-    explicit QueueChannel(const std::string& url) : connection_(PQconnectdb(url.c_str())) {
-        EXPECT_EQ(PQstatus(connection_), CONNECTION_OK) << PQerrorMessage(connection_);
-        PQclear(PQexec(connection_, "LISTEN smarthost_queue"));
+    explicit QueueChannel(const std::string& url)
+        : listener_(io_.get_executor(), {.url = url, .channel = "smarthost_queue"},
+                    [this] { ++notified_; }) {
+        listener_.start();
+        EXPECT_TRUE(run_until([&] { return listener_.listening(); }, std::chrono::seconds(10)));
+        notified_ = 0;  // the call after connecting, not a notification
     }
-    ~QueueChannel() { PQfinish(connection_); }
-    QueueChannel(const QueueChannel&) = delete;
-    QueueChannel& operator=(const QueueChannel&) = delete;
 
     bool notified_within(std::chrono::milliseconds deadline) {
-        const auto until = std::chrono::steady_clock::now() + deadline;
-        for (;;) {
-            PQconsumeInput(connection_);
-            if (PGnotify* notify = PQnotifies(connection_)) {
-                PQfreemem(notify);
-                return true;
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                until - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return false;
-            pollfd descriptor{PQsocket(connection_), POLLIN, 0};
-            ::poll(&descriptor, 1, static_cast<int>(left.count()));
-        }
+        if (!run_until([&] { return notified_ > 0; }, deadline)) return false;
+        --notified_;
+        return true;
     }
 
   private:
-    PGconn* connection_;
+    bool run_until(const std::function<bool()>& condition,
+                   std::chrono::steady_clock::duration deadline) {
+        const auto until = std::chrono::steady_clock::now() + deadline;
+        while (!condition() && std::chrono::steady_clock::now() < until) {
+            io_.restart();
+            io_.run_for(std::chrono::milliseconds(10));
+        }
+        return condition();
+    }
+
+    boost::asio::io_context io_;
+    std::size_t notified_ = 0;
+    pg::NotificationListener listener_;
 };
 
 TEST_F(MessagesApiTest, SearchFiltersAndPagesNewestFirst) {

@@ -44,6 +44,7 @@ TEST(Problem, MethodNotAllowedCarriesAllow) {
 
 TEST(Problem, DatabaseErrorsMapToStatuses) {
     EXPECT_EQ(problem::from_database(Error{"gone", "", true}).status, 503u);
+    EXPECT_EQ(problem::from_database(Error{"shutting down", "57P01"}).status, 503u);
     EXPECT_EQ(problem::from_database(Error{"check", "23514"}).status, 422u);
     EXPECT_EQ(problem::from_database(Error{"bad input", "22P02"}).status, 422u);
     EXPECT_EQ(problem::from_database(Error{"bug", "42601"}).status, 500u);

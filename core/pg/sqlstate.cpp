@@ -1,0 +1,17 @@
+#include "core/pg/sqlstate.hpp"
+
+namespace smarthost::pg {
+
+SqlStateClass classify(std::string_view sqlstate) {
+    if (sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" ||
+        sqlstate == "57P03" || sqlstate == "53300") {
+        return SqlStateClass::unavailable;
+    }
+    if (sqlstate == "22001") return SqlStateClass::value_too_long;
+    if (sqlstate == "22003") return SqlStateClass::number_out_of_range;
+    if (sqlstate.starts_with("22")) return SqlStateClass::invalid_value;
+    if (sqlstate == "23514") return SqlStateClass::check_violation;
+    return SqlStateClass::other;
+}
+
+}  // namespace smarthost::pg
