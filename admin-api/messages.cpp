@@ -9,6 +9,7 @@
 #include "admin-api/json_body.hpp"
 #include "admin-api/pagination.hpp"
 #include "admin-api/time_range.hpp"
+#include "core/ascii.hpp"
 #include "core/pg/pool.hpp"
 
 namespace smarthost::admin {
@@ -261,7 +262,7 @@ std::optional<std::string> parse_message_id(std::string_view text) {
     }
     for (auto& c : hex) {
         if (!is_hex(c)) return std::nullopt;
-        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+        c = ascii_lower(c);
     }
     return hex;
 }
