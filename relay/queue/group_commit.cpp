@@ -65,9 +65,6 @@ constexpr const char* k_insert_tail = R"sql(
 INSERT INTO events (message_id, kind, remote_ip, remote_host, tls_version)
 SELECT id, 'accepted', client_ip, nullif(client_helo, ''), tls_version FROM message)sql";
 
-// Wakes the delivery schedulers that LISTEN on this channel.
-constexpr const char* k_notify_queue = "SELECT pg_notify('smarthost_queue', '')";
-
 // Contract 1, "250 means stored": the commit must wait for the WAL flush (and for the
 // synchronous standbys, if any), whatever the server, database or role default says. A
 // default of off would otherwise acknowledge mail that a crash of the database can lose.
@@ -157,10 +154,6 @@ pg::Statement insert_message_statement(const NewMessage& message,
         statement.params.push_back(pg::text(ids));
     }
     return statement;
-}
-
-pg::Statement notify_queue_statement() {
-    return pg::Statement{k_notify_queue, {}};
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include "core/pg/pool.hpp"
 #include "core/result.hpp"
 #include "relay/queue/new_message.hpp"
+#include "relay/queue/notify.hpp"
 
 namespace smarthost::pg {
 class Pool;
@@ -27,8 +28,6 @@ namespace smarthost::queue {
 // The statement borrows message.body (pg::borrowed_bytes): keep the message until it ran.
 pg::Statement insert_message_statement(const NewMessage& message,
                                        const std::vector<std::int64_t>* only_if_final = nullptr);
-// Wakes the delivery schedulers (they LISTEN on the queue channel) when it commits.
-pg::Statement notify_queue_statement();
 
 class GroupCommitter {
   public:
