@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -16,6 +14,7 @@
 
 #include "core/ascii.hpp"
 #include "core/metrics/metrics.hpp"
+#include "core/spawn.hpp"
 #include "relay/dns/resolver.hpp"
 
 namespace smarthost::policy {
@@ -277,7 +276,7 @@ asio::awaitable<std::vector<ZoneOutcome>> Blocklists::lookup(std::shared_ptr<con
                 .Increment();
             if (--shared->remaining == 0) shared->done.cancel();
         };
-        asio::co_spawn(executor, std::move(ask), asio::detached);
+        spawn_logged(executor, "dnsbl_lookup", std::move(ask));
     }
     while (shared->remaining > 0)
         co_await shared->done.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -1,8 +1,6 @@
 #include "relay/queue/group_commit.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,6 +10,7 @@
 
 #include "core/metrics/metrics.hpp"
 #include "core/pg/pool.hpp"
+#include "core/spawn.hpp"
 
 namespace smarthost::queue {
 
@@ -220,7 +219,7 @@ struct GroupCommitter::Impl : std::enable_shared_from_this<Impl> {
         if (!wakeup) wakeup.emplace(executor);
         if (!dispatching) {
             dispatching = true;
-            asio::co_spawn(executor, dispatch(shared_from_this()), asio::detached);
+            spawn_logged(executor, "group_commit", dispatch(shared_from_this()));
         } else if (batch_full()) {
             wakeup->cancel();
         }
@@ -244,7 +243,7 @@ struct GroupCommitter::Impl : std::enable_shared_from_this<Impl> {
                 continue;
             }
             ++self->in_flight;
-            asio::co_spawn(executor, commit(self, self->take_batch()), asio::detached);
+            spawn_logged(executor, "group_commit_batch", commit(self, self->take_batch()));
         }
         self->dispatching = false;
     }
