@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <cctype>
+
+#include "core/ascii.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -14,9 +15,7 @@ bool is_json_media_type(std::string_view content_type) {
     auto type = content_type.substr(0, content_type.find(';'));
     while (!type.empty() && type.back() == ' ')
         type.remove_suffix(1);
-    std::string lower(type);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string lower = to_lower(type);
     return lower == "application/json" ||
            (lower.starts_with("application/") && lower.ends_with("+json"));
 }

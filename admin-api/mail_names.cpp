@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/ascii.hpp"
 #include "relay/smtp/address.hpp"
 
 namespace smarthost::admin {
@@ -11,13 +12,6 @@ namespace {
 // DNS names are at most 253 characters in text form (RFC 1035 section 2.3.4: 255 octets
 // on the wire).
 constexpr std::size_t k_dns_name_max = 253;
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 bool all_digits(std::string_view text) {
     return std::all_of(text.begin(), text.end(),
@@ -46,7 +40,7 @@ std::optional<std::string> canonical_domain(std::string_view text, std::string& 
         why = "must be a domain name, not an address";
         return std::nullopt;
     }
-    return lower(text);
+    return to_lower(text);
 }
 
 std::optional<std::string> canonical_address(std::string_view text, std::string& why) {

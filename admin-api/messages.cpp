@@ -9,7 +9,10 @@
 #include "admin-api/json_body.hpp"
 #include "admin-api/pagination.hpp"
 #include "admin-api/time_range.hpp"
+#include "core/ascii.hpp"
 #include "core/pg/pool.hpp"
+#include "relay/queue/notify.hpp"
+#include "relay/queue/queue_actions.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -70,73 +73,36 @@ SELECT json_build_object(
   FROM messages m
  WHERE m.id = $1::uuid)sql";
 
-// Wakes the delivery schedulers (relay/delivery/queue_listener, the channel group commit
-// notifies on). Sent in the action's transaction, so it arrives after the commit.
-constexpr std::string_view k_notify_queue = "SELECT pg_notify('smarthost_queue', '')";
-
-// An operator action on the recipients of message $5 that are in one of `from_states`:
-// the update, an event per changed recipient (unless `event` is empty), one audit row
-// for the whole action, and a summary. $1..$4 are the audit row's, $6 the id as shown.
-// No row: no such message. In-flight recipients are never touched: their attempt is
-// under way, and its outcome is recorded by the worker that holds the lease.
-struct Action {
-    std::string_view name;
-    std::string_view from_states;  // SQL list
-    std::string_view set;          // SQL assignments
-    std::string_view event;        // events.kind, or empty for none
-    bool wake_delivery;
-};
-
-constexpr Action k_retry{"retry", "'queued', 'deferred'", "next_attempt_at = now()", "", true};
-constexpr Action k_hold{"hold", "'queued', 'deferred'", "state = 'held'", "held", false};
-constexpr Action k_release{
-    "release", "'held'",
-    "state = CASE WHEN r.attempts = 0 THEN 'queued' ELSE 'deferred' END, next_attempt_at = now()",
-    "released", true};
-constexpr Action k_cancel{"cancel", "'queued', 'deferred', 'held'", "state = 'cancelled'",
-                          "cancelled", false};
-
-std::string action_sql(const Action& action) {
-    std::string sql =
-        "WITH message AS (SELECT id FROM messages WHERE id = $5::uuid), "
-        "changed AS (UPDATE recipients r SET " +
-        std::string(action.set) +
-        ", updated_at = now() WHERE r.message_id = $5::uuid AND r.state IN (" +
-        std::string(action.from_states) + ") RETURNING r.id, r.message_id, r.address, r.state), ";
-    if (!action.event.empty())
-        sql +=
-            "event AS (INSERT INTO events (message_id, recipient_id, kind) "
-            "SELECT message_id, id, '" +
-            std::string(action.event) + "' FROM changed), ";
-    sql += R"sql(audit AS (
+// An operator action on the recipients of message $5 (relay/queue/queue_actions.hpp),
+// with one audit row for the whole action and a summary, in one statement. $1..$4 are
+// the audit row's, $6 the id as shown, $7 the action's name. No row: no such message.
+std::string action_sql(queue::RecipientAction action) {
+    return "WITH " + queue::recipient_action_ctes(action, 5) + R"sql(, audit AS (
     INSERT INTO audit_log (token_name, method, path, status, detail)
     SELECT $1::text, $2::text, $3::text, $4::int,
            jsonb_build_object('message_id', $6::text, 'action', $7::text,
                               'recipients', jsonb_agg(t.id ORDER BY t.id))
       FROM changed t HAVING count(*) > 0
-), flying AS (
-    SELECT count(*) AS count FROM recipients WHERE message_id = $5::uuid AND state = 'in_flight'
 )
 SELECT json_build_object(
            'id', $6::text, 'action', $7::text,
            'changed', coalesce((SELECT json_agg(json_build_object(
                                     'id', t.id, 'address', t.address, 'state', t.state)
                                     ORDER BY t.id) FROM changed t), '[]'),
-           'in_flight', flying.count),
-       (SELECT count(*) FROM changed), flying.count
-  FROM message, flying)sql";
-    return sql;
+           'in_flight', in_flight.count),
+       (SELECT count(*) FROM changed), in_flight.count
+  FROM message, in_flight)sql";
 }
 
 // Built outside the coroutine (g++ 12 and braced lists of non-trivial types).
-std::vector<pg::Statement> action_statements(const RequestContext& context, const Action& action,
-                                             const std::string& id) {
+std::vector<pg::Statement> action_statements(const RequestContext& context,
+                                             queue::RecipientAction action, const std::string& id) {
     auto params = audit_params(context, 200);
-    for (auto& param : params_of(id, id, std::string(action.name)))
+    for (auto& param : params_of(id, id, std::string(queue::action_name(action))))
         params.push_back(std::move(param));
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{action_sql(action), std::move(params)});
-    if (action.wake_delivery) statements.push_back(pg::Statement{std::string(k_notify_queue), {}});
+    if (queue::wakes_delivery(action)) statements.push_back(queue::notify_queue_statement());
     return statements;
 }
 
@@ -144,16 +110,7 @@ bool is_hex(char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// The recipient states an action starts from, for the 409 when none is in one.
-std::string states_phrase(const Action& action) {
-    std::string phrase(action.from_states);
-    std::erase(phrase, '\'');
-    const auto last_comma = phrase.rfind(", ");
-    if (last_comma != std::string::npos) phrase.replace(last_comma, 2, " or ");
-    return phrase;
-}
-
-asio::awaitable<Response> run_action(RequestContext& context, const Action& action) {
+asio::awaitable<Response> run_action(RequestContext& context, queue::RecipientAction action) {
     const auto id = parse_message_id(context.param("id"));
     if (!id) co_return problem::not_found("no such message");
     auto body = parse_object(context.request, k_no_fields);
@@ -164,8 +121,8 @@ asio::awaitable<Response> run_action(RequestContext& context, const Action& acti
     const auto& rows = results->front();
     if (rows.empty()) co_return problem::not_found("no such message");
     if (rows.get_int(0, 1) == 0) {
-        std::string detail =
-            "no recipient of this message is " + states_phrase(action) + ", so none was changed";
+        std::string detail = "no recipient of this message is " +
+                             queue::from_states_phrase(action) + ", so none was changed";
         if (const auto in_flight = rows.get_int(0, 2); in_flight > 0)
             detail += "; " + std::to_string(in_flight) +
                       " in flight (an attempt is under way; act again when it has finished)";
@@ -237,9 +194,8 @@ asio::awaitable<Response> get_message(RequestContext& context) {
     co_return json_response(200, std::string(rows->get(0, 0)));
 }
 
-// A handler for one action; the Action constants live for the whole program.
-Handler action_route(const Action& action) {
-    return [&action](RequestContext& context) { return run_action(context, action); };
+Handler action_route(queue::RecipientAction action) {
+    return [action](RequestContext& context) { return run_action(context, action); };
 }
 
 }  // namespace
@@ -261,7 +217,7 @@ std::optional<std::string> parse_message_id(std::string_view text) {
     }
     for (auto& c : hex) {
         if (!is_hex(c)) return std::nullopt;
-        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+        c = ascii_lower(c);
     }
     return hex;
 }
@@ -269,10 +225,12 @@ std::optional<std::string> parse_message_id(std::string_view text) {
 void add_message_routes(Router& router) {
     router.add("GET", "/api/v1/messages", search_messages);
     router.add("GET", "/api/v1/messages/{id}", get_message);
-    router.add("POST", "/api/v1/messages/{id}/retry", action_route(k_retry));
-    router.add("POST", "/api/v1/messages/{id}/hold", action_route(k_hold));
-    router.add("POST", "/api/v1/messages/{id}/release", action_route(k_release));
-    router.add("POST", "/api/v1/messages/{id}/cancel", action_route(k_cancel));
+    router.add("POST", "/api/v1/messages/{id}/retry", action_route(queue::RecipientAction::retry));
+    router.add("POST", "/api/v1/messages/{id}/hold", action_route(queue::RecipientAction::hold));
+    router.add("POST", "/api/v1/messages/{id}/release",
+               action_route(queue::RecipientAction::release));
+    router.add("POST", "/api/v1/messages/{id}/cancel",
+               action_route(queue::RecipientAction::cancel));
 }
 
 }  // namespace smarthost::admin

@@ -4,12 +4,12 @@
 
 #include <array>
 #include <boost/asio/use_awaitable.hpp>
-#include <cctype>
 #include <cstring>
 #include <vector>
 
 #include "admin-api/audit.hpp"
 #include "admin-api/pagination.hpp"
+#include "core/ascii.hpp"
 #include "core/crypto.hpp"
 #include "core/pg/pool.hpp"
 
@@ -89,9 +89,7 @@ std::string hex(std::string_view bytes) {
 // "Bearer <token>"; the scheme is case-insensitive (RFC 9110 §11.1).
 std::string_view bearer_token(std::string_view authorization) {
     constexpr std::string_view scheme = "bearer ";
-    if (authorization.size() <= scheme.size()) return {};
-    for (std::size_t i = 0; i < scheme.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return {};
+    if (authorization.size() <= scheme.size() || !istarts_with(authorization, scheme)) return {};
     auto token = authorization.substr(scheme.size());
     while (!token.empty() && token.front() == ' ')
         token.remove_prefix(1);

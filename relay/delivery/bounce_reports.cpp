@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "relay/delivery/dsn_message.hpp"
+
 namespace smarthost::delivery {
 
 namespace {
@@ -53,19 +55,10 @@ std::vector<queue::QueuedReport> bounce_reports(
         original.ret = message->ret;
         original.received_at = message->received_at;
         if (message->body) original.content = *message->body;
-        const std::string id = queue::new_message_id();
-        auto dsn = build_dsn(settings, original, failed, now, id);
-        if (!dsn) continue;
-        queue::NewMessage report;
-        report.id = id;
-        report.account_id = message->account_id;
-        // Made here, not received: the loopback address and our own name stand for the client.
-        report.client_ip = "127.0.0.1";
-        report.client_helo = settings.reporting_host;
-        report.envelope = std::move(dsn->envelope);
-        report.body = std::move(dsn->content);
-        report.header_message_id = dsn->message_id;
-        out.push_back(queue::QueuedReport{std::move(report), std::move(reported)});
+        auto report = dsn_message(settings, original, failed, message->account_id, now,
+                                  queue::new_message_id());
+        if (!report) continue;
+        out.push_back(queue::QueuedReport{std::move(*report), std::move(reported)});
     }
     return out;
 }

@@ -5,19 +5,14 @@
 #include <ctime>
 #include <string>
 
+#include "core/ascii.hpp"
+
 namespace smarthost::delivery {
 
 namespace {
 
 constexpr std::size_t k_max_line = 998;   // RFC 5322 2.1.1
 constexpr std::size_t k_fold_width = 78;  // RFC 5322 2.1.1 "SHOULD"
-
-std::string upper(std::string_view text) {
-    std::string result(text);
-    for (char& c : result)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return result;
-}
 
 bool has_8bit(std::string_view text) {
     return std::any_of(text.begin(), text.end(),
@@ -231,10 +226,7 @@ std::string delivery_status(const DsnSettings& settings, const DsnOriginal& orig
 
 std::string domain_of(std::string_view address) {
     const std::size_t at = address.rfind('@');
-    std::string domain(at == std::string_view::npos ? std::string_view() : address.substr(at + 1));
-    for (char& c : domain)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return domain;
+    return to_lower(at == std::string_view::npos ? std::string_view() : address.substr(at + 1));
 }
 
 }  // namespace
@@ -244,7 +236,7 @@ bool notify_requests(std::string_view notify, DsnAction action) {
     const std::string wanted = action == DsnAction::failed    ? "FAILURE"
                                : action == DsnAction::delayed ? "DELAY"
                                                               : "SUCCESS";
-    const std::string list = upper(notify);
+    const std::string list = to_upper(notify);
     std::size_t pos = 0;
     bool found = false;
     while (pos <= list.size()) {

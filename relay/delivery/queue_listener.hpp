@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/pg/notification_listener.hpp"
+#include "relay/queue/notify.hpp"
 
 namespace smarthost::delivery {
 
@@ -17,7 +18,7 @@ class QueueListener {
   public:
     struct Settings {
         std::string database_url;
-        std::string channel = "smarthost_queue";
+        std::string channel{queue::k_queue_channel};
         std::chrono::milliseconds reconnect_delay{1000};
     };
     // `on_notify` runs on `executor` for every notification (and after each (re)connect).

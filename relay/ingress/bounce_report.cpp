@@ -1,6 +1,6 @@
 #include "relay/ingress/bounce_report.hpp"
 
-#include "relay/delivery/dsn.hpp"
+#include "relay/delivery/dsn_message.hpp"
 
 namespace smarthost::ingress {
 
@@ -26,21 +26,10 @@ std::optional<queue::NewMessage> bounce_report(const queue::NewMessage& original
     about.ret = envelope.ret;
     about.received_at = now;
     about.content = original.body;
-    const std::string id = queue::new_message_id();
     delivery::DsnSettings settings;
     settings.reporting_host = reporting_host;
-    auto dsn = delivery::build_dsn(settings, about, failed, now, id);
-    if (!dsn) return std::nullopt;
-    queue::NewMessage report;
-    report.id = id;
-    report.account_id = original.account_id;
-    // Made here, not received: the loopback address and our own name stand for the client.
-    report.client_ip = "127.0.0.1";
-    report.client_helo = reporting_host;
-    report.envelope = std::move(dsn->envelope);
-    report.body = std::move(dsn->content);
-    report.header_message_id = dsn->message_id;
-    return report;
+    return delivery::dsn_message(settings, about, failed, original.account_id, now,
+                                 queue::new_message_id());
 }
 
 }  // namespace smarthost::ingress

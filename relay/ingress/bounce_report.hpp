@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "relay/queue/group_commit.hpp"
+#include "relay/queue/new_message.hpp"
 
 namespace smarthost::ingress {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "relay/queue/group_commit.hpp"
+#include "relay/queue/new_message.hpp"
 #include "relay/smtp/envelope.hpp"
 
 namespace smarthost::ingress {

@@ -5,15 +5,14 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cctype>
 #include <memory>
 #include <stdexcept>
 
+#include "core/ascii.hpp"
 #include "core/metrics/metrics.hpp"
 #include "core/spawn.hpp"
 #include "relay/dns/resolver.hpp"
@@ -215,8 +214,7 @@ asio::awaitable<BlocklistResult> Blocklists::check_client(std::string ip) {
 asio::awaitable<BlocklistResult> Blocklists::check_sender_domain(std::string domain) {
     BlocklistResult none;
     const auto set = zones_;
-    std::transform(domain.begin(), domain.end(), domain.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    domain = to_lower(domain);
     // An address literal or an empty domain is not something a domain list can name.
     if (set->domain_zones.empty() || domain.empty() || domain.front() == '[') co_return none;
     auto result = co_await check(domain_zones_of(set), domain, domain);

@@ -1,21 +1,16 @@
 #include "relay/queue/group_commit.hpp"
 
-#include <sys/random.h>
-
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cerrno>
 #include <deque>
 #include <exception>
-#include <stdexcept>
 #include <utility>
 
 #include "core/metrics/metrics.hpp"
 #include "core/pg/pool.hpp"
+#include "core/spawn.hpp"
 
 namespace smarthost::queue {
 
@@ -68,9 +63,6 @@ constexpr const char* k_insert_tail = R"sql(
 )
 INSERT INTO events (message_id, kind, remote_ip, remote_host, tls_version)
 SELECT id, 'accepted', client_ip, nullif(client_helo, ''), tls_version FROM message)sql";
-
-// Wakes the delivery schedulers that LISTEN on this channel.
-constexpr const char* k_notify_queue = "SELECT pg_notify('smarthost_queue', '')";
 
 // Contract 1, "250 means stored": the commit must wait for the WAL flush (and for the
 // synchronous standbys, if any), whatever the server, database or role default says. A
@@ -163,10 +155,6 @@ pg::Statement insert_message_statement(const NewMessage& message,
     return statement;
 }
 
-pg::Statement notify_queue_statement() {
-    return pg::Statement{k_notify_queue, {}};
-}
-
 namespace {
 
 // A message waiting in enqueue(); woken by cancelling `done` once `status` is set.
@@ -202,32 +190,6 @@ std::vector<pg::Statement> batch_statements(const Batch& batch) {
 
 }  // namespace
 
-std::string new_message_id() {
-    unsigned char id[16];
-    std::size_t filled = 6;
-    while (filled < sizeof id) {
-        const ssize_t got = ::getrandom(id + filled, sizeof id - filled, 0);
-        if (got < 0 && errno != EINTR) throw std::runtime_error("getrandom failed");
-        if (got > 0) filled += static_cast<std::size_t>(got);
-    }
-    // RFC 9562 section 5.7: 48-bit Unix milliseconds, version 7, variant 10, random bits.
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    for (int i = 0; i < 6; ++i)
-        id[i] = static_cast<unsigned char>(millis >> (8 * (5 - i)));
-    id[6] = static_cast<unsigned char>(0x70 | (id[6] & 0x0f));
-    id[8] = static_cast<unsigned char>(0x80 | (id[8] & 0x3f));
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(32);
-    for (unsigned char byte : id) {
-        hex += digits[byte >> 4];
-        hex += digits[byte & 0x0f];
-    }
-    return hex;
-}
-
 // A dispatcher coroutine forms batches from the queue and starts one commit coroutine
 // per batch, at most max_batches_in_flight at once. It runs while the queue is not empty.
 struct GroupCommitter::Impl : std::enable_shared_from_this<Impl> {
@@ -257,7 +219,7 @@ struct GroupCommitter::Impl : std::enable_shared_from_this<Impl> {
         if (!wakeup) wakeup.emplace(executor);
         if (!dispatching) {
             dispatching = true;
-            asio::co_spawn(executor, dispatch(shared_from_this()), asio::detached);
+            spawn_logged(executor, "group_commit", dispatch(shared_from_this()));
         } else if (batch_full()) {
             wakeup->cancel();
         }
@@ -281,7 +243,7 @@ struct GroupCommitter::Impl : std::enable_shared_from_this<Impl> {
                 continue;
             }
             ++self->in_flight;
-            asio::co_spawn(executor, commit(self, self->take_batch()), asio::detached);
+            spawn_logged(executor, "group_commit_batch", commit(self, self->take_batch()));
         }
         self->dispatching = false;
     }

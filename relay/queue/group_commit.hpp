@@ -13,7 +13,8 @@
 
 #include "core/pg/pool.hpp"
 #include "core/result.hpp"
-#include "relay/smtp/envelope.hpp"
+#include "relay/queue/new_message.hpp"
+#include "relay/queue/notify.hpp"
 
 namespace smarthost::pg {
 class Pool;
@@ -21,32 +22,12 @@ class Pool;
 
 namespace smarthost::queue {
 
-struct NewMessage {
-    std::string id;  // new_message_id()
-    std::int64_t account_id = 0;
-    std::optional<std::int64_t> credential_id;
-    std::string client_ip;
-    std::string client_helo;
-    std::string tls_version;  // empty without TLS
-    smtp::Envelope envelope;
-    std::string body;               // the stored message, Received: header included
-    std::string header_message_id;  // Message-ID: value if the message has one
-    // Stored in the same transaction, so neither exists without the other: the delivery
-    // reports for recipients bounced at submission (suppressed addresses in bounce mode).
-    std::vector<NewMessage> reports;
-};
-
-// A new time-ordered message id (UUID version 7), as 32 lower-case hex digits.
-std::string new_message_id();
-
 // The statement that stores `message`, its recipients and its 'accepted' event. With
 // `only_if_final` it stores nothing unless each of those recipients is bounced or expired
 // at that point of the transaction: how a delivery report joins the outcomes it reports.
 // The statement borrows message.body (pg::borrowed_bytes): keep the message until it ran.
 pg::Statement insert_message_statement(const NewMessage& message,
                                        const std::vector<std::int64_t>* only_if_final = nullptr);
-// Wakes the delivery schedulers (they LISTEN on the queue channel) when it commits.
-pg::Statement notify_queue_statement();
 
 class GroupCommitter {
   public:

@@ -7,13 +7,6 @@ namespace smarthost::smtp {
 
 namespace {
 
-char upper(char c) {
-    return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-}
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 bool is_blank(char c) {
     return c == ' ' || c == '\t';
 }
@@ -87,28 +80,6 @@ int hex_value(char c) {
 }
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (upper(a[i]) != upper(b[i])) return false;
-    }
-    return true;
-}
-
-std::string to_upper(std::string_view text) {
-    std::string out(text);
-    for (auto& c : out)
-        c = upper(c);
-    return out;
-}
-
-std::string to_lower(std::string_view text) {
-    std::string out(text);
-    for (auto& c : out)
-        c = lower(c);
-    return out;
-}
 
 Command parse_command(std::string_view line) {
     line = trim_trailing_blanks(line);

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/ascii.hpp"
+
 namespace smarthost::smtp {
 
 enum class Verb {
@@ -55,8 +57,9 @@ std::optional<PathArgument> parse_path_argument(std::string_view argument, std::
 // `utf8` admits non-ASCII octets (RFC 6533 utf-8-addr-xtext). nullopt when malformed.
 std::optional<std::string> decode_xtext(std::string_view text, bool utf8 = false);
 
-bool iequals(std::string_view a, std::string_view b);
-std::string to_upper(std::string_view text);
-std::string to_lower(std::string_view text);
+// The relay/smtp callers' names for the one ASCII case folding (core/ascii.hpp).
+using smarthost::iequals;
+using smarthost::to_lower;
+using smarthost::to_upper;
 
 }  // namespace smarthost::smtp
