@@ -4,7 +4,7 @@
 // holds the lease, and gives back what it did not finish. Any number of workers in any
 // number of processes may claim from one database: FOR UPDATE SKIP LOCKED keeps their
 // batches disjoint, and a crashed worker's recipients are claimed again once the lease
-// has run out.
+// has run out. claims.cpp claims, extends and releases; settle.cpp records the outcomes.
 //
 // New mail is announced on the 'smarthost_queue' channel (pg_notify at enqueue); the
 // pool does not deliver notifications, so waking a scheduler on it needs a dedicated
