@@ -17,22 +17,6 @@ namespace asio = boost::asio;
 using queue::ClaimedMessage;
 using queue::TimePoint;
 
-const char* state_name(queue::RecordedState state) {
-    switch (state) {
-        case queue::RecordedState::delivered:
-            return "delivered";
-        case queue::RecordedState::deferred:
-            return "deferred";
-        case queue::RecordedState::bounced:
-            return "bounced";
-        case queue::RecordedState::expired:
-            return "expired";
-        case queue::RecordedState::lease_lost:
-            break;
-    }
-    return "lease_lost";
-}
-
 // Some recipients of a report were taken over by another worker (their lease ran
 // out), so the report was not stored with the outcomes: report what this worker did
 // record, on its own.
@@ -71,7 +55,7 @@ void log_outcomes(const std::vector<const ClaimedMessage*>& part,
             if (k >= attempts.size() || k >= states.size()) return;
             const auto& o = attempts[k].outcome;
             spdlog::info("delivery: {} to=<{}> {} relay={}[{}] tls={} attempts={} reply=\"{}\"",
-                         message->id, recipient.address, state_name(states[k]),
+                         message->id, recipient.address, queue::state_name(states[k]),
                          o.remote_host.empty() ? "none" : o.remote_host, o.remote_ip,
                          o.tls_version.empty() ? "none" : o.tls_version, o.attempts, o.reply);
             ++k;

@@ -86,6 +86,8 @@ struct Outcome {
 
 // The state an outcome actually left its recipient in.
 enum class RecordedState { delivered, deferred, bounced, expired, lease_lost };
+// The recipients.state value ("delivered", ...), and "lease_lost" for logs.
+const char* state_name(RecordedState state);
 
 struct RecordReport {
     std::size_t updated = 0;            // recipients still leased by the owner, now written

@@ -4,7 +4,6 @@
 // Claiming, leases and releases are in claims.cpp.
 #include <chrono>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -58,6 +57,13 @@ std::int64_t micros_since_epoch(TimePoint when) {
     return std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count();
 }
 
+bool is_hard_bounce(const Outcome& outcome) {
+    // RFC 3463: 5.1.x are addressing failures (no such user, bad domain): permanent.
+    return outcome.kind == Outcome::Kind::bounced && outcome.status.starts_with("5.1.");
+}
+
+}  // namespace
+
 const char* state_name(RecordedState state) {
     switch (state) {
         case RecordedState::delivered:
@@ -71,15 +77,8 @@ const char* state_name(RecordedState state) {
         case RecordedState::lease_lost:
             break;
     }
-    throw std::logic_error("no state name for lease_lost");
+    return "lease_lost";
 }
-
-bool is_hard_bounce(const Outcome& outcome) {
-    // RFC 3463: 5.1.x are addressing failures (no such user, bad domain): permanent.
-    return outcome.kind == Outcome::Kind::bounced && outcome.status.starts_with("5.1.");
-}
-
-}  // namespace
 
 asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
                                                      std::vector<Outcome> outcomes) {
