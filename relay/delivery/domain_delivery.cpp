@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/ascii.hpp"
 #include "core/config.hpp"
 #include "core/metrics/metrics.hpp"
 #include "relay/delivery/connection_slots.hpp"
@@ -180,18 +181,12 @@ class HostSlot {
     std::string host_;
 };
 
-std::string lower(std::string text) {
-    for (char& c : text)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return text;
-}
-
 // Sends every message over connections to one host; nullopt (and `failure`) when no
 // connection could be opened, so the caller tries the next host.
 asio::awaitable<std::optional<std::vector<RecipientAttempt>>> deliver_via(
     const DomainRoute& route, const Target& target,
     const std::vector<const ClaimedMessage*>& messages, HostFailure& failure) {
-    const std::string host = lower(target.host);
+    const std::string host = to_lower(target.host);
     co_await route.slots.acquire_host(host, route.config.host_limit_for(host));
     const HostSlot slot(route.slots, host);
     std::unique_ptr<SmtpClientConnection> connection;

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,6 +14,8 @@
 #include <set>
 
 #include "core/pg/pool.hpp"
+#include "core/spawn.hpp"
+#include "relay/delivery/attempt_recording.hpp"
 #include "relay/delivery/body_budget.hpp"
 #include "relay/delivery/bounce_reports.hpp"
 #include "relay/delivery/connection_slots.hpp"
@@ -68,22 +69,6 @@ queue::RetryPolicy retry_policy(const DeliveryConfig& c) {
 queue::RetentionPeriods retention_periods(const DeliveryConfig& c) {
     return queue::RetentionPeriods{c.body_retention, c.event_retention, c.rejection_retention,
                                    c.suspicious_login_retention};
-}
-
-const char* state_name(queue::RecordedState state) {
-    switch (state) {
-        case queue::RecordedState::delivered:
-            return "delivered";
-        case queue::RecordedState::deferred:
-            return "deferred";
-        case queue::RecordedState::bounced:
-            return "bounced";
-        case queue::RecordedState::expired:
-            return "expired";
-        case queue::RecordedState::lease_lost:
-            break;
-    }
-    return "lease_lost";
 }
 
 std::vector<std::int64_t> ids_of(const std::vector<const ClaimedMessage*>& messages) {
@@ -160,6 +145,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
     std::size_t active = 0;  // domain batches in progress
     std::size_t wakeups = 0;
     std::set<std::int64_t> leased;  // recipients this process holds, for lease extension
+    std::function<void()> before_claim;
 
     void notify() {
         wake_pending = true;
@@ -171,15 +157,26 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
                            settings.hostname, random,   slots};
     }
 
+    AttemptRecorder recorder() {
+        return AttemptRecorder{claims, committer, owner, settings.hostname};
+    }
+
     // ---- claiming --------------------------------------------------------------------
 
+    // Run by spawn_supervised: after an exception it starts again, and `claiming` is false
+    // in between so that a drain does not wait for it.
     asio::awaitable<void> claim_loop() {
         auto self = shared_from_this();
         claiming = true;
+        struct NotClaiming {
+            bool& claiming;
+            ~NotClaiming() { claiming = false; }
+        } not_claiming_on_exit{claiming};
         while (!stopping) {
             wake_pending = false;
             bool more = false;
             if (can_claim()) {
+                if (before_claim) before_claim();
                 const std::size_t max_domains = config.concurrency - active;
                 auto claim = co_await claims.claim(
                     owner, std::chrono::duration_cast<std::chrono::milliseconds>(config.lease),
@@ -205,7 +202,6 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
             wake.expires_after(wait);
             co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
         }
-        claiming = false;
     }
 
     // A free connection slot for another domain, and room for another body.
@@ -246,7 +242,8 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
             for (std::size_t i = w; i < shared->messages.size(); i += workers)
                 part.push_back(&shared->messages[i]);
             asio::co_spawn(executor, run_worker(shared, std::move(part)),
-                           [self = shared_from_this(), remaining](std::exception_ptr) {
+                           [self = shared_from_this(), remaining](std::exception_ptr failure) {
+                               if (failure) report_task_failure("delivery_batch", failure);
                                if (--*remaining > 0) return;
                                --self->active;
                                self->notify();
@@ -267,96 +264,13 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
         }
         slots.release(domain);
         if (attempts) {
-            co_await finish(part, std::move(*attempts));
+            co_await record_attempts(recorder(), part, std::move(*attempts));
         } else {
             auto released = co_await claims.release(owner, ids_of(part));
             (void)released;
         }
         for (const auto id : ids_of(part))
             leased.erase(id);
-    }
-
-    // The outcomes and their bounce reports are written in one transaction: a crash
-    // leaves either both or neither (and then the attempt is made again).
-    asio::awaitable<void> finish(const std::vector<const ClaimedMessage*>& part,
-                                 std::vector<RecipientAttempt> attempts) {
-        std::vector<queue::Outcome> outcomes;
-        outcomes.reserve(attempts.size());
-        for (const auto& attempt : attempts)
-            outcomes.push_back(attempt.outcome);
-        const auto now = std::chrono::system_clock::now();
-        auto planned = claims.plan(outcomes, now);
-        std::vector<queue::RecordedState> planned_states;
-        for (const auto& p : planned)
-            planned_states.push_back(p.state);
-        const DsnSettings dsn_settings{settings.hostname};
-        auto bounces = bounce_reports(dsn_settings, part, attempts, planned_states, now);
-        std::vector<std::string> bounce_ids;
-        for (const auto& bounce : bounces)
-            bounce_ids.push_back(bounce.message.id);
-        auto report = co_await claims.record(owner, std::move(outcomes), std::move(planned),
-                                             std::move(bounces));
-        if (!report) {
-            // The leases run out and another attempt follows: at least once, never lost.
-            spdlog::warn("delivery: recording outcomes failed: {}", report.error().message);
-            co_return;
-        }
-        log_outcomes(part, attempts, report->states);
-        count_outcomes(part, report->states, now);
-        bool all_stored = true;
-        for (std::size_t i = 0; i < bounce_ids.size(); ++i) {
-            if (report->reports_stored[i]) {
-                spdlog::info("delivery: bounce queued as {}", bounce_ids[i]);
-            } else {
-                all_stored = false;
-            }
-        }
-        if (!all_stored) co_await report_lost_leases(part, attempts, report->states, now);
-    }
-
-    // Some recipients of a report were taken over by another worker (their lease ran
-    // out), so the report was not stored with the outcomes: report what this worker did
-    // record, on its own.
-    asio::awaitable<void> report_lost_leases(const std::vector<const ClaimedMessage*>& part,
-                                             const std::vector<RecipientAttempt>& attempts,
-                                             const std::vector<queue::RecordedState>& states,
-                                             TimePoint now) {
-        std::vector<const ClaimedMessage*> affected;
-        std::size_t k = 0;
-        for (const auto* message : part) {
-            bool lost = false;
-            for (std::size_t r = 0; r < message->recipients.size() && k < states.size(); ++r, ++k)
-                lost |= states[k] == queue::RecordedState::lease_lost;
-            if (lost) affected.push_back(message);
-        }
-        const DsnSettings dsn_settings{settings.hostname};
-        for (auto& bounce : bounce_reports(dsn_settings, affected, attempts, states, now)) {
-            const std::string id = bounce.message.id;
-            auto queued = co_await committer.enqueue(std::move(bounce.message));
-            if (!queued) {
-                spdlog::error("delivery: bounce {} could not be queued: {}", id,
-                              queued.error().message);
-            } else {
-                spdlog::info("delivery: bounce queued as {}", id);
-            }
-        }
-    }
-
-    void log_outcomes(const std::vector<const ClaimedMessage*>& part,
-                      const std::vector<RecipientAttempt>& attempts,
-                      const std::vector<queue::RecordedState>& states) {
-        std::size_t k = 0;
-        for (const auto* message : part) {
-            for (const auto& recipient : message->recipients) {
-                if (k >= attempts.size() || k >= states.size()) return;
-                const auto& o = attempts[k].outcome;
-                spdlog::info("delivery: {} to=<{}> {} relay={}[{}] tls={} attempts={} reply=\"{}\"",
-                             message->id, recipient.address, state_name(states[k]),
-                             o.remote_host.empty() ? "none" : o.remote_host, o.remote_ip,
-                             o.tls_version.empty() ? "none" : o.tls_version, o.attempts, o.reply);
-                ++k;
-            }
-        }
     }
 
     // ---- leases and housekeeping -----------------------------------------------------
@@ -445,11 +359,15 @@ void DeliveryService::start() {
             }
         });
     impl.listener->start();
-    asio::co_spawn(impl.executor, impl.claim_loop(), asio::detached);
-    asio::co_spawn(impl.executor, impl.lease_loop(), asio::detached);
-    asio::co_spawn(impl.executor, impl.purge_loop(), asio::detached);
+    spawn_supervised(impl.executor, "claim", [self = impl_] { return self->claim_loop(); });
+    spawn_supervised(impl.executor, "lease", [self = impl_] { return self->lease_loop(); });
+    spawn_supervised(impl.executor, "purge", [self = impl_] { return self->purge_loop(); });
     spdlog::info("delivery: started as {} (concurrency {}, {} per domain)", impl.owner,
                  impl.config.concurrency, impl.config.concurrency_per_domain);
+}
+
+void DeliveryService::set_before_claim(std::function<void()> hook) {
+    impl_->before_claim = std::move(hook);
 }
 
 void DeliveryService::stop(std::function<void()> done) {
@@ -458,7 +376,7 @@ void DeliveryService::stop(std::function<void()> done) {
     if (impl.listener) impl.listener->stop();
     impl.wake.cancel();
     impl.purge_timer.cancel();
-    asio::co_spawn(impl.executor, impl.drain(std::move(done)), asio::detached);
+    spawn_logged(impl.executor, "delivery_drain", impl.drain(std::move(done)));
 }
 
 const std::string& DeliveryService::owner() const {

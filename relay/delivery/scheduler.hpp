@@ -44,6 +44,9 @@ class DeliveryService {
     DeliveryService& operator=(const DeliveryService&) = delete;
 
     void start();
+    // Runs before each claim. For tests: a hook that throws shows the claim loop being
+    // restarted (spawn_supervised) rather than ended in silence.
+    void set_before_claim(std::function<void()> hook);
     // Stops claiming. Batches in progress get the shutdown grace to finish; what is still
     // leased then is released for other workers. `done` runs once that is over.
     void stop(std::function<void()> done);

@@ -2,8 +2,9 @@
 // One outbound SMTP connection (RFC 5321 client): connect, EHLO, STARTTLS by policy,
 // AUTH for an upstream relay, any number of transactions with per-recipient results
 // (PIPELINING when offered), RSET between them, QUIT. The protocol decisions are
-// relay/delivery/client_machine's; this is the I/O around it, with the RFC 5321 section
-// 4.5.3.2 timeouts. Expected failures are values: StepResult and DeliveryReport.
+// relay/delivery/client_machine's; this is the I/O around it, over core/net's
+// DeadlineStream (relay/delivery/client_channel) with the RFC 5321 section 4.5.3.2
+// timeouts. Expected failures are values: StepResult and DeliveryReport.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -126,7 +127,7 @@ class SmtpClientConnection {
 
   private:
     struct Impl;
-    std::shared_ptr<Impl> impl_;  // shared with the watchdog coroutine
+    std::shared_ptr<Impl> impl_;  // kept alive by each pending operation
 };
 
 }  // namespace smarthost::delivery

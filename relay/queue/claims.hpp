@@ -4,7 +4,7 @@
 // holds the lease, and gives back what it did not finish. Any number of workers in any
 // number of processes may claim from one database: FOR UPDATE SKIP LOCKED keeps their
 // batches disjoint, and a crashed worker's recipients are claimed again once the lease
-// has run out.
+// has run out. claims.cpp claims, extends and releases; settle.cpp records the outcomes.
 //
 // New mail is announced on the 'smarthost_queue' channel (pg_notify at enqueue); the
 // pool does not deliver notifications, so waking a scheduler on it needs a dedicated
@@ -86,6 +86,8 @@ struct Outcome {
 
 // The state an outcome actually left its recipient in.
 enum class RecordedState { delivered, deferred, bounced, expired, lease_lost };
+// The recipients.state value ("delivered", ...), and "lease_lost" for logs.
+const char* state_name(RecordedState state);
 
 struct RecordReport {
     std::size_t updated = 0;            // recipients still leased by the owner, now written
