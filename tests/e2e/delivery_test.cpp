@@ -98,7 +98,7 @@ class Delivery : public ::testing::Test {
         const auto done = client.command(content + ".");
         EXPECT_EQ(reply_code(done), 250) << done;
         client.command("QUIT");
-        const auto id = queued_id(done);
+        auto id = queued_id(done);  // not const: returned by move
         EXPECT_FALSE(id.empty()) << done;
         return id;
     }
