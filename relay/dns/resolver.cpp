@@ -60,7 +60,7 @@ constexpr int k_rcode_nxdomain = 3;
 // One question in flight. libunbound's callback gets a raw pointer to it; the Impl's
 // `pending` map keeps it alive until the callback has run or ub_cancel succeeded.
 struct Query {
-    explicit Query(asio::any_io_executor executor) : wakeup(std::move(executor)) {}
+    explicit Query(const asio::any_io_executor& executor) : wakeup(executor) {}
     ~Query() {
         if (result) ub_resolve_free(result);
     }

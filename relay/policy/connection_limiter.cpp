@@ -95,7 +95,7 @@ void ConnectionSlot::release() {
 }
 
 struct ConnectionLimiter::Runtime {
-    explicit Runtime(asio::any_io_executor executor) : timer(std::move(executor)) {}
+    explicit Runtime(const asio::any_io_executor& executor) : timer(executor) {}
     asio::steady_timer timer;
     bool stopped = false;
 };

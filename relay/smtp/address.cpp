@@ -76,11 +76,9 @@ bool is_quoted_string(std::string_view text, bool utf8) {
             if (i + 2 >= text.size()) return false;  // the escape would eat the closing quote
             auto escaped = static_cast<unsigned char>(text[++i]);
             if (escaped < 32 || escaped > 126) return false;
-        } else if (c == '"') {
-            return false;
         } else if (c >= 0x80) {
             if (!utf8) return false;
-        } else if (c < 32 || c > 126) {
+        } else if (c == '"' || c < 32 || c > 126) {
             return false;
         }
     }

@@ -111,8 +111,8 @@ class Abuse : public ::testing::Test {
     std::string scalar(const std::string& sql) { return *db_.exec(sql).at(0).at(0); }
 
     // Waits until `sql` answers `expected` (rows the server writes after its reply).
-    bool eventually(const std::string& sql, const std::string& expected) {
-        return wait_until([&] { return scalar(sql) == expected; });
+    testing::AssertionResult eventually(const std::string& sql, const std::string& expected) {
+        return wait_until(sql + " answers " + expected, [&] { return scalar(sql) == expected; });
     }
 
     test::TestDatabase db_;
@@ -238,8 +238,9 @@ TEST_F(Abuse, DeliveryRoleRecordsTheListingsOfItsSourceAddress) {
 
 // Whether a new connection from `from` is greeted with `code`, within the deadline: the
 // server applies SIGHUP between the events it handles, a moment after the signal.
-bool greeted_with(const SmarthostServer& server, const std::string& from, int code) {
-    return wait_until([&] {
+testing::AssertionResult greeted_with(const SmarthostServer& server, const std::string& from,
+                                      int code) {
+    return wait_until("a connection from " + from + " greeted with " + std::to_string(code), [&] {
         RawSmtpClient c(server.port("submission"), from);
         return reply_code(c.reply()) == code;
     });
@@ -288,7 +289,7 @@ TEST_F(Abuse, SighupWithABadZoneEntryChangesNoZone) {
     server_.edit_config("dnsbl_exempt_networks = [\"127.0.0.9/32\"]",
                         "dnsbl_exempt_networks = [\"127.0.0.9/32\", \"127.0.0.3/32\"]");
     server_.send_signal(SIGHUP);
-    ASSERT_TRUE(wait_until([&] {
+    ASSERT_TRUE(wait_until("the log says the configuration was not reloaded", [&] {
         return server_.log().find("SIGHUP: configuration not reloaded") != std::string::npos;
     }));
     EXPECT_EQ(reply_code(connect("127.0.0.2")->reply()), 554);
@@ -413,11 +414,12 @@ TEST_F(Abuse, FailuresAreCountedAcrossReplicas) {
     // lockouts (each second), so it is polled rather than given a fixed sleep.
     for (SmarthostServer* server : {&second, &server_}) {
         std::string greeting;
-        EXPECT_TRUE(wait_until([&] {
-            greeting = connect("127.0.0.14", *server)->reply();
-            return starts_with(greeting, "421 4.7.0");
-        })) << "replica on port "
-            << server->port("submission") << " answered " << greeting;
+        EXPECT_TRUE(wait_until("the locked-out network greeted with 421 4.7.0",
+                               [&] {
+                                   greeting = connect("127.0.0.14", *server)->reply();
+                                   return starts_with(greeting, "421 4.7.0");
+                               }))
+            << "replica on port " << server->port("submission") << " answered " << greeting;
     }
 }
 

@@ -69,7 +69,9 @@ TEST(AdminApi, AccountCredentialNetworkAndDomainMadeThroughTheApiCanSend) {
                          "\"127.0.0.1\"\nport = " +
                          std::to_string(sink.port()) + "\ntls = \"none\"\n";
     SmarthostServer server(db.url(), options);
-    ASSERT_TRUE(wait_for_port("127.0.0.1", admin_port, std::chrono::seconds(10))) << server.log();
+    ASSERT_TRUE(
+        wait_for_port("the admin listener", "127.0.0.1", admin_port, std::chrono::seconds(10)))
+        << server.log();
 
     const auto token = server.subcommand({"token", "create", "--name", "ops"});
     ASSERT_EQ(token.exit_code, 0) << token.output;
@@ -158,7 +160,9 @@ TEST(AdminApi, ServesHttpsWithTheTlsCertificateWhenConfigured) {
     options.extra_toml =
         "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port) + "\"\ntls = true\n";
     SmarthostServer server(db.url(), options);
-    ASSERT_TRUE(wait_for_port("127.0.0.1", admin_port, std::chrono::seconds(10))) << server.log();
+    ASSERT_TRUE(
+        wait_for_port("the admin listener", "127.0.0.1", admin_port, std::chrono::seconds(10)))
+        << server.log();
     const auto token = server.subcommand({"token", "create", "--name", "ops"});
     ASSERT_EQ(token.exit_code, 0) << token.output;
     const std::string bearer = token.output.substr(0, token.output.find('\n'));
@@ -198,7 +202,9 @@ TEST(AdminApi, VerifyNowLooksUpTheTxtRecordAndStoresTheStatus) {
                          "\"\n[delivery]\ndns_forwarders = [\"" + dns.forwarder() +
                          "\"]\ndns_timeout_ms = 3000\n";
     SmarthostServer server(db.url(), options);
-    ASSERT_TRUE(wait_for_port("127.0.0.1", admin_port, std::chrono::seconds(10))) << server.log();
+    ASSERT_TRUE(
+        wait_for_port("the admin listener", "127.0.0.1", admin_port, std::chrono::seconds(10)))
+        << server.log();
     const auto created = server.subcommand({"token", "create", "--name", "ops"});
     ASSERT_EQ(created.exit_code, 0) << created.output;
     const std::string bearer = created.output.substr(0, created.output.find('\n'));

@@ -80,8 +80,8 @@ class ConnectionLimit : public ::testing::Test {
     }
 
     // Waits until `sql` answers `expected` (rows the server writes after its reply).
-    bool eventually(const std::string& sql, const std::string& expected) {
-        return wait_until([&] { return scalar(sql) == expected; });
+    testing::AssertionResult eventually(const std::string& sql, const std::string& expected) {
+        return wait_until(sql + " answers " + expected, [&] { return scalar(sql) == expected; });
     }
 
     std::string published_sessions() {

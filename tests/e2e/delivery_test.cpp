@@ -98,7 +98,7 @@ class Delivery : public ::testing::Test {
         const auto done = client.command(content + ".");
         EXPECT_EQ(reply_code(done), 250) << done;
         client.command("QUIT");
-        const auto id = queued_id(done);
+        auto id = queued_id(done);  // not const: returned by move
         EXPECT_FALSE(id.empty()) << done;
         return id;
     }
@@ -115,9 +115,10 @@ class Delivery : public ::testing::Test {
         return rows.empty() ? "" : *rows[0][0];
     }
 
-    bool reaches(const std::string& address, const std::string& state,
-                 std::chrono::seconds deadline = 30s) {
-        return wait_until([&] { return state_of(address) == state; }, deadline);
+    testing::AssertionResult reaches(const std::string& address, const std::string& state,
+                                     std::chrono::seconds deadline = 30s) {
+        return wait_until(
+            address + " in state " + state, [&] { return state_of(address) == state; }, deadline);
     }
 
     std::string stored_body(const std::string& id) {
@@ -209,7 +210,9 @@ TEST_F(Delivery, PermanentFailureBouncesWithAMultipartReportToTheSender) {
     start_relay();
     submit({"nobody@dest.test"}, message("nobody@dest.test", "bounce"));
     ASSERT_TRUE(reaches("nobody@dest.test", "bounced"));
-    ASSERT_TRUE(wait_until([&] { return sender_mx.transactions().size() == 1; }, 30s));
+    ASSERT_TRUE(wait_until(
+        "the sender's MX received one DSN", [&] { return sender_mx.transactions().size() == 1; },
+        30s));
     const auto dsn = sender_mx.transactions()[0];
     EXPECT_EQ(dsn.mail_command.find("MAIL FROM:<>"), 0u) << dsn.mail_command;
     EXPECT_EQ(dsn.recipients, std::vector<std::string>{k_sender});
@@ -246,7 +249,9 @@ TEST_F(Delivery, NullMxBouncesWith5110) {
     ASSERT_TRUE(reaches("bob@nullmx.test", "bounced"));
     EXPECT_EQ(last_reply_of("bob@nullmx.test").rfind("5.1.10", 0), 0u)
         << last_reply_of("bob@nullmx.test");
-    ASSERT_TRUE(wait_until([&] { return sender_mx.transactions().size() == 1; }, 30s));
+    ASSERT_TRUE(wait_until(
+        "the sender's MX received one DSN", [&] { return sender_mx.transactions().size() == 1; },
+        30s));
     EXPECT_NE(sender_mx.transactions()[0].body.find("Status: 5.1.10"), std::string::npos);
 }
 
@@ -268,7 +273,9 @@ TEST_F(Delivery, MailOlderThanTheQueueLifetimeExpiresWithABounce) {
     start_relay("max_queue_lifetime_seconds = 3\n");
     submit({"bob@dest.test"}, message("bob@dest.test", "expiry"));
     ASSERT_TRUE(reaches("bob@dest.test", "expired"));
-    ASSERT_TRUE(wait_until([&] { return sender_mx.transactions().size() == 1; }, 30s));
+    ASSERT_TRUE(wait_until(
+        "the sender's MX received one DSN", [&] { return sender_mx.transactions().size() == 1; },
+        30s));
     const auto body = sender_mx.transactions()[0].body;
     EXPECT_NE(body.find("Action: failed"), std::string::npos) << body;
     EXPECT_NE(body.find("Status: 4.4.7"), std::string::npos) << body;
@@ -298,6 +305,7 @@ TEST_F(Delivery, TwoProcessesOnOneQueueDeliverEachRecipientOnce) {
         submit({to}, message(to, "once" + std::to_string(i)));
     }
     ASSERT_TRUE(wait_until(
+        "every message delivered",
         [&] {
             return *db_.exec("SELECT count(*) FROM recipients WHERE state = 'delivered'")[0][0] ==
                    std::to_string(messages);
@@ -319,6 +327,7 @@ TEST_F(Delivery, KilledWorkersRecipientsAreDeliveredAfterTheLeaseExpires) {
     auto& first = start_relay("lease_seconds = 5\n");
     submit({"bob@dest.test"}, message("bob@dest.test", "killed"));
     ASSERT_TRUE(wait_until(
+        "the MX received DATA",
         [&] {
             for (const auto& command : mx.commands())
                 if (command == "DATA") return true;
@@ -341,6 +350,7 @@ TEST_F(Delivery, NewMailIsPickedUpWithinASecondWithoutPolling) {
     start_relay({}, "smtp,delivery", 600);
     // Wait for the relay's LISTEN connection, so only a notification can wake it.
     ASSERT_TRUE(wait_until(
+        "the relay's LISTEN connection",
         [&] {
             return *db_.exec(
                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
@@ -351,9 +361,11 @@ TEST_F(Delivery, NewMailIsPickedUpWithinASecondWithoutPolling) {
     submit({"bob@dest.test"}, message("bob@dest.test", "wakeup"));
     const auto queued = std::chrono::steady_clock::now();
     // Picked up: claimed (leased) or already done; the claim is what must be prompt.
-    ASSERT_TRUE(wait_until([&] { return state_of("bob@dest.test") != "queued"; }, 5s));
+    ASSERT_TRUE(wait_until(
+        "bob@dest.test claimed", [&] { return state_of("bob@dest.test") != "queued"; }, 5s));
     EXPECT_LT(std::chrono::steady_clock::now() - queued, 1s);
-    ASSERT_TRUE(wait_until([&] { return mx.transactions().size() == 1; }, 10s));
+    ASSERT_TRUE(wait_until(
+        "the MX received one transaction", [&] { return mx.transactions().size() == 1; }, 10s));
 }
 
 TEST_F(Delivery, PerHostLimitHoldsForDomainsSharingOneMx) {

@@ -156,8 +156,10 @@ bool starts_with(const std::string& text, const std::string& prefix) {
     return text.rfind(prefix, 0) == 0;
 }
 
-bool wait_for_port(const std::string& host, std::uint16_t port, std::chrono::seconds deadline) {
-    const auto until = Clock::now() + deadline;
+testing::AssertionResult wait_for_port(std::string_view what, const std::string& host,
+                                       std::uint16_t port, std::chrono::seconds deadline) {
+    const auto started = Clock::now();
+    const auto until = started + deadline;
     while (Clock::now() < until) {
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in addr{};
@@ -166,19 +168,33 @@ bool wait_for_port(const std::string& host, std::uint16_t port, std::chrono::sec
         ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
         const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
         ::close(fd);
-        if (ok) return true;
+        if (ok) {
+            const auto waited =
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+            return testing::AssertionSuccess()
+                   << what << ", " << host << ":" << port << ", accepted a connection after "
+                   << waited.count() << " ms";
+        }
         std::this_thread::sleep_for(20ms);
     }
-    return false;
+    return testing::AssertionFailure()
+           << what << ", " << host << ":" << port << ", accepted no connection within "
+           << deadline.count() << " s";
 }
 
-bool wait_until(const std::function<bool()>& condition, std::chrono::seconds deadline) {
-    const auto until = Clock::now() + deadline;
+testing::AssertionResult wait_until(std::string_view what, const std::function<bool()>& condition,
+                                    std::chrono::seconds deadline) {
+    const auto started = Clock::now();
+    const auto until = started + deadline;
     while (!condition()) {
-        if (Clock::now() >= until) return false;
+        if (Clock::now() >= until)
+            return testing::AssertionFailure()
+                   << "waited " << deadline.count() << " s for: " << what;
         std::this_thread::sleep_for(20ms);
     }
-    return true;
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    return testing::AssertionSuccess() << what << " after " << waited.count() << " ms";
 }
 
 const Certificate& test_certificate() {
@@ -254,7 +270,7 @@ SmarthostServer::SmarthostServer(std::string database_url, ServerOptions options
         // A process that exited (a configuration it refused, a port it could not bind)
         // is reported at once, with its log, rather than after the whole wait.
         const auto until = Clock::now() + 30s;
-        while (!wait_for_port("127.0.0.1", listener.port, 1s)) {
+        while (!wait_for_port("the smtp listener", "127.0.0.1", listener.port, 1s)) {
             if (!process_->running() || Clock::now() >= until)
                 throw std::runtime_error("smarthost did not listen on " +
                                          std::to_string(listener.port) + ":\n" + log());

@@ -2,6 +2,7 @@
 // End-to-end harness: the real smarthost binary, real clients (swaks, a raw SMTP client)
 // and a real PostgreSQL, all on loopback.
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace smarthost::e2e {
@@ -59,13 +61,17 @@ class Process {
 
 bool starts_with(const std::string& text, const std::string& prefix);
 
-// Waits until host:port accepts TCP connections.
-bool wait_for_port(const std::string& host, std::uint16_t port, std::chrono::seconds deadline);
+// Waits until host:port accepts TCP connections. `what` names the listener in the
+// result's message ("the admin listener, 127.0.0.1:8025, ..."), which says how long it
+// waited whichever way it went (EXPECT_FALSE prints it too).
+testing::AssertionResult wait_for_port(std::string_view what, const std::string& host,
+                                       std::uint16_t port, std::chrono::seconds deadline);
 
-// Polls `condition` until it holds (true) or the deadline passes (false): for what the
-// server does after its reply, such as rows it writes in the background.
-bool wait_until(const std::function<bool()>& condition,
-                std::chrono::seconds deadline = std::chrono::seconds(10));
+// Polls `condition` until it holds or the deadline passes: for what the server does after
+// its reply, such as rows it writes in the background. `what` says what was awaited ("the
+// recipient is delivered") for the message of a failed wait.
+testing::AssertionResult wait_until(std::string_view what, const std::function<bool()>& condition,
+                                    std::chrono::seconds deadline = std::chrono::seconds(10));
 
 // A self-signed certificate for localhost/127.0.0.1, made once per test process.
 struct Certificate {

@@ -81,7 +81,8 @@ class MetricsEndToEnd : public ::testing::Test {
             server_->subcommand({"credential", "set", "--account", "customer", "--username",
                                  k_username, "--password", k_password});
         ASSERT_EQ(credential.exit_code, 0) << credential.output;
-        ASSERT_TRUE(wait_for_port("127.0.0.1", metrics_port_, 10s)) << server_->log();
+        ASSERT_TRUE(wait_for_port("the metrics listener", "127.0.0.1", metrics_port_, 10s))
+            << server_->log();
     }
 
     void TearDown() override {
@@ -160,7 +161,7 @@ TEST_F(MetricsEndToEnd, ReadyzFollowsTheDatabaseWhileHealthzStaysUp) {
     options.extra_toml = metrics_section(metrics_port_) +
                          "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port) + "\"\n";
     start(options);
-    ASSERT_TRUE(wait_for_port("127.0.0.1", admin_port, 10s));
+    ASSERT_TRUE(wait_for_port("the admin listener", "127.0.0.1", admin_port, 10s));
 
     for (const auto port : {metrics_port_, admin_port}) {
         const auto ready = http_get(port, "/readyz");
@@ -310,7 +311,7 @@ TEST_F(MetricsEndToEnd, PrometheusScrapesTheAcceptedMessageCount) {
                         "--storage.tsdb.path=" + (prometheus_dir.path() / "data").string(),
                         "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
                        prometheus_dir.path() / "prometheus.log");
-    ASSERT_TRUE(wait_for_port("127.0.0.1", prometheus_port, 60s));
+    ASSERT_TRUE(wait_for_port("Prometheus", "127.0.0.1", prometheus_port, 60s));
 
     constexpr int k_messages = 5;
     for (int i = 0; i < k_messages; ++i) {

@@ -359,15 +359,6 @@ class ScaleOut : public ::testing::Test {
         return *db_.exec("SELECT to_char(clock_timestamp(), 'HH24:MI:SS.MS')")[0][0];
     }
 
-    bool wait_until(const std::function<bool()>& condition, std::chrono::seconds deadline) {
-        const auto until = Clock::now() + deadline;
-        while (!condition()) {
-            if (Clock::now() > until) return false;
-            std::this_thread::sleep_for(50ms);
-        }
-        return true;
-    }
-
     test::TestDatabase db_;
     std::vector<std::unique_ptr<SmarthostServer>> servers_;
 };
@@ -426,7 +417,9 @@ TEST_F(ScaleOut, ThreeProcessesBehindABalancerSurviveAKillAndAStop) {
 
     // A third acknowledged, and the limited client done (so no quota of its is stranded
     // in the killed process): SIGKILL process 0, as a crash would.
-    ASSERT_TRUE(wait_until([&] { return tally.acknowledged_count >= k_messages / 3; }, 90s));
+    ASSERT_TRUE(wait_until(
+        "a third of the messages acknowledged",
+        [&] { return tally.acknowledged_count >= k_messages / 3; }, 90s));
     for (std::size_t i = 0; i < limited_threads; ++i)
         threads[i].join();
     auto& killed = *servers_[0];
@@ -442,7 +435,9 @@ TEST_F(ScaleOut, ThreeProcessesBehindABalancerSurviveAKillAndAStop) {
 
     // Two thirds: SIGTERM process 1. It drains and exits 0; meanwhile its refused
     // connections send the balancer on to the survivor.
-    ASSERT_TRUE(wait_until([&] { return tally.acknowledged_count >= 2 * k_messages / 3; }, 90s));
+    ASSERT_TRUE(wait_until(
+        "two thirds of the messages acknowledged",
+        [&] { return tally.acknowledged_count >= 2 * k_messages / 3; }, 90s));
     auto& stopped = *servers_[1];
     stopped.process().signal(SIGTERM);
     const int acknowledged_at_stop = tally.acknowledged_count;
@@ -464,6 +459,7 @@ TEST_F(ScaleOut, ThreeProcessesBehindABalancerSurviveAKillAndAStop) {
     // Everything acknowledged becomes final (delivered) at the survivor, the killed
     // process's leases included once they run out.
     ASSERT_TRUE(wait_until(
+        "every recipient delivered",
         [&] {
             return *db_.exec("SELECT count(*) FROM recipients WHERE state <> 'delivered'")[0][0] ==
                    "0";

@@ -53,7 +53,8 @@ class SecurityServer : public ::testing::Test {
             server_.subcommand({"credential", "set", "--account", "shop", "--username", k_username,
                                 "--password", k_password});
         ASSERT_EQ(result.exit_code, 0) << result.output;
-        ASSERT_TRUE(wait_for_port("127.0.0.1", admin_port_, 10s)) << server_.log();
+        ASSERT_TRUE(wait_for_port("the admin listener", "127.0.0.1", admin_port_, 10s))
+            << server_.log();
     }
 
     void TearDown() override {
@@ -174,7 +175,7 @@ TEST_F(Security, ACredentialDisabledRotatedOrDeletedStopsItsOpenSessions) {
     const std::string id = scalar("SELECT id FROM credentials");
     const auto stopped = [&](RawSmtpClient& c) {
         std::string reply;
-        const bool closed = wait_until([&] {
+        const auto closed = wait_until("MAIL refused on the open session", [&] {
             reply = c.command("MAIL FROM:<app@shop.example>");
             if (reply_code(reply) == 250) c.command("RSET");
             return reply_code(reply) != 250;
@@ -207,7 +208,7 @@ TEST_F(Security, ACredentialDisabledRotatedOrDeletedStopsItsOpenSessions) {
     ASSERT_EQ(reply_code(deleted->command(auth_plain(k_username, k_password))), 235);
     ASSERT_EQ(admin_call(admin_port_, "DELETE", "/api/v1/credentials/" + id, token), "204");
     stopped(*deleted);
-    EXPECT_TRUE(wait_until([&] {
+    EXPECT_TRUE(wait_until("3 credential_revoked rejections", [&] {
         return scalar("SELECT count(*) FROM rejections WHERE reason = 'credential_revoked'") == "3";
     }));
 }
@@ -222,7 +223,7 @@ TEST_F(Security, AStrangerPipeliningBehindItsEhloIsClosedWith554) {
               "554 5.5.0 relay.e2e.test Commands sent before the server's reply, closing "
               "connection\r\n");
     EXPECT_TRUE(c->closed());
-    EXPECT_TRUE(wait_until([&] {
+    EXPECT_TRUE(wait_until("an unauth_pipelining rejection", [&] {
         return scalar("SELECT count(*) FROM rejections WHERE reason = 'unauth_pipelining'") == "1";
     }));
     // A logged-in client keeps RFC 2920 pipelining.
@@ -243,7 +244,7 @@ TEST_F(Security, AThirdWrongPasswordOnOneConnectionClosesIt) {
               "421 4.7.0 relay.e2e.test Too many failed authentication attempts, closing "
               "connection\r\n");
     EXPECT_TRUE(c->closed());
-    EXPECT_TRUE(wait_until([&] {
+    EXPECT_TRUE(wait_until("an auth_failures rejection", [&] {
         return scalar("SELECT count(*) FROM rejections WHERE reason = 'auth_failures'") == "1";
     }));
 }
@@ -291,7 +292,7 @@ TEST_F(SecurityLockouts, AGuesserIsLockedOutWhileTheCustomerStillLogsIn) {
 
     // The other replica refuses the attacker once it has reloaded the lockouts (≤ 1 s).
     std::string answer;
-    EXPECT_TRUE(wait_until([&] {
+    EXPECT_TRUE(wait_until("the other replica refusing the locked-out network with 454", [&] {
         answer = greeted(attacker, &second_)->command(auth_plain(k_username, k_password));
         return reply_code(answer) == 454;
     })) << answer;
@@ -388,7 +389,7 @@ TEST_F(SecurityIpv6Lockouts, AGuesserHoppingAddressesInsideItsSlash64StaysLocked
     EXPECT_EQ(lockouts(),
               "network 2001:db8:1:2::/64\n"
               "username_network 2001:db8:1:2::/64|app@shop.example\n");
-    EXPECT_TRUE(wait_until([&] {
+    EXPECT_TRUE(wait_until("an auth_lockout rejection", [&] {
         return scalar("SELECT count(*) FROM rejections WHERE reason = 'auth_lockout'") == "1";
     }));
 
@@ -454,7 +455,7 @@ TEST_F(SecuritySlowClients, ACommandTrickledAByteAtATimeIsCutAtTheCommandTimeout
     sender.join();
     EXPECT_EQ(reply, "421 4.4.2 relay.e2e.test Timeout, closing connection\r\n");
     EXPECT_LT(elapsed, 5s);  // trickling the line would take 13 s
-    EXPECT_TRUE(wait_until([&] {
+    EXPECT_TRUE(wait_until("a command_timeout rejection", [&] {
         return scalar("SELECT count(*) FROM rejections WHERE reason = 'command_timeout'") == "1";
     }));
 }
@@ -474,7 +475,7 @@ TEST_F(SecuritySlowClients, DataTrickledBelowTheMinimumRateIsCutAndNotStored) {
     EXPECT_EQ(reply, "421 4.4.2 relay.e2e.test Data arriving too slowly, closing connection\r\n");
     EXPECT_LT(elapsed, 4s);
     EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "0");
-    EXPECT_TRUE(wait_until([&] {
+    EXPECT_TRUE(wait_until("a data_rate rejection for the account", [&] {
         return scalar(
                    "SELECT count(*) FROM rejections WHERE reason = 'data_rate' AND "
                    "account_id = " +
@@ -556,7 +557,9 @@ TEST_F(SecurityBodyMemory, DataPastTheMemoryBoundGets452AndIsStoredOnceThereIsRo
     auto second = at_data("127.0.0.3", reply);
     ASSERT_EQ(reply_code(reply), 354);
     second->send(message_of(900 * 1024));
-    ASSERT_TRUE(wait_until([&] { return body_bytes_held() >= 1800 * 1024; })) << body_bytes_held();
+    ASSERT_TRUE(wait_until("two bodies of 900 KiB held", [&] {
+        return body_bytes_held() >= 1800 * 1024;
+    })) << body_bytes_held();
 
     // A third fits beside them while it arrives, but storing it would take its copy too:
     // read to its end, refused, not stored, its memory given back.
@@ -565,14 +568,16 @@ TEST_F(SecurityBodyMemory, DataPastTheMemoryBoundGets452AndIsStoredOnceThereIsRo
     EXPECT_EQ(third->command(message_of(900 * 1024) + "\r\n."),
               "452 4.3.1 Insufficient system storage: message not accepted, try again later\r\n");
     EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "0");
-    EXPECT_TRUE(wait_until([&] { return body_bytes_held() < 2 * 1024 * 1024; }))
-        << body_bytes_held();
+    EXPECT_TRUE(wait_until("the refused body's memory given back", [&] {
+        return body_bytes_held() < 2 * 1024 * 1024;
+    })) << body_bytes_held();
 
     // The held messages are stored one by one as there is room for their copies, and once
     // they are, their memory is free and the refused message goes through.
     EXPECT_EQ(reply_code(first->command(".")), 250);
     EXPECT_EQ(reply_code(second->command(".")), 250);
-    EXPECT_TRUE(wait_until([&] { return body_bytes_held() == 0; })) << body_bytes_held();
+    EXPECT_TRUE(wait_until("no body bytes held", [&] { return body_bytes_held() == 0; }))
+        << body_bytes_held();
     EXPECT_EQ(reply_code(third->command("MAIL FROM:<app@shop.example>")), 250);
     EXPECT_EQ(reply_code(third->command("RCPT TO:<someone@example.org>")), 250);
     EXPECT_EQ(reply_code(third->command("DATA")), 354);
@@ -645,7 +650,8 @@ TEST_F(SecurityDeliveryMemory, TheDeliveryRoleNeverHoldsMoreBodyBytesThanItsBoun
 
     const auto admin_port = free_port();
     const auto delivery = start_delivery(admin_port);
-    ASSERT_TRUE(wait_for_port("127.0.0.1", admin_port, 10s)) << delivery->log();
+    ASSERT_TRUE(wait_for_port("the delivery role's admin listener", "127.0.0.1", admin_port, 10s))
+        << delivery->log();
 
     // Only the one message a claim takes when less than it was left may carry the bodies
     // past the bound (docs/delivery.md, "Memory"): what is held beside the largest message
@@ -654,7 +660,8 @@ TEST_F(SecurityDeliveryMemory, TheDeliveryRoleNeverHoldsMoreBodyBytesThanItsBoun
     bool past_the_bound = false;
     std::string held_kib;  // the gauge's values in turn, for the failure messages
     double last = -1;
-    const bool delivered = wait_until(
+    const auto delivered = wait_until(
+        "every message delivered",
         [&] {
             const double held = gauge(admin_port, "smarthost_delivery_body_bytes");
             if (held != last) held_kib += std::to_string(static_cast<long>(held / 1024)) + " ";
@@ -676,8 +683,9 @@ TEST_F(SecurityDeliveryMemory, TheDeliveryRoleNeverHoldsMoreBodyBytesThanItsBoun
                                  << k_bound / 1024;
     // The sampling saw the 3 MiB message held, beside what was there before.
     EXPECT_GE(peak, largest) << "KiB held: " << held_kib;
-    EXPECT_TRUE(
-        wait_until([&] { return gauge(admin_port, "smarthost_delivery_body_bytes") == 0; }));
+    EXPECT_TRUE(wait_until("smarthost_delivery_body_bytes back to 0", [&] {
+        return gauge(admin_port, "smarthost_delivery_body_bytes") == 0;
+    }));
 
     // Each message received once, byte for byte as stored: the Received: field and the data.
     EXPECT_EQ(scalar("SELECT count(*) FROM recipients WHERE state = 'delivered'"), "13");
@@ -718,7 +726,9 @@ TEST_F(SecurityBodyMemory, ASighupCannotRaiseTheSizeLimitPastTheRunningBound) {
             accepted += reply_code(c->command(to)) == 250;
         return accepted;
     };
-    ASSERT_TRUE(wait_until([&] { return recipients_accepted() == 1; }, 20s));  // reloaded
+    ASSERT_TRUE(wait_until(
+        "the reloaded limit of 1 recipient", [&] { return recipients_accepted() == 1; },
+        20s));  // reloaded
 
     auto c = greeted("127.0.0.3");
     EXPECT_NE(c->command("EHLO again.shop.example").find("SIZE 1048576"), std::string::npos);

@@ -171,6 +171,7 @@ TEST_F(Lifecycle, SigtermReleasesTheLeasesOfDeliveriesStillInProgress) {
     ASSERT_EQ(reply_code(c->command(std::string(k_message) + "hello\r\n.")), 250);
     c->command("QUIT");
     ASSERT_TRUE(wait_until(
+        "the upstream received DATA",
         [&] {
             for (const auto& command : upstream.commands())
                 if (command == "DATA") return true;
@@ -200,7 +201,8 @@ TEST_F(Lifecycle, SighupAppliesAChangedLimitToTheNextSessions) {
     ASSERT_EQ(recipients_accepted(10), 3u);
     server.edit_config("recipients_per_message = 3", "recipients_per_message = 1");
     server.send_signal(SIGHUP);
-    EXPECT_TRUE(wait_until([&] { return recipients_accepted(10) == 1; }, 20s));
+    EXPECT_TRUE(wait_until(
+        "the reloaded limit of 1 recipient", [&] { return recipients_accepted(10) == 1; }, 20s));
 }
 
 TEST_F(Lifecycle, SighupKeepsListenerAddressesThatNeedARestart) {
@@ -212,8 +214,9 @@ TEST_F(Lifecycle, SighupKeepsListenerAddressesThatNeedARestart) {
     server.edit_config("recipients_per_message = 3", "recipients_per_message = 2");
     server.send_signal(SIGHUP);
     // The limit is applied; the listener stays where it was until a restart.
-    EXPECT_TRUE(wait_until([&] { return recipients_accepted(10) == 2; }, 20s));
-    EXPECT_FALSE(wait_for_port("127.0.0.1", other_port, 1s));
+    EXPECT_TRUE(wait_until(
+        "the reloaded limit of 2 recipients", [&] { return recipients_accepted(10) == 2; }, 20s));
+    EXPECT_FALSE(wait_for_port("the listener's new address", "127.0.0.1", other_port, 1s));
 }
 
 TEST_F(Lifecycle, SighupWithABrokenConfigurationKeepsTheRunningOne) {
@@ -237,6 +240,7 @@ TEST_F(Lifecycle, SighupWithABrokenConfigurationKeepsTheRunningOne) {
                                std::filesystem::copy_options::overwrite_existing);
     server.send_signal(SIGHUP);
     EXPECT_TRUE(wait_until(
+        "the second certificate served",
         [&] { return served_subject(tls_port).find("second.relay.test") != std::string::npos; },
         20s));
     EXPECT_EQ(recipients_accepted(10), 3u);
