@@ -53,7 +53,7 @@ std::optional<std::vector<std::string>> resolve_roles(const Config& config,
                                                       std::vector<std::string> roles) {
     if (roles.empty()) {
         roles = {"smtp", "delivery"};
-        if (config.admin.enabled) roles.push_back("admin");
+        if (config.admin.enabled) roles.emplace_back("admin");
     }
     for (const auto& role : roles) {
         if (role == "smtp" || role == "delivery") continue;

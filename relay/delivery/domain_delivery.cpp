@@ -208,8 +208,8 @@ asio::awaitable<std::optional<std::vector<RecipientAttempt>>> deliver_via(
             if (!reusable) {
                 auto reopened = co_await open_connection(route, target, connection);
                 if (!reopened) {
-                    const std::vector<const ClaimedMessage*> rest(messages.begin() + i,
-                                                                  messages.end());
+                    const std::vector<const ClaimedMessage*> rest(
+                        messages.begin() + static_cast<std::ptrdiff_t>(i), messages.end());
                     append_all(out, rest, Kind::deferred, failure_of(*reopened.failure));
                     co_return out;
                 }

@@ -75,7 +75,7 @@ class DeliverySchedulerTest : public ::testing::Test {
         message.envelope.recipients.push_back(
             {recipient, recipient.substr(recipient.find('@') + 1), "", ""});
         message.body = "Subject: supervised\r\n\r\nstill delivered\r\n";
-        const std::string id = message.id;
+        std::string id = message.id;
         auto status = test::run_awaitable(io, committer.enqueue(std::move(message)));
         if (!status) throw std::runtime_error(status.error().message);
         return id;
