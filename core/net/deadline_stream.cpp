@@ -15,27 +15,69 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 }  // namespace
 
 struct DeadlineStream::State {
-    explicit State(tcp::socket socket_in)
-        : executor(socket_in.get_executor()), socket(std::move(socket_in)), timer(executor) {}
+    State(tcp::socket socket_in, bool keep_waiting_in)
+        : executor(socket_in.get_executor()),
+          socket(std::move(socket_in)),
+          timer(executor),
+          keep_waiting(keep_waiting_in) {}
 
     asio::any_io_executor executor;
     tcp::socket socket;  // moved into tls by start_tls()
     std::shared_ptr<asio::ssl::context> tls_context;
     std::optional<TlsStream> tls;
+    // One wait at a time, for `expiry`; when it fires before `deadline` (moved later since)
+    // it waits again. Moving a deadline later, the common case, costs no timer operation.
     asio::steady_timer timer;
-    // Counts the operations, so a deadline handler already queued when its operation
-    // finished cannot cut the next one short.
-    std::uint64_t generation = 0;
+    Clock::time_point deadline = Clock::time_point::max();  // of the pending operation
+    Clock::time_point expiry = Clock::time_point::max();    // of the pending wait
+    bool wait_pending = false;
+    std::uint64_t wait_id = 0;  // a cancelled wait's handler is not the current one
     bool timed_out = false;
+    // A server stream always has an operation pending until it closes, so its wait stays;
+    // a client stream drops it when an operation ends (an idle pooled connection holds no
+    // pending work that would keep the I/O thread from stopping).
+    const bool keep_waiting;
 
     tcp::socket& lowest() { return tls ? tls->next_layer() : socket; }
 };
 
 DeadlineStream::DeadlineStream(tcp::socket socket)
-    : state_(std::make_shared<State>(std::move(socket))) {}
+    : state_(std::make_shared<State>(std::move(socket), true)) {}
 
 DeadlineStream::DeadlineStream(const asio::any_io_executor& executor)
-    : state_(std::make_shared<State>(tcp::socket(executor))) {}
+    : state_(std::make_shared<State>(tcp::socket(executor), false)) {}
+
+namespace {
+
+void wait_for_deadline(const std::shared_ptr<DeadlineStream::State>& state,
+                       DeadlineStream::Clock::time_point until);
+
+void on_wait_ended(const std::shared_ptr<DeadlineStream::State>& state, std::uint64_t id,
+                   boost::system::error_code ec) {
+    if (id != state->wait_id) return;  // replaced by a sooner wait
+    state->wait_pending = false;
+    if (ec || state->deadline == DeadlineStream::Clock::time_point::max()) return;
+    if (DeadlineStream::Clock::now() < state->deadline) {
+        wait_for_deadline(state, state->deadline);  // the deadline moved later meanwhile
+        return;
+    }
+    state->timed_out = true;
+    state->deadline = DeadlineStream::Clock::time_point::max();
+    boost::system::error_code ignored;
+    state->lowest().cancel(ignored);
+}
+
+void wait_for_deadline(const std::shared_ptr<DeadlineStream::State>& state,
+                       DeadlineStream::Clock::time_point until) {
+    state->wait_pending = true;
+    state->expiry = until;
+    const auto id = ++state->wait_id;
+    state->timer.expires_at(until);  // cancels a wait still pending
+    state->timer.async_wait(
+        [state, id](boost::system::error_code ec) { on_wait_ended(state, id, ec); });
+}
+
+}  // namespace
 
 DeadlineStream::~DeadlineStream() {
     error_code ignored;
@@ -50,21 +92,19 @@ DeadlineStream::tcp::socket& DeadlineStream::socket() {
 void DeadlineStream::arm(Clock::time_point deadline) {
     auto& state = *state_;
     state.timed_out = false;
-    const auto generation = ++state.generation;
+    state.deadline = deadline;
     if (deadline == Clock::time_point::max()) return;
-    state.timer.expires_at(deadline);
-    state.timer.async_wait([state = state_, generation](error_code ec) {
-        if (ec || generation != state->generation) return;
-        state->timed_out = true;
-        error_code ignored;
-        state->lowest().cancel(ignored);
-    });
+    if (!state.wait_pending || deadline < state.expiry) wait_for_deadline(state_, deadline);
 }
 
 DeadlineStream::error_code DeadlineStream::disarm(error_code ended_with) {
     auto& state = *state_;
-    ++state.generation;
-    state.timer.cancel();
+    state.deadline = Clock::time_point::max();
+    if (!state.keep_waiting && state.wait_pending) {
+        ++state.wait_id;
+        state.wait_pending = false;
+        state.timer.cancel();
+    }
     if (ended_with && state.timed_out) return asio::error::timed_out;
     return ended_with;
 }
@@ -144,7 +184,9 @@ void DeadlineStream::close() {
     auto& state = *state_;
     error_code ignored;
     state.lowest().close(ignored);
-    ++state.generation;
+    state.deadline = Clock::time_point::max();
+    ++state.wait_id;
+    state.wait_pending = false;
     state.timer.cancel();
     state.tls.reset();
     state.tls_context.reset();

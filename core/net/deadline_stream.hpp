@@ -6,7 +6,9 @@
 // asio::error::timed_out rather than a generic "operation aborted".
 //
 // One thread drives a stream (the process runs its I/O on one thread); the caller keeps
-// the stream alive while an operation of it is pending.
+// the stream alive while an operation of it is pending. The timer waits for the nearest
+// deadline and, when an operation's deadline only moved later (a session's next read),
+// waits again from there: no timer operation per read or write on a busy connection.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -66,9 +68,10 @@ class DeadlineStream {
     // Closes the connection and starts over with a fresh, unopened plain socket.
     void close();
 
+    struct State;  // shared with a pending deadline's handler
+
   private:
-    struct State;
-    std::shared_ptr<State> state_;  // shared with a pending deadline's handler
+    std::shared_ptr<State> state_;
 
     void arm(Clock::time_point deadline);
     // The operation's own error, or timed_out when the deadline ended it.

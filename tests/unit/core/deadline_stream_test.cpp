@@ -37,6 +37,7 @@ struct Pair {
             io,
             [&]() -> asio::awaitable<void> {
                 co_await body();
+                server->close();  // a server stream's deadline timer waits until then
                 finished = true;
             },
             [](std::exception_ptr failure) {
@@ -83,6 +84,24 @@ TEST(DeadlineStream, BytesThatArriveInTimeAreReadAndTheDeadlineDoesNotCutTheNext
     });
     EXPECT_EQ(received, "EHLO x\r\nQUIT\r\n");
     EXPECT_FALSE(second) << second.message();
+}
+
+TEST(DeadlineStream, ASoonerDeadlineAfterALaterOneIsKept) {
+    Pair pair;
+    asio::write(pair.client, asio::buffer(std::string("x")));
+    boost::system::error_code second;
+    Clock::duration waited{};
+    pair.run([&]() -> asio::awaitable<void> {
+        std::array<char, 16> buffer{};
+        co_await pair.server->read_some(asio::buffer(buffer), Clock::now() + 10s);
+        const auto started = Clock::now();
+        auto [ec, n] = co_await pair.server->read_some(asio::buffer(buffer), started + 50ms);
+        second = ec;
+        waited = Clock::now() - started;
+    });
+    EXPECT_EQ(second, asio::error::timed_out);
+    EXPECT_GE(waited, 50ms);
+    EXPECT_LT(waited, 5s);
 }
 
 TEST(DeadlineStream, CancelEndsAPendingReadAsAbortedNotTimedOut) {
