@@ -58,7 +58,9 @@ asio::awaitable<SessionChannel::ReadEnd> SessionChannel::read_more(Clock::time_p
     waiting_ = what;
     const auto [ec, n] = co_await stream_.read_some(asio::buffer(read_buffer_), deadline);
     waiting_ = Waiting::nothing;
-    if (shutdown_told_) co_return ReadEnd::shutdown;
+    // Bytes that arrived are kept even when a shutdown notice came meanwhile: the next
+    // read_more() ends the session, after what was received is answered.
+    if (ec && shutdown_told_) co_return ReadEnd::shutdown;
     if (ec == asio::error::timed_out) co_return ReadEnd::timed_out;
     if (ec) co_return ReadEnd::client_closed;
     inbox_.append(read_buffer_.data(), n);
