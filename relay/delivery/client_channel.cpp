@@ -12,8 +12,6 @@ namespace {
 namespace asio = boost::asio;
 using Clock = net::DeadlineStream::Clock;
 
-constexpr std::size_t k_read_chunk = 16 * 1024;
-
 smtp::Reply failed_io(const boost::system::error_code& ec, Stage stage) {
     return ec == asio::error::timed_out ? local_reply::timed_out(stage)
                                         : local_reply::connection_lost(stage);
@@ -47,7 +45,6 @@ asio::awaitable<bool> ClientChannel::write(std::string bytes, Stage stage,
 
 asio::awaitable<std::optional<smtp::Reply>> ClientChannel::read_reply(
     Stage stage, std::chrono::milliseconds timeout) {
-    std::array<char, k_read_chunk> chunk;
     for (;;) {
         if (auto reply = reader_.next(inbox_)) co_return reply;
         if (reader_.malformed() || !connected_) {
@@ -57,13 +54,13 @@ asio::awaitable<std::optional<smtp::Reply>> ClientChannel::read_reply(
             co_return std::nullopt;
         }
         const auto [ec, n] =
-            co_await stream_.read_some(asio::buffer(chunk), Clock::now() + timeout);
+            co_await stream_.read_some(asio::buffer(read_buffer_), Clock::now() + timeout);
         if (ec) {
             last_local_failure_ = failed_io(ec, stage);
             close();
             co_return std::nullopt;
         }
-        inbox_.append(chunk.data(), n);
+        inbox_.append(read_buffer_.data(), n);
     }
 }
 

@@ -4,6 +4,7 @@
 // failed read or write closes the connection and leaves why in last_local_failure(), a
 // reply made up locally (451 4.4.2 timed out or lost, 451 4.5.0 malformed).
 
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -50,6 +51,7 @@ class ClientChannel {
     net::DeadlineStream stream_;
     bool connected_ = false;
     std::string inbox_;
+    std::array<char, 16 * 1024> read_buffer_{};  // one per connection, not per reply
     ReplyReader reader_;
     smtp::Reply last_local_failure_;
 };
