@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 
 namespace smarthost::test {
@@ -45,6 +47,16 @@ std::uint16_t try_bind(const std::string& address, std::uint16_t port) {
     return bound;
 }
 
+// Ports this process has handed out: a fixture asks for several before its server binds
+// any, and a port still free when checked must not be handed out twice (it was, once in
+// a thousand runs, and two listeners of one server got the same port).
+bool claim_once(std::uint16_t port) {
+    static std::mutex mutex;
+    static std::set<std::uint16_t> handed_out;
+    const std::lock_guard lock(mutex);
+    return handed_out.insert(port).second;
+}
+
 }  // namespace
 
 std::uint16_t free_tcp_port(const std::string& address) {
@@ -54,7 +66,7 @@ std::uint16_t free_tcp_port(const std::string& address) {
         std::uniform_int_distribution<int> pick(start - k_span, start - 1);
         for (int attempt = 0; attempt < 100; ++attempt) {
             const auto port = static_cast<std::uint16_t>(pick(random));
-            if (try_bind(address, port) == port) return port;
+            if (try_bind(address, port) == port && claim_once(port)) return port;
         }
     }
     // A machine whose ephemeral range leaves no room below it: the kernel's choice.

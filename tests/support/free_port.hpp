@@ -12,7 +12,8 @@
 
 namespace smarthost::test {
 
-// Free on `address` (IPv4) when checked; random, so parallel tests rarely pick the same.
+// Free on `address` (IPv4) when checked, and never handed out twice by one process;
+// random, so parallel tests rarely pick the same.
 std::uint16_t free_tcp_port(const std::string& address = "127.0.0.1");
 
 }  // namespace smarthost::test
