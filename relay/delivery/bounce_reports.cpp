@@ -11,44 +11,46 @@ namespace {
 // RFC 3463 X.4.7: delivery time expired; persistent transient, so 4.4.7.
 constexpr const char* k_expired_status = "4.4.7";
 
-DsnRecipient report_line(const queue::ClaimedRecipient& recipient, const RecipientAttempt& attempt,
-                         queue::RecordedState state) {
+DsnRecipient report_line(const queue::AttemptResult& result, queue::RecipientState state) {
+    const auto& recipient = *result.recipient;
     DsnRecipient r;
     r.address = recipient.address;
     r.orcpt = recipient.orcpt;
     r.notify = recipient.notify;
     r.action = DsnAction::failed;
-    r.status = state == queue::RecordedState::expired ? k_expired_status : attempt.outcome.status;
-    r.remote_mta = attempt.from_remote ? attempt.outcome.remote_host : "";
-    r.diagnostic = attempt.from_remote ? attempt.outcome.reply : "";
+    r.status = state == queue::RecipientState::expired ? k_expired_status : result.reply.status();
+    r.remote_mta = result.remote ? result.peer.host : "";
+    r.diagnostic = result.remote ? result.reply.summary() : "";
     return r;
 }
 
 }  // namespace
 
-std::vector<queue::QueuedReport> bounce_reports(
-    const DsnSettings& settings, const std::vector<const queue::ClaimedMessage*>& messages,
-    const std::vector<RecipientAttempt>& attempts, const std::vector<queue::RecordedState>& states,
-    TimePoint now) {
-    std::map<std::int64_t, std::size_t> index_of;
-    for (std::size_t i = 0; i < attempts.size() && i < states.size(); ++i)
-        index_of[attempts[i].outcome.recipient_id] = i;
+std::vector<queue::QueuedReport> bounce_reports(const DsnSettings& settings,
+                                                const std::vector<queue::AttemptResult>& results,
+                                                const std::vector<queue::RecipientState>& states,
+                                                TimePoint now) {
+    // The failed recipients of each message, messages in order of first appearance.
+    std::vector<const queue::ClaimedMessage*> messages;
+    std::map<const queue::ClaimedMessage*, std::vector<std::size_t>> failed_of;
+    for (std::size_t i = 0; i < results.size() && i < states.size(); ++i) {
+        if (states[i] != queue::RecipientState::bounced &&
+            states[i] != queue::RecipientState::expired)
+            continue;
+        auto& failed = failed_of[results[i].message];
+        if (failed.empty()) messages.push_back(results[i].message);
+        failed.push_back(i);
+    }
 
     std::vector<queue::QueuedReport> out;
     for (const auto* message : messages) {
         std::vector<DsnRecipient> failed;
         std::vector<std::int64_t> reported;
-        for (const auto& recipient : message->recipients) {
-            const auto found = index_of.find(recipient.id);
-            if (found == index_of.end()) continue;
-            const auto state = states[found->second];
-            if (state != queue::RecordedState::bounced && state != queue::RecordedState::expired)
-                continue;
-            failed.push_back(report_line(recipient, attempts[found->second], state));
+        for (const std::size_t i : failed_of[message]) {
+            failed.push_back(report_line(results[i], states[i]));
             failed.back().last_attempt = now;
-            reported.push_back(recipient.id);
+            reported.push_back(results[i].recipient->id);
         }
-        if (failed.empty()) continue;
         DsnOriginal original;
         original.sender = message->sender;
         original.envid = message->envid;

@@ -7,19 +7,20 @@
 #include <string>
 #include <vector>
 
-#include "relay/delivery/domain_delivery.hpp"
 #include "relay/delivery/dsn.hpp"
+#include "relay/queue/attempt_result.hpp"
 #include "relay/queue/claims.hpp"
 #include "relay/queue/group_commit.hpp"
 
 namespace smarthost::delivery {
 
-// `attempts` and `states` are parallel: states[i] is what claims.record() made (or plans to
-// make) of attempts[i]. No report for a null-sender message (RFC 3461 6.2) or for
-// recipients whose NOTIFY does not ask for one. Each report names the recipients it covers.
-std::vector<queue::QueuedReport> bounce_reports(
-    const DsnSettings& settings, const std::vector<const queue::ClaimedMessage*>& messages,
-    const std::vector<RecipientAttempt>& attempts, const std::vector<queue::RecordedState>& states,
-    TimePoint now);
+// `results` and `states` are parallel: states[i] is what settling made (or will make) of
+// results[i]. Reports follow the messages' first appearance in `results`. No report for a
+// null-sender message (RFC 3461 6.2) or for recipients whose NOTIFY does not ask for one.
+// Each report names the recipients it covers.
+std::vector<queue::QueuedReport> bounce_reports(const DsnSettings& settings,
+                                                const std::vector<queue::AttemptResult>& results,
+                                                const std::vector<queue::RecipientState>& states,
+                                                TimePoint now);
 
 }  // namespace smarthost::delivery

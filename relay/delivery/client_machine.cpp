@@ -18,8 +18,8 @@ smtp::Reply make(int code, std::string_view enhanced, std::string text) {
 
 // A refusal of DATA or of the body: 5xx is permanent, anything else that is not a success
 // (a 4xx, or a reply that makes no sense here) is worth another try.
-Outcome failure_outcome(int code) {
-    return code >= 500 && code < 600 ? Outcome::permanent : Outcome::temporary;
+Verdict failure_verdict(int code) {
+    return code >= 500 && code < 600 ? Verdict::permanent : Verdict::temporary;
 }
 
 }  // namespace
@@ -111,9 +111,9 @@ std::string_view stage_name(Stage stage) {
     return "unknown";
 }
 
-Outcome outcome_of(int reply_code) {
-    if (reply_code >= 200 && reply_code < 300) return Outcome::delivered;
-    return failure_outcome(reply_code);
+Verdict verdict_of(int reply_code) {
+    if (reply_code >= 200 && reply_code < 300) return Verdict::delivered;
+    return failure_verdict(reply_code);
 }
 
 MessageTraits message_traits(const smtp::Envelope& envelope, std::string_view body) {
@@ -153,9 +153,7 @@ ClientTransaction::ClientTransaction(const Capabilities& capabilities,
       traits_(traits),
       decided_(envelope.recipients.size(), false),
       accepted_(envelope.recipients.size(), false) {
-    for (const auto& recipient : envelope.recipients)
-        results_.push_back(
-            RecipientResult{recipient.address, Outcome::temporary, Stage::local, {}, false});
+    results_.resize(envelope.recipients.size());
     if (traits_.needs_smtputf8 && !capabilities_.smtputf8) {
         // RFC 6531 section 3.2: without SMTPUTF8 at the server the message cannot go.
         fail_pending(Stage::local, local_reply::smtputf8_unsupported(), false);
@@ -200,10 +198,7 @@ void ClientTransaction::on_mail_reply(const smtp::Reply& reply) {
     }
     // A refused MAIL decides every recipient (later pipelined RCPT replies are moot).
     for (std::size_t i = 0; i < results_.size(); ++i)
-        if (!decided_[i])
-            results_[i] = {results_[i].address, failure_outcome(reply.code), Stage::mail, reply,
-                           true};
-    std::fill(decided_.begin(), decided_.end(), true);
+        if (!decided_[i]) decide(i, failure_verdict(reply.code), Stage::mail, reply, true);
 }
 
 void ClientTransaction::on_rcpt_reply(std::size_t index, const smtp::Reply& reply) {
@@ -214,9 +209,8 @@ void ClientTransaction::on_rcpt_reply(std::size_t index, const smtp::Reply& repl
     }
     // RFC 5321 section 4.5.3.1.10: 552 to RCPT means "too many recipients"; the rest go
     // in a later transaction, so it is temporary.
-    const auto outcome = reply.code == 552 ? Outcome::temporary : failure_outcome(reply.code);
-    results_[index] = {results_[index].address, outcome, Stage::rcpt, reply, true};
-    decided_[index] = true;
+    const auto verdict = reply.code == 552 ? Verdict::temporary : failure_verdict(reply.code);
+    decide(index, verdict, Stage::rcpt, reply, true);
 }
 
 std::size_t ClientTransaction::accepted_recipients() const {
@@ -229,34 +223,37 @@ std::size_t ClientTransaction::accepted_recipients() const {
 void ClientTransaction::on_data_reply(const smtp::Reply& reply) {
     if (reply.code == 354) return;
     for (std::size_t i = 0; i < results_.size(); ++i) {
-        if (decided_[i] || !accepted_[i]) continue;
-        results_[i] = {results_[i].address, failure_outcome(reply.code), Stage::data, reply, true};
-        decided_[i] = true;
+        if (!decided_[i] && accepted_[i])
+            decide(i, failure_verdict(reply.code), Stage::data, reply, true);
     }
 }
 
 void ClientTransaction::on_final_reply(const smtp::Reply& reply) {
     for (std::size_t i = 0; i < results_.size(); ++i) {
-        if (decided_[i] || !accepted_[i]) continue;
-        results_[i] = {results_[i].address, outcome_of(reply.code), Stage::data_end, reply, true};
-        decided_[i] = true;
+        if (!decided_[i] && accepted_[i])
+            decide(i, verdict_of(reply.code), Stage::data_end, reply, true);
     }
 }
 
 void ClientTransaction::on_connection_failed(Stage stage, const smtp::Reply& local) {
     for (std::size_t i = 0; i < results_.size(); ++i) {
-        if (decided_[i]) continue;
-        results_[i] = {results_[i].address, Outcome::temporary, stage, local, false};
-        decided_[i] = true;
+        if (!decided_[i]) decide(i, Verdict::temporary, stage, local, false);
     }
 }
 
-void ClientTransaction::fail_pending(Stage stage, const smtp::Reply& reply, bool from_remote) {
-    for (std::size_t i = 0; i < results_.size(); ++i) {
-        if (decided_[i]) continue;
-        results_[i] = {results_[i].address, failure_outcome(reply.code), stage, reply, from_remote};
-        decided_[i] = true;
-    }
+void ClientTransaction::decide(std::size_t index, Verdict verdict, Stage stage,
+                               const smtp::Reply& reply, bool remote) {
+    auto& result = results_[index];
+    result.verdict = verdict;
+    result.stage = stage;
+    result.reply = reply;
+    result.remote = remote;
+    decided_[index] = true;
+}
+
+void ClientTransaction::fail_pending(Stage stage, const smtp::Reply& reply, bool remote) {
+    for (std::size_t i = 0; i < results_.size(); ++i)
+        if (!decided_[i]) decide(i, failure_verdict(reply.code), stage, reply, remote);
 }
 
 namespace local_reply {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "relay/delivery/server_reply.hpp"
+#include "relay/queue/attempt_result.hpp"
 #include "relay/smtp/envelope.hpp"
 #include "relay/smtp/reply.hpp"
 
@@ -36,23 +37,17 @@ class DotStuffer {
 // The whole body stuffed and terminated, in one string.
 std::string dot_stuff(std::string_view body);
 
-// ---- outcomes ---------------------------------------------------------------------------
+// ---- results ----------------------------------------------------------------------------
 
-enum class Outcome { delivered, temporary, permanent };
-
-// Where in the conversation a result was decided.
-enum class Stage { connect, greeting, ehlo, starttls, auth, mail, rcpt, data, data_end, local };
+// A transaction's results are queue::AttemptResults, one per recipient in envelope order
+// (message and recipient unset: the caller knows which claim they belong to).
+using queue::AttemptResult;
+using queue::Stage;
+using queue::Verdict;
 std::string_view stage_name(Stage stage);
 
-struct RecipientResult {
-    std::string address;
-    Outcome outcome = Outcome::temporary;
-    Stage stage = Stage::local;
-    smtp::Reply reply;         // the server's reply, or one we made up (from_remote false)
-    bool from_remote = false;  // DSN Diagnostic-Code "smtp;" when true
-};
-
-Outcome outcome_of(int reply_code);
+// 2xx delivered, 5xx permanent, anything else temporary.
+Verdict verdict_of(int reply_code);
 
 // Facts about the message that decide the MAIL parameters and the refusals before
 // sending.
@@ -98,20 +93,22 @@ class ClientTransaction {
     bool should_send_body() const { return mail_accepted_ && accepted_recipients() > 0; }
     void on_data_reply(const smtp::Reply& reply);   // the 354 (or a refusal)
     void on_final_reply(const smtp::Reply& reply);  // after "."
-    // The conversation broke off (connection lost, timeout, malformed reply): every
-    // recipient not yet decided gets a temporary failure with this made-up reply.
+    // The conversation broke off at `stage` (connection lost, timeout, malformed reply):
+    // every recipient not yet decided gets a temporary failure with this made-up reply.
     void on_connection_failed(Stage stage, const smtp::Reply& local_reply);
 
-    const std::vector<RecipientResult>& results() const { return results_; }
+    const std::vector<AttemptResult>& results() const { return results_; }
 
   private:
     std::string build_mail_command() const;
-    void fail_pending(Stage stage, const smtp::Reply& reply, bool from_remote);
+    void decide(std::size_t index, Verdict verdict, Stage stage, const smtp::Reply& reply,
+                bool remote);
+    void fail_pending(Stage stage, const smtp::Reply& reply, bool remote);
 
     Capabilities capabilities_;
     const smtp::Envelope& envelope_;  // outlives the transaction
     MessageTraits traits_;
-    std::vector<RecipientResult> results_;
+    std::vector<AttemptResult> results_;
     std::vector<bool> decided_;   // a final result is known for the recipient
     std::vector<bool> accepted_;  // RCPT got 2xx, the body's reply decides
     bool mail_accepted_ = false;

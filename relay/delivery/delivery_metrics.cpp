@@ -4,31 +4,29 @@
 
 namespace smarthost::delivery {
 
-void count_outcomes(const std::vector<const queue::ClaimedMessage*>& part,
-                    const std::vector<queue::RecordedState>& states, queue::TimePoint now) {
+void count_outcomes(const std::vector<queue::AttemptResult>& results,
+                    const std::vector<queue::RecipientState>& states, queue::TimePoint now) {
     auto& m = metrics::global();
-    std::size_t k = 0;
-    for (const auto* message : part) {
-        for (std::size_t r = 0; r < message->recipients.size() && k < states.size(); ++r, ++k) {
-            const prometheus::Labels account{{"account", message->account_name}};
-            switch (states[k]) {
-                case queue::RecordedState::delivered:
-                    m.recipients_delivered.Add(account).Increment();
-                    m.delivery_latency.Observe(
-                        std::chrono::duration<double>(now - message->received_at).count());
-                    break;
-                case queue::RecordedState::bounced:
-                    m.recipients_bounced.Add(account).Increment();
-                    break;
-                case queue::RecordedState::deferred:
-                    m.recipients_deferred.Increment();
-                    break;
-                case queue::RecordedState::expired:
-                    m.recipients_expired.Increment();
-                    break;
-                case queue::RecordedState::lease_lost:
-                    break;
-            }
+    for (std::size_t i = 0; i < results.size() && i < states.size(); ++i) {
+        const auto& message = *results[i].message;
+        const prometheus::Labels account{{"account", message.account_name}};
+        switch (states[i]) {
+            case queue::RecipientState::delivered:
+                m.recipients_delivered.Add(account).Increment();
+                m.delivery_latency.Observe(
+                    std::chrono::duration<double>(now - message.received_at).count());
+                break;
+            case queue::RecipientState::bounced:
+                m.recipients_bounced.Add(account).Increment();
+                break;
+            case queue::RecipientState::deferred:
+                m.recipients_deferred.Increment();
+                break;
+            case queue::RecipientState::expired:
+                m.recipients_expired.Increment();
+                break;
+            case queue::RecipientState::lease_lost:
+                break;
         }
     }
 }

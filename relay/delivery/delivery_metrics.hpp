@@ -10,10 +10,10 @@
 
 namespace smarthost::delivery {
 
-// `states` holds one entry per recipient of `part`, in message then recipient order (as
-// Claims::record reports them); lease_lost ones are another worker's to count.
-void count_outcomes(const std::vector<const queue::ClaimedMessage*>& part,
-                    const std::vector<queue::RecordedState>& states, queue::TimePoint now);
+// states[i] is what Claims::record left results[i] in; lease_lost ones are another
+// worker's to count.
+void count_outcomes(const std::vector<queue::AttemptResult>& results,
+                    const std::vector<queue::RecipientState>& states, queue::TimePoint now);
 
 // smarthost_purged_rows_total{table}: bodies are not rows deleted and are not counted.
 void count_purged(const queue::PurgeReport& report);

@@ -8,7 +8,6 @@
 #include "core/config.hpp"
 #include "core/metrics/metrics.hpp"
 #include "relay/delivery/connection_slots.hpp"
-#include "relay/delivery/dsn.hpp"
 #include "relay/delivery/smtp_client.hpp"
 #include "relay/dns/address_policy.hpp"
 #include "relay/dns/mx_plan.hpp"
@@ -18,8 +17,9 @@ namespace smarthost::delivery {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
+using queue::AttemptResult;
 using queue::ClaimedMessage;
-using Kind = queue::Outcome::Kind;
+using queue::Verdict;
 
 namespace {
 
@@ -28,15 +28,6 @@ struct Target {
     std::vector<tcp::endpoint> endpoints;
     TlsPolicy tls = TlsPolicy::opportunistic;
     const UpstreamConfig* auth = nullptr;  // AUTH with its credentials after opening
-};
-
-// Why a host could not take the mail; the next host is tried.
-struct HostFailure {
-    bool permanent = false;
-    std::string reply;
-    std::string status;
-    ConnectionInfo connection;
-    bool from_remote = false;
 };
 
 TlsPolicy policy_of(OutboundTls tls) {
@@ -72,65 +63,32 @@ ClientSettings client_settings(const DomainRoute& route, const Target& target, T
     return s;
 }
 
-Kind kind_of(delivery::Outcome outcome) {
-    switch (outcome) {
-        case delivery::Outcome::delivered:
-            return Kind::delivered;
-        case delivery::Outcome::permanent:
-            return Kind::bounced;
-        case delivery::Outcome::temporary:
-            break;
-    }
-    return Kind::deferred;
+// `result` for one recipient of the claim.
+AttemptResult for_recipient(AttemptResult result, const ClaimedMessage& message,
+                            const queue::ClaimedRecipient& recipient) {
+    result.message = &message;
+    result.recipient = &recipient;
+    return result;
 }
 
-RecipientAttempt attempt(const ClaimedMessage& message, const queue::ClaimedRecipient& recipient,
-                         Kind kind, const std::string& reply, const std::string& status,
-                         const ConnectionInfo& connection, bool from_remote) {
-    RecipientAttempt a;
-    a.outcome.recipient_id = recipient.id;
-    a.outcome.address = recipient.address;
-    a.outcome.kind = kind;
-    a.outcome.reply = reply;
-    a.outcome.status = status.empty() ? status_of_reply(reply) : status;
-    a.outcome.remote_host = connection.remote_host;
-    a.outcome.remote_ip = connection.remote_ip;
-    a.outcome.tls_version = connection.tls_version;
-    a.outcome.attempts = recipient.attempts;
-    a.outcome.received_at = message.received_at;
-    a.from_remote = from_remote;
-    return a;
-}
-
-// The same result for every recipient of `messages`.
-void append_all(std::vector<RecipientAttempt>& out,
-                const std::vector<const ClaimedMessage*>& messages, Kind kind,
-                const HostFailure& why) {
+// The same result for every recipient of `messages`, with `verdict`: the caller decides
+// what a host's failure means for the mail.
+void append_all(std::vector<AttemptResult>& out, const std::vector<const ClaimedMessage*>& messages,
+                Verdict verdict, AttemptResult why) {
+    why.verdict = verdict;
     for (const auto* message : messages)
         for (const auto& recipient : message->recipients)
-            out.push_back(attempt(*message, recipient, kind, why.reply, why.status, why.connection,
-                                  why.from_remote));
-}
-
-HostFailure failure_of(const ClientFailure& failure) {
-    HostFailure f;
-    f.permanent = failure.outcome() == delivery::Outcome::permanent;
-    f.reply = describe(failure.reply);
-    f.status = status_of_reply(f.reply);
-    f.connection = failure.connection;
-    f.from_remote = failure.from_remote;
-    return f;
+            out.push_back(for_recipient(why, *message, recipient));
 }
 
 // A local diagnosis: "5.1.10 null MX: ..." (no SMTP code: nothing was said on the wire).
-HostFailure local_failure(bool permanent, const std::string& status, const std::string& reason,
-                          const std::string& host = {}) {
-    HostFailure f;
-    f.permanent = permanent;
-    f.status = status;
-    f.reply = status + " " + reason;
-    f.connection.remote_host = host;
-    return f;
+AttemptResult local_failure(Verdict verdict, const std::string& status, const std::string& reason,
+                            const std::string& host = {}) {
+    AttemptResult result;
+    result.verdict = verdict;
+    result.reply = smtp::Reply{0, status, {reason}};
+    result.peer.host = host;
+    return result;
 }
 
 smtp::Envelope envelope_of(const ClaimedMessage& message) {
@@ -157,7 +115,7 @@ asio::awaitable<StepResult> open_connection(const DomainRoute& route, const Targ
     connection = std::make_unique<SmtpClientConnection>(route.executor,
                                                         client_settings(route, target, target.tls));
     auto opened = co_await connection->open(target.host, target.endpoints);
-    if (!opened && opened.failure->tls_failed && target.tls == TlsPolicy::opportunistic) {
+    if (!opened && opened.tls_failed && target.tls == TlsPolicy::opportunistic) {
         connection = std::make_unique<SmtpClientConnection>(
             route.executor, client_settings(route, target, TlsPolicy::none));
         opened = co_await connection->open(target.host, target.endpoints);
@@ -183,19 +141,19 @@ class HostSlot {
 
 // Sends every message over connections to one host; nullopt (and `failure`) when no
 // connection could be opened, so the caller tries the next host.
-asio::awaitable<std::optional<std::vector<RecipientAttempt>>> deliver_via(
+asio::awaitable<std::optional<std::vector<AttemptResult>>> deliver_via(
     const DomainRoute& route, const Target& target,
-    const std::vector<const ClaimedMessage*>& messages, HostFailure& failure) {
+    const std::vector<const ClaimedMessage*>& messages, AttemptResult& failure) {
     const std::string host = to_lower(target.host);
     co_await route.slots.acquire_host(host, route.config.host_limit_for(host));
     const HostSlot slot(route.slots, host);
     std::unique_ptr<SmtpClientConnection> connection;
     auto opened = co_await open_connection(route, target, connection);
     if (!opened) {
-        failure = failure_of(*opened.failure);
+        failure = std::move(*opened.failure);
         co_return std::nullopt;
     }
-    std::vector<RecipientAttempt> out;
+    std::vector<AttemptResult> out;
     for (std::size_t i = 0; i < messages.size(); ++i) {
         const ClaimedMessage& message = *messages[i];
         if (i > 0) {
@@ -210,39 +168,35 @@ asio::awaitable<std::optional<std::vector<RecipientAttempt>>> deliver_via(
                 if (!reopened) {
                     const std::vector<const ClaimedMessage*> rest(
                         messages.begin() + static_cast<std::ptrdiff_t>(i), messages.end());
-                    append_all(out, rest, Kind::deferred, failure_of(*reopened.failure));
+                    append_all(out, rest, Verdict::temporary, std::move(*reopened.failure));
                     co_return out;
                 }
             }
         }
         if (!message.body) {
-            append_all(out, {&message}, Kind::deferred,
-                       local_failure(false, "4.3.0", "message body not available"));
+            append_all(out, {&message}, Verdict::temporary,
+                       local_failure(Verdict::temporary, "4.3.0", "message body not available"));
             continue;
         }
         const smtp::Envelope envelope = envelope_of(message);
         auto report = co_await connection->send_message(envelope, *message.body);
         for (std::size_t r = 0; r < message.recipients.size(); ++r) {
-            if (r >= report.recipients.size()) {  // the client reports on every one
-                out.push_back(attempt(message, message.recipients[r], Kind::deferred,
-                                      "4.3.0 no result for this recipient", "4.3.0",
-                                      report.connection, false));
-                continue;
-            }
-            const auto& result = report.recipients[r];
-            const std::string reply = describe(result.reply);
-            out.push_back(attempt(message, message.recipients[r], kind_of(result.outcome), reply,
-                                  status_of_reply(reply), report.connection, result.from_remote));
+            // The client reports on every recipient, in envelope order.
+            AttemptResult result =
+                r < report.recipients.size()
+                    ? std::move(report.recipients[r])
+                    : local_failure(Verdict::temporary, "4.3.0", "no result for this recipient");
+            out.push_back(for_recipient(std::move(result), message, message.recipients[r]));
         }
     }
     if (connection->usable()) co_await connection->quit();
     co_return out;
 }
 
-asio::awaitable<std::vector<RecipientAttempt>> deliver_upstream(
+asio::awaitable<std::vector<AttemptResult>> deliver_upstream(
     DomainRoute route, const std::vector<const ClaimedMessage*>& messages) {
     const auto& upstream = route.config.upstream;
-    std::vector<RecipientAttempt> out;
+    std::vector<AttemptResult> out;
     Target target;
     target.host = upstream.host;
     target.tls = policy_of(upstream.tls);
@@ -260,49 +214,52 @@ asio::awaitable<std::vector<RecipientAttempt>> deliver_upstream(
         }
     }
     if (target.endpoints.empty()) {
-        append_all(
-            out, messages, Kind::deferred,
-            local_failure(false, "4.4.3", "upstream relay " + upstream.host + " has no address"));
+        append_all(out, messages, Verdict::temporary,
+                   local_failure(Verdict::temporary, "4.4.3",
+                                 "upstream relay " + upstream.host + " has no address"));
         co_return out;
     }
-    HostFailure failure;
+    AttemptResult failure;
     auto sent = co_await deliver_via(route, target, messages, failure);
     if (sent) co_return std::move(*sent);
     // Our own relay's refusal is a setup problem, not the recipient's: never bounce.
-    append_all(out, messages, Kind::deferred, failure);
+    append_all(out, messages, Verdict::temporary, std::move(failure));
     co_return out;
 }
 
 }  // namespace
 
-asio::awaitable<std::vector<RecipientAttempt>> deliver_domain(
+asio::awaitable<std::vector<AttemptResult>> deliver_domain(
     DomainRoute route, std::string domain, std::vector<const ClaimedMessage*> messages) {
     const metrics::Stopwatch attempt_time(metrics::global().delivery_duration);
     if (route.config.upstream.applies_to(domain)) {
         auto via_upstream = co_await deliver_upstream(route, messages);
         co_return via_upstream;
     }
-    std::vector<RecipientAttempt> out;
+    std::vector<AttemptResult> out;
     auto mx_answer = co_await route.resolver.mx(domain);
     const dns::MxPlan plan = dns::plan_mx(domain, mx_answer, route.random);
     if (plan.verdict != dns::Verdict::proceed) {
-        const bool bounce = plan.verdict == dns::Verdict::bounce;
-        append_all(out, messages, bounce ? Kind::bounced : Kind::deferred,
-                   local_failure(bounce, plan.enhanced_status, plan.reason));
+        const Verdict verdict =
+            plan.verdict == dns::Verdict::bounce ? Verdict::permanent : Verdict::temporary;
+        append_all(out, messages, verdict,
+                   local_failure(verdict, plan.enhanced_status, plan.reason));
         co_return out;
     }
     // RFC 5321 section 5.1: try the hosts in order; the mail bounces only when every host
     // failed permanently, any temporary failure defers it.
     bool any_temporary = false;
-    HostFailure last = local_failure(false, "4.4.4", "no usable mail exchanger for " + domain);
+    AttemptResult last =
+        local_failure(Verdict::temporary, "4.4.4", "no usable mail exchanger for " + domain);
     const TlsPolicy tls = policy_of(route.config.tls_for(domain));
     for (const auto& host : plan.hosts) {
         auto addresses = co_await route.resolver.addresses(host.name);
         const dns::HostTargets targets = dns::plan_host(host, addresses, route.address_policy);
         if (targets.verdict != dns::Verdict::proceed) {
-            const bool permanent = targets.verdict == dns::Verdict::bounce;
-            last = local_failure(permanent, targets.enhanced_status, targets.reason, host.name);
-            any_temporary |= !permanent;
+            const Verdict verdict =
+                targets.verdict == dns::Verdict::bounce ? Verdict::permanent : Verdict::temporary;
+            last = local_failure(verdict, targets.enhanced_status, targets.reason, host.name);
+            any_temporary |= verdict != Verdict::permanent;
             continue;
         }
         Target target;
@@ -310,13 +267,14 @@ asio::awaitable<std::vector<RecipientAttempt>> deliver_domain(
         target.tls = tls;
         for (const auto& address : targets.addresses)
             target.endpoints.emplace_back(asio::ip::make_address(address), route.config.mx_port);
-        HostFailure failure;
+        AttemptResult failure;
         auto sent = co_await deliver_via(route, target, messages, failure);
         if (sent) co_return std::move(*sent);
-        last = failure;
-        any_temporary |= !failure.permanent;
+        any_temporary |= failure.verdict != Verdict::permanent;
+        last = std::move(failure);
     }
-    append_all(out, messages, any_temporary ? Kind::deferred : Kind::bounced, last);
+    append_all(out, messages, any_temporary ? Verdict::temporary : Verdict::permanent,
+               std::move(last));
     co_return out;
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // One attempt at the mail of one destination domain: choose the route (an upstream relay,
 // or the domain's MX hosts in order, RFC 5321 section 5.1), open a connection, send each
-// message over it (RSET between them), and turn every recipient's result into a queue
-// Outcome. DNS verdicts that bounce or defer the whole domain are decided here too.
+// message over it (RSET between them), and give every recipient its AttemptResult. DNS
+// verdicts that bounce or defer the whole domain are decided here too.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -24,13 +24,6 @@ namespace smarthost::delivery {
 
 class ConnectionSlots;
 
-// An Outcome and whether its reply came from a remote server (for the DSN's
-// Diagnostic-Code, RFC 3464 2.3.6) or is a local diagnosis.
-struct RecipientAttempt {
-    queue::Outcome outcome;
-    bool from_remote = false;
-};
-
 struct DomainRoute {
     boost::asio::any_io_executor executor;
     dns::Resolver& resolver;
@@ -41,9 +34,9 @@ struct DomainRoute {
     ConnectionSlots& slots;  // per-host limits; the caller holds the domain's slot
 };
 
-// One RecipientAttempt per recipient of `messages`, in message order, then recipient
-// order. The messages must all be for `domain` and stay alive until it completes.
-boost::asio::awaitable<std::vector<RecipientAttempt>> deliver_domain(
+// One AttemptResult for every recipient of `messages`, pointing into them. The messages
+// must all be for `domain` and outlive the results.
+boost::asio::awaitable<std::vector<queue::AttemptResult>> deliver_domain(
     DomainRoute route, std::string domain, std::vector<const queue::ClaimedMessage*> messages);
 
 }  // namespace smarthost::delivery

@@ -91,7 +91,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
           settings(std::move(settings_in)),
           config(settings.delivery),
           schedule(retry_policy(config)),
-          claims(pool, schedule),
+          claims(pool),
           address_policy(config.allow_destination_networks),
           slots(executor, config.concurrency),
           random(std::random_device{}()),
@@ -158,7 +158,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
     }
 
     AttemptRecorder recorder() {
-        return AttemptRecorder{claims, committer, owner, settings.hostname};
+        return AttemptRecorder{claims, schedule, committer, owner, settings.hostname};
     }
 
     // ---- claiming --------------------------------------------------------------------
@@ -256,15 +256,15 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
         auto self = shared_from_this();
         const std::string domain = batch->domain;
         co_await slots.acquire(domain, config.limit_for(domain));
-        std::optional<std::vector<RecipientAttempt>> attempts;
+        std::optional<std::vector<queue::AttemptResult>> results;
         try {
-            attempts = co_await deliver_domain(route(), domain, part);
+            results = co_await deliver_domain(route(), domain, part);
         } catch (const std::exception& e) {
             spdlog::error("delivery: {}: {}", domain, e.what());
         }
         slots.release(domain);
-        if (attempts) {
-            co_await record_attempts(recorder(), part, std::move(*attempts));
+        if (results) {
+            co_await record_attempts(recorder(), std::move(*results));
         } else {
             auto released = co_await claims.release(owner, ids_of(part));
             (void)released;

@@ -90,19 +90,6 @@ std::optional<smtp::Reply> parse_reply(std::string_view text) {
     return reply;
 }
 
-std::string describe(const smtp::Reply& reply) {
-    std::string out = std::to_string(reply.code);
-    if (!reply.enhanced.empty()) out += " " + reply.enhanced;
-    bool first = true;
-    for (const auto& line : reply.lines) {
-        if (line.empty()) continue;
-        out += first ? " " : "; ";
-        out += line;
-        first = false;
-    }
-    return out;
-}
-
 // ---- EHLO -------------------------------------------------------------------------------
 
 bool Capabilities::offers_auth(std::string_view mechanism) const {

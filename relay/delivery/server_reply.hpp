@@ -39,9 +39,6 @@ class ReplyReader {
 // Parses one whole reply given as text ("250-a\r\n250 b\r\n"); for tests and tools.
 std::optional<smtp::Reply> parse_reply(std::string_view text);
 
-// "550 5.1.1 No such user" (lines joined with "; "): how a reply is stored and logged.
-std::string describe(const smtp::Reply& reply);
-
 // ---- EHLO (RFC 5321 section 4.1.1.1 and the extensions' RFCs) ---------------------------
 
 struct Capabilities {

@@ -41,12 +41,18 @@ struct SmtpClientConnection::Impl {
 
     smtp::Reply greeting;
     Capabilities capabilities;
-    ConnectionInfo info;
+    queue::Peer peer;
 
     void close() { channel.close(); }
 
-    ClientFailure failure(Stage stage, smtp::Reply reply, bool from_remote) const {
-        return ClientFailure{stage, std::move(reply), from_remote, false, info};
+    AttemptResult failure(Stage stage, smtp::Reply reply, bool remote) const {
+        AttemptResult result;
+        result.verdict = verdict_of(reply.code);
+        result.reply = std::move(reply);
+        result.remote = remote;
+        result.stage = stage;
+        result.peer = peer;
+        return result;
     }
     StepResult local_failure(Stage stage) const {
         return {failure(stage, channel.last_local_failure(), false)};
@@ -60,8 +66,8 @@ struct SmtpClientConnection::Impl {
     asio::awaitable<StepResult> connect_one(const tcp::endpoint& address) {
         close();
         tls_verified = false;
-        info.remote_ip = address.address().to_string();
-        info.tls_version.clear();
+        peer.ip = address.address().to_string();
+        peer.tls_version.clear();
         auto& stream = channel.stream();
         boost::system::error_code ec;
         stream.socket().open(address.protocol(), ec);
@@ -156,14 +162,13 @@ struct SmtpClientConnection::Impl {
             close();
             auto result =
                 StepResult{failure(Stage::starttls, local_reply::tls_failed(error), false)};
-            result.failure->tls_failed = true;
+            result.tls_failed = true;
             co_return result;
         }
         auto& tls = stream.start_tls(std::move(tls_context));
-        if (!info.remote_host.empty())
-            SSL_set_tlsext_host_name(tls.native_handle(), info.remote_host.c_str());
+        if (!peer.host.empty()) SSL_set_tlsext_host_name(tls.native_handle(), peer.host.c_str());
         if (policy == TlsPolicy::verify)
-            tls.set_verify_callback(ssl::host_name_verification(info.remote_host));
+            tls.set_verify_callback(ssl::host_name_verification(peer.host));
         channel.discard_input();
         const auto ec = co_await stream.handshake(ssl::stream_base::client,
                                                   Clock::now() + settings.timeouts.tls_handshake);
@@ -174,10 +179,10 @@ struct SmtpClientConnection::Impl {
             close();
             auto result =
                 StepResult{failure(Stage::starttls, local_reply::tls_failed(detail), false)};
-            result.failure->tls_failed = true;
+            result.tls_failed = true;
             co_return result;
         }
-        info.tls_version = stream.tls_version();
+        peer.tls_version = stream.tls_version();
         tls_verified =
             policy == TlsPolicy::verify && SSL_get_verify_result(stream.tls_handle()) == X509_V_OK;
         auto result = co_await ehlo();
@@ -230,7 +235,7 @@ SmtpClientConnection::~SmtpClientConnection() {
 asio::awaitable<StepResult> SmtpClientConnection::connect(std::string remote_host,
                                                           std::vector<tcp::endpoint> addresses) {
     auto impl = impl_;
-    impl->info.remote_host = std::move(remote_host);
+    impl->peer.host = std::move(remote_host);
     StepResult result{
         impl->failure(Stage::connect, local_reply::connect_failed("no address"), false)};
     for (const auto& address : addresses) {
@@ -284,7 +289,8 @@ asio::awaitable<DeliveryReport> SmtpClientConnection::send_message(const smtp::E
         }
     }
     report.recipients = transaction.results();
-    report.connection = impl->info;
+    for (auto& result : report.recipients)
+        result.peer = impl->peer;
     co_return report;
 }
 
@@ -318,8 +324,8 @@ const Capabilities& SmtpClientConnection::capabilities() const {
 const smtp::Reply& SmtpClientConnection::greeting() const {
     return impl_->greeting;
 }
-const ConnectionInfo& SmtpClientConnection::info() const {
-    return impl_->info;
+const queue::Peer& SmtpClientConnection::peer() const {
+    return impl_->peer;
 }
 
 }  // namespace smarthost::delivery

@@ -50,35 +50,20 @@ struct ClientSettings {
     ClientTimeouts timeouts;
 };
 
-// For the events log: who we talked to and how.
-struct ConnectionInfo {
-    std::string remote_host;  // the name we connected to (MX host)
-    std::string remote_ip;
-    std::string tls_version;  // "TLSv1.3"; empty without TLS
-};
-
-// Why a step (connect, EHLO, STARTTLS, AUTH, RSET) did not succeed.
-struct ClientFailure {
-    Stage stage = Stage::connect;
-    smtp::Reply reply;         // the server's reply, or one made up locally (see local_reply)
-    bool from_remote = false;  // the reply came from the server
+// Every step (connect, EHLO, STARTTLS, AUTH, RSET) either succeeds or gives the result
+// the mail gets if the caller gives up on this host: the server's refusal, or our own
+// reply for what went wrong locally, with the peer as far as it got.
+struct StepResult {
+    std::optional<AttemptResult> failure;
     // The TLS handshake failed: under the opportunistic policy the caller may retry this
     // host without TLS, or try the next MX.
     bool tls_failed = false;
-    ConnectionInfo connection;
-
-    Outcome outcome() const { return outcome_of(reply.code); }
-};
-
-struct StepResult {
-    std::optional<ClientFailure> failure;
     bool ok() const { return !failure; }
     explicit operator bool() const { return ok(); }
 };
 
 struct DeliveryReport {
-    std::vector<RecipientResult> recipients;  // in envelope order
-    ConnectionInfo connection;
+    std::vector<AttemptResult> recipients;    // in envelope order, each with the peer
     bool pipelined = false;                   // MAIL, RCPTs and DATA went in one write
     bool eight_bit_without_8bitmime = false;  // see ClientTransaction
 };
@@ -123,7 +108,7 @@ class SmtpClientConnection {
     bool usable() const;
     const Capabilities& capabilities() const;
     const smtp::Reply& greeting() const;
-    const ConnectionInfo& info() const;
+    const queue::Peer& peer() const;
 
   private:
     struct Impl;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "core/ascii.hpp"
 #include "relay/dns/address_policy.hpp"
 
 namespace smarthost::dns {
@@ -21,13 +22,6 @@ Plan failed(Verdict verdict, std::string enhanced_status, std::string reason) {
 std::string lookup_failure(std::string_view type, std::string_view name, AnswerStatus status) {
     return std::string(type) + " lookup for " + std::string(name) +
            (status == AnswerStatus::timeout ? " timed out" : " failed temporarily");
-}
-
-std::string lowercase(std::string name) {
-    for (char& c : name) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return name;
 }
 
 }  // namespace
@@ -63,7 +57,7 @@ MxPlan plan_mx(std::string_view domain, const Result<MxAnswer>& answer, std::mt1
               [](const MxRecord& x, const MxRecord& y) { return x.preference < y.preference; });
     for (const MxRecord& record : records) {
         if (record.exchange == ".") continue;
-        if (!seen.insert(lowercase(record.exchange)).second) continue;
+        if (!seen.insert(to_lower(record.exchange)).second) continue;
         hosts.push_back(MxHost{record.exchange, record.preference, false});
     }
     if (hosts.empty()) {

@@ -2,16 +2,15 @@
 
 #include <algorithm>
 
+#include "core/ascii.hpp"
+
 namespace smarthost::policy {
 
 std::string domain_of(std::string_view address) {
     const auto at = address.rfind('@');
     if (at == std::string_view::npos) return {};
-    std::string domain(address.substr(at + 1));
+    std::string domain = to_lower(address.substr(at + 1));
     if (!domain.empty() && domain.back() == '.') domain.pop_back();
-    std::transform(domain.begin(), domain.end(), domain.begin(), [](unsigned char c) {
-        return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    });
     return domain;
 }
 

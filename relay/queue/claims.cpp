@@ -278,7 +278,7 @@ std::vector<std::int64_t> Claim::recipient_ids() const {
     return ids;
 }
 
-Claims::Claims(pg::Pool& pool, RetrySchedule& schedule) : pool_(pool), schedule_(schedule) {}
+Claims::Claims(pg::Pool& pool) : pool_(pool) {}
 
 asio::awaitable<Result<Claim>> Claims::claim(std::string owner, std::chrono::milliseconds lease,
                                              std::size_t max_recipients, std::size_t max_domains,

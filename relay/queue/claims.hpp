@@ -4,7 +4,8 @@
 // holds the lease, and gives back what it did not finish. Any number of workers in any
 // number of processes may claim from one database: FOR UPDATE SKIP LOCKED keeps their
 // batches disjoint, and a crashed worker's recipients are claimed again once the lease
-// has run out. claims.cpp claims, extends and releases; settle.cpp records the outcomes.
+// has run out. claims.cpp claims, extends and releases; settle.cpp settles and records
+// the attempt results.
 //
 // New mail is announced on the 'smarthost_queue' channel (pg_notify at enqueue); the
 // pool does not deliver notifications, so waking a scheduler on it needs a dedicated
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "relay/queue/attempt_result.hpp"
 #include "relay/queue/group_commit.hpp"
 #include "relay/queue/retry_schedule.hpp"
 #include "relay/smtp/envelope.hpp"
@@ -68,37 +70,12 @@ struct Claim {
     std::vector<std::int64_t> recipient_ids() const;
 };
 
-// What one attempt for one recipient came to. `attempts` and `received_at` are copied
-// from the claim: the retry schedule and the expiry decision need them.
-struct Outcome {
-    enum class Kind { delivered, deferred, bounced };
-    std::int64_t recipient_id = 0;
-    std::string address;  // the recipient's, as claimed: a hard bounce suppresses it
-    Kind kind = Kind::deferred;
-    std::string reply;        // the SMTP reply, or a local diagnosis ("4.4.1 connection refused")
-    std::string status;       // RFC 3463 enhanced status of the reply: "5.1.1"
-    std::string remote_host;  // empty when no server was reached
-    std::string remote_ip;
-    std::string tls_version;
-    int attempts = 1;
-    TimePoint received_at;
-};
-
-// The state an outcome actually left its recipient in.
-enum class RecordedState { delivered, deferred, bounced, expired, lease_lost };
-// The recipients.state value ("delivered", ...), and "lease_lost" for logs.
-const char* state_name(RecordedState state);
-
+// What Claims::record did: each result's settlement, or lease_lost where another worker
+// had taken the recipient over, and whether each report was stored.
 struct RecordReport {
-    std::size_t updated = 0;            // recipients still leased by the owner, now written
-    std::vector<RecordedState> states;  // one per outcome, in order
-    std::vector<bool> reports_stored;   // one per QueuedReport given to record()
-};
-
-// What record() will write for an outcome if its lease still holds.
-struct PlannedOutcome {
-    RecordedState state = RecordedState::deferred;  // never lease_lost
-    std::optional<TimePoint> next_attempt_at;       // for deferred
+    std::size_t updated = 0;             // recipients still leased by the owner, now written
+    std::vector<RecipientState> states;  // one per result, in order
+    std::vector<bool> reports_stored;    // one per QueuedReport given to record()
 };
 
 // A delivery report (DSN) to queue together with the outcomes it reports on.
@@ -109,8 +86,8 @@ struct QueuedReport {
 
 class Claims {
   public:
-    // The pool (and the schedule) must outlive this; all run on the pool's executor.
-    Claims(pg::Pool& pool, RetrySchedule& schedule);
+    // The pool must outlive this; all run on the pool's executor.
+    explicit Claims(pg::Pool& pool);
 
     // Leases up to max_recipients due recipients — queued or deferred whose
     // next_attempt_at has come, and in_flight ones whose lease has expired — from at most
@@ -129,29 +106,18 @@ class Claims {
                                                              std::vector<std::int64_t> ids,
                                                              std::chrono::milliseconds lease);
 
-    // Writes the outcomes in one transaction: recipient state and last_reply, an
-    // 'attempt' event and one for the outcome, a suppression for hard bounces (5.1.x).
-    // A deferral of a message older than the queue lifetime becomes 'expired'. Only
-    // recipients still in_flight under `owner` are touched (a worker whose lease was
-    // taken over must not overwrite the new owner's work): the others are lease_lost.
+    // Writes settled results (settle() below) in one transaction: recipient state and
+    // last_reply, an 'attempt' event and one for the new state, a suppression for hard
+    // bounces (5.1.x), and the reports — each stored (and announced) only if every
+    // recipient it reports on was left bounced or expired, so a crash can never record a
+    // bounce without its report, nor a recipient taken over by another worker be reported
+    // twice. Only recipients still in_flight under `owner` are touched (a worker whose
+    // lease was taken over must not overwrite the new owner's work): the others are
+    // lease_lost. `results` must outlive the call.
     boost::asio::awaitable<Result<RecordReport>> record(std::string owner,
-                                                        std::vector<Outcome> outcomes,
-                                                        TimePoint now);
-    boost::asio::awaitable<Result<RecordReport>> record(std::string owner,
-                                                        std::vector<Outcome> outcomes);
-
-    // The states record() will leave the outcomes in (the retry schedule decides between
-    // deferred and expired), so reports can be written before recording.
-    std::vector<PlannedOutcome> plan(const std::vector<Outcome>& outcomes, TimePoint now);
-
-    // As record(), for planned outcomes, and in the same transaction the reports: each
-    // is stored (and announced) only if every recipient it reports on was left bounced or
-    // expired, so a crash can never record a bounce without its report, nor a recipient
-    // taken over by another worker be reported twice.
-    boost::asio::awaitable<Result<RecordReport>> record(std::string owner,
-                                                        std::vector<Outcome> outcomes,
-                                                        std::vector<PlannedOutcome> planned,
-                                                        std::vector<QueuedReport> reports);
+                                                        const std::vector<AttemptResult>& results,
+                                                        std::vector<Settlement> settlements,
+                                                        std::vector<QueuedReport> reports = {});
 
     // Gives back leased recipients without counting the attempt: queued again if never
     // attempted before, deferred otherwise, due as before. All of the owner's (shutdown),
@@ -162,7 +128,12 @@ class Claims {
 
   private:
     pg::Pool& pool_;
-    RetrySchedule& schedule_;
 };
+
+// What each result leaves its recipient in: delivered, bounced for a permanent failure,
+// and for a temporary one deferred to the schedule's next attempt, or expired once the
+// message has outlived the queue lifetime. Pure; results must point into a claim.
+std::vector<Settlement> settle(const std::vector<AttemptResult>& results, RetrySchedule& schedule,
+                               TimePoint now);
 
 }  // namespace smarthost::queue

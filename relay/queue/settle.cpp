@@ -1,6 +1,6 @@
-// Settling a claim (Claims::plan and Claims::record): what each attempt leaves its
-// recipient in (the retry schedule decides between deferred and expired), written with its
-// events, suppressions and bounce reports in one transaction, only while the lease holds.
+// Settling a claim: what each attempt result leaves its recipient in (settle: the retry
+// schedule decides between deferred and expired), written with its events, suppressions
+// and bounce reports in one transaction, only while the lease holds (Claims::record).
 // Claiming, leases and releases are in claims.cpp.
 #include <chrono>
 #include <cstdint>
@@ -18,7 +18,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-// One outcome: the recipient row if still ours, then its events and, for a hard bounce,
+// One result: the recipient row if still ours, then its events and, for a hard bounce,
 // the suppression — all only if the row was updated. $10 is the recipient's canonical
 // address (smtp::canonical_address), the form every suppression lookup uses. Returns 1 or
 // 0 rows updated.
@@ -57,120 +57,111 @@ std::int64_t micros_since_epoch(TimePoint when) {
     return std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count();
 }
 
-bool is_hard_bounce(const Outcome& outcome) {
+bool is_hard_bounce(const AttemptResult& result) {
     // RFC 3463: 5.1.x are addressing failures (no such user, bad domain): permanent.
-    return outcome.kind == Outcome::Kind::bounced && outcome.status.starts_with("5.1.");
+    return result.verdict == Verdict::permanent && result.reply.status().starts_with("5.1.");
 }
 
 }  // namespace
 
-const char* state_name(RecordedState state) {
+const char* state_name(RecipientState state) {
     switch (state) {
-        case RecordedState::delivered:
+        case RecipientState::delivered:
             return "delivered";
-        case RecordedState::deferred:
+        case RecipientState::deferred:
             return "deferred";
-        case RecordedState::bounced:
+        case RecipientState::bounced:
             return "bounced";
-        case RecordedState::expired:
+        case RecipientState::expired:
             return "expired";
-        case RecordedState::lease_lost:
+        case RecipientState::lease_lost:
             break;
     }
     return "lease_lost";
 }
 
-asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
-                                                     std::vector<Outcome> outcomes) {
-    co_return co_await record(std::move(owner), std::move(outcomes),
-                              std::chrono::system_clock::now());
-}
-
-asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
-                                                     std::vector<Outcome> outcomes, TimePoint now) {
-    auto planned = plan(outcomes, now);
-    auto report = co_await record(std::move(owner), std::move(outcomes), std::move(planned), {});
-    co_return report;
-}
-
-std::vector<PlannedOutcome> Claims::plan(const std::vector<Outcome>& outcomes, TimePoint now) {
-    std::vector<PlannedOutcome> planned;
-    planned.reserve(outcomes.size());
-    for (const Outcome& outcome : outcomes) {
-        PlannedOutcome p;
-        switch (outcome.kind) {
-            case Outcome::Kind::delivered:
-                p.state = RecordedState::delivered;
+std::vector<Settlement> settle(const std::vector<AttemptResult>& results, RetrySchedule& schedule,
+                               TimePoint now) {
+    std::vector<Settlement> settlements;
+    settlements.reserve(results.size());
+    for (const AttemptResult& result : results) {
+        Settlement settlement;
+        switch (result.verdict) {
+            case Verdict::delivered:
+                settlement.state = RecipientState::delivered;
                 break;
-            case Outcome::Kind::bounced:
-                p.state = RecordedState::bounced;
+            case Verdict::permanent:
+                settlement.state = RecipientState::bounced;
                 break;
-            case Outcome::Kind::deferred: {
-                const auto decision =
-                    schedule_.after_temporary_failure(outcome.received_at, outcome.attempts, now);
-                p.state = decision.expire ? RecordedState::expired : RecordedState::deferred;
-                if (!decision.expire) p.next_attempt_at = decision.next_attempt_at;
+            case Verdict::temporary: {
+                const auto decision = schedule.after_temporary_failure(
+                    result.message->received_at, result.recipient->attempts, now);
+                settlement.state =
+                    decision.expire ? RecipientState::expired : RecipientState::deferred;
+                if (!decision.expire) settlement.next_attempt_at = decision.next_attempt_at;
                 break;
             }
         }
-        planned.push_back(p);
+        settlements.push_back(settlement);
     }
-    return planned;
+    return settlements;
 }
 
 asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
-                                                     std::vector<Outcome> outcomes,
-                                                     std::vector<PlannedOutcome> planned,
+                                                     const std::vector<AttemptResult>& results,
+                                                     std::vector<Settlement> settlements,
                                                      std::vector<QueuedReport> reports) {
     RecordReport report;
-    if (outcomes.empty()) co_return report;
-    if (planned.size() != outcomes.size())
-        planned = plan(outcomes, std::chrono::system_clock::now());
+    if (results.empty()) co_return report;
+    if (settlements.size() != results.size())
+        co_return Error{"record: one settlement per attempt result is needed", {}, false};
     std::vector<pg::Statement> statements;
-    statements.reserve(outcomes.size() + reports.size() + 2);
+    statements.reserve(results.size() + reports.size() + 2);
     std::vector<std::int64_t> ids;
-    for (const Outcome& outcome : outcomes)
-        ids.push_back(outcome.recipient_id);
+    for (const AttemptResult& result : results)
+        ids.push_back(result.recipient->id);
     statements.push_back(pg::Statement{k_lock_recipients, {pg::text(id_array(ids))}});
-    for (std::size_t i = 0; i < outcomes.size(); ++i) {
-        const Outcome& outcome = outcomes[i];
-        const PlannedOutcome& p = planned[i];
-        const bool hard_bounce = is_hard_bounce(outcome);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const AttemptResult& result = results[i];
+        const Settlement& settlement = settlements[i];
+        const bool hard_bounce = is_hard_bounce(result);
         pg::Param next_attempt = pg::null_param();
-        if (p.next_attempt_at) next_attempt = pg::to_param(micros_since_epoch(*p.next_attempt_at));
+        if (settlement.next_attempt_at)
+            next_attempt = pg::to_param(micros_since_epoch(*settlement.next_attempt_at));
         statements.push_back(pg::Statement{
             k_record,
             {
-                pg::to_param(outcome.recipient_id),
+                pg::to_param(result.recipient->id),
                 pg::text(owner),
-                pg::text(state_name(p.state)),
-                pg::text(outcome.reply),
+                pg::text(state_name(settlement.state)),
+                pg::text(result.reply.summary()),
                 std::move(next_attempt),
-                pg::text(outcome.remote_host),
-                pg::text(outcome.remote_ip),
-                pg::text(outcome.tls_version),
+                pg::text(result.peer.host),
+                pg::text(result.peer.ip),
+                pg::text(result.peer.tls_version),
                 pg::to_param(hard_bounce),
-                pg::text(hard_bounce ? smtp::canonical_address(outcome.address) : std::string()),
+                pg::text(hard_bounce ? smtp::canonical_address(result.recipient->address)
+                                     : std::string()),
             }});
     }
     for (const QueuedReport& queued : reports)
         statements.push_back(insert_message_statement(queued.message, &queued.reported_recipients));
     if (!reports.empty()) statements.push_back(notify_queue_statement());
-    // The outcomes happened: recording them must not give up on a transient conflict,
+    // The attempts happened: recording them must not give up on a transient conflict,
     // or the leases run out and the messages go out a second time. A transaction that
     // PostgreSQL aborted left nothing behind, so it is simply run again.
-    auto results = co_await pool_.transaction(statements);
-    for (int retry = 0; retry < k_record_retries && !results && is_transient(results.error());
+    auto written = co_await pool_.transaction(statements);
+    for (int retry = 0; retry < k_record_retries && !written && is_transient(written.error());
          ++retry)
-        results = co_await pool_.transaction(statements);
-    if (!results) co_return results.error();
-    for (std::size_t i = 0; i < outcomes.size(); ++i) {
-        const bool updated = (*results)[1 + i].get_int(0, 0) == 1;
-        report.states.push_back(updated ? planned[i].state : RecordedState::lease_lost);
+        written = co_await pool_.transaction(statements);
+    if (!written) co_return written.error();
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const bool updated = (*written)[1 + i].get_int(0, 0) == 1;
+        report.states.push_back(updated ? settlements[i].state : RecipientState::lease_lost);
         if (updated) ++report.updated;
     }
     for (std::size_t i = 0; i < reports.size(); ++i)
-        report.reports_stored.push_back((*results)[1 + outcomes.size() + i].affected() > 0);
+        report.reports_stored.push_back((*written)[1 + results.size() + i].affected() > 0);
     co_return report;
 }
 

@@ -44,6 +44,27 @@ std::string Reply::wire() const {
     return out;
 }
 
+std::string Reply::summary() const {
+    std::string out = code == 0 ? std::string() : std::to_string(code);
+    if (!enhanced.empty()) out += out.empty() ? enhanced : " " + enhanced;
+    bool first = true;
+    for (const auto& line : lines) {
+        if (line.empty()) continue;
+        if (!out.empty()) out += first ? " " : "; ";
+        out += line;
+        first = false;
+    }
+    return out;
+}
+
+std::string Reply::status() const {
+    if (!enhanced.empty()) return enhanced;
+    if (code >= 200 && code < 300) return "2.0.0";
+    if (code >= 400 && code < 500) return "4.0.0";
+    if (code >= 500 && code < 600) return "5.0.0";
+    return {};
+}
+
 namespace reply {
 
 Reply greeting(std::string_view hostname) {

@@ -19,6 +19,12 @@ struct Reply {
     // The bytes on the wire: "250-first\r\n250 last\r\n", the enhanced code on every line.
     std::string wire() const;
     bool positive() const { return code < 400; }
+    // One line, as the queue stores it and logs show it: "550 5.1.1 No such user", lines
+    // joined with "; ". Code 0 (a local diagnosis, never on the wire) is left out.
+    std::string summary() const;
+    // The RFC 3463 status: the enhanced code, or for a 2xx, 4xx or 5xx reply without one
+    // its class's X.0.0; empty otherwise.
+    std::string status() const;
 };
 
 // The reply catalogue: every code, enhanced code and text the server uses.

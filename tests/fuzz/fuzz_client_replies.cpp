@@ -71,7 +71,7 @@ void check_reply(const smtp::Reply& reply) {
         for (std::size_t k = 0; k < i; ++k)
             check(caps.auth_mechanisms[k] != mechanism);
     }
-    const auto text = delivery::describe(reply);
+    const auto text = reply.summary();
     check(text.starts_with(std::to_string(reply.code)));
 }
 

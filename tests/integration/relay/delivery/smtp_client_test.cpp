@@ -95,15 +95,15 @@ TEST_F(SmtpClientTest, DeliversToSmtpSinkWithPipelining) {
     test::SmtpSink sink;
     SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::none));
     auto opened = run(client.open("localhost", {endpoint_of("127.0.0.1", sink.port())}));
-    ASSERT_TRUE(opened) << describe(opened.failure->reply);
+    ASSERT_TRUE(opened) << opened.failure->reply.summary();
     EXPECT_TRUE(client.capabilities().pipelining);
     auto envelope = envelope_to({"a@example.com", "b@example.com"});
     auto report = run(client.send_message(envelope, k_body));
     EXPECT_TRUE(report.pipelined);
     ASSERT_EQ(report.recipients.size(), 2u);
     for (const auto& result : report.recipients)
-        EXPECT_EQ(result.outcome, Outcome::delivered) << describe(result.reply);
-    EXPECT_EQ(report.connection.remote_ip, "127.0.0.1");
+        EXPECT_EQ(result.verdict, Verdict::delivered) << result.reply.summary();
+    EXPECT_EQ(report.recipients[0].peer.ip, "127.0.0.1");
     run(client.quit());
     const auto dumps = sink.dumps();
     ASSERT_EQ(dumps.size(), 1u);
@@ -121,7 +121,7 @@ TEST_F(SmtpClientTest, DeliversToSmtpSinkOneCommandAtATimeWithoutPipelining) {
     auto envelope = envelope_to({"a@example.com"});
     auto report = run(client.send_message(envelope, k_body));
     EXPECT_FALSE(report.pipelined);
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::delivered);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::delivered);
     run(client.quit());
 }
 
@@ -133,10 +133,10 @@ TEST_F(SmtpClientTest, DeliveredByteForByteWithDotStuffingUndone) {
     ASSERT_TRUE(open(client, server));
     auto envelope = envelope_to({"a@example.com"});
     auto report = run(client.send_message(envelope, k_body));
-    ASSERT_EQ(report.recipients[0].outcome, Outcome::delivered);
+    ASSERT_EQ(report.recipients[0].verdict, Verdict::delivered);
     EXPECT_EQ(report.recipients[0].reply.code, 250);
-    EXPECT_EQ(report.connection.remote_ip, "127.0.0.2");
-    EXPECT_EQ(report.connection.remote_host, "mx.test");
+    EXPECT_EQ(report.recipients[0].peer.ip, "127.0.0.2");
+    EXPECT_EQ(report.recipients[0].peer.host, "mx.test");
     const auto received = server.transactions();
     ASSERT_EQ(received.size(), 1u);
     EXPECT_EQ(received[0].body, k_body + "\r\n");
@@ -182,10 +182,10 @@ TEST_F(SmtpClientTest, PerRecipientTemporaryAndPermanentFailures) {
     auto envelope = envelope_to({"ok@example.com", "later@example.com", "never@example.com"});
     auto report = run(client.send_message(envelope, k_body));
     ASSERT_EQ(report.recipients.size(), 3u);
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::delivered);
-    EXPECT_EQ(report.recipients[1].outcome, Outcome::temporary);
-    EXPECT_EQ(describe(report.recipients[1].reply), "451 4.2.1 Mailbox busy");
-    EXPECT_EQ(report.recipients[2].outcome, Outcome::permanent);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::delivered);
+    EXPECT_EQ(report.recipients[1].verdict, Verdict::temporary);
+    EXPECT_EQ(report.recipients[1].reply.summary(), "451 4.2.1 Mailbox busy");
+    EXPECT_EQ(report.recipients[2].verdict, Verdict::permanent);
     EXPECT_EQ(report.recipients[2].reply.enhanced, "5.1.1");
     EXPECT_EQ(report.recipients[2].stage, Stage::rcpt);
     ASSERT_EQ(server.transactions().size(), 1u);
@@ -200,7 +200,7 @@ TEST_F(SmtpClientTest, AllRecipientsRefusedPipelinedSendsNoBody) {
     ASSERT_TRUE(open(client, server));
     auto envelope = envelope_to({"never@example.com"});
     auto report = run(client.send_message(envelope, k_body));
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::permanent);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::permanent);
     EXPECT_TRUE(client.usable());
     EXPECT_TRUE(server.transactions().empty());
     EXPECT_TRUE(run(client.reset()));
@@ -215,7 +215,7 @@ TEST_F(SmtpClientTest, FinalDotRefusalFailsTheAcceptedRecipients) {
     auto envelope = envelope_to({"a@example.com", "b@example.com"});
     auto report = run(client.send_message(envelope, k_body));
     for (const auto& result : report.recipients) {
-        EXPECT_EQ(result.outcome, Outcome::permanent);
+        EXPECT_EQ(result.verdict, Verdict::permanent);
         EXPECT_EQ(result.stage, Stage::data_end);
         EXPECT_EQ(result.reply.enhanced, "5.7.1");
     }
@@ -229,9 +229,9 @@ TEST_F(SmtpClientTest, ConnectionDroppedMidDataIsTemporary) {
     ASSERT_TRUE(open(client, server));
     auto envelope = envelope_to({"a@example.com"});
     auto report = run(client.send_message(envelope, std::string(300 * 1024, 'x')));
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::temporary);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::temporary);
     EXPECT_EQ(report.recipients[0].reply.enhanced, "4.4.2");
-    EXPECT_FALSE(report.recipients[0].from_remote);
+    EXPECT_FALSE(report.recipients[0].remote);
     EXPECT_FALSE(client.usable());
 }
 
@@ -247,9 +247,9 @@ TEST_F(SmtpClientTest, StalledServerTimesOutAtRcpt) {
     const auto started = std::chrono::steady_clock::now();
     auto report = run(client.send_message(envelope, k_body));
     EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::temporary);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::temporary);
     EXPECT_EQ(report.recipients[0].stage, Stage::rcpt);
-    EXPECT_NE(describe(report.recipients[0].reply).find("Timed out"), std::string::npos);
+    EXPECT_NE(report.recipients[0].reply.summary().find("Timed out"), std::string::npos);
     EXPECT_FALSE(client.usable());
 }
 
@@ -264,7 +264,7 @@ TEST_F(SmtpClientTest, StalledServerTimesOutAfterTheFinalDot) {
     ASSERT_TRUE(open(client, server));
     auto envelope = envelope_to({"a@example.com"});
     auto report = run(client.send_message(envelope, k_body));
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::temporary);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::temporary);
     EXPECT_EQ(report.recipients[0].stage, Stage::data_end);
 }
 
@@ -278,7 +278,7 @@ TEST_F(SmtpClientTest, SilentServerTimesOutWaitingForTheGreeting) {
     auto result = open(client, server);
     ASSERT_FALSE(result);
     EXPECT_EQ(result.failure->stage, Stage::greeting);
-    EXPECT_EQ(result.failure->outcome(), Outcome::temporary);
+    EXPECT_EQ(result.failure->verdict, Verdict::temporary);
 }
 
 TEST_F(SmtpClientTest, Greeting421IsATemporaryFailureWithTheReply) {
@@ -289,9 +289,9 @@ TEST_F(SmtpClientTest, Greeting421IsATemporaryFailureWithTheReply) {
     auto result = open(client, server);
     ASSERT_FALSE(result);
     EXPECT_EQ(result.failure->stage, Stage::greeting);
-    EXPECT_TRUE(result.failure->from_remote);
+    EXPECT_TRUE(result.failure->remote);
     EXPECT_EQ(result.failure->reply.code, 421);
-    EXPECT_EQ(result.failure->outcome(), Outcome::temporary);
+    EXPECT_EQ(result.failure->verdict, Verdict::temporary);
     EXPECT_FALSE(client.usable());
 }
 
@@ -332,7 +332,7 @@ TEST_F(SmtpClientTest, ConnectionReusedWithRsetForThreeMessages) {
         auto envelope = envelope_to({"r" + std::to_string(i) + "@example.com"});
         auto report =
             run(client.send_message(envelope, "Subject: " + std::to_string(i) + "\r\n\r\nx\r\n"));
-        ASSERT_EQ(report.recipients[0].outcome, Outcome::delivered);
+        ASSERT_EQ(report.recipients[0].verdict, Verdict::delivered);
     }
     run(client.quit());
     EXPECT_EQ(server.connections(), 1u);
@@ -355,7 +355,7 @@ TEST_F(SmtpClientTest, HeloFallbackWhenEhloIsRefused) {
     auto envelope = envelope_to({"a@example.com"});
     auto report = run(client.send_message(envelope, k_body));
     EXPECT_FALSE(report.pipelined);
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::delivered);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::delivered);
 }
 
 TEST_F(SmtpClientTest, Smtputf8MessageToServerWithoutItIsRefusedWithoutSending) {
@@ -364,7 +364,7 @@ TEST_F(SmtpClientTest, Smtputf8MessageToServerWithoutItIsRefusedWithoutSending) 
     ASSERT_TRUE(open(client, server));
     auto envelope = envelope_to({"j\xc3\xb6rg@example.com"});
     auto report = run(client.send_message(envelope, k_body));
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::permanent);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::permanent);
     EXPECT_EQ(report.recipients[0].reply.enhanced, "5.6.7");
     for (const auto& command : server.commands())
         EXPECT_NE(command.rfind("MAIL", 0), 0u) << command;
@@ -379,7 +379,7 @@ TEST_F(SmtpClientTest, MessageOverServerSizeIsRefusedWithoutSending) {
     ASSERT_TRUE(open(client, server));
     auto envelope = envelope_to({"a@example.com"});
     auto report = run(client.send_message(envelope, std::string(200, 'x')));
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::permanent);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::permanent);
     EXPECT_EQ(report.recipients[0].reply.enhanced, "5.3.4");
 }
 
@@ -391,13 +391,13 @@ TEST_F(SmtpClientTest, OpportunisticStartTlsWithSelfSignedCertificate) {
     ScriptableSmtpServer server(script);
     SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::opportunistic));
     auto opened = open(client, server);
-    ASSERT_TRUE(opened) << describe(opened.failure->reply);
-    EXPECT_EQ(client.info().tls_version, "TLSv1.3");
+    ASSERT_TRUE(opened) << opened.failure->reply.summary();
+    EXPECT_EQ(client.peer().tls_version, "TLSv1.3");
     EXPECT_FALSE(client.capabilities().starttls);  // capabilities from the EHLO inside TLS
     auto envelope = envelope_to({"a@example.com"});
     auto report = run(client.send_message(envelope, k_body));
-    EXPECT_EQ(report.recipients[0].outcome, Outcome::delivered);
-    EXPECT_EQ(report.connection.tls_version, "TLSv1.3");
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::delivered);
+    EXPECT_EQ(report.recipients[0].peer.tls_version, "TLSv1.3");
     ASSERT_EQ(server.transactions().size(), 1u);
     EXPECT_TRUE(server.transactions()[0].tls);
     EXPECT_EQ(server.transactions()[0].body, k_body + "\r\n");
@@ -410,9 +410,9 @@ TEST_F(SmtpClientTest, OpportunisticCarriesOnInTheClearWhenStartTlsIsRefused) {
     ScriptableSmtpServer server(script);
     SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::opportunistic));
     ASSERT_TRUE(open(client, server));
-    EXPECT_TRUE(client.info().tls_version.empty());
+    EXPECT_TRUE(client.peer().tls_version.empty());
     auto envelope = envelope_to({"a@example.com"});
-    EXPECT_EQ(run(client.send_message(envelope, k_body)).recipients[0].outcome, Outcome::delivered);
+    EXPECT_EQ(run(client.send_message(envelope, k_body)).recipients[0].verdict, Verdict::delivered);
 }
 
 TEST_F(SmtpClientTest, PolicyNoneNeverStartsTls) {
@@ -421,7 +421,7 @@ TEST_F(SmtpClientTest, PolicyNoneNeverStartsTls) {
     ScriptableSmtpServer server(script);
     SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::none));
     ASSERT_TRUE(open(client, server));
-    EXPECT_TRUE(client.info().tls_version.empty());
+    EXPECT_TRUE(client.peer().tls_version.empty());
     const auto commands = server.commands();
     EXPECT_EQ(std::count(commands.begin(), commands.end(), "STARTTLS"), 0);
 }
@@ -434,9 +434,9 @@ TEST_F(SmtpClientTest, VerifyPolicyFailsOnSelfSignedCertificate) {
     auto result = open(client, server);
     ASSERT_FALSE(result);
     EXPECT_EQ(result.failure->stage, Stage::starttls);
-    EXPECT_TRUE(result.failure->tls_failed);
+    EXPECT_TRUE(result.tls_failed);
     EXPECT_EQ(result.failure->reply.enhanced, "4.7.5");
-    EXPECT_EQ(result.failure->outcome(), Outcome::temporary);
+    EXPECT_EQ(result.failure->verdict, Verdict::temporary);
     EXPECT_FALSE(client.usable());
 }
 
@@ -466,8 +466,8 @@ TEST_F(SmtpClientTest, VerifyPolicySucceedsWithTrustedCertificateAndMatchingName
     s.tls_ca_file = ca.path();
     SmtpClientConnection client(io_.get_executor(), s);
     auto opened = open(client, server);
-    ASSERT_TRUE(opened) << describe(opened.failure->reply);
-    EXPECT_FALSE(client.info().tls_version.empty());
+    ASSERT_TRUE(opened) << opened.failure->reply.summary();
+    EXPECT_FALSE(client.peer().tls_version.empty());
 }
 
 TEST_F(SmtpClientTest, VerifyPolicyFailsOnHostNameMismatch) {
@@ -480,7 +480,7 @@ TEST_F(SmtpClientTest, VerifyPolicyFailsOnHostNameMismatch) {
     SmtpClientConnection client(io_.get_executor(), s);
     auto result = run(client.open("other.test", {endpoint_of(server.address(), server.port())}));
     ASSERT_FALSE(result);
-    EXPECT_TRUE(result.failure->tls_failed);
+    EXPECT_TRUE(result.tls_failed);
 }
 
 TEST_F(SmtpClientTest, VerifyPolicyRequiresStartTls) {
@@ -520,7 +520,7 @@ TEST_F(SmtpClientTest, AuthenticatesWithPlainOverVerifiedTls) {
     EXPECT_EQ(bad.failure->reply.code, 535);
     ASSERT_TRUE(run(client.authenticate("relay-user", "s3cret")));
     auto envelope = envelope_to({"a@example.com"});
-    EXPECT_EQ(run(client.send_message(envelope, k_body)).recipients[0].outcome, Outcome::delivered);
+    EXPECT_EQ(run(client.send_message(envelope, k_body)).recipients[0].verdict, Verdict::delivered);
     EXPECT_TRUE(server.transactions()[0].authenticated);
 }
 
@@ -540,15 +540,15 @@ TEST_F(SmtpClientTest, NeverSendsCredentialsOverTlsWithAnUnverifiedCertificate) 
     ScriptableSmtpServer server(auth_script());
     SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::opportunistic));
     ASSERT_TRUE(open(client, server));
-    ASSERT_EQ(client.info().tls_version, "TLSv1.3");
+    ASSERT_EQ(client.peer().tls_version, "TLSv1.3");
     auto result = run(client.authenticate("relay-user", "s3cret"));
     ASSERT_FALSE(result);
     EXPECT_EQ(result.failure->stage, Stage::auth);
-    EXPECT_FALSE(result.failure->from_remote);
-    EXPECT_EQ(describe(result.failure->reply),
+    EXPECT_FALSE(result.failure->remote);
+    EXPECT_EQ(result.failure->reply.summary(),
               "454 4.7.0 Refusing to send credentials over TLS whose certificate was not "
               "verified");
-    EXPECT_EQ(result.failure->outcome(), Outcome::temporary);
+    EXPECT_EQ(result.failure->verdict, Verdict::temporary);
     EXPECT_FALSE(any_auth_command(server));
 }
 
@@ -560,7 +560,7 @@ TEST_F(SmtpClientTest, SendsCredentialsOverUnverifiedTlsWhenAllowed) {
     ASSERT_TRUE(open(client, server));
     ASSERT_TRUE(run(client.authenticate("relay-user", "s3cret")));
     auto envelope = envelope_to({"a@example.com"});
-    EXPECT_EQ(run(client.send_message(envelope, k_body)).recipients[0].outcome, Outcome::delivered);
+    EXPECT_EQ(run(client.send_message(envelope, k_body)).recipients[0].verdict, Verdict::delivered);
     EXPECT_TRUE(server.transactions()[0].authenticated);
 }
 
@@ -576,7 +576,7 @@ TEST_F(SmtpClientTest, NeverSendsCredentialsWithoutTls) {
         auto result = run(client.authenticate("u", "p"));
         ASSERT_FALSE(result);
         EXPECT_EQ(result.failure->stage, Stage::auth);
-        EXPECT_EQ(describe(result.failure->reply),
+        EXPECT_EQ(result.failure->reply.summary(),
                   "454 4.7.0 Refusing to send credentials without TLS");
         EXPECT_FALSE(any_auth_command(server));
     }

@@ -32,7 +32,7 @@ class ClaimsTest : public ::testing::Test {
     pg::Pool pool{io.get_executor(), pg::Pool::Settings{db.url(), 4, 5, 10}};
     std::int64_t account_id = db.create_account("customer");
     RetrySchedule schedule{RetryPolicy{}, [] { return 0.5; }};  // no jitter: exact times
-    Claims claims{pool, schedule};
+    Claims claims{pool};
 
     // Enqueues one message to `addresses` and returns its id.
     std::string enqueue(std::vector<std::string> addresses,
@@ -64,8 +64,10 @@ class ClaimsTest : public ::testing::Test {
         return std::move(*result);
     }
 
-    RecordReport record(const std::string& owner, std::vector<Outcome> outcomes) {
-        auto result = test::run_awaitable(io, claims.record(owner, std::move(outcomes)));
+    RecordReport record(const std::string& owner, const std::vector<AttemptResult>& results) {
+        auto settlements = settle(results, schedule, std::chrono::system_clock::now());
+        auto result =
+            test::run_awaitable(io, claims.record(owner, results, std::move(settlements)));
         if (!result) throw std::runtime_error(result.error().message);
         return std::move(*result);
     }
@@ -99,20 +101,21 @@ class ClaimsTest : public ::testing::Test {
     }
 };
 
-Outcome outcome_for(const ClaimedMessage& message, const ClaimedRecipient& recipient,
-                    Outcome::Kind kind, std::string reply, std::string status) {
-    Outcome outcome;
-    outcome.recipient_id = recipient.id;
-    outcome.address = recipient.address;
-    outcome.kind = kind;
-    outcome.reply = std::move(reply);
-    outcome.status = std::move(status);
-    outcome.remote_host = "mx1.example.org";
-    outcome.remote_ip = "198.51.100.7";
-    outcome.tls_version = "TLSv1.3";
-    outcome.attempts = recipient.attempts;
-    outcome.received_at = message.received_at;
-    return outcome;
+// `reply` is "CODE ENHANCED text", as a server would send it.
+AttemptResult result_for(const ClaimedMessage& message, const ClaimedRecipient& recipient,
+                         Verdict verdict, const std::string& reply) {
+    AttemptResult result;
+    result.message = &message;
+    result.recipient = &recipient;
+    result.verdict = verdict;
+    const auto enhanced_end = reply.find(' ', 4);
+    result.reply = smtp::Reply{std::stoi(reply.substr(0, 3)),
+                               reply.substr(4, enhanced_end - 4),
+                               {reply.substr(enhanced_end + 1)}};
+    result.remote = true;
+    result.stage = Stage::rcpt;
+    result.peer = Peer{"mx1.example.org", "198.51.100.7", "TLSv1.3"};
+    return result;
 }
 
 TEST_F(ClaimsTest, ClaimGroupsDueRecipientsByDomainAndLeasesThem) {
@@ -343,7 +346,7 @@ TEST_F(ClaimsTest, ConcurrentClaimersNeverGetTheSameRecipient) {
                  "r" + std::to_string(i) + "@c.example"});
     }
     pg::Pool other_pool{io.get_executor(), pg::Pool::Settings{db.url(), 4, 5, 10}};
-    Claims other{other_pool, schedule};
+    Claims other{other_pool};
     std::vector<std::int64_t> seen;
     int empty_rounds = 0;
     auto worker = [&](Claims& claims, std::string owner) -> asio::awaitable<void> {
@@ -386,18 +389,16 @@ TEST_F(ClaimsTest, ExpiredLeaseIsReclaimedAndTheOldOwnerCannotOverwrite) {
     EXPECT_EQ(scalar("SELECT lease_owner FROM recipients"), "other");
 
     const auto& old = crashed.domains[0].messages[0];
-    RecordReport stale =
-        record("crashed", {outcome_for(old, old.recipients[0], Outcome::Kind::bounced,
-                                       "550 5.1.1 unknown", "5.1.1")});
+    RecordReport stale = record(
+        "crashed", {result_for(old, old.recipients[0], Verdict::permanent, "550 5.1.1 unknown")});
     EXPECT_EQ(stale.updated, 0u);
-    EXPECT_EQ(stale.states, std::vector<RecordedState>{RecordedState::lease_lost});
+    EXPECT_EQ(stale.states, std::vector<RecipientState>{RecipientState::lease_lost});
     EXPECT_EQ(scalar("SELECT state FROM recipients"), "in_flight");
     EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE kind <> 'accepted'"), "0");
     EXPECT_EQ(scalar("SELECT count(*) FROM suppressions"), "0");
 
-    RecordReport fresh =
-        record("other", {outcome_for(message, message.recipients[0], Outcome::Kind::delivered,
-                                     "250 2.0.0 ok", "2.0.0")});
+    RecordReport fresh = record(
+        "other", {result_for(message, message.recipients[0], Verdict::delivered, "250 2.0.0 ok")});
     EXPECT_EQ(fresh.updated, 1u);
     EXPECT_EQ(scalar("SELECT state FROM recipients"), "delivered");
 }
@@ -418,17 +419,16 @@ TEST_F(ClaimsTest, ReportIsStoredWithTheBounceItReportsInOneTransaction) {
     enqueue({"gone@example.org", "ok@example.org"});
     Claim c = claim("w");
     const auto& message = c.domains[0].messages[0];
-    std::vector<Outcome> outcomes{outcome_for(message, message.recipients[0],
-                                              Outcome::Kind::bounced, "550 5.1.1 unknown", "5.1.1"),
-                                  outcome_for(message, message.recipients[1],
-                                              Outcome::Kind::delivered, "250 2.0.0 ok", "2.0.0")};
-    const auto planned = claims.plan(outcomes, std::chrono::system_clock::now());
-    ASSERT_EQ(planned.size(), 2u);
-    EXPECT_EQ(planned[0].state, RecordedState::bounced);
+    std::vector<AttemptResult> outcomes{
+        result_for(message, message.recipients[0], Verdict::permanent, "550 5.1.1 unknown"),
+        result_for(message, message.recipients[1], Verdict::delivered, "250 2.0.0 ok")};
+    const auto settled = settle(outcomes, schedule, std::chrono::system_clock::now());
+    ASSERT_EQ(settled.size(), 2u);
+    EXPECT_EQ(settled[0].state, RecipientState::bounced);
     auto report = report_on(account_id, {message.recipients[0].id});
     const std::string report_id = report.message.id;
     auto result = test::run_awaitable(
-        io, claims.record("w", outcomes, planned, std::vector<QueuedReport>{std::move(report)}));
+        io, claims.record("w", outcomes, settled, std::vector<QueuedReport>{std::move(report)}));
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_EQ(result->reports_stored, std::vector<bool>{true});
     EXPECT_EQ(scalar("SELECT envelope_sender FROM messages WHERE id = $1::uuid", report_id), "");
@@ -442,15 +442,15 @@ TEST_F(ClaimsTest, ReportIsNotStoredWhenARecipientItNamesWasTakenOver) {
     db.exec("UPDATE recipients SET lease_expires_at = now() - interval '1 second'");
     ASSERT_EQ(claim("other").recipients, 1u);
     const auto& old = crashed.domains[0].messages[0];
-    std::vector<Outcome> outcomes{
-        outcome_for(old, old.recipients[0], Outcome::Kind::bounced, "550 5.1.1 unknown", "5.1.1")};
-    const auto planned = claims.plan(outcomes, std::chrono::system_clock::now());
+    std::vector<AttemptResult> outcomes{
+        result_for(old, old.recipients[0], Verdict::permanent, "550 5.1.1 unknown")};
+    const auto settled = settle(outcomes, schedule, std::chrono::system_clock::now());
     auto result = test::run_awaitable(
         io,
-        claims.record("crashed", outcomes, planned,
+        claims.record("crashed", outcomes, settled,
                       std::vector<QueuedReport>{report_on(account_id, {old.recipients[0].id})}));
     ASSERT_TRUE(result) << result.error().message;
-    EXPECT_EQ(result->states, std::vector<RecordedState>{RecordedState::lease_lost});
+    EXPECT_EQ(result->states, std::vector<RecipientState>{RecipientState::lease_lost});
     EXPECT_EQ(result->reports_stored, std::vector<bool>{false});
     EXPECT_EQ(scalar("SELECT count(*) FROM messages"), "1");  // the original only
 }
@@ -461,12 +461,12 @@ TEST_F(ClaimsTest, HardBounceSuppressesTheCanonicalAddress) {
     enqueue({"\"Gone.User\"@Example.ORG", "Jörg@Bücher.example"});
     Claim claim = this->claim("w");
     ASSERT_EQ(claim.recipients, 2u);
-    std::vector<Outcome> outcomes;
+    std::vector<AttemptResult> outcomes;
     for (const auto& group : claim.domains)
         for (const auto& message : group.messages)
             for (const auto& recipient : message.recipients)
-                outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::bounced,
-                                               "550 5.1.1 no such user", "5.1.1"));
+                outcomes.push_back(
+                    result_for(message, recipient, Verdict::permanent, "550 5.1.1 no such user"));
     EXPECT_EQ(record("w", outcomes).updated, 2u);
     std::set<std::string> stored;
     for (const auto& row : db.exec("SELECT address FROM suppressions"))
@@ -482,23 +482,23 @@ TEST_F(ClaimsTest, OutcomesAreRecordedWithEventsAndSuppressions) {
 
     Claim claim = this->claim("w");
     ASSERT_EQ(claim.recipients, 5u);
-    std::vector<Outcome> outcomes;
+    std::vector<AttemptResult> outcomes;
     for (const auto& group : claim.domains) {
         for (const auto& message : group.messages) {
             for (const auto& recipient : message.recipients) {
                 const std::string& a = recipient.address;
                 if (a == "ok@example.org")
-                    outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::delivered,
-                                                   "250 2.0.0 queued as X", "2.0.0"));
+                    outcomes.push_back(result_for(message, recipient, Verdict::delivered,
+                                                  "250 2.0.0 queued as X"));
                 if (a == "later@example.org" || a == "old@example.net")
-                    outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::deferred,
-                                                   "451 4.7.1 greylisted", "4.7.1"));
+                    outcomes.push_back(
+                        result_for(message, recipient, Verdict::temporary, "451 4.7.1 greylisted"));
                 if (a == "Gone@Example.org")
-                    outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::bounced,
-                                                   "550 5.1.1 no such user", "5.1.1"));
+                    outcomes.push_back(result_for(message, recipient, Verdict::permanent,
+                                                  "550 5.1.1 no such user"));
                 if (a == "policy@example.org")
-                    outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::bounced,
-                                                   "550 5.7.1 rejected by policy", "5.7.1"));
+                    outcomes.push_back(result_for(message, recipient, Verdict::permanent,
+                                                  "550 5.7.1 rejected by policy"));
             }
         }
     }
@@ -508,9 +508,10 @@ TEST_F(ClaimsTest, OutcomesAreRecordedWithEventsAndSuppressions) {
     EXPECT_EQ(report.updated, 5u);
     ASSERT_EQ(report.states.size(), 5u);
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
-        const bool is_old = outcomes[i].received_at < before - 5 * 24h;
-        if (outcomes[i].kind == Outcome::Kind::deferred) {
-            EXPECT_EQ(report.states[i], is_old ? RecordedState::expired : RecordedState::deferred);
+        const bool is_old = outcomes[i].message->received_at < before - 5 * 24h;
+        if (outcomes[i].verdict == Verdict::temporary) {
+            EXPECT_EQ(report.states[i],
+                      is_old ? RecipientState::expired : RecipientState::deferred);
         }
     }
 
@@ -571,9 +572,8 @@ TEST_F(ClaimsTest, OutcomesAreRecordedWithEventsAndSuppressions) {
     Claim again = this->claim("w");
     ASSERT_EQ(again.recipients, 1u);
     const auto& message = again.domains[0].messages[0];
-    RecordReport second =
-        record("w", {outcome_for(message, message.recipients[0], Outcome::Kind::bounced,
-                                 "550 5.1.1 nope", "5.1.1")});
+    RecordReport second = record(
+        "w", {result_for(message, message.recipients[0], Verdict::permanent, "550 5.1.1 nope")});
     EXPECT_EQ(second.updated, 1u);
     EXPECT_EQ(scalar("SELECT count(*) FROM suppressions"), "1");
 }
@@ -582,8 +582,8 @@ TEST_F(ClaimsTest, DeferredRecipientIsDueAgainOnlyAfterItsNextAttempt) {
     enqueue({"r@example.org"});
     Claim first = claim("w");
     const auto& message = first.domains.at(0).messages.at(0);
-    record("w", {outcome_for(message, message.recipients[0], Outcome::Kind::deferred,
-                             "421 4.4.2 timeout", "4.4.2")});
+    record("w",
+           {result_for(message, message.recipients[0], Verdict::temporary, "421 4.4.2 timeout")});
     EXPECT_EQ(claim("w").recipients, 0u);
     db.exec("UPDATE recipients SET next_attempt_at = now() - interval '1 second'");
     Claim second = claim("w");
@@ -618,21 +618,25 @@ TEST_F(ClaimsTest, RecordingAndExtendingTheSameLeasesNeverDeadlock) {
         enqueue(addresses);
         Claim claim = this->claim("w", 1000, 100, 60s);
         ASSERT_EQ(claim.recipients, 80u);
-        std::vector<Outcome> outcomes;
+        std::vector<AttemptResult> outcomes;
         for (const auto& message : claim.domains.at(0).messages)
             for (const auto& recipient : message.recipients)
-                outcomes.push_back(outcome_for(message, recipient, Outcome::Kind::delivered,
-                                               "250 2.0.0 Ok", "2.0.0"));
+                outcomes.push_back(
+                    result_for(message, recipient, Verdict::delivered, "250 2.0.0 Ok"));
         // Highest id first: the opposite of the order an index scan finds them in.
-        std::sort(outcomes.begin(), outcomes.end(), [](const Outcome& a, const Outcome& b) {
-            return a.recipient_id > b.recipient_id;
-        });
+        std::sort(outcomes.begin(), outcomes.end(),
+                  [](const AttemptResult& a, const AttemptResult& b) {
+                      return a.recipient->id > b.recipient->id;
+                  });
         auto ids = claim.recipient_ids();
         std::optional<Result<RecordReport>> recorded;
         std::vector<Result<std::size_t>> extensions;
         asio::co_spawn(
             io,
-            [&]() -> asio::awaitable<void> { recorded = co_await claims.record("w", outcomes); },
+            [&]() -> asio::awaitable<void> {
+                recorded = co_await claims.record(
+                    "w", outcomes, settle(outcomes, schedule, std::chrono::system_clock::now()));
+            },
             asio::detached);
         for (int k = 0; k < 3; ++k)
             asio::co_spawn(

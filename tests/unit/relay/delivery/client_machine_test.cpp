@@ -151,9 +151,9 @@ TEST(ClientTransaction, NeedsSmtputf8ButServerLacksItIsPermanent567WithoutSendin
     ClientTransaction t(esmtp(), envelope, message_traits(envelope, "x\r\n"));
     ASSERT_TRUE(t.refused_before_sending());
     for (const auto& result : t.results()) {
-        EXPECT_EQ(result.outcome, Outcome::permanent);
+        EXPECT_EQ(result.verdict, Verdict::permanent);
         EXPECT_EQ(result.reply.enhanced, "5.6.7");
-        EXPECT_FALSE(result.from_remote);
+        EXPECT_FALSE(result.remote);
     }
 }
 
@@ -179,7 +179,7 @@ TEST(ClientTransaction, LargerThanServerSizeIsPermanent534) {
     auto envelope = envelope_to({"a@example.com"});
     ClientTransaction t(caps, envelope, message_traits(envelope, std::string(11, 'x')));
     ASSERT_TRUE(t.refused_before_sending());
-    EXPECT_EQ(t.results()[0].outcome, Outcome::permanent);
+    EXPECT_EQ(t.results()[0].verdict, Verdict::permanent);
     EXPECT_EQ(t.results()[0].reply.code, 552);
     EXPECT_EQ(t.results()[0].reply.enhanced, "5.3.4");
 }
@@ -205,13 +205,13 @@ TEST(ClientTransaction, PerRecipientOutcomes) {
     t.on_data_reply(reply("354 go\r\n"));
     t.on_final_reply(reply("250 2.0.0 Ok: queued as X\r\n"));
     const auto& r = t.results();
-    EXPECT_EQ(r[0].outcome, Outcome::delivered);
+    EXPECT_EQ(r[0].verdict, Verdict::delivered);
     EXPECT_EQ(r[0].stage, Stage::data_end);
-    EXPECT_EQ(r[1].outcome, Outcome::temporary);
-    EXPECT_EQ(describe(r[1].reply), "451 4.2.0 Try later");
-    EXPECT_EQ(r[2].outcome, Outcome::permanent);
+    EXPECT_EQ(r[1].verdict, Verdict::temporary);
+    EXPECT_EQ(r[1].reply.summary(), "451 4.2.0 Try later");
+    EXPECT_EQ(r[2].verdict, Verdict::permanent);
     EXPECT_EQ(r[2].stage, Stage::rcpt);
-    EXPECT_TRUE(r[2].from_remote);
+    EXPECT_TRUE(r[2].remote);
 }
 
 TEST(ClientTransaction, MailRefusedDecidesEveryRecipient) {
@@ -222,7 +222,7 @@ TEST(ClientTransaction, MailRefusedDecidesEveryRecipient) {
     t.on_rcpt_reply(1, reply("503 5.5.1 need MAIL\r\n"));
     EXPECT_FALSE(t.should_send_body());
     for (const auto& result : t.results()) {
-        EXPECT_EQ(result.outcome, Outcome::permanent);
+        EXPECT_EQ(result.verdict, Verdict::permanent);
         EXPECT_EQ(result.stage, Stage::mail);
         EXPECT_EQ(result.reply.code, 553);
     }
@@ -235,9 +235,9 @@ TEST(ClientTransaction, DataRefusedFailsOnlyAcceptedRecipients) {
     t.on_rcpt_reply(0, reply("250 ok\r\n"));
     t.on_rcpt_reply(1, reply("550 5.1.1 no\r\n"));
     t.on_data_reply(reply("451 4.3.0 not now\r\n"));
-    EXPECT_EQ(t.results()[0].outcome, Outcome::temporary);
+    EXPECT_EQ(t.results()[0].verdict, Verdict::temporary);
     EXPECT_EQ(t.results()[0].stage, Stage::data);
-    EXPECT_EQ(t.results()[1].outcome, Outcome::permanent);
+    EXPECT_EQ(t.results()[1].verdict, Verdict::permanent);
     EXPECT_EQ(t.results()[1].stage, Stage::rcpt);
 }
 
@@ -250,7 +250,7 @@ TEST(ClientTransaction, FinalReplyRefusalFailsAcceptedRecipients) {
     t.on_data_reply(reply("354 go\r\n"));
     t.on_final_reply(reply("554 5.7.1 Spam\r\n"));
     for (const auto& result : t.results()) {
-        EXPECT_EQ(result.outcome, Outcome::permanent);
+        EXPECT_EQ(result.verdict, Verdict::permanent);
         EXPECT_EQ(result.stage, Stage::data_end);
     }
 }
@@ -260,7 +260,7 @@ TEST(ClientTransaction, Rcpt552TooManyRecipientsIsTemporary) {
     ClientTransaction t(esmtp(), envelope, message_traits(envelope, "x\r\n"));
     t.on_mail_reply(reply("250 ok\r\n"));
     t.on_rcpt_reply(0, reply("552 5.5.3 Too many recipients\r\n"));
-    EXPECT_EQ(t.results()[0].outcome, Outcome::temporary);
+    EXPECT_EQ(t.results()[0].verdict, Verdict::temporary);
 }
 
 TEST(ClientTransaction, ConnectionLossMakesUndecidedRecipientsTemporary) {
@@ -271,10 +271,10 @@ TEST(ClientTransaction, ConnectionLossMakesUndecidedRecipientsTemporary) {
     t.on_rcpt_reply(1, reply("250 ok\r\n"));
     t.on_data_reply(reply("354 go\r\n"));
     t.on_connection_failed(Stage::data_end, local_reply::connection_lost(Stage::data_end));
-    EXPECT_EQ(t.results()[0].outcome, Outcome::permanent);
-    EXPECT_EQ(t.results()[1].outcome, Outcome::temporary);
+    EXPECT_EQ(t.results()[0].verdict, Verdict::permanent);
+    EXPECT_EQ(t.results()[1].verdict, Verdict::temporary);
     EXPECT_EQ(t.results()[1].reply.enhanced, "4.4.2");
-    EXPECT_FALSE(t.results()[1].from_remote);
+    EXPECT_FALSE(t.results()[1].remote);
 }
 
 TEST(EncodeXtext, EscapesPlusEqualsAndNonPrintables) {

@@ -67,7 +67,7 @@ TEST(ReplyReader, EnhancedCodeIsTakenOffEveryLine) {
     auto r = reply("550-5.7.1 first\r\n550 5.7.1 second\r\n");
     EXPECT_EQ(r.enhanced, "5.7.1");
     EXPECT_EQ(r.lines, (std::vector<std::string>{"first", "second"}));
-    EXPECT_EQ(describe(r), "550 5.7.1 first; second");
+    EXPECT_EQ(r.summary(), "550 5.7.1 first; second");
 }
 
 // Found by fuzz_client_replies: "550-5.7.1 first / 275 5.7.1 second" was a 275 reply with

@@ -19,6 +19,28 @@ TEST(Reply, EhloLinesCarryNoEnhancedCode) {
     EXPECT_EQ(r.wire(), "250-mx.example Hello client.example\r\n250-PIPELINING\r\n250 DSN\r\n");
 }
 
+TEST(Reply, SummaryIsOneLineWithTheLinesJoined) {
+    EXPECT_EQ((Reply{550, "5.1.1", {"first", "", "second"}}.summary()), "550 5.1.1 first; second");
+    EXPECT_EQ((Reply{451, "", {"try later"}}.summary()), "451 try later");
+    EXPECT_EQ((Reply{250, "2.0.0", {}}.summary()), "250 2.0.0");
+}
+
+TEST(Reply, SummaryOfALocalDiagnosisHasNoCode) {
+    // Code 0: never said on the wire, stored as "5.1.10 null MX ..." (RFC 7505).
+    EXPECT_EQ((Reply{0, "5.1.10", {"null MX"}}.summary()), "5.1.10 null MX");
+    EXPECT_EQ((Reply{0, "", {"x"}}.summary()), "x");
+}
+
+TEST(Reply, StatusIsTheEnhancedCodeElseTheClassDefault) {
+    EXPECT_EQ((Reply{550, "5.1.1", {}}.status()), "5.1.1");
+    EXPECT_EQ((Reply{554, "", {"transaction failed"}}.status()), "5.0.0");  // RFC 3463
+    EXPECT_EQ((Reply{421, "", {}}.status()), "4.0.0");
+    EXPECT_EQ((Reply{250, "", {}}.status()), "2.0.0");
+    EXPECT_EQ((Reply{354, "", {"go ahead"}}.status()), "");
+    EXPECT_EQ((Reply{0, "4.4.3", {"no address"}}.status()), "4.4.3");
+    EXPECT_EQ((Reply{0, "", {"no code"}}.status()), "");
+}
+
 TEST(Reply, EmptyAuthChallengeKeepsTheSpace) {
     EXPECT_EQ(reply::auth_challenge("").wire(), "334 \r\n");  // RFC 4954 section 4
 }
