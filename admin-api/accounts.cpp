@@ -10,6 +10,7 @@
 #include "admin-api/json_body.hpp"
 #include "admin-api/pagination.hpp"
 #include "core/pg/pool.hpp"
+#include "core/pg/sqlstate.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -137,7 +138,7 @@ asio::awaitable<Response> run_change(RequestContext& context, unsigned status, s
     auto rows =
         co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
     if (!rows) {
-        if (rows.error().code == "23505")
+        if (pg::classify(rows.error().code) == pg::SqlStateClass::unique_violation)
             co_return problem::conflict("an account with this name exists", "name",
                                         "already taken");
         co_return problem::from_database(rows.error());

@@ -9,6 +9,7 @@
 #include "admin-api/json_body.hpp"
 #include "core/crypto.hpp"
 #include "core/pg/pool.hpp"
+#include "core/pg/sqlstate.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -78,9 +79,10 @@ asio::awaitable<Response> run_change(RequestContext& context, unsigned status, s
     auto rows =
         co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
     if (!rows) {
-        if (rows.error().code == "23505")
+        if (pg::classify(rows.error().code) == pg::SqlStateClass::unique_violation)
             co_return problem::conflict("this username is taken", "username", "already taken");
-        if (rows.error().code == "23503") co_return problem::not_found("no such account");
+        if (pg::classify(rows.error().code) == pg::SqlStateClass::foreign_key_violation)
+            co_return problem::not_found("no such account");
         co_return problem::from_database(rows.error());
     }
     if (rows->empty()) co_return problem::not_found("no such credential");

@@ -8,6 +8,7 @@
 #include "admin-api/cidr.hpp"
 #include "admin-api/json_body.hpp"
 #include "core/pg/pool.hpp"
+#include "core/pg/sqlstate.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -60,11 +61,12 @@ asio::awaitable<Response> add_network(RequestContext& context, NetworkBreadth br
     auto rows =
         co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
     if (!rows) {
-        if (rows.error().code == "23P01") {
+        if (pg::classify(rows.error().code) == pg::SqlStateClass::exclusion_violation) {
             auto conflict = co_await overlap_conflict(context, *cidr);
             co_return conflict;
         }
-        if (rows.error().code == "23503") co_return problem::not_found("no such account");
+        if (pg::classify(rows.error().code) == pg::SqlStateClass::foreign_key_violation)
+            co_return problem::not_found("no such account");
         co_return problem::from_database(rows.error());
     }
     co_return json_response(201, std::string(rows->get(0, 0)));

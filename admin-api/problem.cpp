@@ -113,6 +113,11 @@ const char* refused_value(pg::SqlStateClass kind) {
         case pg::SqlStateClass::invalid_value:
             return "a value was refused by the database";
         case pg::SqlStateClass::unavailable:
+        case pg::SqlStateClass::unique_violation:
+        case pg::SqlStateClass::foreign_key_violation:
+        case pg::SqlStateClass::exclusion_violation:
+        case pg::SqlStateClass::rolled_back:
+        case pg::SqlStateClass::undefined_table:
         case pg::SqlStateClass::other:
             break;
     }

@@ -12,6 +12,7 @@
 #include "admin-api/json_body.hpp"
 #include "admin-api/mail_names.hpp"
 #include "core/pg/pool.hpp"
+#include "core/pg/sqlstate.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -72,10 +73,11 @@ struct DomainRoutes {
         auto rows =
             co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
         if (!rows) {
-            if (rows.error().code == "23505")
+            if (pg::classify(rows.error().code) == pg::SqlStateClass::unique_violation)
                 co_return problem::conflict("the account already has this domain", "domain",
                                             "already added");
-            if (rows.error().code == "23503") co_return problem::not_found("no such account");
+            if (pg::classify(rows.error().code) == pg::SqlStateClass::foreign_key_violation)
+                co_return problem::not_found("no such account");
             co_return problem::from_database(rows.error());
         }
         if (rows->empty()) co_return problem::not_found("no such domain");

@@ -9,6 +9,7 @@
 #include "admin-api/mail_names.hpp"
 #include "admin-api/pagination.hpp"
 #include "core/pg/pool.hpp"
+#include "core/pg/sqlstate.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -53,10 +54,11 @@ asio::awaitable<Response> add_suppression(RequestContext& context) {
     auto rows =
         co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
     if (!rows) {
-        if (rows.error().code == "23505")
+        if (pg::classify(rows.error().code) == pg::SqlStateClass::unique_violation)
             co_return problem::conflict(*address + " is already suppressed for this account",
                                         "address", "already suppressed");
-        if (rows.error().code == "23503") co_return problem::not_found("no such account");
+        if (pg::classify(rows.error().code) == pg::SqlStateClass::foreign_key_violation)
+            co_return problem::not_found("no such account");
         co_return problem::from_database(rows.error());
     }
     co_return json_response(201, std::string(rows->get(0, 0)));

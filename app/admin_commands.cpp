@@ -12,6 +12,7 @@
 #include "core/config.hpp"
 #include "core/crypto.hpp"
 #include "core/pg/pool.hpp"
+#include "core/pg/sqlstate.hpp"
 
 namespace smarthost {
 namespace {
@@ -85,7 +86,7 @@ int add_network(const Config& config, const std::string& account, const std::str
         auto rows = co_await pool.query(k_add_network, *id, cidr);
         if (!rows) {
             const auto& e = rows.error();
-            if (e.code == "23P01")
+            if (pg::classify(e.code) == pg::SqlStateClass::exclusion_violation)
                 std::cerr << "smarthost: " << cidr << " overlaps a network of an account\n";
             else if (e.code == "22P02")
                 std::cerr << "smarthost: " << cidr << " is not a network (CIDR expected)\n";
@@ -102,7 +103,7 @@ int create_token(const Config& config, const std::string& name) {
     return run_with_pool(config, [&](pg::Pool& pool) -> asio::awaitable<int> {
         auto token = co_await admin::create_api_token(pool, name);
         if (!token) {
-            if (token.error().code == "23505")
+            if (pg::classify(token.error().code) == pg::SqlStateClass::unique_violation)
                 std::cerr << "smarthost: a token named \"" << name << "\" exists already\n";
             else
                 std::cerr << "smarthost: " << token.error().message << '\n';

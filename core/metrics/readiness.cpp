@@ -7,6 +7,7 @@
 
 #include "core/pg/migrations.hpp"
 #include "core/pg/pool.hpp"
+#include "core/pg/sqlstate.hpp"
 
 namespace smarthost::metrics {
 namespace {
@@ -84,7 +85,7 @@ Readiness judge_readiness(const DatabaseFacts& database, int required_version, b
 boost::asio::awaitable<Readiness> check_readiness(pg::Pool& pool) {
     DatabaseFacts database;
     auto rows = co_await pool.query(k_database_facts);
-    if (!rows && rows.error().code == "42P01") {
+    if (!rows && pg::classify(rows.error().code) == pg::SqlStateClass::undefined_table) {
         database.schema_version = 0;  // no schema_migrations table: reachable, never migrated
         rows = co_await pool.query(k_fsync);
         if (rows) database.fsync = std::string(rows->get(0, 0));

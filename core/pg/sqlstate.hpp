@@ -20,7 +20,14 @@ enum class SqlStateClass {
     // Any other 22 data exception: text that is no value of the type (22P02), division by
     // zero (22012), ...
     invalid_value,
-    check_violation,  // 23514: a CHECK constraint refused the row
+    check_violation,        // 23514: a CHECK constraint refused the row
+    unique_violation,       // 23505 unique_violation
+    foreign_key_violation,  // 23503 foreign_key_violation
+    exclusion_violation,    // 23P01 exclusion_violation
+    // 40P01 deadlock_detected, 40001 serialization_failure: PostgreSQL aborted the
+    // transaction, which left nothing behind; running it again is safe.
+    rolled_back,
+    undefined_table,  // 42P01 undefined_table
 };
 
 SqlStateClass classify(std::string_view sqlstate);

@@ -32,10 +32,35 @@ TEST(SqlState, DataExceptionsAreRefusedValues) {
     EXPECT_EQ(classify("22000"), SqlStateClass::invalid_value);  // data_exception
 }
 
-TEST(SqlState, OnlyTheCheckViolationOfIntegrityErrorsIsSingledOut) {
+TEST(SqlState, UniqueForeignKeyAndExclusionViolationsAreToldApart) {
     EXPECT_EQ(classify("23514"), SqlStateClass::check_violation);
-    EXPECT_EQ(classify("23505"), SqlStateClass::other);  // unique_violation
-    EXPECT_EQ(classify("23503"), SqlStateClass::other);  // foreign_key_violation
+    EXPECT_EQ(classify("23505"), SqlStateClass::unique_violation);
+    EXPECT_EQ(classify("23503"), SqlStateClass::foreign_key_violation);
+    EXPECT_EQ(classify("23P01"), SqlStateClass::exclusion_violation);
+}
+
+TEST(SqlState, OtherIntegrityViolationsAreOther) {
+    EXPECT_EQ(classify("23000"), SqlStateClass::other);  // integrity_constraint_violation
+    EXPECT_EQ(classify("23502"), SqlStateClass::other);  // not_null_violation
+    EXPECT_EQ(classify("23001"), SqlStateClass::other);  // restrict_violation
+}
+
+TEST(SqlState, DeadlockAndSerializationFailureMeanTheTransactionWasRolledBack) {
+    EXPECT_EQ(classify("40P01"), SqlStateClass::rolled_back);  // deadlock_detected
+    EXPECT_EQ(classify("40001"), SqlStateClass::rolled_back);  // serialization_failure
+}
+
+TEST(SqlState, OtherTransactionRollbacksAreOther) {
+    // Not known to leave nothing behind, so not known to be safe to run again.
+    EXPECT_EQ(classify("40000"), SqlStateClass::other);  // transaction_rollback
+    EXPECT_EQ(classify("40003"), SqlStateClass::other);  // statement_completion_unknown
+    // transaction_integrity_constraint_violation
+    EXPECT_EQ(classify("40002"), SqlStateClass::other);
+}
+
+TEST(SqlState, AMissingTableIsUndefinedTable) {
+    EXPECT_EQ(classify("42P01"), SqlStateClass::undefined_table);
+    EXPECT_EQ(classify("42703"), SqlStateClass::other);  // undefined_column
 }
 
 TEST(SqlState, NoCodeOrAnUnknownOneIsOther) {
