@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/pg/pool.hpp"
+#include "core/pg/sqlstate.hpp"
 #include "relay/queue/claims.hpp"
 #include "relay/queue/recipient_locks.hpp"
 #include "relay/smtp/address.hpp"
@@ -47,10 +48,6 @@ WITH updated AS (
 )
 SELECT count(*) FROM updated)sql";
 
-// Deadlock and serialization failures: PostgreSQL rolled the transaction back.
-bool is_transient(const Error& error) {
-    return error.code == "40P01" || error.code == "40001";
-}
 constexpr int k_record_retries = 3;
 
 std::int64_t micros_since_epoch(TimePoint when) {
@@ -151,7 +148,8 @@ asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
     // or the leases run out and the messages go out a second time. A transaction that
     // PostgreSQL aborted left nothing behind, so it is simply run again.
     auto written = co_await pool_.transaction(statements);
-    for (int retry = 0; retry < k_record_retries && !written && is_transient(written.error());
+    for (int retry = 0; retry < k_record_retries && !written &&
+                        pg::classify(written.error().code) == pg::SqlStateClass::rolled_back;
          ++retry)
         written = co_await pool_.transaction(statements);
     if (!written) co_return written.error();
