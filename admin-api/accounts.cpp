@@ -1,5 +1,6 @@
 #include "admin-api/accounts.hpp"
 
+#include <fmt/format.h>
 #include <array>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -82,9 +83,8 @@ std::string update_sql() {
     int index = 9;
     for (const auto& limit : k_limits) {
         const std::string column(limit.name);
-        sql += ", " + column + " = CASE WHEN $" + std::to_string(index) + "::bool THEN $" +
-               std::to_string(index + 1) + "::" + limit_sql_type(column) + " ELSE " + column +
-               " END";
+        sql += fmt::format(", {0} = CASE WHEN ${1}::bool THEN ${2}::{3} ELSE {0} END", column,
+                           index, index + 1, limit_sql_type(column));
         index += 2;
     }
     return sql + ", updated_at = now() WHERE id = $5 RETURNING *";

@@ -49,7 +49,7 @@ class ClaimsTest : public ::testing::Test {
         }
         message.body = std::move(body);
         GroupCommitter committer(pool, GroupCommitter::Settings{});
-        const std::string id = message.id;
+        std::string id = message.id;
         Status status = test::run_awaitable(io, committer.enqueue(std::move(message)));
         if (!status) throw std::runtime_error(status.error().message);
         return id;
@@ -296,7 +296,7 @@ TEST_F(ClaimsTest, BodiesComeBackByteExactWhateverTheirBytes) {
 TEST_F(ClaimsTest, BodiesBiggerThanOneFetchTogetherAllArrive) {
     std::vector<std::string> bodies;
     for (char fill : {'p', 'q', 'r'}) {
-        bodies.push_back(std::string(6 * k_mib, fill));
+        bodies.emplace_back(6 * k_mib, fill);
         bodies.back()[3 * k_mib] = '\0';
     }
     for (std::size_t i = 0; i < bodies.size(); ++i)
