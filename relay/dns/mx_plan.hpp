@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/result.hpp"
-#include "relay/dns/resolver.hpp"
+#include "relay/dns/answers.hpp"
 
 namespace smarthost::dns {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "relay/dns/resolver.hpp"
+#include "relay/dns/answers.hpp"
 
 namespace smarthost::dns::rdata {
 
