@@ -6,14 +6,12 @@
 
 #include <string>
 
+#include "tests/unit/relay/delivery/parsed_reply.hpp"
+
 namespace smarthost::delivery {
 namespace {
 
-smtp::Reply reply(std::string_view text) {
-    auto parsed = parse_reply(text);
-    EXPECT_TRUE(parsed) << text;
-    return parsed.value_or(smtp::Reply{});
-}
+using test::reply;
 
 // ---- replies ----------------------------------------------------------------------------
 
