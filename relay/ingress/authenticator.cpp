@@ -67,6 +67,9 @@ struct CredentialState {
 }  // namespace
 
 struct Authenticator::Impl {
+    Impl(pg::Pool& pool_in, asio::thread_pool& hashers_in, Settings settings_in)
+        : pool(pool_in), hashers(hashers_in), settings(std::move(settings_in)) {}
+
     pg::Pool& pool;
     asio::thread_pool& hashers;
     Settings settings;
@@ -149,7 +152,7 @@ struct Authenticator::Impl {
 };
 
 Authenticator::Authenticator(pg::Pool& pool, asio::thread_pool& hashers, Settings settings)
-    : impl_(std::make_unique<Impl>(pool, hashers, settings)) {
+    : impl_(std::make_unique<Impl>(pool, hashers, std::move(settings))) {
     crypto_generichash_keygen(impl_->digest_key.data());
     impl_->dummy_hash = crypto::hash_password(crypto::random_password());
 }

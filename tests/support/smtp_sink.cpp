@@ -54,7 +54,7 @@ SmtpSink::SmtpSink(std::string address, unsigned short port, std::vector<std::st
     if (::geteuid() == 0) args.insert(args.end(), {"-u", "nobody"});
     args.insert(args.end(), options.begin(), options.end());
     args.push_back(address_ + ":" + std::to_string(port_));
-    args.push_back("100");
+    args.emplace_back("100");
     std::vector<char*> argv;
     for (auto& arg : args)
         argv.push_back(arg.data());

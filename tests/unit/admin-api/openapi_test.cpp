@@ -28,14 +28,15 @@ std::set<std::string> spec_operations() {
     while (std::getline(file, line)) {
         if (std::regex_match(line, match, path_line)) {
             current_path = match[1];
-        } else if (!line.empty() && line[0] != ' ') {
-            current_path.clear();  // a new top-level section ends paths:
-        } else if (line.size() > 2 && line[2] != ' ') {
-            current_path.clear();  // another two-space key (not a path)
+        } else if ((!line.empty() && line[0] != ' ') || (line.size() > 2 && line[2] != ' ')) {
+            // A new top-level section, or another two-space key (not a path), ends paths.
+            current_path.clear();
         } else if (!current_path.empty() && std::regex_search(line, match, method_line)) {
             std::string method = match[1];
             std::transform(method.begin(), method.end(), method.begin(), ::toupper);
-            operations.insert(method + " " + current_path);
+            method += ' ';
+            method += current_path;
+            operations.insert(method);
         }
     }
     return operations;

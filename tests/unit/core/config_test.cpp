@@ -26,7 +26,7 @@ class ConfigFile : public ::testing::Test {
     void TearDown() override { fs::remove_all(dir_); }
 
     fs::path write(const std::string& text) {
-        const auto path = dir_ / "smarthost.toml";
+        auto path = dir_ / "smarthost.toml";
         std::ofstream(path) << text;
         return path;
     }

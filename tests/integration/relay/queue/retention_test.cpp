@@ -72,7 +72,7 @@ class RetentionTest : public ::testing::Test {
             message.envelope.recipients.push_back({address, "example.org", "", ""});
         message.body = "Subject: t\r\n\r\nhi\r\n";
         GroupCommitter committer(pool, GroupCommitter::Settings{});
-        const std::string id = message.id;
+        std::string id = message.id;
         Status status = test::run_awaitable(io, committer.enqueue(std::move(message)));
         if (!status) throw std::runtime_error(status.error().message);
         return id;

@@ -59,7 +59,7 @@ TEST(ReceivedHeader, HeloCannotInjectHeaderLines) {
     EXPECT_FALSE(std::regex_search(without_final, stray_line_break)) << header;
     EXPECT_EQ(header.find('\x01'), std::string::npos);
     EXPECT_EQ(header.find('\x7f'), std::string::npos);
-    EXPECT_EQ(header.find("\n", 0), header.find("\r\n") + 1);
+    EXPECT_EQ(header.find('\n', 0), header.find("\r\n") + 1);
     EXPECT_NE(header.find("from evilX-Injected:yesbodycomment ([192.0.2.7])"), std::string::npos)
         << header;
     EXPECT_EQ(header.find("\r\nBcc"), std::string::npos);

@@ -26,7 +26,8 @@ TEST(Sasl, RejectsMalformedBase64) {
 }
 
 TEST(Sasl, EncodeRoundTrips) {
-    for (std::string text : {""s, "a"s, "ab"s, "abc"s, "abcd"s, "\0user\0pass"s, "\xff\xfe"s}) {
+    for (const std::string& text :
+         {""s, "a"s, "ab"s, "abc"s, "abcd"s, "\0user\0pass"s, "\xff\xfe"s}) {
         EXPECT_EQ(decode_base64(encode_base64(text)), text);
     }
 }

@@ -170,7 +170,7 @@ TEST(SessionMachineAuth, BadBase64Is501_5_5_2) {
 
 TEST(SessionMachineAuth, MalformedPlainMessages) {
     using namespace std::string_literals;
-    for (auto message : {"user\0pw"s, "\0\0pw"s, "\0user\0"s, "a\0b\0c\0d"s}) {
+    for (const auto& message : {"user\0pw"s, "\0\0pw"s, "\0user\0"s, "a\0b\0c\0d"s}) {
         auto machine = ready_machine();
         EXPECT_EQ(status(machine.on_line("AUTH PLAIN " + encode_base64(message))), "501 5.5.2");
     }
