@@ -71,6 +71,15 @@ Metrics::Metrics()
           counter(*registry_, families_, "smarthost_connection_limit_hits_total",
                   "Sessions closed with 421 because their account had its concurrent "
                   "connections open already")),
+      dkim_signatures(counter(*registry_, families_, "smarthost_dkim_signatures_total",
+                              "DKIM-Signature fields added to accepted messages")),
+      dkim_unsigned_messages(
+          counter(*registry_, families_, "smarthost_dkim_unsigned_messages_total",
+                  "Accepted messages left without a signature of this relay, by reason")),
+      dkim_signing_failures(counter(*registry_, families_, "smarthost_dkim_signing_failures_total",
+                                    "Messages refused with 451 because they were to be DKIM-signed "
+                                    "and could not be")
+                                .Add({})),
       recipients_delivered(counter(*registry_, families_, "smarthost_recipients_delivered_total",
                                    "Recipients accepted by the receiving server")),
       recipients_bounced(counter(*registry_, families_, "smarthost_recipients_bounced_total",
