@@ -2,38 +2,10 @@
 
 #include "core/ascii.hpp"
 #include "relay/policy/public_suffixes.hpp"
+#include "relay/policy/tag_list.hpp"
 
 namespace smarthost::policy {
 namespace {
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-        text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-        text.remove_suffix(1);
-    return text;
-}
-
-struct Tag {
-    std::string name;  // lower case
-    std::string_view value;
-};
-
-// "v=DMARC1; p=none" → tags; nullopt when a part is not name=value.
-std::optional<std::vector<Tag>> tags_of(std::string_view text) {
-    std::vector<Tag> tags;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const auto end = std::min(text.find(';', start), text.size());
-        const auto part = trim(text.substr(start, end - start));
-        start = end + 1;
-        if (part.empty()) continue;  // "p=none;" and "p=none; ;" end the list harmlessly
-        const auto equals = part.find('=');
-        if (equals == std::string_view::npos || equals == 0) return std::nullopt;
-        tags.push_back(Tag{to_lower(trim(part.substr(0, equals))), trim(part.substr(equals + 1))});
-    }
-    return tags;
-}
 
 std::optional<DmarcPolicy> policy_of(std::string_view value) {
     if (iequals(value, "none")) return DmarcPolicy::none;
@@ -65,7 +37,7 @@ std::optional<std::vector<std::string>> uris_of(std::string_view value) {
     std::size_t start = 0;
     while (start <= value.size()) {
         const auto end = std::min(value.find(',', start), value.size());
-        const auto uri = trim(value.substr(start, end - start));
+        const auto uri = trim_blanks(value.substr(start, end - start));
         start = end + 1;
         const auto colon = uri.find(':');
         if (colon == std::string_view::npos || colon == 0 || colon + 1 == uri.size())
@@ -94,14 +66,15 @@ const char* to_string(Alignment alignment) {
 }
 
 bool is_dmarc_record(std::string_view text) {
-    const auto tags = tags_of(text);
-    return tags && !tags->empty() && tags->front().name == "v" && tags->front().value == "DMARC1";
+    const auto tags = parse_tag_list(text);
+    return tags && !tags->empty() && iequals(tags->front().name, "v") &&
+           tags->front().value == "DMARC1";
 }
 
 DmarcParse parse_dmarc(std::string_view text) {
-    const auto tags = tags_of(text);
+    const auto tags = parse_tag_list(text);
     if (!tags) return {std::nullopt, "the record is not a list of tag=value pairs"};
-    if (tags->empty() || tags->front().name != "v" || tags->front().value != "DMARC1")
+    if (tags->empty() || !iequals(tags->front().name, "v") || tags->front().value != "DMARC1")
         return {std::nullopt, "the record does not start with v=DMARC1"};
     DmarcRecord record;
     std::string error;
@@ -112,7 +85,8 @@ DmarcParse parse_dmarc(std::string_view text) {
     bool policy_valid = false;
     bool subdomain_policy_valid = true;
     for (std::size_t i = 1; i < tags->size(); ++i) {
-        const auto& [name, value] = (*tags)[i];
+        const auto name = to_lower((*tags)[i].name);
+        const auto value = (*tags)[i].value;
         if (name == "p") {
             policy_seen = true;
             // Section 6.3: p= follows v= directly.

@@ -4,6 +4,7 @@
 
 #include "core/ascii.hpp"
 #include "relay/policy/public_suffixes.hpp"
+#include "relay/policy/tag_list.hpp"
 
 namespace smarthost::policy {
 namespace {
@@ -13,14 +14,6 @@ std::string without_white_space(std::string_view text) {
     for (char c : text)
         if (c != ' ' && c != '\t' && c != '\r' && c != '\n') out += c;
     return out;
-}
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-        text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-        text.remove_suffix(1);
-    return text;
 }
 
 std::string key_record_name(std::string_view selector, std::string_view domain) {
@@ -103,7 +96,7 @@ class Assessment {
     bool dmarc_at(const std::string& name, const dns::TxtAnswer& answer, bool organizational) {
         std::vector<std::string_view> candidates;
         for (const auto& text : answer.records)
-            if (istarts_with(trim(text), "v=dmarc")) candidates.push_back(text);
+            if (istarts_with(trim_blanks(text), "v=dmarc")) candidates.push_back(text);
         if (candidates.empty()) return false;
         health_.dmarc_record_name = name;
         if (candidates.size() > 1) {
@@ -391,22 +384,14 @@ const char* to_string(Severity severity) {
 }
 
 std::optional<std::string> dkim_record_public_key(std::string_view record) {
-    // RFC 6376 section 3.6.1: a tag list; v=, when present, must be first and DKIM1.
-    bool first = true;
+    // RFC 6376 section 3.6.1: v=, when present, must be the first tag and DKIM1.
+    const auto tags = parse_tag_list(record);
+    if (!tags) return std::nullopt;
     std::optional<std::string> key;
-    std::size_t start = 0;
-    while (start <= record.size()) {
-        const auto end = std::min(record.find(';', start), record.size());
-        const auto tag = trim(record.substr(start, end - start));
-        start = end + 1;
-        if (tag.empty()) continue;
-        const auto equals = tag.find('=');
-        if (equals == std::string_view::npos) return std::nullopt;
-        const auto name = trim(tag.substr(0, equals));
-        const auto value = tag.substr(equals + 1);
-        if (name == "v" && (!first || trim(value) != "DKIM1")) return std::nullopt;
+    for (std::size_t i = 0; i < tags->size(); ++i) {
+        const auto& [name, value] = (*tags)[i];
+        if (name == "v" && (i != 0 || value != "DKIM1")) return std::nullopt;
         if (name == "p") key = without_white_space(value);
-        first = false;
     }
     return key;
 }

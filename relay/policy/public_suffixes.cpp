@@ -29,7 +29,7 @@ PublicSuffixList PublicSuffixList::parse(std::string_view text) {
 }
 
 std::string PublicSuffixList::organizational_domain(std::string_view domain) const {
-    const std::string name = to_lower(domain);
+    std::string name = to_lower(domain);
     // Offsets of each suffix: "a.b.c" → 0 ("a.b.c"), 2 ("b.c"), 4 ("c").
     std::vector<std::size_t> starts{0};
     for (std::size_t i = 0; i < name.size(); ++i)

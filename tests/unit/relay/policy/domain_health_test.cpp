@@ -294,7 +294,7 @@ TEST_F(DomainHealthTest, EveryCodeIsListed) {
     EXPECT_EQ(all_health_codes().size(), 15u);
 }
 
-TEST(DkimKeyRecord, PublicKeyOfRecord) {
+TEST(DomainHealthDkimRecord, PublicKeyOfRecord) {
     EXPECT_EQ(dkim_record_public_key("v=DKIM1; k=rsa; p=MIIB AQAB"), "MIIBAQAB");
     EXPECT_EQ(dkim_record_public_key("p=abc"), "abc");
     EXPECT_EQ(dkim_record_public_key("v=DKIM1; p="), "");
