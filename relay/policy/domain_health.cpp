@@ -409,6 +409,20 @@ DkimRecordStatus dkim_record_status(const dns::TxtAnswer& answer, std::string_vi
     return other_key ? DkimRecordStatus::mismatch : DkimRecordStatus::missing;
 }
 
+std::optional<RelayIdentity> relay_identity(const std::vector<std::string>& source_addresses,
+                                            std::string spf_include) {
+    RelayIdentity relay;
+    for (const auto& text : source_addresses) {
+        if (text.empty()) continue;
+        if (text.find('/') != std::string::npos) return std::nullopt;
+        auto address = Network::parse(text);
+        if (!address) return std::nullopt;
+        relay.outbound_addresses.push_back(*address);
+    }
+    relay.spf_include = normalized_name(spf_include);
+    return relay;
+}
+
 bool DomainHealth::has(std::string_view code) const {
     return std::any_of(findings.begin(), findings.end(),
                        [code](const HealthFinding& finding) { return finding.code == code; });

@@ -67,6 +67,12 @@ struct RelayIdentity {
     std::string spf_include;
 };
 
+// From configuration values: source addresses as written in [delivery] source_address
+// (empty ones skipped) and the include name. nullopt when an address is not an IPv4 or
+// IPv6 address (a CIDR is not one address either).
+std::optional<RelayIdentity> relay_identity(const std::vector<std::string>& source_addresses,
+                                            std::string spf_include);
+
 struct DomainHealthInput {
     std::string domain;  // the sender domain: the DKIM d= and the envelope sender's domain
     // The From: domain judged for DMARC; empty: the domain itself. A subdomain here checks

@@ -294,6 +294,18 @@ TEST_F(DomainHealthTest, EveryCodeIsListed) {
     EXPECT_EQ(all_health_codes().size(), 15u);
 }
 
+TEST(DomainHealthRelayIdentity, FromConfigurationValues) {
+    const auto relay = relay_identity({"192.0.2.25", "", "2001:db8::25"}, "_SPF.Relay.Example.");
+    ASSERT_TRUE(relay);
+    ASSERT_EQ(relay->outbound_addresses.size(), 2u);
+    EXPECT_EQ(relay->outbound_addresses[0].to_string(), "192.0.2.25/32");
+    EXPECT_TRUE(relay->outbound_addresses[1].ipv6());
+    EXPECT_EQ(relay->spf_include, "_spf.relay.example");
+    EXPECT_TRUE(relay_identity({}, "")->outbound_addresses.empty());
+    EXPECT_FALSE(relay_identity({"192.0.2.0/24"}, ""));
+    EXPECT_FALSE(relay_identity({"relay.example"}, ""));
+}
+
 TEST(DomainHealthDkimRecord, PublicKeyOfRecord) {
     EXPECT_EQ(dkim_record_public_key("v=DKIM1; k=rsa; p=MIIB AQAB"), "MIIBAQAB");
     EXPECT_EQ(dkim_record_public_key("p=abc"), "abc");
