@@ -118,6 +118,10 @@ Metrics::Metrics()
       outbound_address_listings(gauge(*registry_, families_, "smarthost_outbound_address_listed",
                                       "1 while an outbound source address is listed in a DNSBL "
                                       "zone, else 0")),
+      sender_domain_health_problems(
+          gauge(*registry_, families_, "smarthost_sender_domain_health_problems",
+                "Sender domains whose last health check found this problem (by code, "
+                "docs/domain-health.md), in the whole database")),
       db_pool_connections(gauge(*registry_, families_, "smarthost_db_pool_connections",
                                 "PostgreSQL pool connections by state (in_use, idle)")),
       db_pool_waiters(gauge(*registry_, families_, "smarthost_db_pool_waiters",

@@ -88,6 +88,8 @@ class Metrics {
     Family<Counter>& dns_lookups;              // {type, result}
     Family<Counter>& dnsbl_lookups;            // {zone, result}
     Family<Gauge>& outbound_address_listings;  // {address, zone}
+    // Sender domains whose last health check found a problem, by code (whole database).
+    Family<Gauge>& sender_domain_health_problems;  // {code}
 
     // Database.
     Family<Gauge>& db_pool_connections;  // {state}: in_use, idle
