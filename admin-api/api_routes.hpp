@@ -4,6 +4,7 @@
 #include <string>
 
 #include "admin-api/cidr.hpp"
+#include "admin-api/domain_health.hpp"
 #include "admin-api/router.hpp"
 #include "admin-api/sender_domains.hpp"
 
@@ -13,8 +14,9 @@ namespace smarthost::admin {
 struct ApiOptions {
     // The owner-name prefix of sender-domain verification records.
     std::string verification_label = std::string(k_default_verification_label);
-    VerifyDomain verify_domain;      // empty: verify-now answers 503
-    NetworkBreadth network_breadth;  // broader allowed networks need "force": true
+    VerifyDomain verify_domain;                 // empty: verify-now answers 503
+    NetworkBreadth network_breadth;             // broader allowed networks need "force": true
+    RefreshDomainHealth refresh_domain_health;  // empty: health refresh answers 503
 };
 
 Router api_router(const ApiOptions& options = {});

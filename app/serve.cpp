@@ -34,6 +34,7 @@
 #include "relay/policy/connection_limiter.hpp"
 #include "relay/policy/dkim_signing.hpp"
 #include "relay/policy/dnsbl.hpp"
+#include "relay/policy/domain_health_check.hpp"
 #include "relay/policy/domain_verification.hpp"
 #include "relay/policy/outbound_reputation.hpp"
 #include "relay/policy/rejection_log.hpp"
@@ -74,6 +75,29 @@ std::optional<std::vector<std::string>> resolve_roles(const Config& config,
 
 bool has_role(const std::vector<std::string>& roles, std::string_view role) {
     return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+// The admin API's health refresh: false for no such domain.
+asio::awaitable<Result<bool>> refresh_health_now(policy::DomainHealthChecker& checker,
+                                                 std::int64_t domain_id) {
+    auto report = co_await checker.check(domain_id);
+    if (!report) co_return report.error();
+    co_return report->has_value();
+}
+
+policy::DomainHealthChecker::Settings domain_health_settings(const Config& config) {
+    policy::DomainHealthChecker::Settings settings;
+    std::vector<std::string> addresses;
+    if (!config.delivery.source_address.empty())
+        addresses.push_back(config.delivery.source_address);
+    if (auto relay = policy::relay_identity(addresses, config.delivery.spf_include)) {
+        settings.relay = std::move(*relay);
+    } else {
+        spdlog::warn("domain health: [delivery] source_address {} is not an IP address",
+                     config.delivery.source_address);
+    }
+    settings.interval = config.policy.domain_health_interval;
+    return settings;
 }
 
 // The admin API's verify-now: whether the DNS answered, nullopt for no such domain.
@@ -219,6 +243,15 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         domain_verifier->start();
     }
 
+    // Each sender domain's SPF, DMARC and DKIM records, re-checked by the delivery role like
+    // ownership; replicas share the work (SKIP LOCKED).
+    std::unique_ptr<policy::DomainHealthChecker> domain_health;
+    if (delivery_role) {
+        domain_health = std::make_unique<policy::DomainHealthChecker>(
+            io.get_executor(), pool, *resolver, domain_health_settings(config));
+        domain_health->start();
+    }
+
     // Outbound reputation: the address deliveries leave from, in the DNSBL zones. Started
     // without zones too (it then checks nothing), so that zones SIGHUP adds are checked.
     std::unique_ptr<policy::OutboundReputation> reputation;
@@ -233,7 +266,8 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         reputation->start();
     }
 
-    std::unique_ptr<policy::DomainVerifier> admin_verifier;  // verify-now; never started
+    std::unique_ptr<policy::DomainVerifier> admin_verifier;     // verify-now; never started
+    std::unique_ptr<policy::DomainHealthChecker> admin_health;  // refresh; never started
     std::unique_ptr<admin::AdminServer> admin_server;
     if (admin_role) {
         const auto& a = config.admin;
@@ -254,6 +288,11 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
                                              config.policy.verification_interval});
         admin_settings.verify_domain = [verifier = admin_verifier.get()](std::int64_t id) {
             return verify_now(*verifier, id);
+        };
+        admin_health = std::make_unique<policy::DomainHealthChecker>(
+            io.get_executor(), pool, *resolver, domain_health_settings(config));
+        admin_settings.refresh_domain_health = [checker = admin_health.get()](std::int64_t id) {
+            return refresh_health_now(*checker, id);
         };
         admin_server =
             std::make_unique<admin::AdminServer>(io.get_executor(), pool, admin_settings);
@@ -354,6 +393,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         // Deliveries in progress get their own grace; what is left is released to others.
         if (deliveries) deliveries->stop([&] { deliveries_done = true; });
         if (domain_verifier) domain_verifier->stop();
+        if (domain_health) domain_health->stop();
         if (reputation) reputation->stop();
         reload.cancel();
         grace_ends = Clock::now() + grace;

@@ -358,13 +358,6 @@ const std::vector<std::string_view>& all_health_codes() {
     return codes;
 }
 
-std::optional<DkimPolicy> parse_dkim_policy(std::string_view text) {
-    if (text == "off") return DkimPolicy::off;
-    if (text == "verified") return DkimPolicy::verified;
-    if (text == "always") return DkimPolicy::always;
-    return std::nullopt;
-}
-
 const char* to_string(DkimRecordStatus status) {
     switch (status) {
         case DkimRecordStatus::published:

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/network.hpp"
+#include "relay/policy/dkim_policy.hpp"
 #include "relay/policy/dmarc.hpp"
 #include "relay/policy/dns_facts.hpp"
 #include "relay/policy/spf.hpp"
@@ -38,9 +39,6 @@ inline constexpr std::string_view dmarc_would_fail = "dmarc_would_fail";
 inline constexpr std::string_view dns_unavailable = "dns_unavailable";
 }  // namespace health_code
 const std::vector<std::string_view>& all_health_codes();
-
-enum class DkimPolicy { off, verified, always };  // sender_domains.dkim_policy
-std::optional<DkimPolicy> parse_dkim_policy(std::string_view text);
 
 struct DkimKeyFacts {
     std::string selector;

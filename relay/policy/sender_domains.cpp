@@ -6,25 +6,6 @@
 
 namespace smarthost::policy {
 
-const char* to_string(DkimPolicy policy) {
-    switch (policy) {
-        case DkimPolicy::off:
-            return "off";
-        case DkimPolicy::always:
-            return "always";
-        case DkimPolicy::verified:
-            break;
-    }
-    return "verified";
-}
-
-std::optional<DkimPolicy> parse_dkim_policy(std::string_view text) {
-    if (text == "off") return DkimPolicy::off;
-    if (text == "verified") return DkimPolicy::verified;
-    if (text == "always") return DkimPolicy::always;
-    return std::nullopt;
-}
-
 std::string domain_of(std::string_view address) {
     const auto at = address.rfind('@');
     if (at == std::string_view::npos) return {};

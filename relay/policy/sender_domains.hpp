@@ -9,14 +9,9 @@
 #include <vector>
 
 #include "relay/dkim/signature_fields.hpp"
+#include "relay/policy/dkim_policy.hpp"
 
 namespace smarthost::policy {
-
-// When a domain's mail is DKIM-signed (docs/dkim.md): never; with the active keys whose
-// published record matches (the default); with the active keys whatever DNS shows.
-enum class DkimPolicy { off, verified, always };
-const char* to_string(DkimPolicy policy);
-std::optional<DkimPolicy> parse_dkim_policy(std::string_view text);
 
 // An active DKIM key of a sender domain, its private half still sealed.
 struct DkimKeyRef {
