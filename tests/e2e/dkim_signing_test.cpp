@@ -6,9 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "relay/dkim/key_vault.hpp"
 #include "relay/dkim/keys.hpp"
@@ -63,11 +66,15 @@ class DkimSigning : public ::testing::Test {
     DkimSigning() : mx_port_(free_port()) {}
 
     void TearDown() override {
-        if (HasFailure() && server_) std::cerr << "---- smarthost log ----\n" << server_->log();
+        if (!HasFailure()) return;
+        if (server_) std::cerr << "---- smarthost log ----\n" << server_->log();
+        if (replica_) std::cerr << "---- replica log ----\n" << replica_->log();
     }
 
     // dest.test's MX is smtp-sink on 127.0.0.3; `published` keys have their records.
-    void start(const std::vector<const TestKey*>& published, bool with_kek = true) {
+    // `replicas` 2: a second process on the same database (both smtp and delivery).
+    void start(const std::vector<const TestKey*>& published, bool with_kek = true, int replicas = 1,
+               const std::string& account_cache_ms = "0") {
         // The delivery role re-checks domain ownership: sender.test keeps its proof.
         std::vector<DnsRecord> records{
             DnsRecord::mx("dest.test", 10, "mx.dest.test"),
@@ -87,11 +94,13 @@ class DkimSigning : public ::testing::Test {
                              "dns_forwarders = [\"" +
                              dns_->forwarder() +
                              "\"]\nipv6 = false\npoll_seconds = 1\n"
-                             "[policy]\naccount_cache_ms = 0\n";
+                             "[policy]\naccount_cache_ms = " +
+                             account_cache_ms + "\n";
         if (with_kek)
             options.extra_toml += "[dkim]\nkey_encryption_key = \"" + std::string(k_kek) +
                                   "\"\nsignature_expiry_seconds = 604800\n";
         server_ = std::make_unique<SmarthostServer>(db_.url(), options);
+        if (replicas > 1) replica_ = std::make_unique<SmarthostServer>(db_.url(), options);
     }
 
     std::int64_t add_domain(const std::string& domain, const std::string& dkim_policy = "verified",
@@ -191,6 +200,7 @@ class DkimSigning : public ::testing::Test {
     std::unique_ptr<test::Dnsmasq> dns_;
     std::unique_ptr<test::SmtpSink> sink_;
     std::unique_ptr<SmarthostServer> server_;
+    std::unique_ptr<SmarthostServer> replica_;
     std::int64_t account_id_ = 0;
 };
 
@@ -233,6 +243,82 @@ TEST_F(DkimSigning, RsaAndEd25519SignaturesVerifyWithPythonDkimAndOpenDkim) {
         EXPECT_NE(verify(*changed, {&rsa, &ed}, {"dkimverify", "--index", "1"}).exit_code, 0);
         EXPECT_NE(verify(*changed, {&rsa, &ed}, {"opendkim-testmsg"}).exit_code, 0);
     }
+}
+
+// Rotation under load: two replicas accept mail while the new key is activated (with the
+// command line, as an operator would); every delivered message carries one signature, by
+// the old key or the new, and verifies with the key that signed it; mail accepted once the
+// replicas' account caches have passed is signed with the new key only.
+TEST_F(DkimSigning, ARotationUnderLoadLeavesEveryMessageVerifiableByTheKeyThatSignedIt) {
+    const auto old_key = make_key("sh2026q3", dkim::Algorithm::rsa_sha256);
+    const auto new_key = make_key("sh2026q4", dkim::Algorithm::rsa_sha256);
+    const auto domain = add_domain(k_domain);
+    store_key(domain, k_domain, old_key);
+    store_key(domain, k_domain, new_key, "created", "published");
+    start({&old_key, &new_key}, true, 2, "500");
+    const auto new_id = *db_.exec("SELECT id FROM dkim_keys WHERE selector = 'sh2026q4'")[0][0];
+
+    constexpr int k_messages = 60;
+    std::atomic<int> submitted{0};
+    std::atomic<bool> failed{false};
+    std::atomic<bool> rotated{false};
+    std::thread load([&] {
+        for (int i = 0; i < k_messages; ++i) {
+            auto& replica = i % 2 ? *replica_ : *server_;
+            RawSmtpClient client(replica.port("submission"));
+            client.reply();
+            client.command("EHLO client.test");
+            client.command("MAIL FROM:<alice@sender.test>");
+            client.command("RCPT TO:<bob@dest.test>");
+            client.command("DATA");
+            const auto done =
+                client.command(message("alice@sender.test", "rotation-" + std::to_string(i)) + ".");
+            if (reply_code(done) != 250) failed = true;
+            client.command("QUIT");
+            ++submitted;
+            // After the activation, 50 ms apart: 20 of them outlast both replicas' caches.
+            if (rotated) std::this_thread::sleep_for(50ms);
+        }
+    });
+    wait_until(
+        "a third of the load is submitted", [&] { return submitted >= k_messages / 3; }, 60s);
+    const auto activated = server_->subcommand({"dkim", "activate", "--key", new_id});
+    const auto activated_at = submitted.load();
+    rotated = true;
+    load.join();
+    ASSERT_EQ(activated.exit_code, 0) << activated.output;
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(*db_.exec("SELECT state FROM dkim_keys WHERE selector = 'sh2026q3'")[0][0],
+              "retired");
+    EXPECT_EQ(*db_.exec("SELECT state FROM dkim_keys WHERE selector = 'sh2026q4'")[0][0], "active");
+
+    TempDir received_dir;
+    std::map<std::string, int> by_selector;
+    const auto old_public = dkim::PublicKey::from_record(old_key.record()).value();
+    const auto new_public = dkim::PublicKey::from_record(new_key.record()).value();
+    for (int i = 0; i < k_messages; ++i) {
+        const auto received = delivered("rotation-" + std::to_string(i));
+        ASSERT_TRUE(received) << i;
+        const auto found = dkim::signatures_in(*received);
+        ASSERT_EQ(found.size(), 1u) << i;
+        const auto& selector = found[0].signature.selector;
+        ++by_selector[selector];
+        const auto& key = selector == "sh2026q3" ? old_public : new_public;
+        EXPECT_TRUE(dkim::verify(*received, found[0], key, std::chrono::system_clock::now()))
+            << "message " << i << " by " << selector;
+        if (i >= activated_at + 20) EXPECT_EQ(selector, "sh2026q4") << "message " << i;
+        std::ofstream(received_dir.path() / ("m" + std::to_string(i) + ".eml"), std::ios::binary)
+            << *received;
+    }
+    EXPECT_GT(by_selector["sh2026q3"], 0);
+    EXPECT_GT(by_selector["sh2026q4"], 0);
+    // And python3-dkim agrees, message by message, with both records published.
+    const auto all =
+        verify("", {&old_key, &new_key},
+               {"sh", "-c",
+                "for f in " + received_dir.path().string() +
+                    "/*.eml; do dkimverify < \"$f\" >/dev/null || { echo \"$f\"; exit 1; }; done"});
+    EXPECT_EQ(all.exit_code, 0) << all.output;
 }
 
 TEST_F(DkimSigning, OpenDkimTestkeyFindsThePublishedRecordMatchingTheKey) {
