@@ -20,6 +20,8 @@ void apply_environment(Config& config) {
         config.tls_certificate = cert;
     if (const char* key = std::getenv("SMARTHOST_TLS_PRIVATE_KEY"); key && *key)
         config.tls_private_key = key;
+    if (const char* kek = std::getenv("SMARTHOST_DKIM_KEK"); kek && *kek)
+        config.dkim.key_encryption_key = kek;
 }
 
 // Rules that tie keys of different sections together, checked after the environment
@@ -31,6 +33,7 @@ void check_across_sections(const Config& config, const std::filesystem::path& fi
     if (config.tls_certificate.empty() != config.tls_private_key.empty())
         throw ConfigError(fmt::format(
             "{}: tls.certificate and tls.private_key must be given together", file.string()));
+    config_file::check_key_encryption_key(config.dkim, file);
     const auto& upstream = config.delivery.upstream;
     if (!upstream.username.empty() && upstream.password.empty())
         throw ConfigError(
@@ -181,6 +184,7 @@ Config load_config(const std::filesystem::path& file) {
     }
 
     if (const auto* t = subtable(top, "policy")) read_policy(*t, file, config.policy);
+    if (const auto* t = subtable(top, "dkim")) config_file::read_dkim(*t, file, config.dkim);
 
     if (const auto* t = subtable(top, "limits")) {
         Section s(*t, "limits", file);

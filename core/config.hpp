@@ -232,6 +232,20 @@ struct LimitsConfig {
     std::chrono::milliseconds connection_count_interval{1000};
 };
 
+// [dkim] (docs/dkim.md): what the DKIM key routes and the signer need.
+struct DkimSettings {
+    // Base64 of 32 octets that seals the private keys in PostgreSQL; the environment
+    // variable SMARTHOST_DKIM_KEK overrides it. Empty: the key routes answer 503 and
+    // nothing signs; the rest of smarthost runs. Never logged.
+    std::string key_encryption_key;
+    // x= of a signature: t= plus this; zero writes no x= (RFC 6376 section 3.5).
+    std::chrono::seconds signature_expiry{0};
+    // How often each key's published record (<selector>._domainkey.<domain>) is re-checked.
+    std::chrono::seconds check_interval{900};
+
+    bool key_encryption_key_configured() const { return !key_encryption_key.empty(); }
+};
+
 struct Config {
     std::filesystem::path file;
 
@@ -276,6 +290,7 @@ struct Config {
     AdminConfig admin;
     MetricsConfig metrics;
     PolicyConfig policy;
+    DkimSettings dkim;
 
     std::string log_level = "info";
     std::string log_format = "text";  // "text" or "json" (core/log.hpp)
@@ -284,8 +299,8 @@ struct Config {
 };
 
 // Reads and validates the file, then applies the environment overrides
-// SMARTHOST_DATABASE_URL, SMARTHOST_TLS_CERTIFICATE, SMARTHOST_TLS_PRIVATE_KEY and
-// SMARTHOST_UPSTREAM_PASSWORD.
+// SMARTHOST_DATABASE_URL, SMARTHOST_TLS_CERTIFICATE, SMARTHOST_TLS_PRIVATE_KEY,
+// SMARTHOST_UPSTREAM_PASSWORD and SMARTHOST_DKIM_KEK.
 // Relative paths in the file are relative to the file's own directory.
 Config load_config(const std::filesystem::path& file);
 

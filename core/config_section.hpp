@@ -154,4 +154,8 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
 // [policy] with its [[policy.dnsbl]] and [[policy.domain_blocklist]] (config_policy.cpp).
 void read_policy(const toml::table& table, const std::filesystem::path& file, PolicyConfig& p);
 
+// [dkim] (config_dkim.cpp); the key-encryption key is checked after the environment.
+void read_dkim(const toml::table& table, const std::filesystem::path& file, DkimSettings& d);
+void check_key_encryption_key(const DkimSettings& d, const std::filesystem::path& file);
+
 }  // namespace smarthost::config_file
