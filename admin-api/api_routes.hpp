@@ -4,6 +4,7 @@
 #include <string>
 
 #include "admin-api/cidr.hpp"
+#include "admin-api/dkim_keys.hpp"
 #include "admin-api/router.hpp"
 #include "admin-api/sender_domains.hpp"
 
@@ -15,6 +16,7 @@ struct ApiOptions {
     std::string verification_label = std::string(k_default_verification_label);
     VerifyDomain verify_domain;      // empty: verify-now answers 503
     NetworkBreadth network_breadth;  // broader allowed networks need "force": true
+    DkimKeyOptions dkim;             // no key-encryption key: the key routes answer 503
 };
 
 Router api_router(const ApiOptions& options = {});

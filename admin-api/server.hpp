@@ -16,6 +16,7 @@
 #include <string>
 
 #include "admin-api/cidr.hpp"
+#include "admin-api/dkim_keys.hpp"
 #include "admin-api/sender_domains.hpp"
 
 namespace smarthost::pg {
@@ -41,6 +42,7 @@ class AdminServer {
         std::string verification_label = "_smarthost";
         VerifyDomain verify_domain;      // for POST /api/v1/domains/{id}/verify
         NetworkBreadth network_breadth;  // broader allowed networks need "force": true
+        DkimKeyOptions dkim;             // the DKIM key routes' vault and verify-now
         // false: only /metrics, /healthz and /readyz (the [metrics] listener).
         bool serve_api = true;
         // Set: HTTPS with the context it returns at each accept (so a reloaded

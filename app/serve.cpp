@@ -22,6 +22,8 @@
 #include "core/pg/migrations.hpp"
 #include "core/pg/pool.hpp"
 #include "relay/delivery/scheduler.hpp"
+#include "relay/dkim/key_check.hpp"
+#include "relay/dkim/key_vault.hpp"
 #include "relay/dns/resolver.hpp"
 #include "relay/ingress/authenticator.hpp"
 #include "relay/ingress/body_budget.hpp"
@@ -81,6 +83,20 @@ asio::awaitable<Result<std::optional<bool>>> verify_now(policy::DomainVerifier& 
     if (!checked) co_return checked.error();
     if (!*checked) co_return std::optional<bool>();
     co_return std::optional<bool>((*checked)->conclusive);
+}
+
+// The vault of the DKIM private keys; null without a key-encryption key (the key routes
+// then answer 503). load_config checked the key, so a failure here is a bug.
+std::shared_ptr<const dkim::KeyVault> dkim_vault(const Config& config) {
+    if (!config.dkim.key_encryption_key_configured()) {
+        spdlog::info(
+            "dkim: no key-encryption key configured ([dkim] key_encryption_key or "
+            "SMARTHOST_DKIM_KEK): the DKIM key routes answer 503");
+        return nullptr;
+    }
+    auto vault = dkim::KeyVault::from_base64(config.dkim.key_encryption_key);
+    if (!vault) throw std::runtime_error("dkim: the key-encryption key is unusable");
+    return std::make_shared<const dkim::KeyVault>(std::move(*vault));
 }
 
 std::unique_ptr<delivery::DeliveryService> make_delivery(asio::io_context& io, pg::Pool& pool,
@@ -202,6 +218,15 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         domain_verifier->start();
     }
 
+    // Published DKIM key records are re-checked by the delivery role too, shared likewise.
+    std::unique_ptr<dkim::KeyRecordChecker> dkim_key_checker;
+    if (delivery_role) {
+        dkim_key_checker = std::make_unique<dkim::KeyRecordChecker>(
+            io.get_executor(), pool, *resolver,
+            dkim::KeyRecordChecker::Settings{config.dkim.check_interval});
+        dkim_key_checker->start();
+    }
+
     // Outbound reputation: the address deliveries leave from, in the DNSBL zones. Started
     // without zones too (it then checks nothing), so that zones SIGHUP adds are checked.
     std::unique_ptr<policy::OutboundReputation> reputation;
@@ -216,7 +241,8 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         reputation->start();
     }
 
-    std::unique_ptr<policy::DomainVerifier> admin_verifier;  // verify-now; never started
+    std::unique_ptr<policy::DomainVerifier> admin_verifier;     // verify-now; never started
+    std::unique_ptr<dkim::KeyRecordChecker> admin_key_checker;  // verify-now; never started
     std::unique_ptr<admin::AdminServer> admin_server;
     if (admin_role) {
         const auto& a = config.admin;
@@ -237,6 +263,13 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
                                              config.policy.verification_interval});
         admin_settings.verify_domain = [verifier = admin_verifier.get()](std::int64_t id) {
             return verify_now(*verifier, id);
+        };
+        admin_key_checker = std::make_unique<dkim::KeyRecordChecker>(
+            io.get_executor(), pool, *resolver,
+            dkim::KeyRecordChecker::Settings{config.dkim.check_interval});
+        admin_settings.dkim.vault = dkim_vault(config);
+        admin_settings.dkim.verify = [checker = admin_key_checker.get()](std::int64_t id) {
+            return checker->check(id);
         };
         admin_server =
             std::make_unique<admin::AdminServer>(io.get_executor(), pool, admin_settings);
@@ -337,6 +370,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         // Deliveries in progress get their own grace; what is left is released to others.
         if (deliveries) deliveries->stop([&] { deliveries_done = true; });
         if (domain_verifier) domain_verifier->stop();
+        if (dkim_key_checker) dkim_key_checker->stop();
         if (reputation) reputation->stop();
         reload.cancel();
         grace_ends = Clock::now() + grace;
