@@ -30,11 +30,11 @@ struct Signature {
     Algorithm algorithm = Algorithm::rsa_sha256;
     Canonicalization header_canonicalization = Canonicalization::simple;
     Canonicalization body_canonicalization = Canonicalization::simple;
-    std::string domain;    // d=, lower case
-    std::string selector;  // s=
-    std::vector<std::string> signed_headers;  // h=, as written
-    std::string body_hash;  // bh=, base64 without white space
-    std::string signature;  // b=, base64 without white space
+    std::string domain;                        // d=, lower case
+    std::string selector;                      // s=
+    std::vector<std::string> signed_headers;   // h=, as written
+    std::string body_hash;                     // bh=, base64 without white space
+    std::string signature;                     // b=, base64 without white space
     std::optional<std::uint64_t> body_length;  // l=
     std::optional<std::int64_t> timestamp;     // t=
     std::optional<std::int64_t> expiration;    // x=
@@ -75,6 +75,7 @@ std::string signature_field(std::string_view value_without_b, std::string_view b
 
 // The field as it enters the header hash: the signature field with an empty b=, canonical
 // and without its final CRLF (RFC 6376 section 3.7, step 2).
-std::string canonical_signature_field(std::string_view raw_value, Canonicalization canonicalization);
+std::string canonical_signature_field(std::string_view name, std::string_view raw_value,
+                                      Canonicalization canonicalization);
 
 }  // namespace smarthost::dkim

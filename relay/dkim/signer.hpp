@@ -34,6 +34,7 @@ Result<std::string> sign(std::string_view message, const std::vector<SigningKey>
 // raw value of its field (for the header hash).
 struct FoundSignature {
     Signature signature;
+    std::string_view name;  // the field name as written
     std::string_view raw_value;
 };
 std::vector<FoundSignature> signatures_in(std::string_view message);
