@@ -135,6 +135,14 @@ KeyRefusal refusal(KeyRefusal::Kind kind, std::string field, std::string message
     return refused;
 }
 
+// Why an imported PEM was refused, for the caller: the parser's reason (a key size, an
+// encrypted key), but not text quoting PEM armour, so that no answer ever has
+// "PRIVATE KEY" in it and a scan for leaked keys stays exact.
+std::string pem_refusal(const Error& error) {
+    if (error.message.find("PRIVATE KEY") == std::string::npos) return error.message;
+    return "not an unencrypted PEM private key (PKCS#8, or PKCS#1 for RSA)";
+}
+
 KeyRefusal key_not_found() {
     return refusal(KeyRefusal::Kind::not_found, "", "no such key");
 }
@@ -247,7 +255,7 @@ asio::awaitable<Result<KeyOutcome<StoredKey>>> KeyStore::create(NewKey request,
     if (request.private_key_pem) {
         auto imported = PrivateKey::from_pem(*request.private_key_pem);
         if (!imported)
-            co_return refusal(Kind::invalid, "private_key_pem", imported.error().message);
+            co_return refusal(Kind::invalid, "private_key_pem", pem_refusal(imported.error()));
         if (request.algorithm && *request.algorithm != imported->algorithm())
             co_return refusal(
                 Kind::invalid, "algorithm",
