@@ -61,13 +61,7 @@ RETURNING *)sql";
 constexpr std::string_view k_delete = R"sql(
 DELETE FROM dkim_keys WHERE id = $1::bigint AND state <> 'active' RETURNING *)sql";
 
-template <class... Args>
-std::vector<pg::Param> params_of(const Args&... args) {
-    std::vector<pg::Param> params;
-    params.reserve(sizeof...(Args));
-    (params.push_back(pg::to_param(args)), ...);
-    return params;
-}
+using pg::params_of;
 
 // The audit row of the changed key, its parameters from $first on.
 std::string audit_cte(std::size_t first) {
@@ -143,6 +137,36 @@ std::string pem_refusal(const Error& error) {
     return "not an unencrypted PEM private key (PKCS#8, or PKCS#1 for RSA)";
 }
 
+// The names the schema's CHECK constraints allow, each enum's default first.
+template <class Enum>
+struct Named {
+    Enum value;
+    const char* name;
+};
+constexpr Named<KeyState> k_key_states[] = {
+    {KeyState::created, "created"}, {KeyState::active, "active"}, {KeyState::retired, "retired"}};
+constexpr Named<DnsStatus> k_dns_statuses[] = {{DnsStatus::unchecked, "unchecked"},
+                                               {DnsStatus::published, "published"},
+                                               {DnsStatus::missing, "missing"},
+                                               {DnsStatus::mismatch, "mismatch"}};
+constexpr Named<SigningPolicy> k_signing_policies[] = {{SigningPolicy::verified, "verified"},
+                                                       {SigningPolicy::off, "off"},
+                                                       {SigningPolicy::always, "always"}};
+
+template <class Enum, std::size_t N>
+const char* name_of(const Named<Enum> (&names)[N], Enum value) {
+    for (const auto& named : names)
+        if (named.value == value) return named.name;
+    return names[0].name;
+}
+
+template <class Enum, std::size_t N>
+std::optional<Enum> value_of(const Named<Enum> (&names)[N], std::string_view text) {
+    for (const auto& named : names)
+        if (text == named.name) return named.value;
+    return std::nullopt;
+}
+
 KeyRefusal key_not_found() {
     return refusal(KeyRefusal::Kind::not_found, "", "no such key");
 }
@@ -150,63 +174,27 @@ KeyRefusal key_not_found() {
 }  // namespace
 
 const char* to_string(KeyState state) {
-    switch (state) {
-        case KeyState::active:
-            return "active";
-        case KeyState::retired:
-            return "retired";
-        case KeyState::created:
-            break;
-    }
-    return "created";
+    return name_of(k_key_states, state);
 }
 
 std::optional<KeyState> parse_key_state(std::string_view text) {
-    if (text == "created") return KeyState::created;
-    if (text == "active") return KeyState::active;
-    if (text == "retired") return KeyState::retired;
-    return std::nullopt;
+    return value_of(k_key_states, text);
 }
 
 const char* to_string(DnsStatus status) {
-    switch (status) {
-        case DnsStatus::published:
-            return "published";
-        case DnsStatus::missing:
-            return "missing";
-        case DnsStatus::mismatch:
-            return "mismatch";
-        case DnsStatus::unchecked:
-            break;
-    }
-    return "unchecked";
+    return name_of(k_dns_statuses, status);
 }
 
 std::optional<DnsStatus> parse_dns_status(std::string_view text) {
-    if (text == "unchecked") return DnsStatus::unchecked;
-    if (text == "published") return DnsStatus::published;
-    if (text == "missing") return DnsStatus::missing;
-    if (text == "mismatch") return DnsStatus::mismatch;
-    return std::nullopt;
+    return value_of(k_dns_statuses, text);
 }
 
 const char* to_string(SigningPolicy policy) {
-    switch (policy) {
-        case SigningPolicy::off:
-            return "off";
-        case SigningPolicy::always:
-            return "always";
-        case SigningPolicy::verified:
-            break;
-    }
-    return "verified";
+    return name_of(k_signing_policies, policy);
 }
 
 std::optional<SigningPolicy> parse_signing_policy(std::string_view text) {
-    if (text == "off") return SigningPolicy::off;
-    if (text == "verified") return SigningPolicy::verified;
-    if (text == "always") return SigningPolicy::always;
-    return std::nullopt;
+    return value_of(k_signing_policies, text);
 }
 
 std::int64_t epoch_microseconds(std::chrono::system_clock::time_point time) {
