@@ -161,7 +161,7 @@ struct KeyRoutes {
         if (!checked) co_return problem::from_database(checked.error());
         if (!*checked) co_return problem::not_found("no such key");
         dkim::KeyStore store(context.pool, *options.vault);
-        auto key = co_await store.get(*id);
+        auto key = co_await store.audit_check(*id, audit_of(context, 200));
         if (!key) co_return problem::from_database(key.error());
         if (!*key) co_return problem::not_found("no such key");
         auto object = key_object(**key);

@@ -58,6 +58,10 @@ constexpr std::string_view k_retire = R"sql(
 UPDATE dkim_keys SET state = 'retired', retired_at = to_timestamp($2::bigint / 1000000.0)
  WHERE id = $1::bigint AND state <> 'retired'
 RETURNING *)sql";
+// A change of nothing, so that verify-now is in the audit log like any other call that
+// writes (admin-api/sender_domains.cpp does the same for a domain's check).
+constexpr std::string_view k_touch = R"sql(
+UPDATE dkim_keys SET dns_checked_at = dns_checked_at WHERE id = $1::bigint RETURNING *)sql";
 constexpr std::string_view k_delete = R"sql(
 DELETE FROM dkim_keys WHERE id = $1::bigint AND state <> 'active' RETURNING *)sql";
 
@@ -385,6 +389,16 @@ asio::awaitable<Result<KeyOutcome<StoredKey>>> KeyStore::remove(std::int64_t key
     co_return refusal(KeyRefusal::Kind::conflict, "",
                       "the key is active: retire it first (or activate another key of its "
                       "algorithm), then delete it");
+}
+
+asio::awaitable<Result<std::optional<StoredKey>>> KeyStore::audit_check(std::int64_t key_id,
+                                                                        const AuditRecord& audit) {
+    auto statement = change(k_touch, params_of(key_id), &audit);
+    auto rows = co_await pool_.execute(std::move(statement.sql), std::move(statement.params));
+    if (!rows) co_return rows.error();
+    auto keys = stored_keys(*rows);
+    if (keys.empty()) co_return std::optional<StoredKey>();
+    co_return std::optional<StoredKey>(std::move(keys.front()));
 }
 
 }  // namespace smarthost::dkim

@@ -125,6 +125,11 @@ class KeyStore {
     boost::asio::awaitable<Result<KeyOutcome<StoredKey>>> remove(std::int64_t key_id,
                                                                  const AuditRecord* audit);
 
+    // The key as stored, with the audit row of a check made for the API's verify-now
+    // (KeyRecordChecker stores the outcome itself). nullopt: no such key.
+    boost::asio::awaitable<Result<std::optional<StoredKey>>> audit_check(std::int64_t key_id,
+                                                                         const AuditRecord& audit);
+
   private:
     boost::asio::awaitable<Result<std::string>> free_selector(std::int64_t domain_id,
                                                               Clock::time_point now);
