@@ -116,7 +116,7 @@ struct KeyRoutes {
         if (fields.has("private_key_pem"))
             request.private_key_pem = fields.string("private_key_pem", dkim::k_max_pem_bytes);
         if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
-        dkim::KeyStore store(context.pool, *options.vault);
+        dkim::KeyStore store(context.pool, *options.vault, context.hash_executor);
         const auto audit = audit_of(context, 201);
         auto outcome =
             co_await store.create(std::move(request), std::chrono::system_clock::now(), &audit);

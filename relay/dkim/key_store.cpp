@@ -1,5 +1,6 @@
 #include "relay/dkim/key_store.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <set>
 
@@ -171,6 +172,26 @@ std::optional<Enum> value_of(const Named<Enum> (&names)[N], std::string_view tex
     return std::nullopt;
 }
 
+// The key the request asks for: imported from its PEM, or generated. Generating an RSA key
+// takes tens to hundreds of milliseconds of CPU, which is why it may run on key_work.
+Result<KeyOutcome<PrivateKey>> make_key(const NewKey& request) {
+    using Kind = KeyRefusal::Kind;
+    if (!request.private_key_pem) {
+        auto generated = PrivateKey::generate(request.algorithm.value_or(Algorithm::rsa_sha256));
+        if (!generated) return generated.error();
+        return KeyOutcome<PrivateKey>(std::move(*generated));
+    }
+    auto imported = PrivateKey::from_pem(*request.private_key_pem);
+    if (!imported)
+        return KeyOutcome<PrivateKey>(
+            refusal(Kind::invalid, "private_key_pem", pem_refusal(imported.error())));
+    if (request.algorithm && *request.algorithm != imported->algorithm())
+        return KeyOutcome<PrivateKey>(
+            refusal(Kind::invalid, "algorithm",
+                    std::string("the imported key is ") + to_string(imported->algorithm())));
+    return KeyOutcome<PrivateKey>(std::move(*imported));
+}
+
 KeyRefusal key_not_found() {
     return refusal(KeyRefusal::Kind::not_found, "", "no such key");
 }
@@ -243,21 +264,20 @@ asio::awaitable<Result<KeyOutcome<StoredKey>>> KeyStore::create(NewKey request,
                           "the domain has " + std::to_string(k_max_keys_per_domain) +
                               " keys already: delete a retired one first");
 
-    std::optional<PrivateKey> key;
-    if (request.private_key_pem) {
-        auto imported = PrivateKey::from_pem(*request.private_key_pem);
-        if (!imported)
-            co_return refusal(Kind::invalid, "private_key_pem", pem_refusal(imported.error()));
-        if (request.algorithm && *request.algorithm != imported->algorithm())
-            co_return refusal(
-                Kind::invalid, "algorithm",
-                std::string("the imported key is ") + to_string(imported->algorithm()));
-        key.emplace(std::move(*imported));
+    std::optional<Result<KeyOutcome<PrivateKey>>> made;
+    if (key_work_) {
+        made = co_await asio::co_spawn(
+            key_work_,
+            [&request]() -> asio::awaitable<std::optional<Result<KeyOutcome<PrivateKey>>>> {
+                co_return make_key(request);
+            },
+            asio::use_awaitable);
     } else {
-        auto generated = PrivateKey::generate(request.algorithm.value_or(Algorithm::rsa_sha256));
-        if (!generated) co_return generated.error();
-        key.emplace(std::move(*generated));
+        made = make_key(request);
     }
+    if (!*made) co_return made->error();
+    if (auto* refused = std::get_if<KeyRefusal>(&made->value())) co_return std::move(*refused);
+    const auto key = std::get<PrivateKey>(std::move(made->value()));
 
     std::string selector;
     if (request.selector) {
@@ -268,13 +288,13 @@ asio::awaitable<Result<KeyOutcome<StoredKey>>> KeyStore::create(NewKey request,
         selector = std::move(*chosen);
     }
 
-    const auto sealed = vault_.seal(key->pem(), key_owner(domain, selector));
+    const auto sealed = vault_.seal(key.pem(), key_owner(domain, selector));
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{std::string(k_lock_domain), params_of(request.domain_id)});
     statements.push_back(
         change(k_insert_key,
-               params_of(request.domain_id, selector, std::string(to_string(key->algorithm())),
-                         static_cast<std::int64_t>(key->bits()), key->public_key_base64(),
+               params_of(request.domain_id, selector, std::string(to_string(key.algorithm())),
+                         static_cast<std::int64_t>(key.bits()), key.public_key_base64(),
                          pg::bytes(sealed), request.private_key_pem.has_value(),
                          epoch_microseconds(now), static_cast<std::int64_t>(k_max_keys_per_domain)),
                audit));

@@ -4,6 +4,7 @@
 // deleted. Shared by the admin API and the CLI; no private key ever leaves it, sealed or
 // not (StoredKey has the public half only).
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
@@ -94,7 +95,10 @@ class KeyStore {
     using Clock = std::chrono::system_clock;
 
     // The pool and the callers run on one executor (pg::Pool). `vault` must outlive this.
-    KeyStore(pg::Pool& pool, const KeyVault& vault) : pool_(pool), vault_(vault) {}
+    // `key_work`: where keys are generated and parsed (CPU work kept off the I/O thread, as
+    // argon2id is); none: on the caller's thread (the CLI).
+    KeyStore(pg::Pool& pool, const KeyVault& vault, boost::asio::any_io_executor key_work = {})
+        : pool_(pool), vault_(vault), key_work_(std::move(key_work)) {}
 
     // Generates (RSA-2048 or Ed25519) or imports the key, seals it for "<domain>/<selector>"
     // and stores it as created. Refusals: no such domain (not_found); k_max_keys_per_domain
@@ -136,6 +140,7 @@ class KeyStore {
 
     pg::Pool& pool_;
     const KeyVault& vault_;
+    boost::asio::any_io_executor key_work_;
 };
 
 // Microseconds since the epoch, bound as a parameter where SQL needs `now` (tests pin it:
