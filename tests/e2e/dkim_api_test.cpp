@@ -27,10 +27,11 @@ std::string str(const json::value& value) {
 
 // A server with the admin role (and the KEK unless told otherwise), its DNS the fixture's.
 struct AdminServer {
-    AdminServer(test::TestDatabase& db, const std::string& dns_forwarder, bool with_kek = true)
+    AdminServer(test::TestDatabase& db, const std::string& dns_forwarder, bool with_kek = true,
+                std::string roles = "admin")
         : port(free_port()) {
         ServerOptions options;
-        options.roles = "admin";
+        options.roles = std::move(roles);
         options.extra_toml = "[admin]\naddress = \"127.0.0.1:" + std::to_string(port) +
                              "\"\n[delivery]\ndns_forwarders = [\"" + dns_forwarder +
                              "\"]\ndns_timeout_ms = 3000\n";
@@ -171,6 +172,38 @@ TEST(DkimApi, AKeyIsMadeShownVerifiedAndActivatedAndRotationRetiresTheOldOne) {
     EXPECT_TRUE(db.exec("SELECT 1 FROM dkim_keys WHERE position('PRIVATE KEY'::bytea IN "
                         "private_key_sealed) > 0")
                     .empty());
+}
+
+TEST(DkimApi, TheDeliveryRoleChecksKeyRecordsWithoutBeingAsked) {
+    test::TestDatabase db;
+    const auto account = db.create_account("shop");
+    const auto domain = db.add_sender_domain(account, "shop.test");
+    auto imported = dkim::PrivateKey::generate(dkim::Algorithm::ed25519_sha256);
+    ASSERT_TRUE(imported.ok());
+    test::Dnsmasq dns({test::DnsRecord::txt(
+        "imported._domainkey.shop.test",
+        dkim::character_strings(dkim::key_record_text(dkim::Algorithm::ed25519_sha256,
+                                                      imported->public_key_base64())))});
+    json::object import_body;
+    import_body["selector"] = "imported";
+    import_body["private_key_pem"] = imported->pem();
+    std::string key_id;
+    {
+        AdminServer admin(db, dns.forwarder());
+        ASSERT_TRUE(admin.ready) << admin.server->log();
+        const auto added =
+            admin.call("POST", "/api/v1/domains/" + std::to_string(domain) + "/dkim-keys",
+                       json::serialize(import_body));
+        ASSERT_EQ(added.status, 201) << added.text;
+        key_id = std::to_string(added.body.at("id").as_int64());
+    }
+    // A delivery replica's first round finds the never-checked key.
+    AdminServer replica(db, dns.forwarder(), true, "delivery,admin");
+    ASSERT_TRUE(replica.ready) << replica.server->log();
+    EXPECT_TRUE(wait_until("the key's record is seen published", [&] {
+        return *db.exec("SELECT dns_status FROM dkim_keys WHERE id = $1", key_id).at(0).at(0) ==
+               "published";
+    }));
 }
 
 TEST(DkimApi, BadInputGetsAProblemNamingTheField) {
