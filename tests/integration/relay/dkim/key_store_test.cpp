@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "core/pg/pool.hpp"
@@ -187,6 +189,37 @@ TEST_F(DkimKeyStoreTest, ActivationRetiresThePreviousKeyOfTheSameAlgorithmOnly) 
     EXPECT_EQ(state_of(ed25519.id), "active");
     // Activating the active key again changes nothing.
     EXPECT_EQ(activate(second.id).state, KeyState::active);
+}
+
+TEST_F(DkimKeyStoreTest, ConcurrentActivationsLeaveOneActiveKeyAndRefuseTheLoserCleanly) {
+    db_.exec("UPDATE sender_domains SET dkim_policy = 'always' WHERE id = $1", domain_);
+    activate(create_rsa().id);
+    std::vector<std::int64_t> contenders;
+    for (int i = 0; i < 4; ++i)
+        contenders.push_back(create_rsa().id);
+    // Each on its own connection (pool of 2 plus a second pool), all in flight at once.
+    pg::Pool other(io_.get_executor(), {db_.url(), 2, 5});
+    KeyStore other_store(other, vault_);
+    std::vector<std::optional<Result<KeyOutcome<StoredKey>>>> outcomes(contenders.size());
+    for (std::size_t i = 0; i < contenders.size(); ++i) {
+        auto& store = i % 2 == 0 ? store_ : other_store;
+        boost::asio::co_spawn(
+            io_,
+            [&, i, id = contenders[i]]() -> boost::asio::awaitable<void> {
+                outcomes[i].emplace(co_await store.activate(id, false, k_now, nullptr));
+            },
+            boost::asio::detached);
+    }
+    io_.restart();
+    io_.run();
+    for (const auto& outcome : outcomes) {
+        ASSERT_TRUE(outcome.has_value());
+        ASSERT_TRUE(outcome->ok()) << outcome->error().message;  // a 409 at worst, never a 500
+        if (const auto* refusal = std::get_if<KeyRefusal>(&**outcome)) {
+            EXPECT_EQ(refusal->kind, KeyRefusal::Kind::conflict);
+        }
+    }
+    EXPECT_EQ(*db_.exec("SELECT count(*) FROM dkim_keys WHERE state = 'active'").at(0).at(0), "1");
 }
 
 TEST_F(DkimKeyStoreTest, TheIndexAllowsOneActiveKeyPerAlgorithmAndDomain) {
