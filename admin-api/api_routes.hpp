@@ -5,6 +5,7 @@
 
 #include "admin-api/cidr.hpp"
 #include "admin-api/dkim_keys.hpp"
+#include "admin-api/domain_health.hpp"
 #include "admin-api/router.hpp"
 #include "admin-api/sender_domains.hpp"
 
@@ -14,9 +15,10 @@ namespace smarthost::admin {
 struct ApiOptions {
     // The owner-name prefix of sender-domain verification records.
     std::string verification_label = std::string(k_default_verification_label);
-    VerifyDomain verify_domain;      // empty: verify-now answers 503
-    NetworkBreadth network_breadth;  // broader allowed networks need "force": true
-    DkimKeyOptions dkim;             // no key-encryption key: the key routes answer 503
+    VerifyDomain verify_domain;                 // empty: verify-now answers 503
+    NetworkBreadth network_breadth;             // broader allowed networks need "force": true
+    RefreshDomainHealth refresh_domain_health;  // empty: health refresh answers 503
+    DkimKeyOptions dkim;                        // no key-encryption key: the key routes answer 503
 };
 
 Router api_router(const ApiOptions& options = {});

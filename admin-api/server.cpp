@@ -109,7 +109,8 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
           hash_pool(settings.hash_threads) {
         if (settings.serve_api)
             router = api_router(ApiOptions{settings.verification_label, settings.verify_domain,
-                                           settings.network_breadth, settings.dkim});
+                                           settings.network_breadth, settings.refresh_domain_health,
+                                           settings.dkim});
         add_health_routes(router);
     }
 

@@ -17,6 +17,7 @@
 
 #include "admin-api/cidr.hpp"
 #include "admin-api/dkim_keys.hpp"
+#include "admin-api/domain_health.hpp"
 #include "admin-api/sender_domains.hpp"
 
 namespace smarthost::pg {
@@ -40,9 +41,10 @@ class AdminServer {
         std::size_t hash_threads = 2;  // argon2id workers
         // Owner-name prefix of sender-domain verification records ("<label>.<domain>").
         std::string verification_label = "_smarthost";
-        VerifyDomain verify_domain;      // for POST /api/v1/domains/{id}/verify
-        NetworkBreadth network_breadth;  // broader allowed networks need "force": true
-        DkimKeyOptions dkim;             // the DKIM key routes' vault and verify-now
+        VerifyDomain verify_domain;                 // for POST /api/v1/domains/{id}/verify
+        RefreshDomainHealth refresh_domain_health;  // POST /api/v1/domains/{id}/health/refresh
+        NetworkBreadth network_breadth;             // broader allowed networks need "force": true
+        DkimKeyOptions dkim;                        // the DKIM key routes' vault and verify-now
         // false: only /metrics, /healthz and /readyz (the [metrics] listener).
         bool serve_api = true;
         // Set: HTTPS with the context it returns at each accept (so a reloaded

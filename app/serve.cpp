@@ -33,7 +33,9 @@
 #include "relay/ingress/tls_context.hpp"
 #include "relay/policy/auth_throttle.hpp"
 #include "relay/policy/connection_limiter.hpp"
+#include "relay/policy/dkim_signing.hpp"
 #include "relay/policy/dnsbl.hpp"
+#include "relay/policy/domain_health_check.hpp"
 #include "relay/policy/domain_verification.hpp"
 #include "relay/policy/outbound_reputation.hpp"
 #include "relay/policy/rejection_log.hpp"
@@ -76,6 +78,29 @@ bool has_role(const std::vector<std::string>& roles, std::string_view role) {
     return std::find(roles.begin(), roles.end(), role) != roles.end();
 }
 
+// The admin API's health refresh: false for no such domain.
+asio::awaitable<Result<bool>> refresh_health_now(policy::DomainHealthChecker& checker,
+                                                 std::int64_t domain_id) {
+    auto report = co_await checker.check(domain_id);
+    if (!report) co_return report.error();
+    co_return report->has_value();
+}
+
+policy::DomainHealthChecker::Settings domain_health_settings(const Config& config) {
+    policy::DomainHealthChecker::Settings settings;
+    std::vector<std::string> addresses;
+    if (!config.delivery.source_address.empty())
+        addresses.push_back(config.delivery.source_address);
+    if (auto relay = policy::relay_identity(addresses, config.delivery.spf_include)) {
+        settings.relay = std::move(*relay);
+    } else {
+        spdlog::warn("domain health: [delivery] source_address {} is not an IP address",
+                     config.delivery.source_address);
+    }
+    settings.interval = config.policy.domain_health_interval;
+    return settings;
+}
+
 // The admin API's verify-now: whether the DNS answered, nullopt for no such domain.
 asio::awaitable<Result<std::optional<bool>>> verify_now(policy::DomainVerifier& verifier,
                                                         std::int64_t domain_id) {
@@ -83,20 +108,6 @@ asio::awaitable<Result<std::optional<bool>>> verify_now(policy::DomainVerifier& 
     if (!checked) co_return checked.error();
     if (!*checked) co_return std::optional<bool>();
     co_return std::optional<bool>((*checked)->conclusive);
-}
-
-// The vault of the DKIM private keys; null without a key-encryption key (the key routes
-// then answer 503). load_config checked the key, so a failure here is a bug.
-std::shared_ptr<const dkim::KeyVault> dkim_vault(const Config& config) {
-    if (!config.dkim.key_encryption_key_configured()) {
-        spdlog::info(
-            "dkim: no key-encryption key configured ([dkim] key_encryption_key or "
-            "SMARTHOST_DKIM_KEK): the DKIM key routes answer 503");
-        return nullptr;
-    }
-    auto vault = dkim::KeyVault::from_base64(config.dkim.key_encryption_key);
-    if (!vault) throw std::runtime_error("dkim: the key-encryption key is unusable");
-    return std::make_shared<const dkim::KeyVault>(std::move(*vault));
 }
 
 std::unique_ptr<delivery::DeliveryService> make_delivery(asio::io_context& io, pg::Pool& pool,
@@ -195,12 +206,27 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
             policy::ConnectionLimiter::Settings{config.limits.connection_count_interval});
         connection_limiter->start();
     }
+    // DKIM signing at acceptance runs on its own worker: an RSA signature costs about a
+    // quarter of a millisecond, which the I/O thread should not spend (docs/dkim.md).
+    asio::thread_pool dkim_workers(1);
+    std::optional<dkim::KeyVault> dkim_vault;
+    if (config.dkim.key_encryption_key_configured()) {
+        auto vault = dkim::KeyVault::from_base64(config.dkim.key_encryption_key);
+        if (!vault) throw std::runtime_error("[dkim] key_encryption_key: " + vault.error().message);
+        dkim_vault = std::move(*vault);
+    }
+    policy::DkimSigner dkim_signer(
+        dkim_vault,
+        policy::DkimSigner::Settings{config.dkim.signature_expiry.count() > 0
+                                         ? std::optional(config.dkim.signature_expiry)
+                                         : std::nullopt},
+        dkim_workers);
     std::optional<ingress::IngressServices> services;
     if (smtp_role)
         services.emplace(ingress::IngressServices{
             config, committer, authenticator, networks, submission_policy, *blocklists,
             auth_throttle,  // also records suspicious logins when its limits are off
-            drain, *connection_limiter, rejections, body_budget, tls.get()});
+            drain, *connection_limiter, rejections, body_budget, dkim_signer, tls.get()});
 
     std::unique_ptr<delivery::DeliveryService> deliveries;
     if (delivery_role) {
@@ -227,6 +253,15 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         dkim_key_checker->start();
     }
 
+    // Each sender domain's SPF, DMARC and DKIM records, re-checked by the delivery role like
+    // ownership; replicas share the work (SKIP LOCKED).
+    std::unique_ptr<policy::DomainHealthChecker> domain_health;
+    if (delivery_role) {
+        domain_health = std::make_unique<policy::DomainHealthChecker>(
+            io.get_executor(), pool, *resolver, domain_health_settings(config));
+        domain_health->start();
+    }
+
     // Outbound reputation: the address deliveries leave from, in the DNSBL zones. Started
     // without zones too (it then checks nothing), so that zones SIGHUP adds are checked.
     std::unique_ptr<policy::OutboundReputation> reputation;
@@ -243,6 +278,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
 
     std::unique_ptr<policy::DomainVerifier> admin_verifier;     // verify-now; never started
     std::unique_ptr<dkim::KeyRecordChecker> admin_key_checker;  // verify-now; never started
+    std::unique_ptr<policy::DomainHealthChecker> admin_health;  // refresh; never started
     std::unique_ptr<admin::AdminServer> admin_server;
     if (admin_role) {
         const auto& a = config.admin;
@@ -267,9 +303,20 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         admin_key_checker = std::make_unique<dkim::KeyRecordChecker>(
             io.get_executor(), pool, *resolver,
             dkim::KeyRecordChecker::Settings{config.dkim.check_interval});
-        admin_settings.dkim.vault = dkim_vault(config);
+        // Without a KEK the key routes answer 503; the rest of the API works.
+        if (dkim_vault)
+            admin_settings.dkim.vault = std::make_shared<const dkim::KeyVault>(*dkim_vault);
+        else
+            spdlog::info(
+                "dkim: no key-encryption key configured ([dkim] key_encryption_key or "
+                "SMARTHOST_DKIM_KEK): the DKIM key routes answer 503");
         admin_settings.dkim.verify = [checker = admin_key_checker.get()](std::int64_t id) {
             return checker->check(id);
+        };
+        admin_health = std::make_unique<policy::DomainHealthChecker>(
+            io.get_executor(), pool, *resolver, domain_health_settings(config));
+        admin_settings.refresh_domain_health = [checker = admin_health.get()](std::int64_t id) {
+            return refresh_health_now(*checker, id);
         };
         admin_server =
             std::make_unique<admin::AdminServer>(io.get_executor(), pool, admin_settings);
@@ -371,6 +418,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         if (deliveries) deliveries->stop([&] { deliveries_done = true; });
         if (domain_verifier) domain_verifier->stop();
         if (dkim_key_checker) dkim_key_checker->stop();
+        if (domain_health) domain_health->stop();
         if (reputation) reputation->stop();
         reload.cancel();
         grace_ends = Clock::now() + grace;
@@ -382,6 +430,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
                  deliveries ? " and delivery" : "");
     io.run();
     hashers.join();
+    dkim_workers.join();
     spdlog::info("smarthost stopped");
     return 0;
 }

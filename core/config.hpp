@@ -138,7 +138,10 @@ struct DeliveryConfig {
     std::chrono::seconds shutdown_grace{30};
 
     std::uint16_t mx_port = 25;
-    std::string source_address;                           // empty: the system's choice
+    std::string source_address;  // empty: the system's choice
+    // The name customers include in their SPF record ("include:_spf.relay.example") to
+    // authorize the relay's outbound addresses; empty: only source_address is looked for.
+    std::string spf_include;
     std::vector<std::string> allow_destination_networks;  // CIDRs exempt from the SSRF guard
 
     std::vector<std::string> dns_forwarders;  // "addr@port"; empty: /etc/resolv.conf
@@ -214,6 +217,9 @@ struct PolicyConfig {
     std::vector<std::string> dnsbl_exempt_networks;
     // The delivery role looks its source_address up in the dnsbl zones this often.
     std::chrono::seconds outbound_check_interval{300};
+    // Each sender domain's health (SPF, DMARC, DKIM records: docs/domain-health.md) is
+    // re-checked by the delivery role when its last check is older than this.
+    std::chrono::seconds domain_health_interval{21600};
 };
 
 // Default per-account rate limits ([limits]); an account's own column wins. 0: no limit.

@@ -103,6 +103,7 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
     s.read_duration("shutdown_grace_seconds", d.shutdown_grace, 0, 3600);
     s.read_int("mx_port", d.mx_port, 1, 65535);
     s.read("source_address", d.source_address);
+    s.read("spf_include", d.spf_include);
     s.read_strings("allow_destination_networks", d.allow_destination_networks);
     s.read_strings("dns_forwarders", d.dns_forwarders);
     s.read_duration("dns_timeout_ms", d.dns_timeout, 100, 120000);

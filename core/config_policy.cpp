@@ -91,6 +91,7 @@ void read_policy(const toml::table& table, const std::filesystem::path& file, Po
             s.fail("dnsbl_exempt_networks",
                    fmt::format("\"{}\" is not an address or network", entry));
     s.read_duration("outbound_check_interval_seconds", p.outbound_check_interval, 10, 86400);
+    s.read_duration("domain_health_interval_seconds", p.domain_health_interval, 300, 7 * 86400);
     s.reject_unknown();
 }
 

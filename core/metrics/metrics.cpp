@@ -71,6 +71,15 @@ Metrics::Metrics()
           counter(*registry_, families_, "smarthost_connection_limit_hits_total",
                   "Sessions closed with 421 because their account had its concurrent "
                   "connections open already")),
+      dkim_signatures(counter(*registry_, families_, "smarthost_dkim_signatures_total",
+                              "DKIM-Signature fields added to accepted messages")),
+      dkim_unsigned_messages(
+          counter(*registry_, families_, "smarthost_dkim_unsigned_messages_total",
+                  "Accepted messages left without a signature of this relay, by reason")),
+      dkim_signing_failures(counter(*registry_, families_, "smarthost_dkim_signing_failures_total",
+                                    "Messages refused with 451 because they were to be DKIM-signed "
+                                    "and could not be")
+                                .Add({})),
       recipients_delivered(counter(*registry_, families_, "smarthost_recipients_delivered_total",
                                    "Recipients accepted by the receiving server")),
       recipients_bounced(counter(*registry_, families_, "smarthost_recipients_bounced_total",
@@ -109,6 +118,10 @@ Metrics::Metrics()
       outbound_address_listings(gauge(*registry_, families_, "smarthost_outbound_address_listed",
                                       "1 while an outbound source address is listed in a DNSBL "
                                       "zone, else 0")),
+      sender_domain_health_problems(
+          gauge(*registry_, families_, "smarthost_sender_domain_health_problems",
+                "Sender domains whose last health check found this problem (by code, "
+                "docs/domain-health.md), in the whole database")),
       db_pool_connections(gauge(*registry_, families_, "smarthost_db_pool_connections",
                                 "PostgreSQL pool connections by state (in_use, idle)")),
       db_pool_waiters(gauge(*registry_, families_, "smarthost_db_pool_waiters",

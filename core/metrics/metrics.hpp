@@ -66,6 +66,9 @@ class Metrics {
     Family<Counter>& account_messages_rejected;  // {account, reason}
     Family<Counter>& rate_limit_hits;            // {account, limit}
     Family<Counter>& connection_limit_hits;      // {account}: 421 at connect or AUTH
+    Family<Counter>& dkim_signatures;            // {algorithm}: DKIM-Signature fields added
+    Family<Counter>& dkim_unsigned_messages;     // {reason}: accepted without a signature of ours
+    Counter& dkim_signing_failures;              // refused 451: to be signed, and could not be
 
     // Delivery.
     Family<Counter>& recipients_delivered;  // {account}
@@ -85,6 +88,8 @@ class Metrics {
     Family<Counter>& dns_lookups;              // {type, result}
     Family<Counter>& dnsbl_lookups;            // {zone, result}
     Family<Gauge>& outbound_address_listings;  // {address, zone}
+    // Sender domains whose last health check found a problem, by code (whole database).
+    Family<Gauge>& sender_domain_health_problems;  // {code}
 
     // Database.
     Family<Gauge>& db_pool_connections;  // {state}: in_use, idle

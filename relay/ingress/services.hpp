@@ -13,6 +13,7 @@ class Blocklists;
 class AuthThrottle;
 class ConnectionLimiter;
 class RejectionLog;
+class DkimSigner;
 }  // namespace policy
 }  // namespace smarthost
 
@@ -38,6 +39,7 @@ struct IngressServices {
     policy::ConnectionLimiter& connections;  // per-account connection limits
     policy::RejectionLog& rejections;        // refusals at connect, AUTH and MAIL
     BodyBudget& body_budget;                 // [smtp] max_body_bytes_in_memory
+    policy::DkimSigner& dkim;                // signing at acceptance (docs/dkim.md)
     TlsContextProvider* tls = nullptr;       // null when no certificate is configured
 };
 

@@ -116,6 +116,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string_view as_received() const;
     void drop_body();
     asio::awaitable<smtp::Action> enqueue();
+    // Puts the DKIM signatures the account's keys make in front of the body; false when
+    // the message was to be signed and could not be (it must then not be stored).
+    asio::awaitable<bool> sign_body(std::chrono::system_clock::time_point now);
 };
 
 }  // namespace smarthost::ingress::detail

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 
+#include "core/metrics/metrics.hpp"
 #include "relay/ingress/authenticator.hpp"
 #include "relay/ingress/data_section.hpp"
 #include "relay/ingress/login.hpp"
 #include "relay/ingress/session_class.hpp"
 #include "relay/ingress/session_metrics.hpp"
+#include "relay/policy/dkim_signing.hpp"
 #include "relay/policy/mail_checks.hpp"
 #include "relay/policy/rejection_log.hpp"
 #include "relay/queue/group_commit.hpp"
@@ -138,13 +140,18 @@ asio::awaitable<smtp::Action> Session::enqueue() {
         drop_body();
         co_return machine_->on_enqueued("");
     }
+    const auto now = std::chrono::system_clock::now();
+    if (!co_await sign_body(now)) {
+        drop_body();
+        co_return machine_->on_not_queued(smtp::reply::not_signed());
+    }
     const auto& envelope = machine_->envelope();
     const auto recipients = envelope.recipients.size();
     const std::string sender = envelope.sender;
     const std::string id = message_id_;
     const auto size = body_.size();
     auto message = assemble_message(origin(), envelope, message_id_, std::move(body_), prefix_size_,
-                                    services_.config.hostname, std::chrono::system_clock::now());
+                                    services_.config.hostname, now);
     body_.clear();  // moved into the message
     prefix_size_ = 0;
     auto status = co_await services_.committer.enqueue(std::move(message));
@@ -161,6 +168,40 @@ asio::awaitable<smtp::Action> Session::enqueue() {
         identity_->account_name, identity_->username, client_ip_,
         tls_version_.empty() ? "none" : tls_version_, sender, recipients, size);
     co_return machine_->on_enqueued(id);
+}
+
+asio::awaitable<bool> Session::sign_body(std::chrono::system_clock::time_point now) {
+    auto& metrics = metrics::global();
+    const auto policy = co_await services_.policy.account(identity_->account_id);
+    if (!policy) {
+        // Whether this message is to be signed is unknown: it is not stored unsigned.
+        spdlog::warn("message not signed listener={} client={} account={}: {}", listener_.name,
+                     client_ip_, identity_->account_name, policy.error().message);
+        metrics.dkim_signing_failures.Increment();
+        co_return false;
+    }
+    auto outcome = co_await services_.dkim.sign(**policy, body_, now);
+    using Kind = policy::DkimSigner::Outcome::Kind;
+    switch (outcome.kind) {
+        case Kind::failed:
+            spdlog::error("message not signed listener={} client={} account={}: {}", listener_.name,
+                          client_ip_, identity_->account_name, outcome.error);
+            metrics.dkim_signing_failures.Increment();
+            co_return false;
+        case Kind::not_signed:
+            metrics.dkim_unsigned_messages
+                .Add({{"reason", outcome.already_signed ? "already_signed"
+                                                        : policy::to_string(outcome.decision)}})
+                .Increment();
+            co_return true;
+        case Kind::signed_message:
+            break;
+    }
+    body_.insert(0, outcome.fields);
+    prefix_size_ += outcome.fields.size();
+    for (const auto algorithm : outcome.algorithms)
+        metrics.dkim_signatures.Add({{"algorithm", dkim::to_string(algorithm)}}).Increment();
+    co_return true;
 }
 
 }  // namespace smarthost::ingress::detail

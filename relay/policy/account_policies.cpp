@@ -22,9 +22,19 @@ SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_s
        EXISTS (SELECT 1 FROM suppressions s WHERE s.account_id = a.id),
        d.domain, d.include_subdomains, d.status = 'verified',
        a.messages_per_minute, a.messages_per_hour, a.messages_per_day, a.recipients_per_hour,
-       a.recipients_per_day, a.recipients_per_message, a.max_message_bytes, a.max_connections
+       a.recipients_per_day, a.recipients_per_message, a.max_message_bytes, a.max_connections,
+       d.id, d.dkim_policy
   FROM accounts a LEFT JOIN sender_domains d ON d.account_id = a.id
  WHERE a.id = $1)sql";
+
+// The active DKIM keys of the account's domains, in binary format (the sealed key is
+// bytea), so every column is text or bytea.
+constexpr const char* k_active_dkim_keys = R"sql(
+SELECT k.sender_domain_id::text, k.id::text, k.selector, k.algorithm, k.private_key_sealed,
+       k.dns_status
+  FROM dkim_keys k JOIN sender_domains d ON d.id = k.sender_domain_id
+ WHERE d.account_id = $1 AND k.state = 'active' AND d.dkim_policy <> 'off'
+ ORDER BY k.algorithm DESC)sql";
 
 // Suppressed addresses are stored canonical (smtp::canonical_address) and then passed
 // through the database's lower(), which the schema's CHECK demands; so is the lookup.
@@ -105,9 +115,13 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
             policy->max_connections = limit(15);
         }
         if (rows->is_null(i, 5)) continue;
-        policy->sender_domains.push_back(
-            SenderDomain{std::string(rows->get(i, 5)), rows->get_bool(i, 6), rows->get_bool(i, 7)});
+        SenderDomain domain{std::string(rows->get(i, 5)), rows->get_bool(i, 6),
+                            rows->get_bool(i, 7)};
+        domain.id = rows->get_int(i, 16);
+        domain.dkim_policy = parse_dkim_policy(rows->get(i, 17)).value_or(DkimPolicy::verified);
+        policy->sender_domains.push_back(std::move(domain));
     }
+    if (auto status = co_await load_dkim_keys(*policy); !status) co_return status.error();
     if (cache_ttl_.count() > 0) {
         if (cache_.size() >= k_max_cached_accounts) {
             std::erase_if(cache_, [now](const auto& kv) { return kv.second.expires <= now; });
@@ -116,6 +130,29 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
         cache_[account_id] = Cached{policy, now + cache_ttl_};
     }
     co_return std::shared_ptr<const AccountPolicy>(std::move(policy));
+}
+
+boost::asio::awaitable<Status> AccountPolicies::load_dkim_keys(AccountPolicy& policy) {
+    if (policy.sender_domains.empty()) co_return Done{};
+    std::vector<pg::Param> params;
+    params.push_back(pg::to_param(policy.account_id));
+    auto rows =
+        co_await pool_.execute(k_active_dkim_keys, std::move(params), pg::ResultFormat::binary);
+    if (!rows) co_return rows.error();
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+        const auto domain_id = std::stoll(std::string(rows->get(i, 0)));
+        const auto algorithm = dkim::parse_algorithm(rows->get(i, 3));
+        if (!algorithm) continue;  // the schema's CHECK allows no other
+        DkimKeyRef key;
+        key.id = std::stoll(std::string(rows->get(i, 1)));
+        key.selector = std::string(rows->get(i, 2));
+        key.algorithm = *algorithm;
+        key.sealed = std::string(rows->get(i, 4));
+        key.published = rows->get(i, 5) == "published";
+        for (auto& domain : policy.sender_domains)
+            if (domain.id == domain_id) domain.dkim_keys.push_back(std::move(key));
+    }
+    co_return Done{};
 }
 
 boost::asio::awaitable<Result<std::optional<std::string>>> AccountPolicies::suppression(

@@ -1,10 +1,11 @@
 #pragma once
 // Account policies and suppressions from PostgreSQL, for the submission path.
 //
-// An account's policy (status, null-sender permission, sender domains, whether it has
-// suppressions) is one query, remembered per process for `cache_ttl`: a client that
-// sends many messages costs one round trip per TTL, and an operator's change (a
-// suspension, a new or lost domain) takes effect everywhere within that time. Sessions
+// An account's policy (status, null-sender permission, sender domains and their active
+// DKIM keys, whether it has suppressions) is one query (two when it has sender domains),
+// remembered per process for `cache_ttl`: a client that sends many messages costs one or
+// two round trips per TTL, and an operator's change (a suspension, a new or lost domain,
+// a DKIM key activated) takes effect everywhere within that time. Sessions
 // of one account that miss the cache together share one query (with a cache; without
 // one, every check reads the database).
 
@@ -52,6 +53,8 @@ class AccountPolicies {
     struct Loading;  // a query in flight, which later callers of get() wait for
     boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> load(
         std::int64_t account_id);
+    // The second query of a load: the active DKIM keys of the policy's sender domains.
+    boost::asio::awaitable<Status> load_dkim_keys(AccountPolicy& policy);
 
     struct Cached {
         std::shared_ptr<const AccountPolicy> policy;

@@ -1,5 +1,5 @@
 #pragma once
-// What the submission path needs to know about an account, loaded in one query and
+// What the submission path needs to know about an account, loaded in one or two queries and
 // cached for a few seconds (relay/policy/account_policies.hpp).
 
 #include <cstdint>

@@ -62,6 +62,11 @@ class SubmissionPolicy {
     // The account's limit of concurrent sessions (0: none), from the cached account
     // policy. When the database cannot answer, the configured default: the session is
     // still counted, and the next MAIL needs the database anyway.
+    // The account's policy as the checks see it (cached), for signing at acceptance.
+    boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> account(
+        std::int64_t account_id) {
+        return accounts_.get(account_id);
+    }
     boost::asio::awaitable<std::uint64_t> connection_limit(std::int64_t account_id);
 
   private:

@@ -240,6 +240,11 @@ Reply queued(std::string_view queue_id) {
 Reply not_queued() {
     return make(451, "4.3.0", "Temporary failure: message not queued, try again later");
 }
+Reply not_signed() {
+    return make(451, "4.3.0",
+                "Temporary failure: the message could not be DKIM-signed, try again later");
+}
+
 Reply insufficient_storage() {
     return make(452, "4.3.1", "Insufficient system storage: message not accepted, try again later");
 }

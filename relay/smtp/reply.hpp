@@ -93,6 +93,7 @@ Reply nul_in_data();                      // 554 5.6.0
 Reply line_too_long_in_data();            // 554 5.6.0
 Reply queued(std::string_view queue_id);  // 250 2.0.0
 Reply not_queued();                       // 451 4.3.0
+Reply not_signed();                       // 451 4.3.0: to be DKIM-signed, and could not be
 Reply insufficient_storage();             // 452 4.3.1: the smtp role's body memory is used up
 
 // Account policy (relay/policy, docs/policy.md).

@@ -204,6 +204,15 @@ Action SessionMachine::on_enqueued(std::string_view queue_id) {
     return Action::send(reply::queued(queue_id));
 }
 
+Action SessionMachine::on_not_queued(Reply reply) {
+    if (state_ != State::enqueue_pending) {
+        return Action::send(reply::bad_sequence("No message waiting to be queued"));
+    }
+    reset_transaction();
+    state_ = State::ready;
+    return Action::send(std::move(reply));
+}
+
 Action SessionMachine::on_line_too_long() {
     return on_unreadable_line(reply::line_too_long());
 }

@@ -161,6 +161,9 @@ class SessionMachine {
     Action on_data_end(DataResult result);
     // The message was committed (queue_id non-empty) or could not be (451 4.3.0).
     Action on_enqueued(std::string_view queue_id);
+    // The message was not queued for a reason the reply tells (451 4.3.0 when it could not
+    // be DKIM-signed); the transaction ends as after a failed commit.
+    Action on_not_queued(Reply reply);
     // Whether `line`, with more input already behind it, breaks RFC 2920 for a client that
     // is neither authenticated nor allow-listed: a command sent before the reply to EHLO
     // or HELO, when the client cannot yet know PIPELINING is offered. Spambots fire their
