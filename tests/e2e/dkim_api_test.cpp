@@ -7,17 +7,20 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <fstream>
 
 #include "relay/dkim/keys.hpp"
 #include "tests/e2e/admin_http.hpp"
 #include "tests/e2e/harness.hpp"
 #include "tests/support/dnsmasq.hpp"
+#include "tests/support/smtp_sink.hpp"
 #include "tests/support/test_database.hpp"
 
 namespace smarthost::e2e {
 namespace {
 
 namespace json = boost::json;
+using namespace std::chrono_literals;
 
 constexpr const char* k_kek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -204,6 +207,100 @@ TEST(DkimApi, TheDeliveryRoleChecksKeyRecordsWithoutBeingAsked) {
         return *db.exec("SELECT dns_status FROM dkim_keys WHERE id = $1", key_id).at(0).at(0) ==
                "published";
     }));
+}
+
+// Onboarding as docs/admin-api.md tells it, with nothing but the API: import the key the
+// customer publishes, verify, activate; the next message is signed with it, and python3-dkim
+// verifies the signature against the published record.
+TEST(DkimApi, AKeyOnboardedThroughTheApiSignsTheNextMessage) {
+    test::TestDatabase db;
+    const auto account = db.create_account("shop");
+    db.exec("INSERT INTO allowed_networks (account_id, network) VALUES ($1, '127.0.0.0/8')",
+            account);
+    const auto domain = db.add_sender_domain(account, "shop.test");
+    auto imported = dkim::PrivateKey::generate(dkim::Algorithm::rsa_sha256);
+    ASSERT_TRUE(imported.ok());
+    const auto record =
+        dkim::key_record_text(dkim::Algorithm::rsa_sha256, imported->public_key_base64());
+    const auto mx_port = free_port();
+    test::Dnsmasq dns(
+        {test::DnsRecord::mx("dest.test", 10, "mx.dest.test"),
+         test::DnsRecord::address("mx.dest.test", "127.0.0.3"),
+         test::DnsRecord::txt("_smarthost.shop.test",
+                              {"smarthost-verification=0123456789abcdef0123456789abcdef"}),
+         test::DnsRecord::txt("onboard._domainkey.shop.test", dkim::character_strings(record))});
+    test::SmtpSink sink("127.0.0.3", mx_port);
+    const auto admin_port = free_port();
+    ServerOptions options;
+    options.listeners = {{"submission", "none"}};
+    options.roles = "smtp,delivery,admin";
+    options.extra_toml = "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port) +
+                         "\"\n[delivery]\nmx_port = " + std::to_string(mx_port) +
+                         "\nallow_destination_networks = [\"127.0.0.0/8\"]\ndns_forwarders = "
+                         "[\"" +
+                         dns.forwarder() +
+                         "\"]\nipv6 = false\npoll_seconds = 1\n[policy]\naccount_cache_ms = 0\n"
+                         "[dkim]\nkey_encryption_key = \"" +
+                         std::string(k_kek) + "\"\n";
+    SmarthostServer server(db.url(), options);
+    ASSERT_TRUE(wait_for_port("the admin listener", "127.0.0.1", admin_port, 10s)) << server.log();
+    const auto made = server.subcommand({"token", "create", "--name", "ops"});
+    const auto token = made.output.substr(0, made.output.find('\n'));
+
+    json::object import_body;
+    import_body["selector"] = "onboard";
+    import_body["private_key_pem"] = imported->pem();
+    const auto added =
+        http("POST", admin_port, "/api/v1/domains/" + std::to_string(domain) + "/dkim-keys", token,
+             json::serialize(import_body));
+    ASSERT_EQ(added.status, 201) << added.text;
+    const auto key_path = "/api/v1/dkim-keys/" + std::to_string(added.body.at("id").as_int64());
+    const auto verified = http("POST", admin_port, key_path + "/verify", token);
+    ASSERT_EQ(str(verified.body.at("dns_status")), "published") << verified.text;
+    const auto activated = http("POST", admin_port, key_path + "/activate", token);
+    ASSERT_EQ(activated.status, 200) << activated.text;
+
+    TempDir dir;
+    const auto file = dir.path() / "message.eml";
+    std::ofstream(file, std::ios::binary)
+        << "From: Alice <alice@shop.test>\r\nTo: bob@dest.test\r\nSubject: onboarded\r\n"
+           "Date: Mon, 7 Dec 2026 05:00:00 +0000\r\nMessage-ID: <onboarded@shop.test>\r\n\r\n"
+           "Signed with the key the API activated.\r\n";
+    const auto sent =
+        swaks({"--server", "127.0.0.1:" + std::to_string(server.port("submission")), "--from",
+               "alice@shop.test", "--to", "bob@dest.test", "--data", file.string()});
+    ASSERT_EQ(sent.exit_code, 0) << sent.output;
+
+    std::string delivered;
+    ASSERT_TRUE(wait_until(
+        "smtp-sink received the message",
+        [&] {
+            for (const auto& dump : sink.dumps()) {
+                if (dump.find("Subject: onboarded") == std::string::npos) continue;
+                // smtp-sink's X- lines out, CRLF back (the message has no bare LF).
+                std::string_view rest = dump;
+                while (rest.starts_with("X-"))
+                    rest.remove_prefix(rest.find('\n') + 1);
+                delivered.clear();
+                for (const char c : rest)
+                    delivered += c == '\n' ? std::string("\r\n") : std::string(1, c);
+                return true;
+            }
+            return false;
+        },
+        30s))
+        << server.log();
+    EXPECT_NE(delivered.find("DKIM-Signature:"), std::string::npos) << delivered;
+    EXPECT_NE(delivered.find("s=onboard;"), std::string::npos) << delivered;
+    EXPECT_NE(delivered.find("d=shop.test;"), std::string::npos) << delivered;
+
+    std::ofstream(dir.path() / "delivered.eml", std::ios::binary) << delivered;
+    std::ofstream(dir.path() / "records") << "onboard._domainkey.shop.test\t" << record << '\n';
+    const auto checked = run_command(
+        {"bash", std::string(SMARTHOST_E2E_SOURCE_DIR) + "/tests/e2e/dkim_verify.sh",
+         (dir.path() / "records").string(), (dir.path() / "delivered.eml").string(), "dkimverify"},
+        60s);
+    EXPECT_EQ(checked.exit_code, 0) << checked.output << delivered;
 }
 
 TEST(DkimApi, BadInputGetsAProblemNamingTheField) {
