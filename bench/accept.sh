@@ -25,6 +25,9 @@ Options (environment variable in brackets):
   --policy-accounts N     accounts of the policy-on server [BENCH_POLICY_ACCOUNTS, 200]
   --policy-rounds R       rounds of the policy comparison, order alternating; the
                           summary gives medians [BENCH_POLICY_ROUNDS, default 3]
+  --dkim-only             only the DKIM comparison: the same on/off machinery, where
+                          "on" signs every message with an RSA-2048 key and "off" signs
+                          nothing [BENCH_COMPARISON=dkim with BENCH_POLICY=only]
   --keep                  keep the run directory (queues, logs) after the run
   -h, --help              this text
 
@@ -44,7 +47,10 @@ The policy comparison sends the same load (N messages per size and session count
 connection per message) with bench/policy_load.py to two more smarthost processes:
 "off" (one account, no limits, sender domain verification off, no DNSBL) and "on"
 (--policy-accounts accounts, each with its own source address 127.0.1.k, verified sender
-domain and limits), and reports msg/s, the on/off ratio and the cost of policy in %.
+domain and limits), and reports msg/s, the on/off ratio and the cost of policy in %. With --dkim-only the
+two servers differ only in DKIM signing: both have the one account of "off" with its
+domain verified; "on" has an active RSA-2048 key (made with `smarthost dkim create`) and
+signs every message.
 
 Must run as root (Postfix's master needs it). Listens on 127.0.0.1 only. Everything it
 starts (Postfix instance, smarthost, bench database) is stopped/dropped on exit.
@@ -70,6 +76,7 @@ policy=${BENCH_POLICY:-1}
 policy_accounts=${BENCH_POLICY_ACCOUNTS:-200}
 policy_rounds=${BENCH_POLICY_ROUNDS:-3}
 client_processes=${BENCH_CLIENT_PROCESSES:-$(nproc)}
+comparison=${BENCH_COMPARISON:-policy}
 
 while (($# > 0)); do
     case $1 in
@@ -81,6 +88,7 @@ while (($# > 0)); do
         --postfix-only) postfix_only=1; shift ;;
         --no-policy) policy=0; shift ;;
         --policy-only) policy=only; shift ;;
+        --dkim-only) policy=only comparison=dkim; shift ;;
         --policy-accounts) policy_accounts=${2:?}; shift 2 ;;
         --policy-rounds) policy_rounds=${2:?}; shift 2 ;;
         --keep) keep=1; shift ;;
@@ -103,6 +111,9 @@ for value in "$postfix_port" "$smarthost_port" "$policy_off_port" "$policy_on_po
 done
 [[ $reuse == 0 || $reuse == 1 ]] || die "BENCH_REUSE must be 0 or 1"
 [[ $policy == 0 || $policy == 1 || $policy == only ]] || die "BENCH_POLICY must be 0, 1 or only"
+[[ $comparison == policy || $comparison == dkim ]] || die "BENCH_COMPARISON must be policy or dkim"
+# The DKIM comparison's load comes from one account (the "off" set-up on both sides).
+[[ $comparison == policy ]] || policy_accounts=1
 if ((postfix_only)); then
     [[ $policy != only ]] || die "--postfix-only and --policy-only exclude each other"
     policy=0
@@ -290,6 +301,38 @@ SELECT 'policy on: ' || count(*) || ' accounts, each with its own /32, verified 
 SQL
 }
 
+# The DKIM comparison: both servers get the policy-off account, its domain verified (a
+# signature's d= is only ever a verified domain) with signing policy "always" (no DNS
+# publishes the bench key); "on" is then given an active RSA-2048 key.
+dkim_sql() {
+    cat <<'SQL'
+WITH account AS (
+    INSERT INTO accounts (name) VALUES ('bench') RETURNING id
+), network AS (
+    INSERT INTO allowed_networks (account_id, network) SELECT id, '127.0.0.0/8' FROM account
+), domain AS (
+    INSERT INTO sender_domains (account_id, domain, include_subdomains, status, verification_token,
+                                verified_at, checked_at, dkim_policy)
+    SELECT id, 'bench.smarthost.test', true, 'verified', 'bench', now(), now(), 'always' FROM account
+)
+SELECT 'dkim: 1 account (id ' || id || '), bench.smarthost.test verified, signing policy always' FROM account;
+SQL
+}
+
+# dkim_key_for INSTANCE: creates and activates an RSA-2048 key of bench.smarthost.test with
+# the binary's own command line, as an operator would.
+dkim_key_for() {
+    local name=$1 config="$run_dir/smarthost-$1/smarthost.toml" id
+    local -a env_args=(env -u SMARTHOST_CONFIG "SMARTHOST_DATABASE_URL=${instance_db_url[$name]}")
+    id=$("${env_args[@]}" "$SMARTHOST_BINARY" --config "$config" dkim create \
+        --domain bench.smarthost.test --selector bench 2>>"${instance_log[$name]}" |
+        sed -n 's/.*dkim activate --key \([0-9]*\).*/\1/p')
+    [[ -n $id ]] || die "smarthost dkim create failed for $name (see ${instance_log[$name]})"
+    "${env_args[@]}" "$SMARTHOST_BINARY" --config "$config" dkim activate --key "$id" --force \
+        >>"${instance_log[$name]}" 2>&1 || die "smarthost dkim activate failed for $name"
+    note "$name: DKIM key $id (RSA-2048, selector bench) active"
+}
+
 declare -A pol_port=([off]=$policy_off_port [on]=$policy_on_port)
 declare -A pol_stored=([off]=0 [on]=0)
 declare -A pol=() pol_cpu=() pol_pg_cpu=()
@@ -360,16 +403,31 @@ median() {
 if [[ $policy != 0 ]]; then
     limits_toml=$(printf '%s\n' "[limits]"; for pair in "${policy_limits[@]}"; do
         printf '%s = %s\n' "${pair%%=*}" "${pair#*=}"; done)
-    launch_smarthost policy-off "$policy_off_port" smtp "sender_domain_verification = false" "[limits]
+    no_limits_toml="[limits]
 messages_per_minute = 0
 messages_per_hour = 0
 messages_per_day = 0
 recipients_per_hour = 0
 recipients_per_day = 0
 recipients_per_message = 0
-max_message_bytes = 0" "$(policy_off_sql)"
-    launch_smarthost policy-on "$policy_on_port" smtp "sender_domain_verification = true" \
-        "$limits_toml" "$(policy_on_sql)"
+max_message_bytes = 0"
+    if [[ $comparison == dkim ]]; then
+        # Both have the key-encryption key: "off" differs only in having no key to sign with.
+        dkim_toml="[dkim]
+key_encryption_key = \"$(openssl rand -base64 32)\""
+        launch_smarthost policy-off "$policy_off_port" smtp "sender_domain_verification = false" \
+            "$no_limits_toml
+$dkim_toml" "$(dkim_sql)"
+        launch_smarthost policy-on "$policy_on_port" smtp "sender_domain_verification = false" \
+            "$no_limits_toml
+$dkim_toml" "$(dkim_sql)"
+        dkim_key_for policy-on
+    else
+        launch_smarthost policy-off "$policy_off_port" smtp "sender_domain_verification = false" \
+            "$no_limits_toml" "$(policy_off_sql)"
+        launch_smarthost policy-on "$policy_on_port" smtp "sender_domain_verification = true" \
+            "$limits_toml" "$(policy_on_sql)"
+    fi
 
     # Warm-up: two messages from every account to each server (network and account caches,
     # the first quota leases, the database pools), counted in the stored totals.
@@ -487,14 +545,26 @@ cpu_cost() { awk -v on="$1" -v off="$2" 'BEGIN { if (off > 0) printf "%+.1f%%", 
 
 policy_summary() {
     local size sessions round key_off key_on ratio
-    printf '\n##### Policy on vs off (same run)\n\n'
-    printf -- '- load: bench/policy_load.py (%s processes), one connection per message, EHLO, MAIL with SIZE=, 1 recipient, From: = envelope sender; message i from account i mod %s + 1 (its own source address 127.0.1.k and domain a<k>.bench.smarthost.test) to both servers; N = %s per run, %s round(s), order alternating (even rounds "on" first)\n' \
-        "$client_processes" "$policy_accounts" "$messages" "$policy_rounds"
-    # shellcheck disable=SC2016  # the backquotes are Markdown
-    printf -- '- off: 1 account (127.0.0.0/8, bench.smarthost.test with subdomains), no limits, `sender_domain_verification = false`, no DNSBL\n'
-    printf -- '- on: %s accounts, each owning one /32 and one verified sender domain (envelope and From: checked), limits %s (all per account; quota leased in blocks of at most 100), no DNSBL\n' \
-        "$policy_accounts" "${policy_limits[*]}"
-    printf -- '- txn = connect -> 250 after the final dot; cost = 1 - on/off (negative: within noise)\n\n'
+    if [[ $comparison == dkim ]]; then
+        printf '\n##### DKIM signing on vs off (same run)\n\n'
+        printf -- '- load: bench/policy_load.py (%s processes), one connection per message, EHLO, MAIL with SIZE=, 1 recipient, From: = envelope sender at a1.bench.smarthost.test; N = %s per run, %s round(s), order alternating (even rounds "on" first)\n' \
+            "$client_processes" "$messages" "$policy_rounds"
+        printf -- '- both: 1 account (127.0.0.0/8, bench.smarthost.test verified with subdomains, signing policy always), no limits, no DNSBL, a key-encryption key\n'
+        printf -- '- off: no DKIM key, nothing signed; on: one active RSA-2048 key (selector bench), every message signed (relaxed/relaxed, on the signing worker)\n'
+        printf -- '- signed messages on the "on" server: %s of %s stored\n' \
+            "$(instance_sql policy-on "SELECT count(*) FROM messages WHERE substring(body from 1 for 15) = 'DKIM-Signature:'::bytea")" \
+            "${pol_stored[on]}"
+        printf -- '- txn = connect -> 250 after the final dot; cost = 1 - on/off (negative: within noise)\n\n'
+    else
+        printf '\n##### Policy on vs off (same run)\n\n'
+        printf -- '- load: bench/policy_load.py (%s processes), one connection per message, EHLO, MAIL with SIZE=, 1 recipient, From: = envelope sender; message i from account i mod %s + 1 (its own source address 127.0.1.k and domain a<k>.bench.smarthost.test) to both servers; N = %s per run, %s round(s), order alternating (even rounds "on" first)\n' \
+            "$client_processes" "$policy_accounts" "$messages" "$policy_rounds"
+        # shellcheck disable=SC2016  # the backquotes are Markdown
+        printf -- '- off: 1 account (127.0.0.0/8, bench.smarthost.test with subdomains), no limits, `sender_domain_verification = false`, no DNSBL\n'
+        printf -- '- on: %s accounts, each owning one /32 and one verified sender domain (envelope and From: checked), limits %s (all per account; quota leased in blocks of at most 100), no DNSBL\n' \
+            "$policy_accounts" "${policy_limits[*]}"
+        printf -- '- txn = connect -> 250 after the final dot; cost = 1 - on/off (negative: within noise)\n\n'
+    fi
     printf '| payload | sessions | round | off msg/s | on msg/s | on/off | policy cost | off txn p50 / p99 ms | on txn p50 / p99 ms | 1-min load before (off; on) |\n'
     printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n'
     for size in $sizes; do
@@ -535,6 +605,7 @@ policy_summary() {
         "${pol_xacts[off]}" "${pol_xacts[on]}"
     [[ -n ${pol_postmaster[on]:-} ]] ||
         printf '\n(PostgreSQL CPU not measured: the cluster is not a process on this machine.)\n'
+    [[ $comparison == dkim ]] && return 0
     printf '\nStored (checked after every run): policy-off %s, policy-on %s messages (from %s accounts); policy-on rate_usage: %s; policy refusals: %s\n' \
         "${pol_stored[off]}" "${pol_stored[on]}" "$pol_accounts_used" "$pol_usage" "$pol_rejections"
 }

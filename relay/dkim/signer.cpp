@@ -85,6 +85,25 @@ std::vector<FoundSignature> signatures_in(std::string_view message) {
     return found;
 }
 
+std::optional<std::size_t> already_signed_by(std::string_view message,
+                                             const std::vector<SigningKey>& keys,
+                                             std::chrono::system_clock::time_point now,
+                                             std::size_t max_checked) {
+    std::size_t checked = 0;
+    for (const auto& found : signatures_in(message)) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            const auto& key = keys[i];
+            if (found.signature.domain != key.domain || found.signature.selector != key.selector)
+                continue;
+            if (checked++ >= max_checked) return std::nullopt;
+            const auto published =
+                PublicKey::from_base64(key.key.algorithm(), key.key.public_key_base64());
+            if (published && verify(message, found, *published, now)) return i;
+        }
+    }
+    return std::nullopt;
+}
+
 bool verify(std::string_view message, const FoundSignature& found, const PublicKey& key,
             std::chrono::system_clock::time_point now) {
     const auto& signature = found.signature;

@@ -39,6 +39,14 @@ struct FoundSignature {
 };
 std::vector<FoundSignature> signatures_in(std::string_view message);
 
+// The key of `keys` whose valid signature `message` already carries (same d=, same
+// selector), if any. At most `max_checked` candidate signatures are checked, each costing a
+// body hash and a public-key operation: a message cannot make the relay check thousands.
+std::optional<std::size_t> already_signed_by(std::string_view message,
+                                             const std::vector<SigningKey>& keys,
+                                             std::chrono::system_clock::time_point now,
+                                             std::size_t max_checked = 3);
+
 // Whether `found` is a valid signature of `message` by `key` at `now`: the body hash
 // matches, the header hash verifies, and x= has not passed.
 bool verify(std::string_view message, const FoundSignature& found, const PublicKey& key,

@@ -55,17 +55,9 @@ std::function<DkimSigner::Outcome()> signing_job(std::string_view message,
                                                  dkim::SigningOptions options,
                                                  DkimSigner::Outcome outcome) {
     return [message, keys = std::move(keys), options, outcome = std::move(outcome)]() mutable {
-        for (const auto& found : dkim::signatures_in(message)) {
-            if (found.signature.domain != keys.front().domain) continue;
-            for (const auto& key : keys) {
-                if (key.selector != found.signature.selector) continue;
-                const auto published =
-                    dkim::PublicKey::from_base64(key.key.algorithm(), key.key.public_key_base64());
-                if (published && dkim::verify(message, found, *published, options.now)) {
-                    outcome.already_signed = true;
-                    return outcome;
-                }
-            }
+        if (dkim::already_signed_by(message, keys, options.now)) {
+            outcome.already_signed = true;
+            return outcome;
         }
         auto fields = dkim::sign(message, keys, options);
         if (!fields) {

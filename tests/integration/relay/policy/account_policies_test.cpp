@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -76,6 +77,53 @@ TEST_F(AccountPoliciesTest, LoadsStatusAndDomainsInOneGo) {
     }
     EXPECT_TRUE(saw_verified);
     EXPECT_TRUE(saw_pending);
+}
+
+TEST_F(AccountPoliciesTest, EachDomainCarriesOnlyItsOwnActiveDkimKeys) {
+    const auto shop =
+        *db_.exec("SELECT id FROM sender_domains WHERE domain = 'shop.example'").at(0).at(0);
+    // A hostile account that lists the same domain (unverified: it cannot publish the
+    // proof) and gives it a key of its own.
+    const auto intruder = db_.create_account("intruder");
+    const auto claimed = db_.add_sender_domain(intruder, "shop.example", "pending");
+    const auto insert_key = [this](const std::string& domain_id, const std::string& selector,
+                                   const std::string& state, const std::string& dns_status) {
+        db_.exec(
+            "INSERT INTO dkim_keys (sender_domain_id, selector, algorithm, key_bits, public_key, "
+            "private_key_sealed, state, dns_status) VALUES ($1::bigint, $2, 'rsa-sha256', 2048, "
+            "'MIIB', '\\x00010203'::bytea, $3, $4)",
+            domain_id, selector, state, dns_status);
+    };
+    insert_key(shop, "active1", "active", "published");
+    insert_key(shop, "new2", "created", "unchecked");
+    insert_key(shop, "old0", "retired", "published");
+    insert_key(std::to_string(claimed), "mine", "active", "published");
+
+    AccountPolicies policies(pool_, 0ms);
+    const auto policy = load(policies, account_);
+    const auto& domains = policy->sender_domains;
+    const auto it = std::find_if(domains.begin(), domains.end(),
+                                 [](const auto& d) { return d.domain == "shop.example"; });
+    ASSERT_NE(it, domains.end());
+    ASSERT_EQ(it->dkim_keys.size(), 1u);
+    EXPECT_EQ(it->dkim_keys[0].selector, "active1");
+    EXPECT_TRUE(it->dkim_keys[0].published);
+    EXPECT_EQ(it->dkim_keys[0].sealed, std::string("\x00\x01\x02\x03", 4));
+    EXPECT_EQ(it->dkim_policy, DkimPolicy::verified);
+
+    // The intruder sees its own key only, on a domain that is not verified: no signature
+    // of its mail ever says d=shop.example.
+    const auto hostile = load(policies, intruder);
+    ASSERT_EQ(hostile->sender_domains.size(), 1u);
+    EXPECT_FALSE(hostile->sender_domains[0].verified);
+    ASSERT_EQ(hostile->sender_domains[0].dkim_keys.size(), 1u);
+    EXPECT_EQ(hostile->sender_domains[0].dkim_keys[0].selector, "mine");
+
+    // A domain whose policy is off loads no keys at all.
+    db_.exec("UPDATE sender_domains SET dkim_policy = 'off' WHERE id = $1::bigint", shop);
+    const auto off = load(policies, account_);
+    for (const auto& domain : off->sender_domains)
+        EXPECT_TRUE(domain.dkim_keys.empty());
 }
 
 TEST_F(AccountPoliciesTest, AccountWithoutDomainsAndUnknownAccount) {

@@ -183,5 +183,25 @@ TEST(DkimSignTest, AMessageWithoutABodyIsSigned) {
                               key_record_text(ed->algorithm(), ed->public_key_base64())));
 }
 
+TEST(DkimSignTest, AMessageAlreadySignedByAKeyIsRecognisedAndOnlyAFewSignaturesAreChecked) {
+    auto rsa = PrivateKey::generate(Algorithm::rsa_sha256);
+    auto other = PrivateKey::generate(Algorithm::rsa_sha256);
+    ASSERT_TRUE(rsa && other);
+    const std::vector<SigningKey> keys{SigningKey{"shop.example", "sh2026q4", *rsa}};
+    const auto message = sample_message();
+    const auto ours = sign(message, keys, SigningOptions{k_now, {}}).value();
+    EXPECT_EQ(already_signed_by(ours + message, keys, k_now), 0u);
+    EXPECT_FALSE(already_signed_by(message, keys, k_now));
+    // A signature by another key under the same selector is not ours.
+    const auto forged =
+        sign(message, {SigningKey{"shop.example", "sh2026q4", *other}}, SigningOptions{k_now, {}})
+            .value();
+    EXPECT_FALSE(already_signed_by(forged + message, keys, k_now));
+    // Behind three forged ones, a valid signature is not looked at: each check costs a body
+    // hash and an RSA operation, and the message decides how many there are.
+    EXPECT_EQ(already_signed_by(forged + forged + ours + message, keys, k_now), 0u);
+    EXPECT_FALSE(already_signed_by(forged + forged + forged + ours + message, keys, k_now));
+}
+
 }  // namespace
 }  // namespace smarthost::dkim
