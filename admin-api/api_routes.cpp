@@ -19,6 +19,7 @@ Router api_router(const ApiOptions& options) {
     add_credential_routes(router);
     add_network_routes(router, options.network_breadth);
     add_sender_domain_routes(router, options.verification_label, options.verify_domain);
+    add_dkim_key_routes(router, options.dkim);
     add_domain_health_routes(router, options.refresh_domain_health);
     add_suppression_routes(router);
     add_stats_routes(router);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "admin-api/cidr.hpp"
+#include "admin-api/dkim_keys.hpp"
 #include "admin-api/domain_health.hpp"
 #include "admin-api/router.hpp"
 #include "admin-api/sender_domains.hpp"
@@ -17,6 +18,7 @@ struct ApiOptions {
     VerifyDomain verify_domain;                 // empty: verify-now answers 503
     NetworkBreadth network_breadth;             // broader allowed networks need "force": true
     RefreshDomainHealth refresh_domain_health;  // empty: health refresh answers 503
+    DkimKeyOptions dkim;                        // no key-encryption key: the key routes answer 503
 };
 
 Router api_router(const ApiOptions& options = {});

@@ -12,15 +12,7 @@
 
 namespace smarthost::admin {
 
-// Bound parameters from values, without a braced list (g++ 12 miscompiles braced lists
-// of non-trivial types inside coroutines).
-template <class... Args>
-std::vector<pg::Param> params_of(const Args&... args) {
-    std::vector<pg::Param> params;
-    params.reserve(sizeof...(Args));
-    (params.push_back(pg::to_param(args)), ...);
-    return params;
-}
+using pg::params_of;
 
 // The audit row's own parameters $1..$4 (token name, method, path, status), for
 // statements that write their audit row themselves (one row for a change of many rows).

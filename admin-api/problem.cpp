@@ -94,6 +94,10 @@ Response unavailable() {
     return make(503, "unavailable", "Service Unavailable", "the database is not reachable");
 }
 
+Response unavailable(std::string detail) {
+    return make(503, "unavailable", "Service Unavailable", std::move(detail));
+}
+
 Response internal_error() {
     return make(500, "internal", "Internal Server Error", "see the server log");
 }

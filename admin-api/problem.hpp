@@ -29,8 +29,9 @@ Response payload_too_large(std::size_t max_body_bytes);     // 413
 Response unsupported_media_type(std::string content_type);  // 415
 Response validation(std::vector<FieldError> errors);        // 422
 Response validation(std::string field, std::string message);
-Response unavailable();     // 503
-Response internal_error();  // 500
+Response unavailable();                    // 503
+Response unavailable(std::string detail);  // 503: something other than the database
+Response internal_error();                 // 500
 
 // A database failure that is not one the route expected: unavailable → 503, a check
 // constraint or bad input → 422, anything else → 500.

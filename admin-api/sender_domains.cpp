@@ -21,7 +21,7 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 constexpr std::string_view k_create_fields[] = {"domain", "include_subdomains"};
-constexpr std::string_view k_update_fields[] = {"include_subdomains"};
+constexpr std::string_view k_update_fields[] = {"include_subdomains", "dkim_policy"};
 
 // 16 random bytes: 32 lower-case hex characters, unguessable, so a record can only be
 // published by someone who read it from this API.
@@ -34,17 +34,18 @@ constexpr std::string_view k_domain_json =
     "'verification', json_build_object('token', t.verification_token, 'record', "
     "json_build_object('type', 'TXT', 'name', $5::text || '.' || t.domain, "
     "'value', 'smarthost-verification=' || t.verification_token)), "
-    "'checked_at', t.checked_at, 'verified_at', t.verified_at, 'created_at', t.created_at)";
+    "'dkim_policy', t.dkim_policy, 'checked_at', t.checked_at, 'verified_at', t.verified_at, "
+    "'created_at', t.created_at)";
 constexpr std::string_view k_domain_audit =
     "jsonb_build_object('id', t.id, 'account_id', t.account_id, 'domain', t.domain, "
-    "'include_subdomains', t.include_subdomains)";
+    "'include_subdomains', t.include_subdomains, 'dkim_policy', t.dkim_policy)";
 
 constexpr std::string_view k_insert_domain =
     "INSERT INTO sender_domains (account_id, domain, include_subdomains, verification_token) "
     "VALUES ($6, $7, coalesce($8, false), $9) RETURNING *";
 constexpr std::string_view k_update_domain =
-    "UPDATE sender_domains SET include_subdomains = coalesce($7, include_subdomains) "
-    "WHERE id = $6 RETURNING *";
+    "UPDATE sender_domains SET include_subdomains = coalesce($7, include_subdomains), "
+    "dkim_policy = coalesce($8, dkim_policy) WHERE id = $6 RETURNING *";
 constexpr std::string_view k_delete_domain = "DELETE FROM sender_domains WHERE id = $6 RETURNING *";
 
 std::string verification_token() {
@@ -142,9 +143,16 @@ struct DomainRoutes {
         if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
         FieldReader fields(std::get<json::object>(body));
         const auto include_subdomains = fields.boolean("include_subdomains");
+        std::optional<std::string> dkim_policy;
+        if (fields.has("dkim_policy")) {
+            dkim_policy = fields.string("dkim_policy", 16);
+            if (dkim_policy && *dkim_policy != "off" && *dkim_policy != "verified" &&
+                *dkim_policy != "always")
+                fields.fail("dkim_policy", "must be \"off\", \"verified\" or \"always\"");
+        }
         if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
-        auto response =
-            co_await run_change(context, 200, k_update_domain, params_of(*id, include_subdomains));
+        auto response = co_await run_change(context, 200, k_update_domain,
+                                            params_of(*id, include_subdomains, dkim_policy));
         co_return response;
     }
 

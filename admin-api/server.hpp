@@ -16,6 +16,7 @@
 #include <string>
 
 #include "admin-api/cidr.hpp"
+#include "admin-api/dkim_keys.hpp"
 #include "admin-api/domain_health.hpp"
 #include "admin-api/sender_domains.hpp"
 
@@ -43,6 +44,7 @@ class AdminServer {
         VerifyDomain verify_domain;                 // for POST /api/v1/domains/{id}/verify
         RefreshDomainHealth refresh_domain_health;  // POST /api/v1/domains/{id}/health/refresh
         NetworkBreadth network_breadth;             // broader allowed networks need "force": true
+        DkimKeyOptions dkim;                        // the DKIM key routes' vault and verify-now
         // false: only /metrics, /healthz and /readyz (the [metrics] listener).
         bool serve_api = true;
         // Set: HTTPS with the context it returns at each accept (so a reloaded

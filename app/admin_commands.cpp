@@ -7,12 +7,15 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "admin-api/dkim_keys.hpp"
 #include "admin-api/tokens.hpp"
 #include "app/commands.hpp"
 #include "core/config.hpp"
 #include "core/crypto.hpp"
 #include "core/pg/pool.hpp"
 #include "core/pg/sqlstate.hpp"
+#include "relay/dkim/key_store.hpp"
+#include "relay/dkim/key_vault.hpp"
 
 namespace smarthost {
 namespace {
@@ -186,6 +189,126 @@ int import_token(const Config& config, const std::string& name, const std::strin
             co_return 1;
         }
         co_return report_import(*found, name);
+    });
+}
+
+namespace {
+
+constexpr const char* k_domains_named = R"sql(
+SELECT d.id, a.name FROM sender_domains d JOIN accounts a ON a.id = d.account_id
+ WHERE d.domain = lower($1) AND ($2::text IS NULL OR a.name = $2)
+ ORDER BY a.name)sql";
+
+// The sender domain named on the command line, or nullopt after saying why on stderr.
+asio::awaitable<std::optional<std::int64_t>> domain_named(pg::Pool& pool,
+                                                          const DkimKeyRequest& request) {
+    const std::optional<std::string> account =
+        request.account.empty() ? std::nullopt : std::optional<std::string>(request.account);
+    auto rows = co_await pool.query(k_domains_named, request.domain, account);
+    if (!rows) throw std::runtime_error(rows.error().message);
+    if (rows->empty()) {
+        std::cerr << "smarthost: no account has the sender domain \"" << request.domain << "\""
+                  << (account ? " (with --account " + *account + ")" : std::string()) << '\n';
+        co_return std::nullopt;
+    }
+    if (rows->size() > 1) {
+        std::cerr << "smarthost: several accounts have the sender domain \"" << request.domain
+                  << "\"; name one with --account:";
+        for (std::size_t i = 0; i < rows->size(); ++i)
+            std::cerr << ' ' << rows->get(i, 1);
+        std::cerr << '\n';
+        co_return std::nullopt;
+    }
+    co_return rows->get_int(0, 0);
+}
+
+// The vault, or nullopt after saying why: without a KEK no key is made or shown.
+std::optional<dkim::KeyVault> dkim_vault(const Config& config) {
+    if (!config.dkim.key_encryption_key_configured()) {
+        std::cerr << "smarthost: dkim key-encryption key not configured ([dkim] "
+                     "key_encryption_key or SMARTHOST_DKIM_KEK)\n";
+        return std::nullopt;
+    }
+    auto vault = dkim::KeyVault::from_base64(config.dkim.key_encryption_key);
+    if (!vault) throw std::runtime_error("dkim: the key-encryption key is unusable");
+    return std::move(*vault);
+}
+
+void print_key(const dkim::StoredKey& key) {
+    std::cout << "key " << key.id << ": " << key.domain << " selector " << key.selector << ", "
+              << dkim::to_string(key.algorithm) << ' ' << key.key_bits << " bits, "
+              << dkim::to_string(key.state) << ", record " << dkim::to_string(key.dns_status)
+              << '\n'
+              << "  " << admin::zone_file_line(key) << '\n';
+}
+
+// A refused change on stderr; 1.
+int report_refusal(const dkim::KeyRefusal& refusal) {
+    std::cerr << "smarthost: " << (refusal.field.empty() ? "" : refusal.field + ": ")
+              << refusal.message << '\n';
+    return 1;
+}
+
+}  // namespace
+
+int dkim_create(const Config& config, const DkimKeyRequest& request) {
+    const auto algorithm = dkim::parse_algorithm(request.algorithm);
+    if (!algorithm) {
+        std::cerr << "smarthost: --algorithm must be rsa-sha256 or ed25519-sha256\n";
+        return 2;
+    }
+    const auto vault = dkim_vault(config);
+    if (!vault) return 2;
+    return run_with_pool(config, [&](pg::Pool& pool) -> asio::awaitable<int> {
+        const auto domain_id = co_await domain_named(pool, request);
+        if (!domain_id) co_return 1;
+        dkim::NewKey key;
+        key.domain_id = *domain_id;
+        key.algorithm = algorithm;
+        if (!request.selector.empty()) key.selector = request.selector;
+        dkim::KeyStore store(pool, *vault);
+        auto created = co_await store.create(key, std::chrono::system_clock::now(), nullptr);
+        if (!created) throw std::runtime_error(created.error().message);
+        if (const auto* refusal = std::get_if<dkim::KeyRefusal>(&*created))
+            co_return report_refusal(*refusal);
+        print_key(std::get<dkim::StoredKey>(*created));
+        std::cout << "publish the TXT record, then: smarthost dkim activate --key "
+                  << std::get<dkim::StoredKey>(*created).id << '\n';
+        co_return 0;
+    });
+}
+
+int dkim_show(const Config& config, const DkimKeyRequest& request) {
+    const auto vault = dkim_vault(config);
+    if (!vault) return 2;
+    return run_with_pool(config, [&](pg::Pool& pool) -> asio::awaitable<int> {
+        const auto domain_id = co_await domain_named(pool, request);
+        if (!domain_id) co_return 1;
+        dkim::KeyStore store(pool, *vault);
+        auto keys = co_await store.list(*domain_id);
+        if (!keys) throw std::runtime_error(keys.error().message);
+        if (!*keys || (*keys)->empty()) {
+            std::cout << request.domain << " has no DKIM keys\n";
+            co_return 0;
+        }
+        for (const auto& key : **keys)
+            print_key(key);
+        co_return 0;
+    });
+}
+
+int dkim_activate(const Config& config, std::int64_t key_id, bool force) {
+    const auto vault = dkim_vault(config);
+    if (!vault) return 2;
+    return run_with_pool(config, [&](pg::Pool& pool) -> asio::awaitable<int> {
+        dkim::KeyStore store(pool, *vault);
+        auto activated =
+            co_await store.activate(key_id, force, std::chrono::system_clock::now(), nullptr);
+        if (!activated) throw std::runtime_error(activated.error().message);
+        if (const auto* refusal = std::get_if<dkim::KeyRefusal>(&*activated))
+            co_return report_refusal(*refusal);
+        print_key(std::get<dkim::StoredKey>(*activated));
+        co_return 0;
     });
 }
 

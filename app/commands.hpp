@@ -1,6 +1,7 @@
 #pragma once
 // The subcommands of the smarthost executable. Each returns the process exit status.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,18 @@ int create_token(const Config& config, const std::string& name);
 // an argument: the command line shows in `ps`) under `name`. Exits 0 when it is stored,
 // or was already under that name; 2 for a bad token; 1 when name or token is taken.
 int import_token(const Config& config, const std::string& name, const std::string& token_variable);
+
+// `smarthost dkim ...`: the DKIM key steps of docs/dkim.md from the shell (no audit row:
+// the shell is the operator's own). The sender domain is found by name; `account` names
+// its account when several accounts have the domain.
+struct DkimKeyRequest {
+    std::string domain;
+    std::string account;
+    std::string algorithm = "rsa-sha256";
+    std::string selector;  // empty: the default, by date
+};
+int dkim_create(const Config& config, const DkimKeyRequest& request);
+int dkim_show(const Config& config, const DkimKeyRequest& request);
+int dkim_activate(const Config& config, std::int64_t key_id, bool force);
 
 }  // namespace smarthost

@@ -72,6 +72,31 @@ int main(int argc, char** argv) {
     network_add->add_option("--cidr", cidr, "network, e.g. 192.0.2.0/24 or 2001:db8::/48")
         ->required();
 
+    auto* dkim_cmd = app.add_subcommand("dkim", "manage DKIM keys of sender domains");
+    dkim_cmd->require_subcommand(1);
+    DkimKeyRequest dkim_request;
+    auto* dkim_create_cmd = dkim_cmd->add_subcommand(
+        "create", "make a key for a sender domain and print the TXT record to publish");
+    auto* dkim_show_cmd =
+        dkim_cmd->add_subcommand("show", "list a domain's keys with the TXT records to publish");
+    for (auto* command : {dkim_create_cmd, dkim_show_cmd}) {
+        command->add_option("--domain", dkim_request.domain, "sender domain")->required();
+        command->add_option("--account", dkim_request.account,
+                            "account name, when several accounts have the domain");
+    }
+    dkim_create_cmd
+        ->add_option("--algorithm", dkim_request.algorithm, "rsa-sha256 or ed25519-sha256")
+        ->capture_default_str();
+    dkim_create_cmd->add_option("--selector", dkim_request.selector,
+                                "selector (default: sh<year>q<quarter>)");
+    auto* dkim_activate_cmd =
+        dkim_cmd->add_subcommand("activate", "make a key the domain's signing key");
+    std::int64_t dkim_key_id = 0;
+    bool dkim_force = false;
+    dkim_activate_cmd->add_option("--key", dkim_key_id, "key id")->required();
+    dkim_activate_cmd->add_flag("--force", dkim_force,
+                                "activate before the record is seen published");
+
     CLI11_PARSE(app, argc, argv);
 
     try {
@@ -85,6 +110,9 @@ int main(int argc, char** argv) {
         if (*network_add) return add_network(config, network_account, cidr);
         if (*token_create) return create_token(config, token_name);
         if (*token_import) return import_token(config, import_name, import_variable);
+        if (*dkim_create_cmd) return dkim_create(config, dkim_request);
+        if (*dkim_show_cmd) return dkim_show(config, dkim_request);
+        if (*dkim_activate_cmd) return dkim_activate(config, dkim_key_id, dkim_force);
     } catch (const ConfigError& e) {
         std::cerr << "smarthost: configuration error: " << e.what() << '\n';
         return 2;

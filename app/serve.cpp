@@ -22,6 +22,7 @@
 #include "core/pg/migrations.hpp"
 #include "core/pg/pool.hpp"
 #include "relay/delivery/scheduler.hpp"
+#include "relay/dkim/key_check.hpp"
 #include "relay/dkim/key_vault.hpp"
 #include "relay/dns/resolver.hpp"
 #include "relay/ingress/authenticator.hpp"
@@ -243,6 +244,15 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         domain_verifier->start();
     }
 
+    // Published DKIM key records are re-checked by the delivery role too, shared likewise.
+    std::unique_ptr<dkim::KeyRecordChecker> dkim_key_checker;
+    if (delivery_role) {
+        dkim_key_checker = std::make_unique<dkim::KeyRecordChecker>(
+            io.get_executor(), pool, *resolver,
+            dkim::KeyRecordChecker::Settings{config.dkim.check_interval});
+        dkim_key_checker->start();
+    }
+
     // Each sender domain's SPF, DMARC and DKIM records, re-checked by the delivery role like
     // ownership; replicas share the work (SKIP LOCKED).
     std::unique_ptr<policy::DomainHealthChecker> domain_health;
@@ -267,6 +277,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     }
 
     std::unique_ptr<policy::DomainVerifier> admin_verifier;     // verify-now; never started
+    std::unique_ptr<dkim::KeyRecordChecker> admin_key_checker;  // verify-now; never started
     std::unique_ptr<policy::DomainHealthChecker> admin_health;  // refresh; never started
     std::unique_ptr<admin::AdminServer> admin_server;
     if (admin_role) {
@@ -288,6 +299,19 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
                                              config.policy.verification_interval});
         admin_settings.verify_domain = [verifier = admin_verifier.get()](std::int64_t id) {
             return verify_now(*verifier, id);
+        };
+        admin_key_checker = std::make_unique<dkim::KeyRecordChecker>(
+            io.get_executor(), pool, *resolver,
+            dkim::KeyRecordChecker::Settings{config.dkim.check_interval});
+        // Without a KEK the key routes answer 503; the rest of the API works.
+        if (dkim_vault)
+            admin_settings.dkim.vault = std::make_shared<const dkim::KeyVault>(*dkim_vault);
+        else
+            spdlog::info(
+                "dkim: no key-encryption key configured ([dkim] key_encryption_key or "
+                "SMARTHOST_DKIM_KEK): the DKIM key routes answer 503");
+        admin_settings.dkim.verify = [checker = admin_key_checker.get()](std::int64_t id) {
+            return checker->check(id);
         };
         admin_health = std::make_unique<policy::DomainHealthChecker>(
             io.get_executor(), pool, *resolver, domain_health_settings(config));
@@ -393,6 +417,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         // Deliveries in progress get their own grace; what is left is released to others.
         if (deliveries) deliveries->stop([&] { deliveries_done = true; });
         if (domain_verifier) domain_verifier->stop();
+        if (dkim_key_checker) dkim_key_checker->stop();
         if (domain_health) domain_health->stop();
         if (reputation) reputation->stop();
         reload.cancel();

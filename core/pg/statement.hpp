@@ -39,6 +39,16 @@ Param to_param(const std::optional<T>& value) {
     return value ? to_param(*value) : null_param();
 }
 
+// Bound parameters from values, without a braced list (g++ 12 miscompiles braced lists
+// of non-trivial types inside coroutines).
+template <class... Args>
+std::vector<Param> params_of(const Args&... args) {
+    std::vector<Param> params;
+    params.reserve(sizeof...(Args));
+    (params.push_back(to_param(args)), ...);
+    return params;
+}
+
 // The format values come back in. Binary: a text column's value is its bytes, a bytea
 // column's value its raw bytes (no hex to decode); other types have their own binary
 // encodings, so a binary query selects text and bytea columns only.

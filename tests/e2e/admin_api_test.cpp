@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "tests/e2e/admin_http.hpp"
 #include "tests/e2e/harness.hpp"
 #include "tests/support/dnsmasq.hpp"
 #include "tests/support/smtp_sink.hpp"
@@ -18,38 +19,6 @@ namespace smarthost::e2e {
 namespace {
 
 namespace json = boost::json;
-
-struct HttpResult {
-    int status = 0;
-    json::value body;
-};
-
-HttpResult http(const std::string& method, std::uint16_t port, const std::string& path,
-                const std::string& token, const std::string& body = {}) {
-    std::vector<std::string> argv{"curl",
-                                  "-sS",
-                                  "-X",
-                                  method,
-                                  "-o",
-                                  "-",
-                                  "-w",
-                                  "\n%{http_code}",
-                                  "-H",
-                                  "Authorization: Bearer " + token,
-                                  "http://127.0.0.1:" + std::to_string(port) + path};
-    if (!body.empty()) {
-        argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", body});
-    }
-    const auto result = run_command(argv);
-    HttpResult out;
-    const auto newline = result.output.rfind('\n');
-    if (result.exit_code != 0 || newline == std::string::npos) return out;
-    out.status = std::atoi(result.output.c_str() + newline + 1);
-    const auto text = result.output.substr(0, newline);
-    boost::system::error_code ec;
-    out.body = json::parse(text, ec);
-    return out;
-}
 
 // The state of the message's only recipient in the tracking view; empty if not found.
 std::string tracked_state(std::uint16_t port, const std::string& token, const std::string& id) {

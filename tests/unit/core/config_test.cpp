@@ -22,6 +22,7 @@ class ConfigFile : public ::testing::Test {
         ::unsetenv("SMARTHOST_TLS_CERTIFICATE");
         ::unsetenv("SMARTHOST_TLS_PRIVATE_KEY");
         ::unsetenv("SMARTHOST_UPSTREAM_PASSWORD");
+        ::unsetenv("SMARTHOST_DKIM_KEK");
     }
     void TearDown() override { fs::remove_all(dir_); }
 
@@ -692,6 +693,47 @@ TEST_F(ConfigFile, TrustedProxiesMustBeNetworks) {
     error = error_of(std::string(minimal) + "[smtp]\ntrusted_proxies = \"10.0.0.1\"\n");
     EXPECT_NE(error.find("smtp.trusted_proxies: must be an array of strings"), std::string::npos)
         << error;
+}
+
+TEST_F(ConfigFile, DkimDefaultsToNoKeyNoExpiryAndAQuarterHourCheck) {
+    const auto config = load_config(write(minimal));
+    EXPECT_FALSE(config.dkim.key_encryption_key_configured());
+    EXPECT_EQ(config.dkim.signature_expiry, std::chrono::seconds(0));
+    EXPECT_EQ(config.dkim.check_interval, std::chrono::seconds(900));
+}
+
+TEST_F(ConfigFile, DkimKeysAreReadAndTheEnvironmentKekWins) {
+    const std::string file_kek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const std::string env_kek = "HxwdHhsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=";
+    const auto text = std::string(minimal) + "[dkim]\nkey_encryption_key = \"" + file_kek +
+                      "\"\nsignature_expiry_seconds = 604800\ncheck_interval_seconds = 300\n";
+    auto config = load_config(write(text));
+    EXPECT_EQ(config.dkim.key_encryption_key, file_kek);
+    EXPECT_EQ(config.dkim.signature_expiry, std::chrono::seconds(604800));
+    EXPECT_EQ(config.dkim.check_interval, std::chrono::seconds(300));
+    ::setenv("SMARTHOST_DKIM_KEK", env_kek.c_str(), 1);
+    config = load_config(write(text));
+    ::unsetenv("SMARTHOST_DKIM_KEK");
+    EXPECT_EQ(config.dkim.key_encryption_key, env_kek);
+}
+
+TEST_F(ConfigFile, AMalformedKekIsAStartUpErrorThatDoesNotShowIt) {
+    for (const std::string kek : {"c2hvcnQtc2VjcmV0", "not base64 at all!",
+                                  "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ=="}) {
+        const auto error =
+            error_of(std::string(minimal) + "[dkim]\nkey_encryption_key = \"" + kek + "\"\n");
+        EXPECT_NE(error.find("dkim.key_encryption_key"), std::string::npos) << error;
+        EXPECT_EQ(error.find(kek), std::string::npos) << error;
+    }
+    ::setenv("SMARTHOST_DKIM_KEK", "c2hvcnQtc2VjcmV0", 1);
+    const auto from_env = error_of(minimal);
+    ::unsetenv("SMARTHOST_DKIM_KEK");
+    EXPECT_NE(from_env.find("SMARTHOST_DKIM_KEK"), std::string::npos) << from_env;
+}
+
+TEST_F(ConfigFile, DkimCheckIntervalHasAFloor) {
+    EXPECT_NE(error_of(std::string(minimal) + "[dkim]\ncheck_interval_seconds = 5\n"), "");
+    EXPECT_NE(error_of(std::string(minimal) + "[dkim]\nkek = \"x\"\n"), "");
 }
 
 }  // namespace
