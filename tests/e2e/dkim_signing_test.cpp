@@ -306,7 +306,9 @@ TEST_F(DkimSigning, ARotationUnderLoadLeavesEveryMessageVerifiableByTheKeyThatSi
         const auto& key = selector == "sh2026q3" ? old_public : new_public;
         EXPECT_TRUE(dkim::verify(*received, found[0], key, std::chrono::system_clock::now()))
             << "message " << i << " by " << selector;
-        if (i >= activated_at + 20) EXPECT_EQ(selector, "sh2026q4") << "message " << i;
+        if (i >= activated_at + 20) {
+            EXPECT_EQ(selector, "sh2026q4") << "message " << i;
+        }
         std::ofstream(received_dir.path() / ("m" + std::to_string(i) + ".eml"), std::ios::binary)
             << *received;
     }
