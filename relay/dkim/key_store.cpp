@@ -154,9 +154,6 @@ constexpr Named<DnsStatus> k_dns_statuses[] = {{DnsStatus::unchecked, "unchecked
                                                {DnsStatus::published, "published"},
                                                {DnsStatus::missing, "missing"},
                                                {DnsStatus::mismatch, "mismatch"}};
-constexpr Named<SigningPolicy> k_signing_policies[] = {{SigningPolicy::verified, "verified"},
-                                                       {SigningPolicy::off, "off"},
-                                                       {SigningPolicy::always, "always"}};
 
 template <class Enum, std::size_t N>
 const char* name_of(const Named<Enum> (&names)[N], Enum value) {
@@ -212,14 +209,6 @@ const char* to_string(DnsStatus status) {
 
 std::optional<DnsStatus> parse_dns_status(std::string_view text) {
     return value_of(k_dns_statuses, text);
-}
-
-const char* to_string(SigningPolicy policy) {
-    return name_of(k_signing_policies, policy);
-}
-
-std::optional<SigningPolicy> parse_signing_policy(std::string_view text) {
-    return value_of(k_signing_policies, text);
 }
 
 std::int64_t epoch_microseconds(std::chrono::system_clock::time_point time) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "relay/dkim/signing_policy.hpp"
 #include "relay/dkim/key_vault.hpp"
 #include "relay/dkim/signature_fields.hpp"
 
@@ -33,10 +34,6 @@ enum class DnsStatus { unchecked, published, missing, mismatch };
 const char* to_string(DnsStatus status);
 std::optional<DnsStatus> parse_dns_status(std::string_view text);
 
-// A sender domain's signing policy (sender_domains.dkim_policy).
-enum class SigningPolicy { off, verified, always };
-const char* to_string(SigningPolicy policy);
-std::optional<SigningPolicy> parse_signing_policy(std::string_view text);
 
 // Callers may grow a domain's keys only this far (docs/security.md).
 inline constexpr std::size_t k_max_keys_per_domain = 10;

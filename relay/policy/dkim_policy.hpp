@@ -1,15 +1,19 @@
 #pragma once
-// A sender domain's DKIM signing policy (sender_domains.dkim_policy, docs/dkim.md): never
-// sign; sign with the active keys whose published record matches (the default); sign
-// with the active keys whatever DNS shows. Pure.
+// A sender domain's DKIM signing policy, as the policy code names it: the one enum of
+// relay/dkim/signing_policy.hpp (docs/dkim.md).
 
 #include <optional>
 #include <string_view>
 
+#include "relay/dkim/signing_policy.hpp"
+
 namespace smarthost::policy {
 
-enum class DkimPolicy { off, verified, always };
-const char* to_string(DkimPolicy policy);
-std::optional<DkimPolicy> parse_dkim_policy(std::string_view text);
+using DkimPolicy = dkim::SigningPolicy;
+using dkim::to_string;
+
+inline std::optional<DkimPolicy> parse_dkim_policy(std::string_view text) {
+    return dkim::parse_signing_policy(text);
+}
 
 }  // namespace smarthost::policy
