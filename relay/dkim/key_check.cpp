@@ -80,7 +80,7 @@ std::optional<DnsStatus> status_after_lookup(dns::AnswerStatus answer,
     if (records.empty()) return DnsStatus::missing;
     const bool matches = std::any_of(records.begin(), records.end(), [&](const std::string& r) {
         const auto published = public_key_of_record(r);
-        return !published.empty() && published == public_key;
+        return published && !published->empty() && *published == public_key;
     });
     return matches ? DnsStatus::published : DnsStatus::mismatch;
 }

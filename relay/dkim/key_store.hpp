@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "core/result.hpp"
-#include "relay/dkim/signing_policy.hpp"
 #include "relay/dkim/key_vault.hpp"
 #include "relay/dkim/signature_fields.hpp"
+#include "relay/dkim/signing_policy.hpp"
 
 namespace smarthost::pg {
 class Pool;
@@ -33,7 +33,6 @@ std::optional<KeyState> parse_key_state(std::string_view text);
 enum class DnsStatus { unchecked, published, missing, mismatch };
 const char* to_string(DnsStatus status);
 std::optional<DnsStatus> parse_dns_status(std::string_view text);
-
 
 // Callers may grow a domain's keys only this far (docs/security.md).
 inline constexpr std::size_t k_max_keys_per_domain = 10;

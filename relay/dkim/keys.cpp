@@ -268,19 +268,6 @@ std::string key_record_name(std::string_view selector, std::string_view domain) 
     return name;
 }
 
-std::string public_key_of_record(std::string_view record) {
-    const auto tags = parse_tag_list(record);
-    if (!tags) return {};
-    for (const auto& tag : *tags) {
-        if (tag.name != "p") continue;
-        std::string p;
-        for (const char c : tag.value)
-            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') p += c;
-        return p;
-    }
-    return {};
-}
-
 std::string default_selector(std::chrono::system_clock::time_point now) {
     const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
     std::tm utc{};

@@ -68,8 +68,6 @@ std::string key_record_text(Algorithm algorithm, std::string_view public_key_bas
 std::vector<std::string> character_strings(std::string_view text);
 // "<selector>._domainkey.<domain>"
 std::string key_record_name(std::string_view selector, std::string_view domain);
-// The p= of a key record's text, or "" when it has none.
-std::string public_key_of_record(std::string_view record);
 
 // The default selector of a key made at `now`: "sh" + year + "q" + quarter ("sh2026q4"),
 // so a quarterly rotation gives each key its own name.

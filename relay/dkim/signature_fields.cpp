@@ -105,9 +105,10 @@ std::optional<std::vector<Tag>> parse_tag_list(std::string_view text) {
         const auto spec = trim_fws(text.substr(0, semicolon));
         const bool last = semicolon == std::string_view::npos;
         if (spec.empty()) {
-            // Only the end may be empty: "a=1;" is a list, "a=1;;b=2" is not.
-            if (!last && !trim_fws(text.substr(semicolon + 1)).empty()) return std::nullopt;
-            break;
+            // Empty parts ("a=1;", "a=1;;b=2") are skipped, as receivers do.
+            if (last) break;
+            text.remove_prefix(semicolon + 1);
+            continue;
         }
         const auto equals = spec.find('=');
         if (equals == std::string_view::npos) return std::nullopt;
@@ -121,6 +122,21 @@ std::optional<std::vector<Tag>> parse_tag_list(std::string_view text) {
     }
     if (tags.empty()) return std::nullopt;
     return tags;
+}
+
+std::optional<std::string> public_key_of_record(std::string_view record) {
+    const auto tags = parse_tag_list(record);
+    if (!tags) return std::nullopt;
+    std::optional<std::string> key;
+    for (std::size_t i = 0; i < tags->size(); ++i) {
+        const auto& tag = (*tags)[i];
+        if (tag.name == "v" && (i != 0 || tag.value != "DKIM1")) return std::nullopt;
+        if (tag.name != "p") continue;
+        key.emplace();
+        for (const char c : tag.value)
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') *key += c;
+    }
+    return key;
 }
 
 std::optional<Signature> parse_signature(std::string_view raw_value) {

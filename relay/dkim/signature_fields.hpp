@@ -21,9 +21,15 @@ struct Tag {
     std::string name;
     std::string value;  // white space inside removed only where the tag's syntax allows it
 };
-// "v=1; a=rsa-sha256; ..." into its tags, in order; nullopt when it is not a tag list
-// (a tag without '=', an empty or duplicate name).
+// "v=1; a=rsa-sha256; ..." into its tags, in order, names and values without the white
+// space around them; empty parts are skipped. nullopt when it is not a tag list (a part
+// without '=', an empty, malformed or duplicate name, no tag at all). DKIM signatures and
+// key records (RFC 6376 section 3.2) and DMARC records (RFC 7489 section 6.4) share it.
 std::optional<std::vector<Tag>> parse_tag_list(std::string_view text);
+
+// The p= of a key record's text, white space removed ("" for a revoked key); nullopt when
+// the text is no key record (not a tag list, no p=, or a v= that is not DKIM1 first).
+std::optional<std::string> public_key_of_record(std::string_view record);
 
 // A DKIM-Signature as read from a message.
 struct Signature {

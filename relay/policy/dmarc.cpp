@@ -1,8 +1,9 @@
 #include "relay/policy/dmarc.hpp"
 
 #include "core/ascii.hpp"
+#include "relay/dkim/signature_fields.hpp"
+#include "relay/policy/blanks.hpp"
 #include "relay/policy/public_suffixes.hpp"
-#include "relay/policy/tag_list.hpp"
 
 namespace smarthost::policy {
 namespace {
@@ -66,13 +67,13 @@ const char* to_string(Alignment alignment) {
 }
 
 bool is_dmarc_record(std::string_view text) {
-    const auto tags = parse_tag_list(text);
+    const auto tags = dkim::parse_tag_list(text);
     return tags && !tags->empty() && iequals(tags->front().name, "v") &&
            tags->front().value == "DMARC1";
 }
 
 DmarcParse parse_dmarc(std::string_view text) {
-    const auto tags = parse_tag_list(text);
+    const auto tags = dkim::parse_tag_list(text);
     if (!tags) return {std::nullopt, "the record is not a list of tag=value pairs"};
     if (tags->empty() || !iequals(tags->front().name, "v") || tags->front().value != "DMARC1")
         return {std::nullopt, "the record does not start with v=DMARC1"};

@@ -3,8 +3,9 @@
 #include <algorithm>
 
 #include "core/ascii.hpp"
+#include "relay/dkim/signature_fields.hpp"
+#include "relay/policy/blanks.hpp"
 #include "relay/policy/public_suffixes.hpp"
-#include "relay/policy/tag_list.hpp"
 
 namespace smarthost::policy {
 namespace {
@@ -376,25 +377,12 @@ const char* to_string(Severity severity) {
     return severity == Severity::info ? "info" : "problem";
 }
 
-std::optional<std::string> dkim_record_public_key(std::string_view record) {
-    // RFC 6376 section 3.6.1: v=, when present, must be the first tag and DKIM1.
-    const auto tags = parse_tag_list(record);
-    if (!tags) return std::nullopt;
-    std::optional<std::string> key;
-    for (std::size_t i = 0; i < tags->size(); ++i) {
-        const auto& [name, value] = (*tags)[i];
-        if (name == "v" && (i != 0 || value != "DKIM1")) return std::nullopt;
-        if (name == "p") key = without_white_space(value);
-    }
-    return key;
-}
-
 DkimRecordStatus dkim_record_status(const dns::TxtAnswer& answer, std::string_view public_key) {
     if (!conclusive(answer.status)) return DkimRecordStatus::unavailable;
     const auto expected = without_white_space(public_key);
     bool other_key = false;
     for (const auto& text : answer.records) {
-        const auto published = dkim_record_public_key(text);
+        const auto published = dkim::public_key_of_record(text);
         if (!published) continue;
         if (!expected.empty() && *published == expected) return DkimRecordStatus::published;
         other_key = true;

@@ -51,9 +51,6 @@ struct DkimKeyFacts {
 enum class DkimRecordStatus { published, missing, mismatch, unavailable };
 const char* to_string(DkimRecordStatus status);
 
-// The p= of a DKIM key record ("v=DKIM1; k=rsa; p=MIIB..."), white space removed; "" for
-// an empty p= (a revoked key); nullopt when the text is no key record.
-std::optional<std::string> dkim_record_public_key(std::string_view record);
 // Compares the published records at the key's name with the key.
 DkimRecordStatus dkim_record_status(const dns::TxtAnswer& answer, std::string_view public_key);
 

@@ -21,6 +21,13 @@ TEST(DkimKeysTest, GeneratedKeysHaveTheExpectedSizeAndPublishTheirPublicHalf) {
     const auto record = key_record_text(ed->algorithm(), ed->public_key_base64());
     EXPECT_TRUE(record.starts_with("v=DKIM1; k=ed25519; p="));
     EXPECT_EQ(public_key_of_record(record), ed->public_key_base64());
+    EXPECT_EQ(public_key_of_record("v=DKIM1; k=rsa; p=MIIB AQAB"), "MIIBAQAB");
+    EXPECT_EQ(public_key_of_record("v=DKIM1; p="), "");           // revoked
+    EXPECT_FALSE(public_key_of_record("k=rsa; v=DKIM1; p=abc"));  // v= must be first
+    EXPECT_FALSE(public_key_of_record("v=spf1 -all"));
+    EXPECT_FALSE(public_key_of_record("v=DKIM2; p=abc"));
+    EXPECT_EQ(public_key_of_record("p=abc"), "abc");
+    EXPECT_FALSE(public_key_of_record("v=DKIM1; k=rsa"));
 }
 
 TEST(DkimKeysTest, APemRoundTripKeepsTheKey) {

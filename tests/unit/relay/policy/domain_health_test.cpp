@@ -306,15 +306,5 @@ TEST(DomainHealthRelayIdentity, FromConfigurationValues) {
     EXPECT_FALSE(relay_identity({"relay.example"}, ""));
 }
 
-TEST(DomainHealthDkimRecord, PublicKeyOfRecord) {
-    EXPECT_EQ(dkim_record_public_key("v=DKIM1; k=rsa; p=MIIB AQAB"), "MIIBAQAB");
-    EXPECT_EQ(dkim_record_public_key("p=abc"), "abc");
-    EXPECT_EQ(dkim_record_public_key("v=DKIM1; p="), "");
-    EXPECT_FALSE(dkim_record_public_key("k=rsa; v=DKIM1; p=abc"));  // v= must be first
-    EXPECT_FALSE(dkim_record_public_key("v=DKIM2; p=abc"));
-    EXPECT_FALSE(dkim_record_public_key("v=spf1 -all"));
-    EXPECT_FALSE(dkim_record_public_key("v=DKIM1; k=rsa"));  // no p= at all
-}
-
 }  // namespace
 }  // namespace smarthost::policy
