@@ -42,6 +42,7 @@ Environment:
   BENCH_RUN_TIMEOUT       seconds allowed per load run [600]
   BENCH_DIR               parent of the run directories [<repo>/var/bench]
   BENCH_SMARTHOST_TOML    extra TOML appended to smarthost's configuration (experiments)
+  BENCH_DKIM_ALGORITHM    the key of --dkim-only: rsa-sha256 (RSA-2048) or ed25519-sha256
 
 The policy comparison sends the same load (N messages per size and session count, one
 connection per message) with bench/policy_load.py to two more smarthost processes:
@@ -77,6 +78,7 @@ policy_accounts=${BENCH_POLICY_ACCOUNTS:-200}
 policy_rounds=${BENCH_POLICY_ROUNDS:-3}
 client_processes=${BENCH_CLIENT_PROCESSES:-$(nproc)}
 comparison=${BENCH_COMPARISON:-policy}
+dkim_algorithm=${BENCH_DKIM_ALGORITHM:-rsa-sha256}
 
 while (($# > 0)); do
     case $1 in
@@ -112,6 +114,8 @@ done
 [[ $reuse == 0 || $reuse == 1 ]] || die "BENCH_REUSE must be 0 or 1"
 [[ $policy == 0 || $policy == 1 || $policy == only ]] || die "BENCH_POLICY must be 0, 1 or only"
 [[ $comparison == policy || $comparison == dkim ]] || die "BENCH_COMPARISON must be policy or dkim"
+[[ $dkim_algorithm == rsa-sha256 || $dkim_algorithm == ed25519-sha256 ]] ||
+    die "BENCH_DKIM_ALGORITHM must be rsa-sha256 or ed25519-sha256"
 # The DKIM comparison's load comes from one account (the "off" set-up on both sides).
 [[ $comparison == policy ]] || policy_accounts=1
 if ((postfix_only)); then
@@ -319,18 +323,19 @@ SELECT 'dkim: 1 account (id ' || id || '), bench.smarthost.test verified, signin
 SQL
 }
 
-# dkim_key_for INSTANCE: creates and activates an RSA-2048 key of bench.smarthost.test with
-# the binary's own command line, as an operator would.
+# dkim_key_for INSTANCE: creates and activates a key of bench.smarthost.test
+# ($dkim_algorithm) with the binary's own command line, as an operator would.
 dkim_key_for() {
     local name=$1 config="$run_dir/smarthost-$1/smarthost.toml" id
     local -a env_args=(env -u SMARTHOST_CONFIG "SMARTHOST_DATABASE_URL=${instance_db_url[$name]}")
     id=$("${env_args[@]}" "$SMARTHOST_BINARY" --config "$config" dkim create \
-        --domain bench.smarthost.test --selector bench 2>>"${instance_log[$name]}" |
+        --domain bench.smarthost.test --selector bench --algorithm "$dkim_algorithm" \
+        2>>"${instance_log[$name]}" |
         sed -n 's/.*dkim activate --key \([0-9]*\).*/\1/p')
     [[ -n $id ]] || die "smarthost dkim create failed for $name (see ${instance_log[$name]})"
     "${env_args[@]}" "$SMARTHOST_BINARY" --config "$config" dkim activate --key "$id" --force \
         >>"${instance_log[$name]}" 2>&1 || die "smarthost dkim activate failed for $name"
-    note "$name: DKIM key $id (RSA-2048, selector bench) active"
+    note "$name: DKIM key $id ($dkim_algorithm, selector bench) active"
 }
 
 declare -A pol_port=([off]=$policy_off_port [on]=$policy_on_port)
@@ -550,7 +555,8 @@ policy_summary() {
         printf -- '- load: bench/policy_load.py (%s processes), one connection per message, EHLO, MAIL with SIZE=, 1 recipient, From: = envelope sender at a1.bench.smarthost.test; N = %s per run, %s round(s), order alternating (even rounds "on" first)\n' \
             "$client_processes" "$messages" "$policy_rounds"
         printf -- '- both: 1 account (127.0.0.0/8, bench.smarthost.test verified with subdomains, signing policy always), no limits, no DNSBL, a key-encryption key\n'
-        printf -- '- off: no DKIM key, nothing signed; on: one active RSA-2048 key (selector bench), every message signed (relaxed/relaxed, on the signing worker)\n'
+        printf -- '- off: no DKIM key, nothing signed; on: one active %s key (selector bench), every message signed (relaxed/relaxed, on the signing worker)\n' \
+            "$([[ $dkim_algorithm == rsa-sha256 ]] && echo RSA-2048 || echo Ed25519)"
         printf -- '- signed messages on the "on" server: %s of %s stored\n' \
             "$(instance_sql policy-on "SELECT count(*) FROM messages WHERE substring(body from 1 for 15) = 'DKIM-Signature:'::bytea")" \
             "${pol_stored[on]}"
