@@ -244,19 +244,20 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         domain_verifier->start();
     }
 
-    // Published DKIM key records are re-checked by the delivery role too, shared likewise.
+    // Published DKIM key records and each sender domain's SPF, DMARC and DKIM records are
+    // re-checked by the delivery role too, shared likewise. Like ownership, only when the
+    // relay is to read its customers' DNS (`./dev run`'s playground has none to read).
+    const bool reads_customer_dns = delivery_role && config.policy.sender_domain_verification;
     std::unique_ptr<dkim::KeyRecordChecker> dkim_key_checker;
-    if (delivery_role) {
+    if (reads_customer_dns) {
         dkim_key_checker = std::make_unique<dkim::KeyRecordChecker>(
             io.get_executor(), pool, *resolver,
             dkim::KeyRecordChecker::Settings{config.dkim.check_interval});
         dkim_key_checker->start();
     }
 
-    // Each sender domain's SPF, DMARC and DKIM records, re-checked by the delivery role like
-    // ownership; replicas share the work (SKIP LOCKED).
     std::unique_ptr<policy::DomainHealthChecker> domain_health;
-    if (delivery_role) {
+    if (reads_customer_dns) {
         domain_health = std::make_unique<policy::DomainHealthChecker>(
             io.get_executor(), pool, *resolver, domain_health_settings(config));
         domain_health->start();
