@@ -1,5 +1,6 @@
 #include "relay/policy/account_policies.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -149,8 +150,10 @@ boost::asio::awaitable<Status> AccountPolicies::load_dkim_keys(AccountPolicy& po
         key.algorithm = *algorithm;
         key.sealed = std::string(rows->get(i, 4));
         key.published = rows->get(i, 5) == "published";
-        for (auto& domain : policy.sender_domains)
-            if (domain.id == domain_id) domain.dkim_keys.push_back(std::move(key));
+        const auto domain =
+            std::find_if(policy.sender_domains.begin(), policy.sender_domains.end(),
+                         [domain_id](const SenderDomain& entry) { return entry.id == domain_id; });
+        if (domain != policy.sender_domains.end()) domain->dkim_keys.push_back(std::move(key));
     }
     co_return Done{};
 }
