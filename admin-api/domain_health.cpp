@@ -11,14 +11,16 @@ namespace {
 
 namespace asio = boost::asio;
 
-// health is NULL until the first check; checked_at moves when a check claims the domain.
+// health and checked_at are NULL until the first check has finished (sender_domain_health).
 constexpr std::string_view k_health_json =
     "json_build_object('domain_id', t.id, 'domain', t.domain, 'checked_at', "
-    "t.health_checked_at, 'health', t.health)";
+    "(SELECT h.checked_at FROM sender_domain_health h WHERE h.sender_domain_id = t.id "
+    "AND h.health IS NOT NULL), "
+    "'health', (SELECT h.health FROM sender_domain_health h WHERE h.sender_domain_id = t.id))";
 
 // A no-op change that audits the refresh and returns the domain as stored after it.
 constexpr std::string_view k_touch_domain =
-    "UPDATE sender_domains SET health_checked_at = health_checked_at WHERE id = $5 RETURNING *";
+    "UPDATE sender_domains SET domain = domain WHERE id = $5 RETURNING *";
 constexpr std::string_view k_refresh_audit = "jsonb_build_object('id', t.id, 'domain', t.domain)";
 
 struct HealthRoutes {

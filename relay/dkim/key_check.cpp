@@ -33,7 +33,7 @@ UPDATE dkim_keys k SET dns_checked_at = to_timestamp($3::bigint / 1000000.0)
                         to_timestamp($3::bigint / 1000000.0) - make_interval(secs => $1))
                  ORDER BY dns_checked_at NULLS FIRST, id
                  LIMIT $2
-                 FOR UPDATE SKIP LOCKED)
+                 FOR NO KEY UPDATE SKIP LOCKED)
 RETURNING k.id, k.selector, k.public_key, d.domain)sql";
 
 // Only while the key is the one that was looked up (a re-import under the same id cannot

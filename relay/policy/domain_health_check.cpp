@@ -26,33 +26,45 @@ namespace json = boost::json;
 constexpr const char* k_domain_by_id = R"sql(
 SELECT id, domain, dkim_policy FROM sender_domains WHERE id = $1)sql";
 
-// Claims due domains by moving health_checked_at ($3: now, in milliseconds since the
-// epoch): another replica's round skips them.
+// Domains added since the last round get their row, due at once.
+constexpr const char* k_add_new_domains = R"sql(
+INSERT INTO sender_domain_health (sender_domain_id, checked_at)
+SELECT d.id, '-infinity' FROM sender_domains d
+ WHERE NOT EXISTS (SELECT 1 FROM sender_domain_health h WHERE h.sender_domain_id = d.id)
+ON CONFLICT (sender_domain_id) DO NOTHING)sql";
+
+// Claims due domains by moving checked_at ($3: now, in milliseconds since the epoch):
+// another replica's round skips them. Only sender_domain_health rows are locked.
 constexpr const char* k_claim_due = R"sql(
-UPDATE sender_domains SET health_checked_at = to_timestamp($3::float8 / 1000)
- WHERE id IN (SELECT id FROM sender_domains
-               WHERE health_checked_at IS NULL
-                  OR health_checked_at < to_timestamp($3::float8 / 1000)
-                                         - make_interval(secs => $1)
-               ORDER BY health_checked_at NULLS FIRST, id
-               LIMIT $2
-               FOR UPDATE SKIP LOCKED)
-RETURNING id, domain, dkim_policy)sql";
+WITH claimed AS (
+UPDATE sender_domain_health SET checked_at = to_timestamp($3::float8 / 1000)
+ WHERE sender_domain_id IN (
+       SELECT sender_domain_id FROM sender_domain_health
+        WHERE checked_at < to_timestamp($3::float8 / 1000) - make_interval(secs => $1)
+        ORDER BY checked_at, sender_domain_id
+        LIMIT $2
+        FOR NO KEY UPDATE SKIP LOCKED)
+RETURNING sender_domain_id)
+SELECT d.id, d.domain, d.dkim_policy
+  FROM claimed JOIN sender_domains d ON d.id = claimed.sender_domain_id)sql";
 
 constexpr const char* k_keys = R"sql(
 SELECT selector, algorithm, public_key, state FROM dkim_keys
  WHERE sender_domain_id = $1 AND state <> 'retired'
  ORDER BY selector, algorithm)sql";
 
+// Nothing for a domain deleted meanwhile.
 constexpr const char* k_store = R"sql(
-UPDATE sender_domains SET health = $2::jsonb, health_checked_at = to_timestamp($3::float8 / 1000)
- WHERE id = $1)sql";
+INSERT INTO sender_domain_health (sender_domain_id, health, checked_at)
+SELECT id, $2::jsonb, to_timestamp($3::float8 / 1000) FROM sender_domains WHERE id = $1
+ON CONFLICT (sender_domain_id)
+DO UPDATE SET health = EXCLUDED.health, checked_at = EXCLUDED.checked_at)sql";
 
 // Domains with each code, once per domain however many keys share a problem.
 constexpr const char* k_problem_counts = R"sql(
-SELECT f.finding->>'code', count(DISTINCT d.id)
-  FROM sender_domains d, jsonb_array_elements(d.health->'findings') AS f(finding)
- WHERE d.health IS NOT NULL
+SELECT f.finding->>'code', count(DISTINCT h.sender_domain_id)
+  FROM sender_domain_health h, jsonb_array_elements(h.health->'findings') AS f(finding)
+ WHERE h.health IS NOT NULL
  GROUP BY 1)sql";
 
 // Rounds of lookups for one domain: the first asks for the DMARC, SPF and key records;
@@ -261,6 +273,7 @@ struct DomainHealthChecker::Impl : std::enable_shared_from_this<Impl> {
     asio::awaitable<Result<std::vector<DomainHealthReport>>> check_due() {
         const auto interval_seconds = static_cast<std::int64_t>(settings.interval.count());
         const auto batch = static_cast<std::int64_t>(settings.batch);
+        if (auto added = co_await pool.query(k_add_new_domains); !added) co_return added.error();
         auto rows = co_await pool.query(k_claim_due, interval_seconds, batch,
                                         epoch_milliseconds(settings.now()));
         if (!rows) co_return rows.error();

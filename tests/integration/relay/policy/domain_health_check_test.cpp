@@ -1,6 +1,6 @@
 // The domain health check against a real DNS server (dnsmasq with SPF, DMARC and DKIM
 // key records) and a real PostgreSQL: the verdict for healthy and broken domains, what
-// is stored in sender_domains.health, the periodic round and the problem gauges.
+// is stored in sender_domain_health, the periodic round and the problem gauges.
 
 #include "relay/policy/domain_health_check.hpp"
 
@@ -95,7 +95,8 @@ class DomainHealthCheckTest : public ::testing::Test {
     }
 
     boost::json::object stored(std::int64_t id) {
-        const auto rows = db_.exec("SELECT health FROM sender_domains WHERE id = $1", id);
+        const auto rows =
+            db_.exec("SELECT health FROM sender_domain_health WHERE sender_domain_id = $1", id);
         EXPECT_TRUE(rows.at(0)[0].has_value());
         return boost::json::parse(rows.at(0)[0].value_or("{}")).as_object();
     }
@@ -129,10 +130,11 @@ TEST_F(DomainHealthCheckTest, HealthyDomainIsStoredWithoutFindings) {
     const auto& key = document.at("dkim").at("keys").as_array().at(0);
     EXPECT_EQ(key.at("selector"), "sh2026q4");
     EXPECT_EQ(key.at("record"), "published");
-    EXPECT_EQ(
-        *db_.exec("SELECT health_checked_at IS NOT NULL FROM sender_domains WHERE id = $1", domain_)
-             .at(0)[0],
-        "t");
+    EXPECT_EQ(*db_.exec("SELECT checked_at > '-infinity' FROM sender_domain_health "
+                        "WHERE sender_domain_id = $1",
+                        domain_)
+                   .at(0)[0],
+              "t");
 }
 
 TEST_F(DomainHealthCheckTest, SpfMissing) {
