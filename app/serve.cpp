@@ -206,9 +206,10 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
             policy::ConnectionLimiter::Settings{config.limits.connection_count_interval});
         connection_limiter->start();
     }
-    // DKIM signing at acceptance runs on its own worker: an RSA signature costs about a
-    // quarter of a millisecond, which the I/O thread should not spend (docs/dkim.md).
-    asio::thread_pool dkim_workers(1);
+    // DKIM signing at acceptance runs on its own workers: an RSA signature costs about a
+    // quarter of a millisecond, which the I/O thread should not spend (docs/dkim.md). Two,
+    // so that sessions finishing together do not queue behind one (bench/RESULTS.md).
+    asio::thread_pool dkim_workers(2);
     std::optional<dkim::KeyVault> dkim_vault;
     if (config.dkim.key_encryption_key_configured()) {
         auto vault = dkim::KeyVault::from_base64(config.dkim.key_encryption_key);
