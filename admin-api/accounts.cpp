@@ -12,6 +12,7 @@
 #include "admin-api/pagination.hpp"
 #include "core/pg/pool.hpp"
 #include "core/pg/sqlstate.hpp"
+#include "relay/queue/holds.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -147,6 +148,32 @@ asio::awaitable<Response> run_change(RequestContext& context, unsigned status, s
     co_return json_response(status, std::string(rows->get(0, 0)));
 }
 
+// A change that may suspend or resume the account: with it, in one transaction, the
+// account's hold follows its status (relay/queue/holds.hpp), so a suspended account's
+// queued mail waits and a resumed one's goes again.
+std::vector<pg::Statement> status_change(const RequestContext& context, unsigned status,
+                                         std::string_view dml, std::vector<pg::Param> params,
+                                         std::int64_t id) {
+    std::vector<pg::Statement> statements;
+    statements.push_back(
+        audited(context, status, dml, k_account_audit, k_account_json, std::move(params)));
+    statements.push_back(pg::Statement{std::string(queue::reconcile_account_hold_sql()),
+                                       params_of(id, "api:" + context.token_name)});
+    statements.push_back(pg::Statement{std::string(queue::start_hold_jobs_sql()), {}});
+    return statements;
+}
+
+asio::awaitable<Response> run_status_change(RequestContext& context, unsigned status,
+                                            std::string_view dml, std::vector<pg::Param> params,
+                                            std::int64_t id) {
+    auto results = co_await context.pool.transaction(
+        status_change(context, status, dml, std::move(params), id));
+    if (!results) co_return problem::from_database(results.error());
+    const auto& rows = results->front();
+    if (rows.empty()) co_return problem::not_found("no such account");
+    co_return json_response(status, std::string(rows.get(0, 0)));
+}
+
 asio::awaitable<Response> list_accounts(RequestContext& context) {
     const auto query = parse_query(context.request.query);
     std::vector<FieldError> errors;
@@ -214,7 +241,8 @@ asio::awaitable<Response> update_account(RequestContext& context) {
         params.push_back(pg::to_param(limit.has_value()));
         params.push_back(limit ? pg::to_param(*limit) : pg::null_param());
     }
-    auto response = co_await run_change(context, 200, k_update_account, std::move(params));
+    auto response =
+        co_await run_status_change(context, 200, k_update_account, std::move(params), *id);
     co_return response;
 }
 
@@ -226,7 +254,8 @@ asio::awaitable<Response> suspend_account(RequestContext& context) {
     FieldReader fields(std::get<json::object>(body));
     const auto reason = fields.string("reason", k_reason_max, true);
     if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
-    auto response = co_await run_change(context, 200, k_suspend_account, params_of(*id, reason));
+    auto response =
+        co_await run_status_change(context, 200, k_suspend_account, params_of(*id, reason), *id);
     co_return response;
 }
 
@@ -235,7 +264,8 @@ asio::awaitable<Response> resume_account(RequestContext& context) {
     if (!id) co_return problem::not_found("no such account");
     auto body = parse_object(context.request, k_no_fields);
     if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
-    auto response = co_await run_change(context, 200, k_resume_account, params_of(*id));
+    auto response =
+        co_await run_status_change(context, 200, k_resume_account, params_of(*id), *id);
     co_return response;
 }
 

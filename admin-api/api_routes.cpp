@@ -25,6 +25,7 @@ Router api_router(const ApiOptions& options) {
     add_stats_routes(router);
     add_message_routes(router);
     add_queue_routes(router);
+    add_containment_routes(router, options.work_on_queue_job);
     add_reputation_routes(router);
     add_token_routes(router);
     add_audit_routes(router);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "admin-api/cidr.hpp"
+#include "admin-api/containment.hpp"
 #include "admin-api/dkim_keys.hpp"
 #include "admin-api/domain_health.hpp"
 #include "admin-api/router.hpp"
@@ -19,6 +20,7 @@ struct ApiOptions {
     NetworkBreadth network_breadth;             // broader allowed networks need "force": true
     RefreshDomainHealth refresh_domain_health;  // empty: health refresh answers 503
     DkimKeyOptions dkim;                        // no key-encryption key: the key routes answer 503
+    WorkOnQueueJob work_on_queue_job;           // empty: queue actions are answered 202
 };
 
 Router api_router(const ApiOptions& options = {});

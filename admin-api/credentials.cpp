@@ -10,6 +10,7 @@
 #include "core/crypto.hpp"
 #include "core/pg/pool.hpp"
 #include "core/pg/sqlstate.hpp"
+#include "relay/queue/holds.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -115,13 +116,28 @@ asio::awaitable<Response> list_credentials(RequestContext& context) {
     co_return response;
 }
 
+std::vector<pg::Statement> enabled_change(const RequestContext& context, std::int64_t id,
+                                          bool enabled) {
+    std::vector<pg::Statement> statements;
+    statements.push_back(audited(context, 200, k_set_enabled, k_credential_audit,
+                                 k_credential_json, params_of(id, enabled)));
+    statements.push_back(pg::Statement{std::string(queue::reconcile_credential_hold_sql()),
+                                       params_of(id, "api:" + context.token_name)});
+    statements.push_back(pg::Statement{std::string(queue::start_hold_jobs_sql()), {}});
+    return statements;
+}
+
 asio::awaitable<Response> set_enabled(RequestContext& context, bool enabled) {
     const auto id = context.id_param();
     if (!id) co_return problem::not_found("no such credential");
     auto body = parse_object(context.request, k_no_fields);
     if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
-    auto response = co_await run_change(context, 200, k_set_enabled, params_of(*id, enabled));
-    co_return response;
+    // The credential's hold follows: its queued mail waits while it is disabled
+    // (relay/queue/holds.hpp).
+    auto results = co_await context.pool.transaction(enabled_change(context, *id, enabled));
+    if (!results) co_return problem::from_database(results.error());
+    if (results->front().empty()) co_return problem::not_found("no such credential");
+    co_return json_response(200, std::string(results->front().get(0, 0)));
 }
 
 asio::awaitable<Response> disable_credential(RequestContext& context) {

@@ -110,7 +110,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
         if (settings.serve_api)
             router = api_router(ApiOptions{settings.verification_label, settings.verify_domain,
                                            settings.network_breadth, settings.refresh_domain_health,
-                                           settings.dkim});
+                                           settings.dkim, settings.work_on_queue_job});
         add_health_routes(router);
     }
 

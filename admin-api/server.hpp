@@ -16,6 +16,7 @@
 #include <string>
 
 #include "admin-api/cidr.hpp"
+#include "admin-api/containment.hpp"
 #include "admin-api/dkim_keys.hpp"
 #include "admin-api/domain_health.hpp"
 #include "admin-api/sender_domains.hpp"
@@ -45,6 +46,7 @@ class AdminServer {
         RefreshDomainHealth refresh_domain_health;  // POST /api/v1/domains/{id}/health/refresh
         NetworkBreadth network_breadth;             // broader allowed networks need "force": true
         DkimKeyOptions dkim;                        // the DKIM key routes' vault and verify-now
+        WorkOnQueueJob work_on_queue_job;           // POST /api/v1/queue/actions answers at once
         // false: only /metrics, /healthz and /readyz (the [metrics] listener).
         bool serve_api = true;
         // Set: HTTPS with the context it returns at each accept (so a reloaded

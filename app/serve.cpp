@@ -2,6 +2,7 @@
 // its own pool.
 
 #include <malloc.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -41,6 +42,7 @@
 #include "relay/policy/rejection_log.hpp"
 #include "relay/policy/submission_policy.hpp"
 #include "relay/queue/group_commit.hpp"
+#include "relay/queue/queue_jobs.hpp"
 
 namespace smarthost {
 namespace {
@@ -278,6 +280,16 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         reputation->start();
     }
 
+    // Bulk queue actions and holds' jobs (relay/queue/queue_jobs.hpp) are worked on by
+    // every delivery and admin process; the admin API also starts each new one itself.
+    std::unique_ptr<queue::QueueJobs> queue_jobs;
+    if (delivery_role || admin_role) {
+        queue_jobs = std::make_unique<queue::QueueJobs>(
+            io.get_executor(), pool, fmt::format("{}:{}:jobs", config.hostname, ::getpid()),
+            queue::QueueJobs::Settings{});
+        queue_jobs->start();
+    }
+
     std::unique_ptr<policy::DomainVerifier> admin_verifier;     // verify-now; never started
     std::unique_ptr<dkim::KeyRecordChecker> admin_key_checker;  // verify-now; never started
     std::unique_ptr<policy::DomainHealthChecker> admin_health;  // refresh; never started
@@ -319,6 +331,10 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
             io.get_executor(), pool, *resolver, domain_health_settings(config));
         admin_settings.refresh_domain_health = [checker = admin_health.get()](std::int64_t id) {
             return refresh_health_now(*checker, id);
+        };
+        admin_settings.work_on_queue_job = [jobs = queue_jobs.get()](
+                                               std::int64_t id, std::chrono::milliseconds budget) {
+            return jobs->work_on(id, budget);
         };
         admin_server =
             std::make_unique<admin::AdminServer>(io.get_executor(), pool, admin_settings);
@@ -422,6 +438,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         if (dkim_key_checker) dkim_key_checker->stop();
         if (domain_health) domain_health->stop();
         if (reputation) reputation->stop();
+        if (queue_jobs) queue_jobs->stop();
         reload.cancel();
         grace_ends = Clock::now() + grace;
         deliveries_grace_ends = Clock::now() + config.delivery.shutdown_grace;

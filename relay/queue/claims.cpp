@@ -24,6 +24,10 @@ namespace {
 // recipients (and domains) are leased, are taken while their bodies add up to at most $5
 // bytes — and the first always, so a message bigger than the cap still goes, alone. A
 // purged body weighs nothing. Bodies are not returned here: k_fetch_bodies brings them.
+// Due recipients of a unit under an active hold (relay/queue/holds.hpp) are parked as
+// 'held' instead; without active holds that part costs one look at an empty index. The
+// holds are locked FOR SHARE, so a release waits for a claim that parks under them, and
+// its release job then finds what the claim parked.
 constexpr const char* k_claim = R"sql(
 WITH reclaim AS (
     SELECT id, message_id, domain, next_attempt_at AS due_at FROM recipients
@@ -37,9 +41,32 @@ WITH reclaim AS (
     ORDER BY next_attempt_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
+), found AS (
+    SELECT * FROM reclaim UNION ALL SELECT * FROM due
+), active_hold AS MATERIALIZED (
+    SELECT id, account_id, credential_id, reason FROM holds WHERE released_at IS NULL
+    FOR SHARE
+), contained AS (
+    SELECT f.id, f.message_id, held.hold_id
+    FROM found f JOIN messages m ON m.id = f.message_id
+    CROSS JOIN LATERAL (
+        SELECT min(h.id) AS hold_id FROM active_hold h
+        WHERE h.account_id = m.account_id
+          AND (h.credential_id IS NULL OR h.credential_id = m.credential_id)) AS held
+    WHERE EXISTS (SELECT 1 FROM active_hold) AND held.hold_id IS NOT NULL
+), parked AS (
+    UPDATE recipients r
+    SET state = 'held', hold_id = c.hold_id, lease_owner = NULL, lease_expires_at = NULL,
+        updated_at = now()
+    FROM contained c WHERE r.id = c.id
+    RETURNING r.id, r.message_id, r.hold_id
+), parked_event AS (
+    INSERT INTO events (message_id, recipient_id, kind, reply)
+    SELECT p.message_id, p.id, 'held', 'held: ' || h.reason
+    FROM parked p JOIN active_hold h ON h.id = p.hold_id
 ), candidate AS (
     SELECT id, message_id, domain, due_at, min(due_at) OVER (PARTITION BY domain) AS domain_due
-    FROM (SELECT * FROM reclaim UNION ALL SELECT * FROM due) AS found
+    FROM found WHERE id NOT IN (SELECT id FROM contained)
 ), ranked AS (
     SELECT id, message_id,
            dense_rank() OVER (ORDER BY domain_due, domain) AS domain_rank,

@@ -18,9 +18,10 @@ constexpr ActionRule k_hold{"hold", "'queued', 'deferred'", "state = 'held'", "h
 // Back to the state it would have without the hold: never tried, or tried and deferred.
 constexpr ActionRule k_release{
     "release", "'held'",
-    "state = CASE WHEN r.attempts = 0 THEN 'queued' ELSE 'deferred' END, next_attempt_at = now()",
+    "state = CASE WHEN r.attempts = 0 THEN 'queued' ELSE 'deferred' END, next_attempt_at = now(), "
+    "hold_id = NULL",
     "released", true};
-constexpr ActionRule k_cancel{"cancel", "'queued', 'deferred', 'held'", "state = 'cancelled'",
+constexpr ActionRule k_cancel{"cancel", "'queued', 'deferred', 'held'", "state = 'cancelled', hold_id = NULL",
                               "cancelled", false};
 
 const ActionRule& rule_of(RecipientAction action) {

@@ -85,7 +85,8 @@ TEST_F(AdminAuthTest, NoSpellingOfAnyRouteReachesAHandlerWithoutAToken) {
                 "(SELECT count(*) FROM allowed_networks) || ' ' || "
                 "(SELECT count(*) FROM sender_domains) || ' ' || "
                 "(SELECT count(*) FROM suppressions) || ' ' || "
-                "(SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL)")
+                "(SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL) || ' ' || "
+                "(SELECT count(*) FROM holds) || ' ' || (SELECT count(*) FROM queue_jobs)")
             .at(0)
             .at(0)
             .value();
