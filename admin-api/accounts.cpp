@@ -264,8 +264,7 @@ asio::awaitable<Response> resume_account(RequestContext& context) {
     if (!id) co_return problem::not_found("no such account");
     auto body = parse_object(context.request, k_no_fields);
     if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
-    auto response =
-        co_await run_status_change(context, 200, k_resume_account, params_of(*id), *id);
+    auto response = co_await run_status_change(context, 200, k_resume_account, params_of(*id), *id);
     co_return response;
 }
 

@@ -76,7 +76,6 @@ constexpr std::string_view k_insert_job = R"sql(
 INSERT INTO queue_jobs (action, filter, created_by) VALUES ($5, $6::jsonb, 'api:' || $1::text)
 RETURNING *)sql";
 
-
 asio::awaitable<Response> list_holds(RequestContext& context) {
     const auto query = parse_query(context.request.query);
     std::vector<FieldError> errors;
@@ -142,8 +141,8 @@ asio::awaitable<Response> place_hold(RequestContext& context) {
     auto params = params_of(*account_id);
     params.push_back(credential_id ? pg::to_param(*credential_id) : pg::null_param());
     params.push_back(note ? pg::text(*note) : pg::null_param());
-    auto results =
-        co_await context.pool.transaction(hold_change(context, 201, k_place_hold, std::move(params)));
+    auto results = co_await context.pool.transaction(
+        hold_change(context, 201, k_place_hold, std::move(params)));
     if (!results) co_return problem::from_database(results.error());
     if (!results->front().empty()) {
         auto answer = co_await answer_hold(context, 201, results->front().get_int(0, 0));
@@ -152,7 +151,8 @@ asio::awaitable<Response> place_hold(RequestContext& context) {
     // Nothing placed: say why.
     auto why = co_await context.pool.query(
         "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1), "
-        "$2::bigint IS NULL OR EXISTS (SELECT 1 FROM credentials WHERE id = $2 AND account_id = $1), "
+        "$2::bigint IS NULL OR EXISTS (SELECT 1 FROM credentials WHERE id = $2 AND account_id = "
+        "$1), "
         "(SELECT min(id) FROM holds WHERE account_id = $1 AND credential_id IS NOT DISTINCT FROM "
         "$2 AND sub_user IS NULL AND reason = 'operator' AND released_at IS NULL)",
         *account_id, credential_id);
@@ -170,15 +170,15 @@ asio::awaitable<Response> release_hold(RequestContext& context) {
     if (!id) co_return problem::not_found("no such hold");
     auto body = parse_object(context.request, k_no_fields);
     if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
-    auto results =
-        co_await context.pool.transaction(hold_change(context, 200, k_release_hold, params_of(*id)));
+    auto results = co_await context.pool.transaction(
+        hold_change(context, 200, k_release_hold, params_of(*id)));
     if (!results) co_return problem::from_database(results.error());
     if (!results->front().empty()) {
         auto answer = co_await answer_hold(context, 200, *id);
         co_return answer;
     }
-    auto why =
-        co_await context.pool.query("SELECT released_at IS NULL, reason FROM holds WHERE id = $1", *id);
+    auto why = co_await context.pool.query(
+        "SELECT released_at IS NULL, reason FROM holds WHERE id = $1", *id);
     if (!why) co_return problem::from_database(why.error());
     if (why->empty()) co_return problem::not_found("no such hold");
     if (!why->get_bool(0, 0)) co_return problem::conflict("this hold has been released already");
@@ -236,7 +236,8 @@ struct QueueActionRoutes {
     asio::awaitable<Response> answer_job(RequestContext& context, std::int64_t id,
                                          unsigned done_status) {
         auto rows = co_await context.pool.query(
-            "SELECT " + std::string(k_job_json) + ", t.state FROM queue_jobs t WHERE t.id = $1", id);
+            "SELECT " + std::string(k_job_json) + ", t.state FROM queue_jobs t WHERE t.id = $1",
+            id);
         if (!rows) co_return problem::from_database(rows.error());
         if (rows->empty()) co_return problem::not_found("no such queue action");
         if (rows->get(0, 1) != "running")

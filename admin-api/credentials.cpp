@@ -119,8 +119,8 @@ asio::awaitable<Response> list_credentials(RequestContext& context) {
 std::vector<pg::Statement> enabled_change(const RequestContext& context, std::int64_t id,
                                           bool enabled) {
     std::vector<pg::Statement> statements;
-    statements.push_back(audited(context, 200, k_set_enabled, k_credential_audit,
-                                 k_credential_json, params_of(id, enabled)));
+    statements.push_back(audited(context, 200, k_set_enabled, k_credential_audit, k_credential_json,
+                                 params_of(id, enabled)));
     statements.push_back(pg::Statement{std::string(queue::reconcile_credential_hold_sql()),
                                        params_of(id, "api:" + context.token_name)});
     statements.push_back(pg::Statement{std::string(queue::start_hold_jobs_sql()), {}});

@@ -2,8 +2,8 @@
 // its own pool.
 
 #include <malloc.h>
-#include <unistd.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>

@@ -21,8 +21,8 @@ constexpr ActionRule k_release{
     "state = CASE WHEN r.attempts = 0 THEN 'queued' ELSE 'deferred' END, next_attempt_at = now(), "
     "hold_id = NULL",
     "released", true};
-constexpr ActionRule k_cancel{"cancel", "'queued', 'deferred', 'held'", "state = 'cancelled', hold_id = NULL",
-                              "cancelled", false};
+constexpr ActionRule k_cancel{"cancel", "'queued', 'deferred', 'held'",
+                              "state = 'cancelled', hold_id = NULL", "cancelled", false};
 
 const ActionRule& rule_of(RecipientAction action) {
     switch (action) {

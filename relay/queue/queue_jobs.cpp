@@ -178,11 +178,12 @@ std::string bulk_batch_sql(BulkAction action) {
         std::string(rule.set) +
         ", updated_at = now()\n      FROM target t WHERE r.id = t.id RETURNING r.id, r.message_id";
     if (!rule.event.empty())
-        sql += "\n), event AS (\n    INSERT INTO events (message_id, recipient_id, kind, reply)\n"
-               "    SELECT c.message_id, c.id, '" +
-               std::string(rule.event) +
-               "', coalesce((SELECT 'held: ' || reason FROM hold), "
-               "'queue action ' || (SELECT id FROM job))\n      FROM changed c";
+        sql +=
+            "\n), event AS (\n    INSERT INTO events (message_id, recipient_id, kind, reply)\n"
+            "    SELECT c.message_id, c.id, '" +
+            std::string(rule.event) +
+            "', coalesce((SELECT 'held: ' || reason FROM hold), "
+            "'queue action ' || (SELECT id FROM job))\n      FROM changed c";
     // A CTE that only reads runs if it is read: the final SELECT counts it.
     if (wakes_delivery(action))
         sql += "\n), wake AS (\n    SELECT pg_notify('" + std::string(k_queue_channel) +
@@ -225,7 +226,8 @@ struct QueueJobs::Impl {
         Leased job;
         job.id = rows->get_int(0, 0);
         const auto action = bulk_action_named(rows->get(0, 1));
-        if (!action) co_return Error{"queue job " + std::to_string(job.id) + ": unknown action", {}};
+        if (!action)
+            co_return Error{"queue job " + std::to_string(job.id) + ": unknown action", {}};
         job.action = *action;
         job.phase = static_cast<std::size_t>(rows->get_int(0, 2));
         if (!rows->is_null(0, 3)) job.cursor_message = std::string(rows->get(0, 3));
@@ -245,8 +247,7 @@ struct QueueJobs::Impl {
             params.push_back(pg::to_param(job.id));
             params.push_back(pg::text(owner));
             params.push_back(pg::text(std::string(states[job.phase])));
-            params.push_back(job.cursor_message ? pg::text(*job.cursor_message)
-                                                : pg::null_param());
+            params.push_back(job.cursor_message ? pg::text(*job.cursor_message) : pg::null_param());
             params.push_back(job.cursor_recipient ? pg::to_param(*job.cursor_recipient)
                                                   : pg::null_param());
             params.push_back(pg::to_param(static_cast<std::int64_t>(settings.batch_size)));
@@ -283,8 +284,7 @@ struct QueueJobs::Impl {
         if (!leased) co_return leased.error();
         if (*leased) {
             progress.ours = true;
-            auto done =
-                co_await run_batches(**leased, std::chrono::steady_clock::now() + budget);
+            auto done = co_await run_batches(**leased, std::chrono::steady_clock::now() + budget);
             if (!done) co_return done.error();
             if (!*done) {
                 auto given_up = co_await pool.query(k_give_up_lease, id, owner);

@@ -66,9 +66,10 @@ class Containment : public ::testing::Test {
         auto added = api("POST", "/api/v1/accounts/" + std::to_string(id) + "/domains",
                          R"({"domain":")" + domain + R"("})");
         EXPECT_EQ(added.status, 201) << added.text;
-        db_.exec("UPDATE sender_domains SET status = 'verified', verified_at = now(), "
-                 "checked_at = now() WHERE account_id = $1",
-                 id);
+        db_.exec(
+            "UPDATE sender_domains SET status = 'verified', verified_at = now(), "
+            "checked_at = now() WHERE account_id = $1",
+            id);
         return id;
     }
 
@@ -88,8 +89,8 @@ class Containment : public ::testing::Test {
 
     void send(const Login& login, const std::string& from, const std::string& to) {
         const auto sent =
-            swaks({"--server", "127.0.0.1:" + std::to_string(server_->port("submission")),
-                   "--tls", "--auth", "PLAIN", "--auth-user", login.username, "--auth-password",
+            swaks({"--server", "127.0.0.1:" + std::to_string(server_->port("submission")), "--tls",
+                   "--auth", "PLAIN", "--auth-user", login.username, "--auth-password",
                    login.password, "--from", from, "--to", to});
         ASSERT_EQ(sent.exit_code, 0) << sent.output;
     }
@@ -115,8 +116,8 @@ class Containment : public ::testing::Test {
 
     test::TestDatabase db_;
     std::uint16_t admin_port_ = free_port();
-    ScriptableSmtpServer upstream_{deferring({"spam@dest.example", "order@dest.example",
-                                              "later@dest.example", "note@dest.example"})};
+    ScriptableSmtpServer upstream_{deferring(
+        {"spam@dest.example", "order@dest.example", "later@dest.example", "note@dest.example"})};
     std::unique_ptr<SmarthostServer> server_;
     std::string bearer_;
 };
@@ -169,9 +170,9 @@ TEST_F(Containment, HeldUnitsKeepTheirQueuedMailWhileEveryoneElseDelivers) {
     EXPECT_EQ(state_of("spam@dest.example"), "held");
 
     // The spam is cancelled by a bulk action on the credential, answered with its count.
-    const auto cancelled = api("POST", "/api/v1/queue/actions",
-                               R"({"action":"cancel","filter":{"credential_id":)" +
-                                   std::to_string(wordpress.id) + "}}");
+    const auto cancelled = api(
+        "POST", "/api/v1/queue/actions",
+        R"({"action":"cancel","filter":{"credential_id":)" + std::to_string(wordpress.id) + "}}");
     ASSERT_EQ(cancelled.status, 200) << cancelled.text;
     EXPECT_EQ(cancelled.body.at("state").as_string(), "done");
     EXPECT_EQ(cancelled.body.at("recipients").to_number<std::int64_t>(), 1);

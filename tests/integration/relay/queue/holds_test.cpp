@@ -65,9 +65,10 @@ class HoldsTest : public ::testing::Test {
     }
 
     void suspend(std::int64_t account) {
-        db.exec("UPDATE accounts SET status = 'suspended', suspended_reason = 'spam run' "
-                "WHERE id = $1",
-                std::to_string(account));
+        db.exec(
+            "UPDATE accounts SET status = 'suspended', suspended_reason = 'spam run' "
+            "WHERE id = $1",
+            std::to_string(account));
         db.exec(std::string(reconcile_account_hold_sql()), std::to_string(account), "test");
         db.exec(std::string(start_hold_jobs_sql()));
     }
@@ -145,8 +146,9 @@ TEST_F(HoldsTest, ClaimsParkTheDueMailOfASuspendedAccountAndDeliverTheRest) {
 TEST_F(HoldsTest, HoldJobParksMailNotYetDueAndResumeReleasesItDueNow) {
     enqueue(spammer, {"a@one.example"});
     enqueue(spammer, {"later@one.example"});
-    db.exec("UPDATE recipients SET state = 'deferred', attempts = 2, "
-            "next_attempt_at = now() + interval '1 hour' WHERE address = 'later@one.example'");
+    db.exec(
+        "UPDATE recipients SET state = 'deferred', attempts = 2, "
+        "next_attempt_at = now() + interval '1 hour' WHERE address = 'later@one.example'");
     enqueue(bystander, {"c@one.example"});
     suspend(spammer);
 
@@ -174,8 +176,8 @@ TEST_F(HoldsTest, HoldJobParksMailNotYetDueAndResumeReleasesItDueNow) {
                   .at(0)
                   .at(0),
               "3");
-    EXPECT_EQ(addresses_of(claim()), (std::vector<std::string>{"a@one.example", "c@one.example",
-                                                                "later@one.example"}));
+    EXPECT_EQ(addresses_of(claim()),
+              (std::vector<std::string>{"a@one.example", "c@one.example", "later@one.example"}));
 }
 
 TEST_F(HoldsTest, DisabledCredentialHoldsOnlyItsOwnMail) {
@@ -201,10 +203,11 @@ TEST_F(HoldsTest, FilteredActionVisitsTheQueueInBatchesAndCountsWhatItChanged) {
     for (int i = 0; i < 7; ++i)
         enqueue(spammer, {"r" + std::to_string(i) + "@target.example", "x@other.example"});
     enqueue(bystander, {"keep@target.example"});
-    db.exec("INSERT INTO queue_jobs (action, filter, created_by) VALUES ('hold', "
-            "jsonb_build_object('account_id', $1::bigint, 'recipient_domain', 'target.example'), "
-            "'test')",
-            std::to_string(spammer));
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, created_by) VALUES ('hold', "
+        "jsonb_build_object('account_id', $1::bigint, 'recipient_domain', 'target.example'), "
+        "'test')",
+        std::to_string(spammer));
     const auto progress = run_jobs(3);
     EXPECT_EQ(progress.state, "done");
     EXPECT_EQ(progress.recipients, 7);
@@ -217,8 +220,9 @@ TEST_F(HoldsTest, FilteredActionVisitsTheQueueInBatchesAndCountsWhatItChanged) {
     EXPECT_EQ(now["keep@target.example"], "queued");
 
     // A release by filter gives them back, and counts the same.
-    db.exec("INSERT INTO queue_jobs (action, filter, created_by) VALUES ('release', "
-            "jsonb_build_object('recipient_domain', 'target.example'), 'test')");
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, created_by) VALUES ('release', "
+        "jsonb_build_object('recipient_domain', 'target.example'), 'test')");
     EXPECT_EQ(run_jobs(2).recipients, 7);
     EXPECT_EQ(db.exec("SELECT count(*) FROM recipients WHERE state = 'queued'").at(0).at(0), "15");
 }
@@ -227,9 +231,10 @@ TEST_F(HoldsTest, ReleaseByFilterLeavesWhatAnActiveHoldParked) {
     enqueue(spammer, {"a@one.example"});
     suspend(spammer);
     run_jobs();
-    db.exec("INSERT INTO queue_jobs (action, filter, created_by) VALUES ('release', "
-            "jsonb_build_object('account_id', $1::bigint), 'test')",
-            std::to_string(spammer));
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, created_by) VALUES ('release', "
+        "jsonb_build_object('account_id', $1::bigint), 'test')",
+        std::to_string(spammer));
     EXPECT_EQ(run_jobs().recipients, 0);
     EXPECT_EQ(states()["a@one.example"], "held");
 }
@@ -237,27 +242,31 @@ TEST_F(HoldsTest, ReleaseByFilterLeavesWhatAnActiveHoldParked) {
 TEST_F(HoldsTest, CancelAndRetryBySenderDomainAndTime) {
     enqueue(spammer, {"a@one.example"}, std::nullopt, "bulk@Spam.Example");
     enqueue(spammer, {"b@one.example"}, std::nullopt, "ok@shop.example");
-    db.exec("UPDATE recipients SET state = 'deferred', attempts = 1, "
-            "next_attempt_at = now() + interval '1 hour'");
-    db.exec("INSERT INTO queue_jobs (action, filter, created_by) VALUES ('cancel', "
-            "jsonb_build_object('sender_domain', 'spam.example', 'received_before', "
-            "(now() + interval '1 minute')::text), 'test')");
+    db.exec(
+        "UPDATE recipients SET state = 'deferred', attempts = 1, "
+        "next_attempt_at = now() + interval '1 hour'");
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, created_by) VALUES ('cancel', "
+        "jsonb_build_object('sender_domain', 'spam.example', 'received_before', "
+        "(now() + interval '1 minute')::text), 'test')");
     EXPECT_EQ(run_jobs().recipients, 1);
     EXPECT_EQ(states()["a@one.example"], "cancelled");
     EXPECT_EQ(db.exec("SELECT count(*) FROM events WHERE kind = 'cancelled'").at(0).at(0), "1");
 
-    db.exec("INSERT INTO queue_jobs (action, filter, created_by) VALUES ('retry', "
-            "jsonb_build_object('sender', 'OK@shop.example'), 'test')");
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, created_by) VALUES ('retry', "
+        "jsonb_build_object('sender', 'OK@shop.example'), 'test')");
     EXPECT_EQ(run_jobs().recipients, 1);
     EXPECT_EQ(addresses_of(claim()), (std::vector<std::string>{"b@one.example"}));
 }
 
 TEST_F(HoldsTest, AJobLeasedByAnotherProcessIsLeftAlone) {
     enqueue(spammer, {"a@one.example"});
-    db.exec("INSERT INTO queue_jobs (action, filter, created_by, lease_owner, lease_expires_at) "
-            "VALUES ('hold', jsonb_build_object('account_id', $1::bigint), 'test', 'other', "
-            "now() + interval '1 minute')",
-            std::to_string(spammer));
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, created_by, lease_owner, lease_expires_at) "
+        "VALUES ('hold', jsonb_build_object('account_id', $1::bigint), 'test', 'other', "
+        "now() + interval '1 minute')",
+        std::to_string(spammer));
     const auto progress = run_jobs();
     EXPECT_FALSE(progress.ours);
     EXPECT_EQ(progress.state, "running");
