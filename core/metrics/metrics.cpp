@@ -67,6 +67,18 @@ Metrics::Metrics()
                   "Refusals during an SMTP transaction of an identified account")),
       rate_limit_hits(counter(*registry_, families_, "smarthost_rate_limit_hits_total",
                               "Messages or recipients refused by an account's rate limit")),
+      credential_messages_accepted(
+          counter(*registry_, families_, "smarthost_credential_messages_accepted_total",
+                  "Messages committed to the queue, by the credential that submitted them")),
+      credential_recipients_accepted(
+          counter(*registry_, families_, "smarthost_credential_recipients_accepted_total",
+                  "Recipients of the messages committed to the queue, by credential")),
+      credential_rate_limit_hits(
+          counter(*registry_, families_, "smarthost_credential_rate_limit_hits_total",
+                  "Messages or recipients refused by a credential's own rate limit")),
+      sub_user_rate_limit_hits(
+          counter(*registry_, families_, "smarthost_sub_user_rate_limit_hits_total",
+                  "Messages refused by a sub-user's rate limit or the account's max_sub_users")),
       connection_limit_hits(
           counter(*registry_, families_, "smarthost_connection_limit_hits_total",
                   "Sessions closed with 421 because their account had its concurrent "

@@ -65,6 +65,12 @@ class Metrics {
     Family<Counter>& messages_rejected;          // {reason}
     Family<Counter>& account_messages_rejected;  // {account, reason}
     Family<Counter>& rate_limit_hits;            // {account, limit}
+    // Credentials are created by operators, so a label of bounded cardinality; sub-users
+    // are named by customers and are never a label.
+    Family<Counter>& credential_messages_accepted;    // {account, credential}
+    Family<Counter>& credential_recipients_accepted;  // {account, credential}
+    Family<Counter>& credential_rate_limit_hits;      // {account, credential, limit}
+    Family<Counter>& sub_user_rate_limit_hits;        // {account, limit}
     Family<Counter>& connection_limit_hits;      // {account}: 421 at connect or AUTH
     Family<Counter>& dkim_signatures;            // {algorithm}: DKIM-Signature fields added
     Family<Counter>& dkim_unsigned_messages;     // {reason}: accepted without a signature of ours

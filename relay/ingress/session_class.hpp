@@ -77,6 +77,10 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string message_id_;
     std::string body_;  // trace fields, then the data section: the only copy
     std::size_t prefix_size_ = 0;
+    // From the check after the final dot: the sub-user the account's trusted header named,
+    // and the header to remove before signing (docs/policy.md "Sub-users").
+    std::string sub_user_;
+    std::string strip_header_;
     BodyBudget::Charge body_charge_;  // body_'s memory and the driver's copy of it
 
     // session.cpp: the conversation.

@@ -69,6 +69,13 @@ void count_accepted(const Identity& identity, std::size_t recipients) {
     m.messages_accepted.Add({{"account", identity.account_name}}).Increment();
     m.recipients_accepted.Add({{"account", identity.account_name}})
         .Increment(static_cast<double>(recipients));
+    if (!identity.credential_id) return;
+    m.credential_messages_accepted
+        .Add({{"account", identity.account_name}, {"credential", identity.username}})
+        .Increment();
+    m.credential_recipients_accepted
+        .Add({{"account", identity.account_name}, {"credential", identity.username}})
+        .Increment(static_cast<double>(recipients));
 }
 
 }  // namespace smarthost::ingress

@@ -15,6 +15,7 @@
 #include "relay/policy/rejection_log.hpp"
 #include "relay/queue/group_commit.hpp"
 #include "relay/smtp/received_header.hpp"
+#include "relay/smtp/sub_user_header.hpp"
 
 namespace smarthost::ingress::detail {
 
@@ -51,11 +52,16 @@ asio::awaitable<smtp::Action> Session::check_policy(smtp::PolicyQuery query) {
         co_return machine_->on_policy_verdict(smtp::PolicyVerdict::refuse(
             smtp::reply::policy_unavailable(), smtp::Refusal::unavailable));
     }
-    const policy::MailClient client{identity_->account_id, client_ip_, client_listing_};
+    const policy::MailClient client{identity_->account_id, identity_->credential_id, client_ip_,
+                                    client_listing_};
     auto check = co_await policy::check_mail(services_.policy, services_.blocklists,
                                              services_.rejections, client, query, as_received());
     if (query.stage == smtp::PolicyStage::sender)
         sender_domain_tags_ = std::move(check.sender_domain_tags);
+    if (query.stage == smtp::PolicyStage::message) {
+        sub_user_ = std::move(check.sub_user);
+        strip_header_ = std::move(check.strip_header);
+    }
     if (check.verdict.refused()) {
         const auto& refusal = *check.verdict.refusal;
         spdlog::info("policy refused listener={} client={} account={} address=<{}>: {} {} {}",
@@ -69,6 +75,8 @@ asio::awaitable<smtp::Action> Session::check_policy(smtp::PolicyQuery query) {
 
 asio::awaitable<std::optional<smtp::Action>> Session::receive_data() {
     body_charge_ = BodyBudget::Charge(services_.body_budget);
+    sub_user_.clear();
+    strip_header_.clear();
     // The queue id and the Received: field are made now (Postfix also dates it at
     // DATA), so the body is received behind them in the buffer it is stored from.
     message_id_ = queue::new_message_id();
@@ -141,6 +149,8 @@ asio::awaitable<smtp::Action> Session::enqueue() {
         co_return machine_->on_enqueued("");
     }
     const auto now = std::chrono::system_clock::now();
+    // Before signing: the signature covers the message as delivered, without the header.
+    if (!strip_header_.empty()) smtp::remove_header_fields(body_, prefix_size_, strip_header_);
     if (!co_await sign_body(now)) {
         drop_body();
         co_return machine_->on_not_queued(smtp::reply::not_signed());
@@ -154,6 +164,7 @@ asio::awaitable<smtp::Action> Session::enqueue() {
                                     services_.config.hostname, now);
     body_.clear();  // moved into the message
     prefix_size_ = 0;
+    message.sub_user = std::move(sub_user_);
     auto status = co_await services_.committer.enqueue(std::move(message));
     body_charge_.reset();  // committed or failed, the committer holds the body no more
     if (!status) {

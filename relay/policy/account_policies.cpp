@@ -5,7 +5,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <array>
 #include <optional>
+#include <sstream>
 
 #include "core/pg/pool.hpp"
 #include "relay/smtp/address.hpp"
@@ -24,7 +26,19 @@ SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_s
        d.domain, d.include_subdomains, d.status = 'verified',
        a.messages_per_minute, a.messages_per_hour, a.messages_per_day, a.recipients_per_hour,
        a.recipients_per_day, a.recipients_per_message, a.max_message_bytes, a.max_connections,
-       d.id, d.dkim_policy
+       d.id, d.dkim_policy,
+       a.sub_user_header, a.sub_user_header_strip, a.sub_user_messages_per_minute,
+       a.sub_user_messages_per_hour, a.sub_user_messages_per_day, a.sub_user_recipients_per_hour,
+       a.sub_user_recipients_per_day, a.max_sub_users,
+       (SELECT string_agg(concat_ws(' ', c.id, coalesce(c.messages_per_minute, -1),
+                                    coalesce(c.messages_per_hour, -1),
+                                    coalesce(c.messages_per_day, -1),
+                                    coalesce(c.recipients_per_hour, -1),
+                                    coalesce(c.recipients_per_day, -1), c.username), E'\n')
+          FROM credentials c
+         WHERE c.account_id = a.id
+           AND num_nonnulls(c.messages_per_minute, c.messages_per_hour, c.messages_per_day,
+                            c.recipients_per_hour, c.recipients_per_day) > 0)
   FROM accounts a LEFT JOIN sender_domains d ON d.account_id = a.id
  WHERE a.id = $1)sql";
 
@@ -41,6 +55,32 @@ SELECT k.sender_domain_id::text, k.id::text, k.selector, k.algorithm, k.private_
 // through the database's lower(), which the schema's CHECK demands; so is the lookup.
 constexpr const char* k_suppression = R"sql(
 SELECT reason FROM suppressions WHERE account_id = $1 AND address = lower($2))sql";
+
+// Lines of "id messages_per_minute ... recipients_per_day username", -1 for no limit
+// (usernames hold no spaces or controls: admin-api/credentials.cpp).
+std::vector<CredentialLimits> parse_credential_limits(std::string_view text) {
+    std::vector<CredentialLimits> credentials;
+    std::istringstream lines{std::string(text)};
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::istringstream fields(line);
+        CredentialLimits credential;
+        std::array<std::int64_t, 5> values{};
+        fields >> credential.credential_id;
+        for (auto& value : values)
+            fields >> value;
+        fields >> credential.username;
+        if (fields.fail()) continue;
+        const auto limit = [](std::int64_t value) -> std::optional<std::uint64_t> {
+            if (value < 0) return std::nullopt;
+            return static_cast<std::uint64_t>(value);
+        };
+        credential.limits = ScopeLimits{limit(values[0]), limit(values[1]), limit(values[2]),
+                                        limit(values[3]), limit(values[4])};
+        credentials.push_back(std::move(credential));
+    }
+    return credentials;
+}
 
 }  // namespace
 
@@ -114,6 +154,13 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
             policy->recipients_per_message = limit(13);
             policy->max_message_bytes = limit(14);
             policy->max_connections = limit(15);
+            if (!rows->is_null(0, 18)) policy->sub_user_header = std::string(rows->get(0, 18));
+            policy->strip_sub_user_header = rows->get_bool(0, 19);
+            policy->sub_user_limits = ScopeLimits{limit(20), limit(21), limit(22), limit(23),
+                                                  limit(24)};
+            policy->max_sub_users = static_cast<std::uint64_t>(rows->get_int(0, 25));
+            if (!rows->is_null(0, 26))
+                policy->credential_limits = parse_credential_limits(rows->get(0, 26));
         }
         if (rows->is_null(i, 5)) continue;
         SenderDomain domain{std::string(rows->get(i, 5)), rows->get_bool(i, 6),

@@ -11,6 +11,26 @@
 
 namespace smarthost::policy {
 
+// Limits of the rate_limiter's kinds (rate_windows.hpp); unset: none of this kind.
+struct ScopeLimits {
+    std::optional<std::uint64_t> messages_per_minute;
+    std::optional<std::uint64_t> messages_per_hour;
+    std::optional<std::uint64_t> messages_per_day;
+    std::optional<std::uint64_t> recipients_per_hour;
+    std::optional<std::uint64_t> recipients_per_day;
+    bool any() const {
+        return messages_per_minute || messages_per_hour || messages_per_day ||
+               recipients_per_hour || recipients_per_day;
+    }
+};
+
+// A credential of the account that has limits of its own (credentials columns).
+struct CredentialLimits {
+    std::int64_t credential_id = 0;
+    std::string username;
+    ScopeLimits limits;
+};
+
 struct AccountPolicy {
     std::int64_t account_id = 0;
     std::string name;
@@ -31,6 +51,20 @@ struct AccountPolicy {
     std::optional<std::uint64_t> recipients_per_message;
     std::optional<std::uint64_t> max_message_bytes;
     std::optional<std::uint64_t> max_connections;  // concurrent sessions, all replicas
+    // Only the credentials that have a limit: none, the common case, costs nothing.
+    std::vector<CredentialLimits> credential_limits;
+    // The trusted sub-user header (docs/policy.md "Sub-users"); empty: none is trusted.
+    std::string sub_user_header;
+    bool strip_sub_user_header = true;
+    ScopeLimits sub_user_limits;  // each sub-user's
+    std::uint64_t max_sub_users = 1000;  // distinct sub-users holding quota in one window
+
+    const CredentialLimits* limits_of_credential(std::optional<std::int64_t> credential_id) const {
+        if (!credential_id) return nullptr;
+        for (const auto& credential : credential_limits)
+            if (credential.credential_id == *credential_id) return &credential;
+        return nullptr;
+    }
 };
 
 }  // namespace smarthost::policy

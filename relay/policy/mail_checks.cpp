@@ -18,7 +18,11 @@ boost::asio::awaitable<MailCheck> check_mail(SubmissionPolicy& policy, Blocklist
         }
     }
     // The account's policy records its own refusals.
-    check.verdict = co_await policy.check(client.account_id, query, message);
+    auto judgement =
+        co_await policy.check(Submitter{client.account_id, client.credential_id}, query, message);
+    check.verdict = std::move(judgement.verdict);
+    check.sub_user = std::move(judgement.sub_user);
+    check.strip_header = std::move(judgement.strip_header);
     if (check.verdict.refused() || !at_mail || !blocklists.checks_sender_domains()) co_return check;
     const auto at = query.address.rfind('@');
     if (at == std::string::npos) co_return check;  // the null sender

@@ -48,18 +48,26 @@ std::uint64_t lease_request(std::uint64_t limit, std::uint64_t n, std::uint64_t 
     return std::max(n, std::min(tenth, std::max<std::uint64_t>(1, max_block)));
 }
 
-bool QuotaLedger::take(std::int64_t account_id, RateLimit limit, const Window& window,
-                       std::uint64_t n) {
-    const auto it = blocks_.find(Key{account_id, limit});
+std::string credential_scope(std::int64_t credential_id) {
+    return "credential:" + std::to_string(credential_id);
+}
+
+std::string sub_user_scope(std::string_view sub_user) {
+    return std::string(k_sub_user_scope_prefix) + std::string(sub_user);
+}
+
+bool QuotaLedger::take(std::int64_t account_id, const QuotaScope& scope, RateLimit limit,
+                       const Window& window, std::uint64_t n) {
+    const auto it = blocks_.find(Key{account_id, scope, limit});
     if (it == blocks_.end() || it->second.window_start != window.start || it->second.units < n)
         return false;
     it->second.units -= n;
     return true;
 }
 
-void QuotaLedger::add(std::int64_t account_id, RateLimit limit, const Window& window,
-                      std::uint64_t n) {
-    Block& block = blocks_[Key{account_id, limit}];
+void QuotaLedger::add(std::int64_t account_id, const QuotaScope& scope, RateLimit limit,
+                      const Window& window, std::uint64_t n) {
+    Block& block = blocks_[Key{account_id, scope, limit}];
     if (block.window_start != window.start) {
         block = Block{window.start, window.end, 0};
         earliest_end_ = std::min(earliest_end_, window.end);
@@ -67,9 +75,9 @@ void QuotaLedger::add(std::int64_t account_id, RateLimit limit, const Window& wi
     block.units += n;
 }
 
-std::uint64_t QuotaLedger::held(std::int64_t account_id, RateLimit limit,
-                                const Window& window) const {
-    const auto it = blocks_.find(Key{account_id, limit});
+std::uint64_t QuotaLedger::held(std::int64_t account_id, const QuotaScope& scope,
+                                RateLimit limit, const Window& window) const {
+    const auto it = blocks_.find(Key{account_id, scope, limit});
     if (it == blocks_.end() || it->second.window_start != window.start) return 0;
     return it->second.units;
 }

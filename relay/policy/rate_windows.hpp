@@ -44,21 +44,41 @@ Window window_of(RateLimit limit, SystemTime now);
 // window fills up (see QuotaStore), so little quota is stranded in idle replicas.
 std::uint64_t lease_request(std::uint64_t limit, std::uint64_t n, std::uint64_t max_block);
 
-// Quota this process holds, per account, limit and window. Entries of past windows are
-// dropped as they are met.
+// Whose quota within an account: the account itself (""), one of its credentials
+// ("credential:<id>") or one of its sub-users ("sub_user:<name>"), as rate_usage.scope
+// names it.
+using QuotaScope = std::string;
+std::string credential_scope(std::int64_t credential_id);
+std::string sub_user_scope(std::string_view sub_user);
+inline constexpr std::string_view k_sub_user_scope_prefix = "sub_user:";
+
+// Quota this process holds, per account, scope, limit and window. Entries of past windows
+// are dropped as they are met.
 class QuotaLedger {
   public:
     // Takes n units if the block for the window holds that many.
-    bool take(std::int64_t account_id, RateLimit limit, const Window& window, std::uint64_t n);
+    bool take(std::int64_t account_id, RateLimit limit, const Window& window, std::uint64_t n) {
+        return take(account_id, {}, limit, window, n);
+    }
+    bool take(std::int64_t account_id, const QuotaScope& scope, RateLimit limit,
+              const Window& window, std::uint64_t n);
     // Adds leased units (or gives back units taken but not used).
-    void add(std::int64_t account_id, RateLimit limit, const Window& window, std::uint64_t n);
-    std::uint64_t held(std::int64_t account_id, RateLimit limit, const Window& window) const;
+    void add(std::int64_t account_id, RateLimit limit, const Window& window, std::uint64_t n) {
+        add(account_id, {}, limit, window, n);
+    }
+    void add(std::int64_t account_id, const QuotaScope& scope, RateLimit limit,
+             const Window& window, std::uint64_t n);
+    std::uint64_t held(std::int64_t account_id, RateLimit limit, const Window& window) const {
+        return held(account_id, {}, limit, window);
+    }
+    std::uint64_t held(std::int64_t account_id, const QuotaScope& scope, RateLimit limit,
+                       const Window& window) const;
     // Forgets blocks of windows that ended at or before `now`. Cheap when none has: it is
     // called for every acquire, and walks the blocks only once the earliest window ended.
     void expire(SystemTime now);
 
   private:
-    using Key = std::tuple<std::int64_t, RateLimit>;
+    using Key = std::tuple<std::int64_t, QuotaScope, RateLimit>;
     struct Block {
         SystemTime window_start;
         SystemTime window_end;

@@ -1,7 +1,7 @@
 #pragma once
 // The policy checks of the submission path (docs/policy.md), answering the session
 // machine's check_policy actions: sender at MAIL, recipient at RCPT, message after the
-// final dot. Rate limits will join here.
+// final dot.
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -14,6 +14,23 @@
 #include "relay/smtp/session_machine.hpp"
 
 namespace smarthost::policy {
+
+// Who submits: the account, and the credential when the session logged in (its own limits
+// hold beside the account's).
+struct Submitter {
+    std::int64_t account_id = 0;
+    std::optional<std::int64_t> credential_id;
+};
+
+// A verdict and what the message check learnt on the way.
+struct Judgement {
+    smtp::PolicyVerdict verdict;
+    // At the message stage, from the account's trusted header (docs/policy.md "Sub-users"):
+    // the sub-user it named (empty: none), and the header to remove before the message is
+    // signed and stored (empty: keep every field).
+    std::string sub_user;
+    std::string strip_header;
+};
 
 class SubmissionPolicy {
   public:
@@ -55,6 +72,8 @@ class SubmissionPolicy {
     // `message` is the data section as received (header section first); it is read only
     // for PolicyStage::message. A database failure is a 451 4.3.0 verdict: the client
     // keeps its mail and retries.
+    boost::asio::awaitable<Judgement> check(Submitter submitter, const smtp::PolicyQuery& query,
+                                            std::string_view message);
     boost::asio::awaitable<smtp::PolicyVerdict> check(std::int64_t account_id,
                                                       const smtp::PolicyQuery& query,
                                                       std::string_view message);
@@ -70,16 +89,23 @@ class SubmissionPolicy {
     boost::asio::awaitable<std::uint64_t> connection_limit(std::int64_t account_id);
 
   private:
-    // Takes one unit of each limit of `limits` for the account: nullopt to proceed, or
+    // Takes n units of each limit of each scope for the account: nullopt to proceed, or
     // the refusal (451 4.7.1 for the limit reached, 451 4.3.0 without the database).
     boost::asio::awaitable<std::optional<smtp::PolicyVerdict>> take_quota(
-        const AccountPolicy& policy, std::vector<LimitValue> limits);
+        const AccountPolicy& policy, std::vector<ScopedLimits> scopes, std::uint64_t n = 1);
 
     boost::asio::awaitable<std::optional<smtp::PolicyVerdict>> take_recipient_quota(
-        const AccountPolicy& policy);
-    boost::asio::awaitable<smtp::PolicyVerdict> judge(std::int64_t account_id,
+        const AccountPolicy& policy, std::optional<std::int64_t> credential_id);
+    // The trusted sub-user header of a message that passed the other checks.
+    boost::asio::awaitable<smtp::PolicyVerdict> judge_sub_user(const AccountPolicy& policy,
+                                                               const smtp::PolicyQuery& query,
+                                                               std::string_view message,
+                                                               Judgement& judgement);
+    // The verdict; what the message check learns on the way goes to `judgement`.
+    boost::asio::awaitable<smtp::PolicyVerdict> judge(Submitter submitter,
                                                       const smtp::PolicyQuery& query,
-                                                      std::string_view message);
+                                                      std::string_view message,
+                                                      Judgement& judgement);
 
     pg::Pool& pool_;
     Settings settings_;

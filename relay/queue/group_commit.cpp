@@ -27,15 +27,17 @@ constexpr const char* k_insert_head = R"sql(
 WITH message AS (
     INSERT INTO messages (id, account_id, credential_id, envelope_sender, client_ip,
                           client_helo, tls_version, size_bytes, body_8bitmime, smtputf8,
-                          dsn_ret, dsn_envid, header_message_id, body))sql";
+                          dsn_ret, dsn_envid, header_message_id, body, sub_user))sql";
 
 constexpr const char* k_insert_values = R"sql(
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))sql";
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $24))sql";
 
-// A report is stored only if every recipient it reports on ($24) is final by now.
+// A report is stored only if every recipient it reports on ($24) is final by now. A report
+// has no sub-user (a message's sub_user is $24 in the plain form).
 constexpr const char* k_insert_if_reported_final = R"sql(
     SELECT $1::uuid, $2::bigint, $3::bigint, $4::text, $5::inet, $6::text, $7::text,
-           $8::bigint, $9::boolean, $10::boolean, $11::text, $12::text, $13::text, $14::bytea
+           $8::bigint, $9::boolean, $10::boolean, $11::text, $12::text, $13::text, $14::bytea,
+           NULL::text
     WHERE NOT EXISTS (SELECT 1 FROM recipients
                       WHERE id = ANY($24::bigint[]) AND state NOT IN ('bounced', 'expired')))sql";
 
@@ -151,6 +153,8 @@ pg::Statement insert_message_statement(const NewMessage& message,
         }
         ids += '}';
         statement.params.push_back(pg::text(ids));
+    } else {
+        statement.params.push_back(optional_text(message.sub_user));
     }
     return statement;
 }

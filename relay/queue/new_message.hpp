@@ -25,6 +25,7 @@ struct NewMessage {
     smtp::Envelope envelope;
     std::string body;               // the stored message, Received: header included
     std::string header_message_id;  // Message-ID: value if the message has one
+    std::string sub_user;           // named by the account's trusted header; empty: none
     // Stored in the same transaction, so neither exists without the other: the delivery
     // reports for recipients bounced at submission (suppressed addresses in bounce mode).
     std::vector<NewMessage> reports;

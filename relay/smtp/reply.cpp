@@ -255,6 +255,26 @@ Reply rate_limited(std::string_view limit, std::uint64_t value, std::string_view
                     ") reached, try again after " + std::string(resets_at));
 }
 
+Reply scoped_rate_limited(std::string_view whose, std::string_view limit, std::uint64_t value,
+                          std::string_view resets_at) {
+    return make(451, "4.7.1",
+                std::string(whose) + " limit " + std::string(limit) + " (" +
+                    std::to_string(value) + ") reached, try again after " +
+                    std::string(resets_at));
+}
+
+Reply too_many_sub_users(std::string_view account, std::uint64_t max, std::string_view limit,
+                         std::string_view resets_at) {
+    return make(451, "4.7.1",
+                "Account " + std::string(account) + " has " + std::to_string(max) +
+                    " sub-users under limit " + std::string(limit) +
+                    " already (max_sub_users), try again after " + std::string(resets_at));
+}
+
+Reply bad_sub_user_header(std::string_view header, std::string_view problem) {
+    return make(554, "5.6.0", std::string(header) + " header " + std::string(problem));
+}
+
 Reply policy_unavailable() {
     return make(451, "4.3.0",
                 "Temporary local problem checking the account's policy, try again later");

@@ -99,6 +99,16 @@ Reply insufficient_storage();             // 452 4.3.1: the smtp role's body mem
 // Account policy (relay/policy, docs/policy.md).
 // 451 4.7.1: an account rate limit ("messages_per_hour", its value, when it resets).
 Reply rate_limited(std::string_view limit, std::uint64_t value, std::string_view resets_at);
+// 451 4.7.1: the same for a credential's or a sub-user's own limit; `whose` names it
+// ("Credential alice", "Sub-user shop1").
+Reply scoped_rate_limited(std::string_view whose, std::string_view limit, std::uint64_t value,
+                          std::string_view resets_at);
+// 451 4.7.1: `max` other sub-users of the account hold quota in this window of `limit`.
+Reply too_many_sub_users(std::string_view account, std::uint64_t max, std::string_view limit,
+                         std::string_view resets_at);
+// 554 5.6.0: the account's trusted sub-user header occurs more than once, or its value is
+// not a sub-user name (docs/policy.md "Sub-users").
+Reply bad_sub_user_header(std::string_view header, std::string_view problem);
 Reply policy_unavailable();                                                            // 451 4.3.0
 Reply account_suspended(std::string_view account, std::string_view reason);            // 550 5.7.1
 Reply account_unknown();                                                               // 550 5.7.1

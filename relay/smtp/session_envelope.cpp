@@ -320,6 +320,8 @@ std::string_view refusal_name(Refusal reason) {
             return "dnsbl";
         case Refusal::domain_blocklist:
             return "domain_blocklist";
+        case Refusal::sub_user_header:
+            return "sub_user_header";
     }
     return {};
 }

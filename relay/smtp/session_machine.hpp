@@ -75,6 +75,7 @@ enum class Refusal : std::uint8_t {
     mail_loop,
     dnsbl,             // the client's listing, at MAIL
     domain_blocklist,  // the sender domain's listing
+    sub_user_header,   // the trusted sub-user header repeated or not a sub-user name
 };
 
 // "account_suspended", "rate_limit", ...; empty for none and unavailable.

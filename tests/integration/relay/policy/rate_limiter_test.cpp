@@ -199,5 +199,97 @@ TEST_F(RateLimiterTest, RowsOlderThanTheRetentionOnTheCallersClockAreCleanedUp) 
               (std::vector<std::string>{seconds(at_the_edge), seconds(past_the_edge)}));
 }
 
+// Credential and sub-user limits (docs/policy.md "Credential limits", "Sub-users").
+std::vector<ScopedLimits> scoped(const std::string& scope, RateLimit limit, std::uint64_t value,
+                                 std::uint64_t max_scopes = 0) {
+    std::vector<ScopedLimits> scopes(1);
+    scopes.front().scope = scope;
+    scopes.front().limits.emplace_back(limit, value);
+    scopes.front().max_scopes = max_scopes;
+    return scopes;
+}
+
+TEST_F(RateLimiterTest, TheAccountsAndTheCredentialsLimitsMustBothHaveRoom) {
+    auto pool = make_pool();
+    RateLimiter limiter(*pool, RateLimiter::Settings{});
+    auto both = scoped("", RateLimit::messages_per_hour, 100);
+    both.push_back(scoped("credential:7", RateLimit::messages_per_hour, 3).front());
+    for (int i = 0; i < 3; ++i)
+        ASSERT_FALSE(test::run_awaitable(io, limiter.acquire(account_id, both, 1, k_noon)).value());
+    const auto refused = test::run_awaitable(io, limiter.acquire(account_id, both, 1, k_noon));
+    ASSERT_TRUE(refused && *refused);
+    EXPECT_EQ((*refused)->scope, "credential:7");
+    EXPECT_EQ((*refused)->value, 3u);
+    EXPECT_FALSE((*refused)->too_many_scopes);
+    // The account's unit taken for the refused message was given back.
+    const auto account_held = limiter.held(account_id, RateLimit::messages_per_hour, k_noon);
+    const auto other = scoped("credential:8", RateLimit::messages_per_hour, 3);
+    auto with_other = scoped("", RateLimit::messages_per_hour, 100);
+    with_other.push_back(other.front());
+    EXPECT_FALSE(
+        test::run_awaitable(io, limiter.acquire(account_id, with_other, 1, k_noon)).value());
+    EXPECT_EQ(limiter.held(account_id, RateLimit::messages_per_hour, k_noon), account_held - 1);
+    EXPECT_EQ(*db.exec("SELECT leased FROM rate_usage WHERE scope = 'credential:7'").at(0).at(0),
+              "3");
+}
+
+TEST_F(RateLimiterTest, ASubUsersLimitHoldsAcrossTwoReplicas) {
+    constexpr std::uint64_t limit = 40;
+    auto first_pool = make_pool();
+    auto second_pool = make_pool();
+    RateLimiter first(*first_pool, RateLimiter::Settings{});
+    RateLimiter second(*second_pool, RateLimiter::Settings{});
+    const auto blog = scoped("sub_user:blog1", RateLimit::messages_per_day, limit, 1000);
+    const auto shop = scoped("sub_user:shop2", RateLimit::messages_per_day, limit, 1000);
+    std::uint64_t granted = 0;
+    // The two replicas alternate until both are refused.
+    for (int i = 0; i < 200; ++i) {
+        auto& limiter = i % 2 == 0 ? first : second;
+        const auto result = test::run_awaitable(io, limiter.acquire(account_id, blog, 1, k_noon));
+        ASSERT_TRUE(result);
+        if (!*result) ++granted;
+    }
+    EXPECT_EQ(granted, limit);
+    // Another sub-user of the same account has its own quota.
+    EXPECT_FALSE(test::run_awaitable(io, second.acquire(account_id, shop, 1, k_noon)).value());
+    EXPECT_EQ(*db.exec("SELECT leased FROM rate_usage WHERE scope = 'sub_user:blog1'").at(0).at(0),
+              std::to_string(limit));
+}
+
+TEST_F(RateLimiterTest, DistinctSubUsersPerWindowAreBoundedButKnownOnesGoOn) {
+    auto pool = make_pool();
+    RateLimiter limiter(*pool, RateLimiter::Settings{});
+    const auto sub_user = [&](const std::string& name) {
+        return test::run_awaitable(
+            io, limiter.acquire(account_id,
+                                scoped("sub_user:" + name, RateLimit::messages_per_hour, 1000, 2),
+                                1, k_noon));
+    };
+    EXPECT_FALSE(sub_user("a").value());
+    EXPECT_FALSE(sub_user("b").value());
+    const auto third = sub_user("c");
+    ASSERT_TRUE(third && *third);
+    EXPECT_TRUE((*third)->too_many_scopes);
+    EXPECT_EQ((*third)->value, 2u);
+    EXPECT_EQ((*third)->scope, "sub_user:c");
+    EXPECT_FALSE(sub_user("a").value());
+    // Credentials are not sub-users: they do not count towards the bound.
+    EXPECT_FALSE(test::run_awaitable(
+                     io, limiter.acquire(account_id,
+                                         scoped("credential:1", RateLimit::messages_per_hour, 5),
+                                         1, k_noon))
+                     .value());
+    EXPECT_EQ(*db.exec("SELECT count(*) FROM rate_usage WHERE starts_with(scope, 'sub_user:')")
+                   .at(0)
+                   .at(0),
+              "2");
+    // The next window starts with none.
+    EXPECT_FALSE(test::run_awaitable(
+                     io, limiter.acquire(account_id,
+                                         scoped("sub_user:c", RateLimit::messages_per_hour, 1000, 2),
+                                         1, k_noon + 1h))
+                     .value());
+}
+
 }  // namespace
 }  // namespace smarthost::policy
