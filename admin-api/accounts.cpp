@@ -10,6 +10,7 @@
 #include "admin-api/audit.hpp"
 #include "admin-api/json_body.hpp"
 #include "admin-api/pagination.hpp"
+#include "admin-api/scope_limits.hpp"
 #include "core/pg/pool.hpp"
 #include "core/pg/sqlstate.hpp"
 #include "relay/queue/holds.hpp"
@@ -22,7 +23,8 @@ namespace json = boost::json;
 
 // The fields each request body may have; anything else is a 422.
 constexpr std::string_view k_create_fields[] = {"name", "note", "limits"};
-constexpr std::string_view k_update_fields[] = {"note", "status", "suspended_reason", "limits"};
+constexpr std::string_view k_update_fields[] = {"note", "status", "suspended_reason", "limits",
+                                                "sub_users"};
 constexpr std::string_view k_suspend_fields[] = {"reason"};
 
 struct LimitColumn {
@@ -57,7 +59,8 @@ std::string account_json() {
     return "json_build_object('id', t.id, 'name', t.name, 'status', t.status, "
            "'suspended_reason', t.suspended_reason, 'note', t.note, 'limits', "
            "json_build_object(" +
-           limits + "), 'created_at', t.created_at, 'updated_at', t.updated_at)";
+           limits + "), 'sub_users', " + sub_user_settings_json() +
+           ", 'created_at', t.created_at, 'updated_at', t.updated_at)";
 }
 const std::string k_account_json = account_json();
 constexpr std::string_view k_account_audit = "jsonb_build_object('id', t.id, 'name', t.name)";
@@ -88,6 +91,7 @@ std::string update_sql() {
                            index, index + 1, limit_sql_type(column));
         index += 2;
     }
+    sql += sub_user_settings_update_sql(index);
     return sql + ", updated_at = now() WHERE id = $5 RETURNING *";
 }
 const std::string k_update_account = update_sql();
@@ -234,6 +238,7 @@ asio::awaitable<Response> update_account(RequestContext& context) {
         fields.fail("status", "must be active or suspended");
     const auto reason = fields.string("suspended_reason", k_reason_max, true);
     const auto limits = read_limits(fields);
+    const auto sub_users = read_sub_user_settings(fields);
     if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
 
     auto params = params_of(*id, note, status, reason);
@@ -241,6 +246,7 @@ asio::awaitable<Response> update_account(RequestContext& context) {
         params.push_back(pg::to_param(limit.has_value()));
         params.push_back(limit ? pg::to_param(*limit) : pg::null_param());
     }
+    push_sub_user_params(sub_users, params);
     auto response =
         co_await run_status_change(context, 200, k_update_account, std::move(params), *id);
     co_return response;

@@ -7,6 +7,7 @@
 #include "admin-api/accounts.hpp"
 #include "admin-api/audit.hpp"
 #include "admin-api/json_body.hpp"
+#include "admin-api/scope_limits.hpp"
 #include "core/crypto.hpp"
 #include "core/pg/pool.hpp"
 #include "core/pg/sqlstate.hpp"
@@ -18,21 +19,33 @@ namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-constexpr std::string_view k_create_fields[] = {"username"};
+constexpr std::string_view k_create_fields[] = {"username", "limits"};
+constexpr std::string_view k_update_fields[] = {"limits"};
 
 constexpr std::size_t k_username_max = 255;
 // 24 characters of a 57-letter alphabet: about 140 bits.
 constexpr std::size_t k_password_length = 24;
 
-constexpr std::string_view k_credential_json =
+const std::string k_credential_json =
     "json_build_object('id', t.id, 'account_id', t.account_id, 'username', t.username, "
-    "'enabled', t.enabled, 'created_at', t.created_at, 'last_used_at', t.last_used_at)";
+    "'enabled', t.enabled, 'created_at', t.created_at, 'last_used_at', t.last_used_at, "
+    "'limits', " +
+    rate_limits_json("") + ")";
 constexpr std::string_view k_credential_audit =
     "jsonb_build_object('id', t.id, 'account_id', t.account_id, 'username', t.username)";
 
 constexpr std::string_view k_insert_credential =
-    "INSERT INTO credentials (account_id, username, secret_hash) VALUES ($5, $6, $7) "
-    "RETURNING *";
+    "INSERT INTO credentials (account_id, username, secret_hash, messages_per_minute, "
+    "messages_per_hour, messages_per_day, recipients_per_hour, recipients_per_day) "
+    "VALUES ($5, $6, $7, $8::int, $9::int, $10::int, $11::int, $12::int) RETURNING *";
+
+// $5 id, then a (present, value) pair per limit.
+std::string update_limits_sql() {
+    int index = 6;
+    std::string sets = rate_limits_update_sql("", index);
+    return "UPDATE credentials SET " + sets.substr(2) + " WHERE id = $5 RETURNING *";
+}
+const std::string k_update_limits = update_limits_sql();
 constexpr std::string_view k_set_enabled =
     "UPDATE credentials SET enabled = $6 WHERE id = $5 RETURNING *";
 constexpr std::string_view k_set_secret =
@@ -102,12 +115,41 @@ asio::awaitable<Response> create_credential(RequestContext& context) {
         fields.fail("username", "is required");
     else if (username && !valid_username(*username))
         fields.fail("username", "must not contain spaces or control characters");
+    const auto limits = read_rate_limits(fields, "limits");
     if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
 
     const auto secret = co_await new_secret(context.hash_executor);
-    auto response =
-        co_await run_change(context, 201, k_insert_credential,
-                            params_of(*account_id, *username, secret.hash), &secret.password);
+    auto params = params_of(*account_id, *username, secret.hash);
+    for (const auto& limit : limits)
+        params.push_back(limit && *limit ? pg::to_param(**limit) : pg::null_param());
+    auto response = co_await run_change(context, 201, k_insert_credential, std::move(params),
+                                        &secret.password);
+    co_return response;
+}
+
+asio::awaitable<Response> get_credential(RequestContext& context) {
+    const auto id = context.id_param();
+    if (!id) co_return problem::not_found("no such credential");
+    auto rows = co_await context.pool.query(
+        "SELECT " + k_credential_json + " FROM credentials t WHERE t.id = $1", *id);
+    if (!rows) co_return problem::from_database(rows.error());
+    if (rows->empty()) co_return problem::not_found("no such credential");
+    co_return json_response(200, std::string(rows->get(0, 0)));
+}
+
+// The credential's own limits (docs/policy.md "Credential limits"): an absent limit keeps
+// its value, null removes it.
+asio::awaitable<Response> update_credential(RequestContext& context) {
+    const auto id = context.id_param();
+    if (!id) co_return problem::not_found("no such credential");
+    auto body = parse_object(context.request, k_update_fields);
+    if (auto* problem = std::get_if<Response>(&body)) co_return std::move(*problem);
+    FieldReader fields(std::get<json::object>(body));
+    const auto limits = read_rate_limits(fields, "limits");
+    if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
+    auto params = params_of(*id);
+    push_limit_params(limits, params);
+    auto response = co_await run_change(context, 200, k_update_limits, std::move(params));
     co_return response;
 }
 
@@ -174,6 +216,8 @@ asio::awaitable<Response> delete_credential(RequestContext& context) {
 void add_credential_routes(Router& router) {
     router.add("GET", "/api/v1/accounts/{id}/credentials", list_credentials);
     router.add("POST", "/api/v1/accounts/{id}/credentials", create_credential);
+    router.add("GET", "/api/v1/credentials/{id}", get_credential);
+    router.add("PATCH", "/api/v1/credentials/{id}", update_credential);
     router.add("POST", "/api/v1/credentials/{id}/disable", disable_credential);
     router.add("POST", "/api/v1/credentials/{id}/enable", enable_credential);
     router.add("POST", "/api/v1/credentials/{id}/rotate", rotate_credential);
