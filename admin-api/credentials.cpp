@@ -122,8 +122,8 @@ asio::awaitable<Response> create_credential(RequestContext& context) {
     auto params = params_of(*account_id, *username, secret.hash);
     for (const auto& limit : limits)
         params.push_back(limit && *limit ? pg::to_param(**limit) : pg::null_param());
-    auto response = co_await run_change(context, 201, k_insert_credential, std::move(params),
-                                        &secret.password);
+    auto response =
+        co_await run_change(context, 201, k_insert_credential, std::move(params), &secret.password);
     co_return response;
 }
 

@@ -37,7 +37,8 @@ LimitChanges read_rate_limits(FieldReader& fields, std::string_view field) {
 std::string rate_limits_json(std::string_view column_prefix) {
     std::string pairs;
     for (const auto name : k_rate_limit_names)
-        pairs += fmt::format("{}'{}', t.{}{}", pairs.empty() ? "" : ", ", name, column_prefix, name);
+        pairs +=
+            fmt::format("{}'{}', t.{}{}", pairs.empty() ? "" : ", ", name, column_prefix, name);
     return "json_build_object(" + pairs + ")";
 }
 
@@ -81,8 +82,8 @@ SubUserSettings read_sub_user_settings(FieldReader& fields) {
     settings.strip_header = nested.boolean("strip_header");
     if (const auto max = nested.limit("max_sub_users", k_most_sub_users)) {
         if (!*max || **max < 1)
-            nested.fail("max_sub_users", "must be between 1 and " +
-                                             std::to_string(k_most_sub_users));
+            nested.fail("max_sub_users",
+                        "must be between 1 and " + std::to_string(k_most_sub_users));
         else
             settings.max_sub_users = **max;
     }

@@ -71,10 +71,10 @@ class Metrics {
     Family<Counter>& credential_recipients_accepted;  // {account, credential}
     Family<Counter>& credential_rate_limit_hits;      // {account, credential, limit}
     Family<Counter>& sub_user_rate_limit_hits;        // {account, limit}
-    Family<Counter>& connection_limit_hits;      // {account}: 421 at connect or AUTH
-    Family<Counter>& dkim_signatures;            // {algorithm}: DKIM-Signature fields added
-    Family<Counter>& dkim_unsigned_messages;     // {reason}: accepted without a signature of ours
-    Counter& dkim_signing_failures;              // refused 451: to be signed, and could not be
+    Family<Counter>& connection_limit_hits;           // {account}: 421 at connect or AUTH
+    Family<Counter>& dkim_signatures;                 // {algorithm}: DKIM-Signature fields added
+    Family<Counter>& dkim_unsigned_messages;  // {reason}: accepted without a signature of ours
+    Counter& dkim_signing_failures;           // refused 451: to be signed, and could not be
 
     // Delivery.
     Family<Counter>& recipients_delivered;  // {account}

@@ -1,11 +1,11 @@
 #include "relay/policy/account_policies.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <array>
 #include <optional>
 #include <sstream>
 
@@ -156,8 +156,8 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
             policy->max_connections = limit(15);
             if (!rows->is_null(0, 18)) policy->sub_user_header = std::string(rows->get(0, 18));
             policy->strip_sub_user_header = rows->get_bool(0, 19);
-            policy->sub_user_limits = ScopeLimits{limit(20), limit(21), limit(22), limit(23),
-                                                  limit(24)};
+            policy->sub_user_limits =
+                ScopeLimits{limit(20), limit(21), limit(22), limit(23), limit(24)};
             policy->max_sub_users = static_cast<std::uint64_t>(rows->get_int(0, 25));
             if (!rows->is_null(0, 26))
                 policy->credential_limits = parse_credential_limits(rows->get(0, 26));

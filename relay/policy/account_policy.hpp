@@ -56,7 +56,7 @@ struct AccountPolicy {
     // The trusted sub-user header (docs/policy.md "Sub-users"); empty: none is trusted.
     std::string sub_user_header;
     bool strip_sub_user_header = true;
-    ScopeLimits sub_user_limits;  // each sub-user's
+    ScopeLimits sub_user_limits;         // each sub-user's
     std::uint64_t max_sub_users = 1000;  // distinct sub-users holding quota in one window
 
     const CredentialLimits* limits_of_credential(std::optional<std::int64_t> credential_id) const {

@@ -72,8 +72,7 @@ class RateLimiter {
     // its credential's at MAIL): every one must have room, and the leases they need share
     // one transaction.
     boost::asio::awaitable<Result<std::optional<LimitExceeded>>> acquire(
-        std::int64_t account_id, std::vector<ScopedLimits> scopes, std::uint64_t n,
-        SystemTime now);
+        std::int64_t account_id, std::vector<ScopedLimits> scopes, std::uint64_t n, SystemTime now);
 
     // Units held locally, for tests.
     std::uint64_t held(std::int64_t account_id, RateLimit limit, SystemTime now) const;

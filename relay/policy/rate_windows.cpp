@@ -75,8 +75,8 @@ void QuotaLedger::add(std::int64_t account_id, const QuotaScope& scope, RateLimi
     block.units += n;
 }
 
-std::uint64_t QuotaLedger::held(std::int64_t account_id, const QuotaScope& scope,
-                                RateLimit limit, const Window& window) const {
+std::uint64_t QuotaLedger::held(std::int64_t account_id, const QuotaScope& scope, RateLimit limit,
+                                const Window& window) const {
     const auto it = blocks_.find(Key{account_id, scope, limit});
     if (it == blocks_.end() || it->second.window_start != window.start) return 0;
     return it->second.units;

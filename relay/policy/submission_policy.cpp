@@ -159,8 +159,7 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge_sub_user(
             co_return PolicyVerdict::proceed();
         case Kind::several:
             co_return PolicyVerdict::refuse(
-                smtp::reply::bad_sub_user_header(policy.sub_user_header,
-                                                 "occurs more than once"),
+                smtp::reply::bad_sub_user_header(policy.sub_user_header, "occurs more than once"),
                 smtp::Refusal::sub_user_header);
         case Kind::invalid:
             co_return PolicyVerdict::refuse(
@@ -181,18 +180,19 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge_sub_user(
     auto over = co_await take_quota(policy, std::move(messages));
     if (over) co_return std::move(*over);
     std::vector<ScopedLimits> recipients(1);
-    recipients.front() = ScopedLimits{sub_user_scope(field.sub_user),
-                                      recipient_limits(policy.sub_user_limits),
-                                      policy.max_sub_users};
+    recipients.front() =
+        ScopedLimits{sub_user_scope(field.sub_user), recipient_limits(policy.sub_user_limits),
+                     policy.max_sub_users};
     over = co_await take_quota(policy, std::move(recipients),
                                std::max<std::uint64_t>(1, query.recipients));
     if (over) co_return std::move(*over);
     co_return PolicyVerdict::proceed();
 }
 
-boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(
-    Submitter submitter, const smtp::PolicyQuery& query, std::string_view message,
-    Judgement& judgement) {
+boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(Submitter submitter,
+                                                                    const smtp::PolicyQuery& query,
+                                                                    std::string_view message,
+                                                                    Judgement& judgement) {
     using smtp::PolicyVerdict;
     using smtp::Refusal;
     const auto account_id = submitter.account_id;

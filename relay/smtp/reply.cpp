@@ -258,9 +258,8 @@ Reply rate_limited(std::string_view limit, std::uint64_t value, std::string_view
 Reply scoped_rate_limited(std::string_view whose, std::string_view limit, std::uint64_t value,
                           std::string_view resets_at) {
     return make(451, "4.7.1",
-                std::string(whose) + " limit " + std::string(limit) + " (" +
-                    std::to_string(value) + ") reached, try again after " +
-                    std::string(resets_at));
+                std::string(whose) + " limit " + std::string(limit) + " (" + std::to_string(value) +
+                    ") reached, try again after " + std::string(resets_at));
 }
 
 Reply too_many_sub_users(std::string_view account, std::uint64_t max, std::string_view limit,

@@ -94,7 +94,9 @@ class SubUsers : public ::testing::Test {
                          "\r\n" + header_fields + "\r\nHello.\r\n.");
     }
 
-    std::string scalar(const std::string& sql) { return db_.exec(sql).at(0).at(0).value_or("NULL"); }
+    std::string scalar(const std::string& sql) {
+        return db_.exec(sql).at(0).at(0).value_or("NULL");
+    }
 
     test::TestDatabase db_;
     std::unique_ptr<test::Dnsmasq> dns_;
@@ -127,9 +129,9 @@ TEST_F(SubUsers, OneSubUserHitsItsLimitWhileAnotherOverTheSameCredentialKeepsSen
     EXPECT_EQ(scalar("SELECT string_agg(coalesce(sub_user, '-'), ',' ORDER BY sub_user) "
                      "FROM messages"),
               "blog1,blog1,shop2,shop2,-");
-    EXPECT_EQ(scalar("SELECT count(*) FROM messages WHERE credential_id = " +
-                     std::to_string(panel_)),
-              "5");
+    EXPECT_EQ(
+        scalar("SELECT count(*) FROM messages WHERE credential_id = " + std::to_string(panel_)),
+        "5");
     EXPECT_EQ(scalar("SELECT count(*) FROM rejections WHERE reason = "
                      "'rate_limit:sub_user:messages_per_hour'"),
               "1");
@@ -144,8 +146,8 @@ TEST_F(SubUsers, TheHeaderIsRemovedBeforeDeliveryAndTheRestArrivesByteForByte) {
     EXPECT_TRUE(starts_with(done, "554 5.6.0 X-AuthUser header is not a sub-user name")) << done;
     const auto accepted = send(*c, "X-AuthUser:\r\n blog1\r\nX-Other: kept\r\n", "strip");
     ASSERT_TRUE(starts_with(accepted, "250 2.0.0")) << accepted;
-    ASSERT_TRUE(wait_until("smtp-sink received the message", [&] { return !sink_->dumps().empty(); },
-                           30s));
+    ASSERT_TRUE(wait_until(
+        "smtp-sink received the message", [&] { return !sink_->dumps().empty(); }, 30s));
     const auto dump = sink_->dumps().front();
     EXPECT_EQ(dump.find("X-AuthUser"), std::string::npos) << dump;
     EXPECT_NE(dump.find("Subject: strip\nX-Other: kept\n\nHello.\n"), std::string::npos) << dump;
@@ -210,8 +212,9 @@ TEST_F(SubUsers, ManyDistinctSubUsersCannotGrowTheQuotaRowsPastMaxSubUsers) {
         ASSERT_TRUE(starts_with(done, "250 2.0.0")) << done;
     }
     const auto fourth = send(*c, "X-AuthUser: site3\r\n");
-    EXPECT_TRUE(starts_with(fourth, "451 4.7.1 Account shop has 3 sub-users under limit "
-                                    "messages_per_day already (max_sub_users)"))
+    EXPECT_TRUE(starts_with(fourth,
+                            "451 4.7.1 Account shop has 3 sub-users under limit "
+                            "messages_per_day already (max_sub_users)"))
         << fourth;
     // Sub-users that already hold quota keep sending.
     EXPECT_TRUE(starts_with(send(*c, "X-AuthUser: site0\r\n"), "250 2.0.0"));
@@ -245,8 +248,8 @@ TEST_F(SubUsers, ACredentialsRecipientLimitIsTakenAtRcpt) {
     EXPECT_EQ(reply_code(c->command("RCPT TO:<a@dest.test>")), 250);
     EXPECT_EQ(reply_code(c->command("RCPT TO:<b@dest.test>")), 250);
     const auto third = c->command("RCPT TO:<c@dest.test>");
-    EXPECT_TRUE(starts_with(third,
-                            "451 4.7.1 Credential panel@shop.example limit recipients_per_hour"))
+    EXPECT_TRUE(
+        starts_with(third, "451 4.7.1 Credential panel@shop.example limit recipients_per_hour"))
         << third;
 }
 

@@ -19,8 +19,9 @@ TEST_F(SubUsersApiTest, CredentialLimitsAreCreatedShownChangedAndCleared) {
     EXPECT_EQ(created.json().at("limits").at("messages_per_hour").as_int64(), 50);
     EXPECT_TRUE(created.json().at("limits").at("messages_per_day").is_null());
 
-    const auto changed = patch("/api/v1/credentials/" + id,
-                               R"({"limits":{"recipients_per_day":1000,"messages_per_hour":null}})");
+    const auto changed =
+        patch("/api/v1/credentials/" + id,
+              R"({"limits":{"recipients_per_day":1000,"messages_per_hour":null}})");
     ASSERT_EQ(changed.status, 200u) << changed.body;
     const auto shown = get("/api/v1/credentials/" + id);
     ASSERT_EQ(shown.status, 200u);
@@ -39,11 +40,11 @@ TEST_F(SubUsersApiTest, BadCredentialLimitsAre422NamingTheField) {
     const auto created =
         post("/api/v1/accounts/" + account + "/credentials", R"({"username":"panel"})");
     const auto id = std::to_string(created.json().at("id").as_int64());
-    const auto negative = patch("/api/v1/credentials/" + id, R"({"limits":{"messages_per_day":-1}})");
+    const auto negative =
+        patch("/api/v1/credentials/" + id, R"({"limits":{"messages_per_day":-1}})");
     EXPECT_EQ(negative.status, 422u);
     EXPECT_EQ(negative.error_fields(), std::vector<std::string>{"limits.messages_per_day"});
-    const auto unknown =
-        patch("/api/v1/credentials/" + id, R"({"limits":{"max_connections":3}})");
+    const auto unknown = patch("/api/v1/credentials/" + id, R"({"limits":{"max_connections":3}})");
     EXPECT_EQ(unknown.error_fields(), std::vector<std::string>{"limits.max_connections"});
     const auto huge =
         patch("/api/v1/credentials/" + id, R"({"limits":{"messages_per_hour":4294967296}})");
@@ -74,7 +75,8 @@ TEST_F(SubUsersApiTest, AnAccountsSubUserSettingsAreSetShownAndTurnedOff) {
     EXPECT_EQ(db.exec("SELECT sub_user_header FROM accounts WHERE id = $1", account).at(0).at(0),
               "X-AuthUser");
 
-    ASSERT_EQ(patch("/api/v1/accounts/" + account, R"({"sub_users":{"header":null}})").status, 200u);
+    ASSERT_EQ(patch("/api/v1/accounts/" + account, R"({"sub_users":{"header":null}})").status,
+              200u);
     EXPECT_EQ(db.exec("SELECT sub_user_header IS NULL, sub_user_messages_per_hour FROM accounts "
                       "WHERE id = $1",
                       account)
@@ -85,22 +87,21 @@ TEST_F(SubUsersApiTest, AnAccountsSubUserSettingsAreSetShownAndTurnedOff) {
 
 TEST_F(SubUsersApiTest, StructuralOrMalformedHeaderNamesAre422) {
     const auto account = std::to_string(create_account_via_api("acme"));
-    for (const char* name : {R"("From")", R"("dkim-signature")", R"("Received")",
-                             R"("Content-Type")", R"("X Auth")", R"("X-A:b")", R"("")",
-                             R"("X-Auth\r\nBcc")", R"(7)"}) {
+    for (const char* name :
+         {R"("From")", R"("dkim-signature")", R"("Received")", R"("Content-Type")", R"("X Auth")",
+          R"("X-A:b")", R"("")", R"("X-Auth\r\nBcc")", R"(7)"}) {
         const auto reply = patch("/api/v1/accounts/" + account,
                                  std::string(R"({"sub_users":{"header":)") + name + "}}");
         EXPECT_EQ(reply.status, 422u) << name;
         EXPECT_EQ(reply.error_fields(), std::vector<std::string>{"sub_users.header"}) << name;
     }
-    const auto bound = patch("/api/v1/accounts/" + account,
-                             R"({"sub_users":{"max_sub_users":0,"colour":"red"}})");
+    const auto bound =
+        patch("/api/v1/accounts/" + account, R"({"sub_users":{"max_sub_users":0,"colour":"red"}})");
     EXPECT_EQ(bound.error_fields(),
               (std::vector<std::string>{"sub_users.colour", "sub_users.max_sub_users"}));
-    EXPECT_EQ(db.exec("SELECT sub_user_header IS NULL FROM accounts WHERE id = $1", account)
-                  .at(0)
-                  .at(0),
-              "t");
+    EXPECT_EQ(
+        db.exec("SELECT sub_user_header IS NULL FROM accounts WHERE id = $1", account).at(0).at(0),
+        "t");
 }
 
 TEST_F(SubUsersApiTest, StatisticsCountByCredentialAndBySubUser) {
@@ -108,8 +109,8 @@ TEST_F(SubUsersApiTest, StatisticsCountByCredentialAndBySubUser) {
     const auto panel = std::stoll(*db.exec("INSERT INTO credentials (account_id, username, "
                                            "secret_hash) VALUES ($1, 'panel', 'x') RETURNING id",
                                            acme)
-                                        .at(0)
-                                        .at(0));
+                                       .at(0)
+                                       .at(0));
     db.exec("INSERT INTO credentials (account_id, username, secret_hash) VALUES ($1, 'idle', 'x')",
             acme);
     const auto first = store_message(acme, 1, "s@acme.example",

@@ -274,21 +274,22 @@ TEST_F(RateLimiterTest, DistinctSubUsersPerWindowAreBoundedButKnownOnesGoOn) {
     EXPECT_EQ((*third)->scope, "sub_user:c");
     EXPECT_FALSE(sub_user("a").value());
     // Credentials are not sub-users: they do not count towards the bound.
-    EXPECT_FALSE(test::run_awaitable(
-                     io, limiter.acquire(account_id,
-                                         scoped("credential:1", RateLimit::messages_per_hour, 5),
-                                         1, k_noon))
-                     .value());
+    EXPECT_FALSE(
+        test::run_awaitable(
+            io, limiter.acquire(account_id, scoped("credential:1", RateLimit::messages_per_hour, 5),
+                                1, k_noon))
+            .value());
     EXPECT_EQ(*db.exec("SELECT count(*) FROM rate_usage WHERE starts_with(scope, 'sub_user:')")
                    .at(0)
                    .at(0),
               "2");
     // The next window starts with none.
-    EXPECT_FALSE(test::run_awaitable(
-                     io, limiter.acquire(account_id,
-                                         scoped("sub_user:c", RateLimit::messages_per_hour, 1000, 2),
-                                         1, k_noon + 1h))
-                     .value());
+    EXPECT_FALSE(
+        test::run_awaitable(
+            io,
+            limiter.acquire(account_id, scoped("sub_user:c", RateLimit::messages_per_hour, 1000, 2),
+                            1, k_noon + 1h))
+            .value());
 }
 
 }  // namespace

@@ -23,10 +23,10 @@ TEST(SubUserHeader, NamesThatAreNotFieldNamesAreRefused) {
 }
 
 TEST(SubUserHeader, StructuralFieldsAreRefusedWhateverTheirCase) {
-    for (const char* name : {"From", "to", "RECEIVED", "DKIM-Signature", "Message-ID",
-                             "Content-Type", "content-transfer-encoding", "Resent-From",
-                             "ARC-Seal", "List-Unsubscribe", "X-Smarthost-DNSBL", "Return-Path",
-                             "Sender", "Reply-To", "Subject", "MIME-Version"})
+    for (const char* name :
+         {"From", "to", "RECEIVED", "DKIM-Signature", "Message-ID", "Content-Type",
+          "content-transfer-encoding", "Resent-From", "ARC-Seal", "List-Unsubscribe",
+          "X-Smarthost-DNSBL", "Return-Path", "Sender", "Reply-To", "Subject", "MIME-Version"})
         EXPECT_TRUE(sub_user_header_problem(name)) << name;
 }
 
@@ -100,7 +100,8 @@ TEST(SubUserHeader, RemovingTakesTheFieldAndItsContinuationsAndNothingElse) {
                        "From: a@shop.example\r\nX-AuthUser: shop\r\n\tmore\r\nSubject: hi\r\n\r\n"
                        "X-AuthUser: in the body\r\n";
     const auto removed = remove_header_fields(text, prefix.size(), "x-authuser");
-    EXPECT_EQ(text, prefix + "From: a@shop.example\r\nSubject: hi\r\n\r\nX-AuthUser: in the body\r\n");
+    EXPECT_EQ(text,
+              prefix + "From: a@shop.example\r\nSubject: hi\r\n\r\nX-AuthUser: in the body\r\n");
     EXPECT_EQ(removed, std::string("X-AuthUser: shop\r\n\tmore\r\n").size());
 }
 
