@@ -52,7 +52,7 @@ SELECT json_build_object(
 constexpr std::string_view k_tracking_view = R"sql(
 SELECT json_build_object(
     'id', replace(m.id::text, '-', ''), 'account_id', m.account_id,
-    'credential_id', m.credential_id, 'sender', m.envelope_sender,
+    'credential_id', m.credential_id, 'sub_user', m.sub_user, 'sender', m.envelope_sender,
     'client_ip', host(m.client_ip), 'client_helo', m.client_helo, 'tls_version', m.tls_version,
     'size_bytes', m.size_bytes, 'header_message_id', m.header_message_id,
     'dsn_ret', m.dsn_ret, 'dsn_envid', m.dsn_envid, 'received_at', m.received_at,

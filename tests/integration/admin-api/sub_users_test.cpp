@@ -147,6 +147,8 @@ TEST_F(SubUsersApiTest, StatisticsCountByCredentialAndBySubUser) {
     EXPECT_EQ(sub_users[0].at("bounced").as_int64(), 1);
     EXPECT_EQ(sub_users[1].at("sub_user").as_string(), "shop2");
     EXPECT_EQ(sub_users[1].at("delivered").as_int64(), 0);
+    // Message tracking names the sub-user too.
+    EXPECT_EQ(get("/api/v1/messages/" + first).json().at("sub_user").as_string(), "blog1");
 }
 
 }  // namespace
