@@ -30,16 +30,20 @@ SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_s
        a.sub_user_header, a.sub_user_header_strip, a.sub_user_messages_per_minute,
        a.sub_user_messages_per_hour, a.sub_user_messages_per_day, a.sub_user_recipients_per_hour,
        a.sub_user_recipients_per_day, a.max_sub_users,
-       (SELECT string_agg(concat_ws(' ', c.id, coalesce(c.messages_per_minute, -1),
-                                    coalesce(c.messages_per_hour, -1),
-                                    coalesce(c.messages_per_day, -1),
-                                    coalesce(c.recipients_per_hour, -1),
-                                    coalesce(c.recipients_per_day, -1), c.username), E'\n')
-          FROM credentials c
-         WHERE c.account_id = a.id
-           AND num_nonnulls(c.messages_per_minute, c.messages_per_hour, c.messages_per_day,
-                            c.recipients_per_hour, c.recipients_per_day) > 0)
-  FROM accounts a LEFT JOIN sender_domains d ON d.account_id = a.id
+       cl.limits
+  FROM accounts a
+ -- The credentials that have limits of their own, once per account (not per domain row).
+ CROSS JOIN LATERAL (
+       SELECT string_agg(concat_ws(' ', c.id, coalesce(c.messages_per_minute, -1),
+                                   coalesce(c.messages_per_hour, -1),
+                                   coalesce(c.messages_per_day, -1),
+                                   coalesce(c.recipients_per_hour, -1),
+                                   coalesce(c.recipients_per_day, -1), c.username), E'\n') AS limits
+         FROM credentials c
+        WHERE c.account_id = a.id
+          AND num_nonnulls(c.messages_per_minute, c.messages_per_hour, c.messages_per_day,
+                           c.recipients_per_hour, c.recipients_per_day) > 0) cl
+  LEFT JOIN sender_domains d ON d.account_id = a.id
  WHERE a.id = $1)sql";
 
 // The active DKIM keys of the account's domains, in binary format (the sealed key is
