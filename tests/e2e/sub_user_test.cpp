@@ -86,7 +86,7 @@ class SubUsers : public ::testing::Test {
     // One transaction; the reply to MAIL when it is refused, else the reply to the dot.
     static std::string send(RawSmtpClient& c, const std::string& header_fields,
                             const std::string& subject = "hello") {
-        const auto mail = c.command("MAIL FROM:<www@shop.example>");
+        auto mail = c.command("MAIL FROM:<www@shop.example>");
         if (reply_code(mail) != 250) return mail;
         EXPECT_EQ(reply_code(c.command("RCPT TO:<bob@dest.test>")), 250);
         EXPECT_EQ(reply_code(c.command("DATA")), 354);
