@@ -70,11 +70,14 @@ void count_accepted(const Identity& identity, std::size_t recipients) {
     m.recipients_accepted.Add({{"account", identity.account_name}})
         .Increment(static_cast<double>(recipients));
     if (!identity.credential_id) return;
+    // The credential's id, not its username: usernames are often mail addresses, which no
+    // label carries (docs/metrics.md "Labels").
+    const std::string credential = std::to_string(*identity.credential_id);
     m.credential_messages_accepted
-        .Add({{"account", identity.account_name}, {"credential", identity.username}})
+        .Add({{"account", identity.account_name}, {"credential", credential}})
         .Increment();
     m.credential_recipients_accepted
-        .Add({{"account", identity.account_name}, {"credential", identity.username}})
+        .Add({{"account", identity.account_name}, {"credential", credential}})
         .Increment(static_cast<double>(recipients));
 }
 

@@ -71,8 +71,10 @@ smtp::PolicyVerdict limit_refusal(const AccountPolicy& policy, const LimitExceed
     std::string username;
     for (const auto& credential : policy.credential_limits)
         if (credential_scope(credential.credential_id) == scope) username = credential.username;
+    // Labelled by id: a username is often a mail address, which no label carries.
+    const std::string credential(scope.substr(scope.find(':') + 1));
     metrics.credential_rate_limit_hits
-        .Add({{"account", policy.name}, {"credential", username}, {"limit", limit}})
+        .Add({{"account", policy.name}, {"credential", credential}, {"limit", limit}})
         .Increment();
     return smtp::PolicyVerdict::refuse(
         smtp::reply::scoped_rate_limited("Credential " + username, limit, exceeded.value,

@@ -51,7 +51,10 @@ TEST(Metrics, TheCatalogueListsEveryFamilyOnceWithItsType) {
     EXPECT_TRUE(names.contains("smarthost_dkim_signatures_total"));
     EXPECT_TRUE(names.contains("smarthost_dkim_unsigned_messages_total"));
     EXPECT_TRUE(names.contains("smarthost_dkim_signing_failures_total"));
-    EXPECT_EQ(names.size(), 36u);
+    EXPECT_TRUE(names.contains("smarthost_credential_messages_accepted_total"));
+    EXPECT_TRUE(names.contains("smarthost_credential_rate_limit_hits_total"));
+    EXPECT_TRUE(names.contains("smarthost_sub_user_rate_limit_hits_total"));
+    EXPECT_EQ(names.size(), 40u);
 }
 
 TEST(Metrics, LabelledIncrementsShowAsSeriesOfTheirLabels) {
