@@ -137,6 +137,29 @@ TEST_F(SubUsers, OneSubUserHitsItsLimitWhileAnotherOverTheSameCredentialKeepsSen
               "1");
 }
 
+// The same with swaks, as a panel's MTA would submit: AUTH, the header among the others.
+TEST_F(SubUsers, SwaksSubmissionsAreKeyedOnTheHeaderAndLimitedPerSubUser) {
+    enable_header();
+    db_.exec("UPDATE accounts SET sub_user_messages_per_hour = 1 WHERE id = $1", account_id_);
+    start();
+    const auto submit = [&](const std::string& sub_user) {
+        return swaks({"--server", "127.0.0.1:" + std::to_string(server_->port("submission")),
+                      "--auth", "PLAIN", "--auth-user", k_panel, "--auth-password", k_password,
+                      "--from", "www@shop.example", "--to", "bob@dest.test", "--header",
+                      "From: www@shop.example", "--header", "X-AuthUser: " + sub_user});
+    };
+    const auto first = submit("Blog1");
+    EXPECT_FALSE(queued_id(first.output).empty()) << first.output;
+    const auto second = submit("blog1");
+    EXPECT_NE(second.output.find("451 4.7.1 Sub-user blog1 limit messages_per_hour (1)"),
+              std::string::npos)
+        << second.output;
+    const auto other = submit("shop2");
+    EXPECT_FALSE(queued_id(other.output).empty()) << other.output;
+    EXPECT_EQ(scalar("SELECT string_agg(sub_user, ',' ORDER BY sub_user) FROM messages"),
+              "blog1,shop2");
+}
+
 TEST_F(SubUsers, TheHeaderIsRemovedBeforeDeliveryAndTheRestArrivesByteForByte) {
     enable_header();
     start(true);
