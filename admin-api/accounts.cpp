@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "admin-api/account_scanning.hpp"
 #include "admin-api/audit.hpp"
 #include "admin-api/json_body.hpp"
 #include "admin-api/pagination.hpp"
@@ -22,9 +23,9 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 // The fields each request body may have; anything else is a 422.
-constexpr std::string_view k_create_fields[] = {"name", "note", "limits"};
+constexpr std::string_view k_create_fields[] = {"name", "note", "limits", "scanning"};
 constexpr std::string_view k_update_fields[] = {"note", "status", "suspended_reason", "limits",
-                                                "sub_users"};
+                                                "sub_users", "scanning"};
 constexpr std::string_view k_suspend_fields[] = {"reason"};
 
 struct LimitColumn {
@@ -59,7 +60,8 @@ std::string account_json() {
     return "json_build_object('id', t.id, 'name', t.name, 'status', t.status, "
            "'suspended_reason', t.suspended_reason, 'note', t.note, 'limits', "
            "json_build_object(" +
-           limits + "), 'sub_users', " + sub_user_settings_json() +
+           limits + "), 'sub_users', " + sub_user_settings_json() + ", 'scanning', " +
+           scanning_json() +
            ", 'created_at', t.created_at, 'updated_at', t.updated_at)";
 }
 const std::string k_account_json = account_json();
@@ -72,6 +74,10 @@ std::string insert_sql() {
     for (const auto& limit : k_limits) {
         columns += ", " + std::string(limit.name);
         values += ", $" + std::to_string(index++) + "::" + limit_sql_type(limit.name);
+    }
+    for (std::size_t i = 0; i < k_scanning_columns.size(); ++i) {
+        columns += ", " + std::string(k_scanning_columns[i]);
+        values += ", $" + std::to_string(index++) + "::" + std::string(k_scanning_sql_types[i]);
     }
     return "INSERT INTO accounts (" + columns + ") VALUES (" + values + ") RETURNING *";
 }
@@ -92,6 +98,11 @@ std::string update_sql() {
         index += 2;
     }
     sql += sub_user_settings_update_sql(index);
+    for (std::size_t i = 0; i < k_scanning_columns.size(); ++i) {
+        sql += fmt::format(", {0} = CASE WHEN ${1}::bool THEN ${2}::{3} ELSE {0} END",
+                           k_scanning_columns[i], index, index + 1, k_scanning_sql_types[i]);
+        index += 2;
+    }
     return sql + ", updated_at = now() WHERE id = $5 RETURNING *";
 }
 const std::string k_update_account = update_sql();
@@ -136,18 +147,25 @@ std::vector<std::optional<std::optional<std::int64_t>>> read_limits(FieldReader&
     return values;
 }
 
+// The answer to a change the database refused: a taken name, scanning thresholds out of
+// order with the stored ones (schema/0015_content_scan.sql), or the generic answers.
+Response change_problem(const Error& error) {
+    if (pg::classify(error.code) == pg::SqlStateClass::unique_violation)
+        return problem::conflict("an account with this name exists", "name", "already taken");
+    if (error.message.find(k_thresholds_order_constraint) != std::string::npos)
+        return problem::validation("scanning",
+                                   "the thresholds, with those stored, must be ordered "
+                                   "add_header_score <= hold_score <= reject_score");
+    return problem::from_database(error);
+}
+
 asio::awaitable<Response> run_change(RequestContext& context, unsigned status, std::string_view dml,
                                      std::vector<pg::Param> params) {
     auto statement =
         audited(context, status, dml, k_account_audit, k_account_json, std::move(params));
     auto rows =
         co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
-    if (!rows) {
-        if (pg::classify(rows.error().code) == pg::SqlStateClass::unique_violation)
-            co_return problem::conflict("an account with this name exists", "name",
-                                        "already taken");
-        co_return problem::from_database(rows.error());
-    }
+    if (!rows) co_return change_problem(rows.error());
     if (rows->empty()) co_return problem::not_found("no such account");
     co_return json_response(status, std::string(rows->get(0, 0)));
 }
@@ -172,7 +190,7 @@ asio::awaitable<Response> run_status_change(RequestContext& context, unsigned st
                                             std::int64_t id) {
     auto results = co_await context.pool.transaction(
         status_change(context, status, dml, std::move(params), id));
-    if (!results) co_return problem::from_database(results.error());
+    if (!results) co_return change_problem(results.error());
     const auto& rows = results->front();
     if (rows.empty()) co_return problem::not_found("no such account");
     co_return json_response(status, std::string(rows.get(0, 0)));
@@ -207,11 +225,13 @@ asio::awaitable<Response> create_account(RequestContext& context) {
         fields.fail("name", "letters, digits, '.', '_' and '-', starting with a letter or digit");
     const auto note = fields.string("note", k_note_max, true);
     const auto limits = read_limits(fields);
+    const auto scanning = read_scanning(fields);
     if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
 
     auto params = params_of(*name, note);
     for (const auto& limit : limits)
         params.push_back(limit ? pg::to_param(*limit) : pg::null_param());
+    append_insert_params(scanning, params);
     auto response = co_await run_change(context, 201, k_insert_account, std::move(params));
     co_return response;
 }
@@ -239,6 +259,7 @@ asio::awaitable<Response> update_account(RequestContext& context) {
     const auto reason = fields.string("suspended_reason", k_reason_max, true);
     const auto limits = read_limits(fields);
     const auto sub_users = read_sub_user_settings(fields);
+    const auto scanning = read_scanning(fields);
     if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
 
     auto params = params_of(*id, note, status, reason);
@@ -247,6 +268,7 @@ asio::awaitable<Response> update_account(RequestContext& context) {
         params.push_back(limit ? pg::to_param(*limit) : pg::null_param());
     }
     push_sub_user_params(sub_users, params);
+    append_update_params(scanning, params);
     auto response =
         co_await run_status_change(context, 200, k_update_account, std::move(params), *id);
     co_return response;

@@ -57,6 +57,9 @@ SELECT json_build_object(
     'size_bytes', m.size_bytes, 'header_message_id', m.header_message_id,
     'dsn_ret', m.dsn_ret, 'dsn_envid', m.dsn_envid, 'received_at', m.received_at,
     'body_stored', m.body IS NOT NULL,
+    'scan', CASE WHEN m.scan_action IS NULL THEN NULL
+                 ELSE json_build_object('score', m.scan_score, 'action', m.scan_action,
+                                        'symbols', m.scan_symbols) END,
     'recipients', coalesce((
         SELECT json_agg(json_build_object(
                    'id', r.id, 'address', r.address, 'domain', r.domain, 'state', r.state,

@@ -34,6 +34,7 @@
 #include "relay/ingress/tls_context.hpp"
 #include "relay/policy/auth_throttle.hpp"
 #include "relay/policy/connection_limiter.hpp"
+#include "relay/policy/content_scanner.hpp"
 #include "relay/policy/dkim_signing.hpp"
 #include "relay/policy/dnsbl.hpp"
 #include "relay/policy/domain_health_check.hpp"
@@ -224,12 +225,14 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
                                          ? std::optional(config.dkim.signature_expiry)
                                          : std::nullopt},
         dkim_workers);
+    policy::ContentScanner scanner(config.scanning);
     std::optional<ingress::IngressServices> services;
     if (smtp_role)
         services.emplace(ingress::IngressServices{
             config, committer, authenticator, networks, submission_policy, *blocklists,
             auth_throttle,  // also records suspicious logins when its limits are off
-            drain, *connection_limiter, rejections, body_budget, dkim_signer, tls.get()});
+            drain, *connection_limiter, rejections, body_budget, dkim_signer, scanner,
+            tls.get()});
 
     std::unique_ptr<delivery::DeliveryService> deliveries;
     if (delivery_role) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -252,6 +253,26 @@ struct DkimSettings {
     bool key_encryption_key_configured() const { return !key_encryption_key.empty(); }
 };
 
+// [scanning] (docs/scanning.md): outbound content scanning with rspamd, off unless
+// rspamd_url is set. Read at start; a change needs a restart.
+struct ScanningConfig {
+    std::string rspamd_url;  // "http://127.0.0.1:11333"; empty: no message is scanned
+    std::string host;        // of rspamd_url: an address, or a name resolved per scan
+    std::string port;
+    std::string target;  // "/checkv2" unless the URL names another path
+    // Connect, send and answer together; past it the message is accepted unscanned.
+    std::chrono::milliseconds timeout{2000};
+    std::uint64_t max_message_bytes = 10 * 1024 * 1024;  // larger: accepted unscanned
+    std::uint64_t max_answer_bytes = 256 * 1024;         // larger: a failure (fail-open)
+    bool default_enabled = true;                         // for accounts whose setting is NULL
+    // The actions' score thresholds for accounts that set none; unset: never that action.
+    std::optional<double> add_header_score = 6.0;
+    std::optional<double> hold_score;
+    std::optional<double> reject_score = 15.0;
+
+    bool enabled() const { return !rspamd_url.empty(); }
+};
+
 struct Config {
     std::filesystem::path file;
 
@@ -297,6 +318,7 @@ struct Config {
     MetricsConfig metrics;
     PolicyConfig policy;
     DkimSettings dkim;
+    ScanningConfig scanning;
 
     std::string log_level = "info";
     std::string log_format = "text";  // "text" or "json" (core/log.hpp)

@@ -158,4 +158,8 @@ void read_policy(const toml::table& table, const std::filesystem::path& file, Po
 void read_dkim(const toml::table& table, const std::filesystem::path& file, DkimSettings& d);
 void check_key_encryption_key(const DkimSettings& d, const std::filesystem::path& file);
 
+// [scanning] (config_scanning.cpp).
+void read_scanning(const toml::table& table, const std::filesystem::path& file,
+                   ScanningConfig& scanning);
+
 }  // namespace smarthost::config_file

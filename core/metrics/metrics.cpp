@@ -92,6 +92,18 @@ Metrics::Metrics()
                                     "Messages refused with 451 because they were to be DKIM-signed "
                                     "and could not be")
                                 .Add({})),
+      scan_results(counter(*registry_, families_, "smarthost_scan_results_total",
+                           "Messages scanned by rspamd, by the action their score earned "
+                           "(accept, add_header, hold, reject)")),
+      scan_failures(counter(*registry_, families_, "smarthost_scan_failures_total",
+                            "Scans that got no usable answer from rspamd, by reason; the "
+                            "message was accepted unscanned (fail-open)")),
+      scans_skipped(counter(*registry_, families_, "smarthost_scans_skipped_total",
+                            "Messages of scanned accounts accepted without a scan, by reason "
+                            "(message_size: over [scanning] max_message_bytes)")),
+      scan_duration(histogram(*registry_, families_, "smarthost_scan_duration_seconds",
+                              "One rspamd /checkv2 exchange, connect to answer (failures too)",
+                              {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10})),
       recipients_delivered(counter(*registry_, families_, "smarthost_recipients_delivered_total",
                                    "Recipients accepted by the receiving server")),
       recipients_bounced(counter(*registry_, families_, "smarthost_recipients_bounced_total",

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "relay/policy/content_scan.hpp"
 #include "relay/queue/new_message.hpp"
 #include "relay/smtp/envelope.hpp"
 
@@ -38,5 +39,9 @@ queue::NewMessage assemble_message(const MessageOrigin& origin, smtp::Envelope e
                                    std::string id, std::string body, std::size_t prefix_size,
                                    std::string_view reporting_host,
                                    std::chrono::system_clock::time_point now);
+
+// The content scan's result on the message to store: its row's scan columns, and for a
+// held message its recipients 'held' with the reason (docs/scanning.md).
+void record_scan(const policy::ScanVerdict& verdict, queue::NewMessage& message);
 
 }  // namespace smarthost::ingress

@@ -14,6 +14,7 @@ class AuthThrottle;
 class ConnectionLimiter;
 class RejectionLog;
 class DkimSigner;
+class ContentScanner;
 }  // namespace policy
 }  // namespace smarthost
 
@@ -40,6 +41,7 @@ struct IngressServices {
     policy::RejectionLog& rejections;        // refusals at connect, AUTH and MAIL
     BodyBudget& body_budget;                 // [smtp] max_body_bytes_in_memory
     policy::DkimSigner& dkim;                // signing at acceptance (docs/dkim.md)
+    policy::ContentScanner& scanner;         // rspamd at the final dot (docs/scanning.md)
     TlsContextProvider* tls = nullptr;       // null when no certificate is configured
 };
 

@@ -22,6 +22,7 @@
 #include "relay/ingress/session.hpp"
 #include "relay/ingress/session_channel.hpp"
 #include "relay/policy/connection_limiter.hpp"
+#include "relay/policy/content_scanner.hpp"
 #include "relay/policy/dnsbl.hpp"
 #include "relay/smtp/command_reader.hpp"
 #include "relay/smtp/session_machine.hpp"
@@ -123,6 +124,12 @@ class Session : public std::enable_shared_from_this<Session> {
     // Puts the DKIM signatures the account's keys make in front of the body; false when
     // the message was to be signed and could not be (it must then not be stored).
     asio::awaitable<bool> sign_body(std::chrono::system_clock::time_point now);
+    // session_scan.cpp: rspamd's verdict on the body (docs/scanning.md), taken before
+    // signing: the X-Spam fields it puts in front of the body (add_header, hold) are
+    // signed and stored. Fail-open: no answer is an accept without a record.
+    asio::awaitable<policy::ScanVerdict> scan_body();
+    // The 550 5.7.1 of a rejected message, logged and recorded like the policy refusals.
+    smtp::Action refuse_scanned(const policy::ScanVerdict& verdict);
 };
 
 }  // namespace smarthost::ingress::detail

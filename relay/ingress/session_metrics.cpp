@@ -35,6 +35,8 @@ std::string_view rejection_label(smtp::Refusal reason) {
             return "too_many_recipients";
         case smtp::Refusal::suppressed:
             return "bad_recipient";
+        case smtp::Refusal::content_scan:
+            return "content_scan";
         default:
             return "policy";
     }

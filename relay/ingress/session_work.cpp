@@ -151,6 +151,11 @@ asio::awaitable<smtp::Action> Session::enqueue() {
     const auto now = std::chrono::system_clock::now();
     // Before signing: the signature covers the message as delivered, without the header.
     if (!strip_header_.empty()) smtp::remove_header_fields(body_, prefix_size_, strip_header_);
+    const auto scan = co_await scan_body();
+    if (scan.action == policy::ScanAction::reject) {
+        drop_body();
+        co_return refuse_scanned(scan);
+    }
     if (!co_await sign_body(now)) {
         drop_body();
         co_return machine_->on_not_queued(smtp::reply::not_signed());
@@ -163,6 +168,7 @@ asio::awaitable<smtp::Action> Session::enqueue() {
     auto message = assemble_message(origin(), envelope, message_id_, std::move(body_), prefix_size_,
                                     services_.config.hostname, now);
     body_.clear();  // moved into the message
+    record_scan(scan, message);
     prefix_size_ = 0;
     message.sub_user = std::move(sub_user_);
     auto status = co_await services_.committer.enqueue(std::move(message));

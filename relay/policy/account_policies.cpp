@@ -30,7 +30,8 @@ SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_s
        a.sub_user_header, a.sub_user_header_strip, a.sub_user_messages_per_minute,
        a.sub_user_messages_per_hour, a.sub_user_messages_per_day, a.sub_user_recipients_per_hour,
        a.sub_user_recipients_per_day, a.max_sub_users,
-       cl.limits
+       cl.limits,
+       a.scan_enabled, a.scan_add_header_score, a.scan_hold_score, a.scan_reject_score
   FROM accounts a
  -- The credentials that have limits of their own, once per account (not per domain row).
  CROSS JOIN LATERAL (
@@ -165,6 +166,12 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
             policy->max_sub_users = static_cast<std::uint64_t>(rows->get_int(0, 25));
             if (!rows->is_null(0, 26))
                 policy->credential_limits = parse_credential_limits(rows->get(0, 26));
+            if (!rows->is_null(0, 27)) policy->scan_enabled = rows->get_bool(0, 27);
+            const auto score = [&rows](int column) -> std::optional<double> {
+                if (rows->is_null(0, column)) return std::nullopt;
+                return std::stod(std::string(rows->get(0, column)));
+            };
+            policy->scan_thresholds = {score(28), score(29), score(30)};
         }
         if (rows->is_null(i, 5)) continue;
         SenderDomain domain{std::string(rows->get(i, 5)), rows->get_bool(i, 6),

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "relay/policy/content_scan.hpp"
 #include "relay/policy/sender_domains.hpp"
 
 namespace smarthost::policy {
@@ -65,6 +66,9 @@ struct AccountPolicy {
             if (credential.credential_id == *credential_id) return &credential;
         return nullptr;
     }
+    // Content scanning (docs/scanning.md); unset: the [scanning] defaults.
+    std::optional<bool> scan_enabled;
+    ScanThresholds scan_thresholds;
 };
 
 }  // namespace smarthost::policy

@@ -4,6 +4,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
 #include <deque>
 #include <exception>
 #include <utility>
@@ -27,29 +29,35 @@ constexpr const char* k_insert_head = R"sql(
 WITH message AS (
     INSERT INTO messages (id, account_id, credential_id, envelope_sender, client_ip,
                           client_helo, tls_version, size_bytes, body_8bitmime, smtputf8,
-                          dsn_ret, dsn_envid, header_message_id, body, sub_user))sql";
+                          dsn_ret, dsn_envid, header_message_id, body, sub_user,
+                          scan_score, scan_action, scan_symbols))sql";
 
 constexpr const char* k_insert_values = R"sql(
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $24))sql";
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $29, $24, $25, $26))sql";
 
-// A report is stored only if every recipient it reports on ($24) is final by now. A report
-// has no sub-user (a message's sub_user is $24 in the plain form).
+// A report is stored only if every recipient it reports on ($29) is final by now. A report
+// has no sub-user (a message's sub_user is $29 in the plain form) and no scan.
 constexpr const char* k_insert_if_reported_final = R"sql(
     SELECT $1::uuid, $2::bigint, $3::bigint, $4::text, $5::inet, $6::text, $7::text,
            $8::bigint, $9::boolean, $10::boolean, $11::text, $12::text, $13::text, $14::bytea,
-           NULL::text
+           NULL::text, $24::double precision, $25::text, $26::jsonb
     WHERE NOT EXISTS (SELECT 1 FROM recipients
-                      WHERE id = ANY($24::bigint[]) AND state NOT IN ('bounced', 'expired')))sql";
+                      WHERE id = ANY($29::bigint[]) AND state NOT IN ('bounced', 'expired')))sql";
 
 constexpr const char* k_insert_tail = R"sql(
     RETURNING id, client_ip, client_helo, tls_version
 ), recipient AS (
-    INSERT INTO recipients (message_id, address, domain, dsn_notify, dsn_orcpt)
-    SELECT message.id, r.address, r.domain, nullif(r.notify, ''), nullif(r.orcpt, '')
+    INSERT INTO recipients (message_id, address, domain, dsn_notify, dsn_orcpt, state)
+    SELECT message.id, r.address, r.domain, nullif(r.notify, ''), nullif(r.orcpt, ''),
+           CASE WHEN $27::boolean THEN 'held' ELSE 'queued' END
     FROM message,
          unnest($15::text[], $16::text[], $17::text[], $18::text[])
              WITH ORDINALITY AS r (address, domain, notify, orcpt, position)
     ORDER BY r.position
+    RETURNING id, message_id
+), held_event AS (
+    INSERT INTO events (message_id, recipient_id, kind, reply)
+    SELECT message_id, id, 'held', $28::text FROM recipient WHERE $27::boolean
 ), bounced AS (
     INSERT INTO recipients (message_id, address, domain, dsn_notify, dsn_orcpt, state, last_reply)
     SELECT message.id, b.address, b.domain, nullif(b.notify, ''), nullif(b.orcpt, ''),
@@ -119,6 +127,10 @@ pg::Statement insert_message_statement(const NewMessage& message,
     if (envelope.ret == smtp::DsnReturn::headers) dsn_ret = pg::text("HDRS");
     const auto& recipients = envelope.recipients;
     const auto& bounced = envelope.bounced;
+    const auto& scan = message.scan;
+    pg::Param scan_score = scan ? pg::text(fmt::format("{}", scan->score)) : pg::null_param();
+    pg::Param scan_action = scan ? pg::text(scan->action) : pg::null_param();
+    pg::Param scan_symbols = scan ? pg::text(scan->symbols_json) : pg::null_param();
     pg::Statement statement{only_if_final ? guarded : plain,
                             {
                                 pg::text(message.id),
@@ -144,6 +156,11 @@ pg::Statement insert_message_statement(const NewMessage& message,
                                 pg::text(bounced_array(bounced, &smtp::Recipient::notify)),
                                 pg::text(bounced_array(bounced, &smtp::Recipient::orcpt)),
                                 pg::text(text_array(bounced, &smtp::BouncedRecipient::reply)),
+                                scan_score,
+                                scan_action,
+                                scan_symbols,
+                                pg::to_param(message.held_for_review),
+                                optional_text(message.held_reason),
                             }};
     if (only_if_final) {
         std::string ids = "{";

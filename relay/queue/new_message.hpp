@@ -26,6 +26,18 @@ struct NewMessage {
     std::string body;               // the stored message, Received: header included
     std::string header_message_id;  // Message-ID: value if the message has one
     std::string sub_user;           // named by the account's trusted header; empty: none
+    // The content scan's result (docs/scanning.md), stored with the message; none when
+    // the message was not scanned.
+    struct ScanRecord {
+        double score = 0;
+        std::string action;        // messages.scan_action: accept, add_header, hold
+        std::string symbols_json;  // {"NAME": score, ...}, bounded by the scanner
+    };
+    std::optional<ScanRecord> scan;
+    // Stored with every recipient 'held' (claims skip them) and a 'held' event whose reply
+    // is held_reason, until an operator releases or cancels the message.
+    bool held_for_review = false;
+    std::string held_reason;
     // Stored in the same transaction, so neither exists without the other: the delivery
     // reports for recipients bounced at submission (suppressed addresses in bounce mode).
     std::vector<NewMessage> reports;

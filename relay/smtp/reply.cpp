@@ -245,6 +245,12 @@ Reply not_signed() {
                 "Temporary failure: the message could not be DKIM-signed, try again later");
 }
 
+Reply content_rejected() {
+    return make(550, "5.7.1",
+                "Message rejected: its content was classified as spam by the relay's content "
+                "scan");
+}
+
 Reply insufficient_storage() {
     return make(452, "4.3.1", "Insufficient system storage: message not accepted, try again later");
 }

@@ -95,6 +95,7 @@ Reply queued(std::string_view queue_id);  // 250 2.0.0
 Reply not_queued();                       // 451 4.3.0
 Reply not_signed();                       // 451 4.3.0: to be DKIM-signed, and could not be
 Reply insufficient_storage();             // 452 4.3.1: the smtp role's body memory is used up
+Reply content_rejected();  // 550 5.7.1: the content scan's score reached the reject threshold
 
 // Account policy (relay/policy, docs/policy.md).
 // 451 4.7.1: an account rate limit ("messages_per_hour", its value, when it resets).

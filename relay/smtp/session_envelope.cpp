@@ -322,6 +322,8 @@ std::string_view refusal_name(Refusal reason) {
             return "domain_blocklist";
         case Refusal::sub_user_header:
             return "sub_user_header";
+        case Refusal::content_scan:
+            return "content_scan";
     }
     return {};
 }

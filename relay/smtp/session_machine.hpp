@@ -76,6 +76,7 @@ enum class Refusal : std::uint8_t {
     dnsbl,             // the client's listing, at MAIL
     domain_blocklist,  // the sender domain's listing
     sub_user_header,   // the trusted sub-user header repeated or not a sub-user name
+    content_scan,      // the message's spam score reached the reject threshold (at the dot)
 };
 
 // "account_suspended", "rate_limit", ...; empty for none and unavailable.
