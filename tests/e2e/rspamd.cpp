@@ -20,7 +20,7 @@ std::string configuration(std::uint16_t port) {
     return R"(.include "$CONFDIR/common.conf"
 options {
     pidfile = "$RUNDIR/rspamd.pid";
-    filters = "regexp";
+    filters = "chartable,dkim,regexp";
     url_tld = "$DBDIR/tld.dat";
     cache_file = "$DBDIR/symbols.cache";
     dynamic_conf = "$DBDIR/rspamd_dynamic";

@@ -52,6 +52,7 @@ class ContentScanning : public ::testing::Test {
         db_.add_sender_domain(account_id_, "customer.example");
         ServerOptions options;
         options.listeners = {{"submission", "none"}};
+        options.roles = "smtp,admin";
         options.extra_toml = "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port_) +
                              "\"\n[metrics]\naddress = \"127.0.0.1:" +
                              std::to_string(metrics_port_) + "\"\n[policy]\naccount_cache_ms = 0\n" +
