@@ -6,9 +6,16 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <fstream>
 #include <memory>
+#include <thread>
 
 #include "tests/e2e/admin_http.hpp"
 #include "tests/e2e/harness.hpp"
@@ -35,6 +42,57 @@ double series_value(const std::string& scrape, const std::string& series) {
     const auto at = scrape.find("\n" + series + " ");
     if (at == std::string::npos) return -1;
     return std::stod(scrape.substr(at + series.size() + 2));
+}
+
+// A hostile stand-in for rspamd on loopback: it reads each request whole and answers the
+// next of `answers` (raw HTTP), one connection each.
+class HostileScanner {
+  public:
+    explicit HostileScanner(std::vector<std::string> answers)
+        : acceptor_(io_, {boost::asio::ip::address_v4::loopback(), 0}),
+          thread_([this, answers = std::move(answers)] { serve(answers); }) {}
+    ~HostileScanner() {
+        io_.stop();
+        boost::system::error_code ignored;
+        acceptor_.close(ignored);
+        thread_.join();
+    }
+    std::string url() const {
+        return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+    }
+
+  private:
+    void serve(const std::vector<std::string>& answers) {
+        for (const auto& answer : answers) {
+            boost::system::error_code error;
+            boost::asio::ip::tcp::socket socket(io_);
+            acceptor_.accept(socket, error);
+            if (error) return;
+            boost::asio::streambuf request;
+            boost::asio::read_until(socket, request, "\r\n\r\n", error);
+            std::string head(boost::asio::buffers_begin(request.data()),
+                             boost::asio::buffers_end(request.data()));
+            const auto length_at = head.find("Content-Length: ");
+            const auto body_at = head.find("\r\n\r\n") + 4;
+            if (length_at != std::string::npos) {
+                const auto length = std::stoul(head.substr(length_at + 16));
+                if (head.size() - body_at < length)
+                    boost::asio::read(socket, request,
+                                      boost::asio::transfer_exactly(length - (head.size() - body_at)),
+                                      error);
+            }
+            boost::asio::write(socket, boost::asio::buffer(answer), error);
+        }
+    }
+
+    boost::asio::io_context io_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    std::thread thread_;
+};
+
+std::string http_answer(const std::string& status, const std::string& body) {
+    return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
 class ContentScanning : public ::testing::Test {
@@ -212,6 +270,26 @@ TEST_F(ContentScanning, SilentRspamdTheMessageIsAcceptedAfterTheTimeout) {
     EXPECT_GE(waited, 700ms);
     EXPECT_LT(waited, 10s);
     EXPECT_EQ(series_value(scrape(), "smarthost_scan_failures_total{reason=\"timeout\"}"), 1);
+}
+
+TEST_F(ContentScanning, HostileAnswersAreFailuresAndTheMessagesAreAcceptedUnscanned) {
+    const std::string huge = R"({"score":-50,"symbols":{"X":{"score":1,"description":")" +
+                             std::string(4096, 'a') + R"("}}})";
+    HostileScanner hostile({http_answer("200 OK", R"({"score":"-50","action":"no action"})"),
+                            http_answer("200 OK", huge),
+                            http_answer("500 Internal Server Error", R"({"score":-50})"),
+                            "HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n{"});
+    start("rspamd_url = \"" + hostile.url() + "\"\nmax_answer_bytes = 1024\ntimeout_ms = 1000\n");
+    for (int i = 0; i < 4; ++i) {
+        const auto sent = submit(message("hostile" + std::to_string(i), k_gtube));
+        ASSERT_FALSE(queued_id(sent.output).empty()) << sent.output;
+    }
+    EXPECT_EQ(db_.exec("SELECT count(*) FROM messages WHERE scan_action IS NULL")[0][0], "4");
+    const auto metrics = scrape();
+    EXPECT_EQ(series_value(metrics, "smarthost_scan_failures_total{reason=\"bad_answer\"}"), 1);
+    EXPECT_EQ(series_value(metrics, "smarthost_scan_failures_total{reason=\"answer_too_large\"}"),
+              2);
+    EXPECT_EQ(series_value(metrics, "smarthost_scan_failures_total{reason=\"bad_status\"}"), 1);
 }
 
 TEST_F(ContentScanning, AnAccountWithScanningOffIsNotScanned) {
