@@ -738,3 +738,69 @@ TEST_F(ConfigFile, DkimCheckIntervalHasAFloor) {
 
 }  // namespace
 }  // namespace smarthost
+
+namespace smarthost {
+namespace {
+
+class ScanningConfigFile : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / ("smarthost-scanning-config-" + std::to_string(::getpid()));
+        fs::create_directories(dir_);
+        ::unsetenv("SMARTHOST_DATABASE_URL");
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    Config load(const std::string& scanning) {
+        const auto path = dir_ / "smarthost.toml";
+        std::ofstream(path) << "[server]\nhostname = \"relay.example\"\n[database]\nurl = "
+                               "\"postgresql:///x\"\n[scanning]\n"
+                            << scanning;
+        return load_config(path);
+    }
+    std::string error_of(const std::string& scanning) {
+        try {
+            load(scanning);
+            return "";
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+    }
+    fs::path dir_;
+};
+
+TEST_F(ScanningConfigFile, OffUnlessAUrlIsSetWithDocumentedDefaults) {
+    const auto config = load("");
+    EXPECT_FALSE(config.scanning.enabled());
+    EXPECT_EQ(config.scanning.timeout, std::chrono::milliseconds(2000));
+    EXPECT_EQ(config.scanning.add_header_score, 6.0);
+    EXPECT_FALSE(config.scanning.hold_score);
+    EXPECT_EQ(config.scanning.reject_score, 15.0);
+}
+
+TEST_F(ScanningConfigFile, TheUrlGivesHostPortAndPath) {
+    auto scanning = load("rspamd_url = \"http://127.0.0.1\"\n").scanning;
+    EXPECT_TRUE(scanning.enabled());
+    EXPECT_EQ(scanning.host, "127.0.0.1");
+    EXPECT_EQ(scanning.port, "11333");
+    EXPECT_EQ(scanning.target, "/checkv2");
+    scanning = load("rspamd_url = \"http://[::1]:11400/v2/check\"\n").scanning;
+    EXPECT_EQ(scanning.host, "::1");
+    EXPECT_EQ(scanning.port, "11400");
+    EXPECT_EQ(scanning.target, "/v2/check");
+}
+
+TEST_F(ScanningConfigFile, BadUrlsAndThresholdsAreNamed) {
+    for (const char* bad : {"rspamd_url = \"https://x\"\n", "rspamd_url = \"http://:1\"\n",
+                            "rspamd_url = \"http://x:0\"\n", "rspamd_url = \"http://x:99999\"\n",
+                            "rspamd_url = \"http://x/a b\"\n"})
+        EXPECT_NE(error_of(bad).find("scanning.rspamd_url"), std::string::npos) << bad;
+    EXPECT_NE(error_of("reject_score = \"high\"\n").find("scanning.reject_score: must be a score"),
+              std::string::npos);
+    EXPECT_NE(error_of("hold_score = 20\nreject_score = 10\n").find("ordered"), std::string::npos);
+    EXPECT_FALSE(load("reject_score = false\n").scanning.reject_score);
+    EXPECT_NE(error_of("timeout_ms = 0\n").find("scanning.timeout_ms"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace smarthost
