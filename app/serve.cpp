@@ -231,8 +231,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         services.emplace(ingress::IngressServices{
             config, committer, authenticator, networks, submission_policy, *blocklists,
             auth_throttle,  // also records suspicious logins when its limits are off
-            drain, *connection_limiter, rejections, body_budget, dkim_signer, scanner,
-            tls.get()});
+            drain, *connection_limiter, rejections, body_budget, dkim_signer, scanner, tls.get()});
 
     std::unique_ptr<delivery::DeliveryService> deliveries;
     if (delivery_role) {

@@ -38,7 +38,8 @@ void split_url(Section& s, ScanningConfig& scanning) {
         s.fail("rspamd_url", "must be http://host[:port][/path]");
     auto rest = url.substr(scheme.size());
     const auto slash = rest.find('/');
-    scanning.target = slash == std::string_view::npos ? "/checkv2" : std::string(rest.substr(slash));
+    scanning.target =
+        slash == std::string_view::npos ? "/checkv2" : std::string(rest.substr(slash));
     auto authority = rest.substr(0, slash);
     std::string_view host = authority;
     std::string_view port = "11333";

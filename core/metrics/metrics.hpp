@@ -75,7 +75,7 @@ class Metrics {
     Family<Counter>& dkim_signatures;                 // {algorithm}: DKIM-Signature fields added
     Family<Counter>& dkim_unsigned_messages;  // {reason}: accepted without a signature of ours
     Counter& dkim_signing_failures;           // refused 451: to be signed, and could not be
-    Family<Counter>& scan_results;   // {action}: rspamd scans by the action taken
+    Family<Counter>& scan_results;            // {action}: rspamd scans by the action taken
     Family<Counter>& scan_failures;  // {reason}: scans without an answer (accepted unscanned)
     Family<Counter>& scans_skipped;  // {reason}: messages of scanned accounts not scanned
     Histogram& scan_duration;        // one /checkv2 exchange, seconds

@@ -50,9 +50,9 @@ queue::NewMessage assemble_message(const MessageOrigin& origin, smtp::Envelope e
 
 void record_scan(const policy::ScanVerdict& verdict, queue::NewMessage& message) {
     if (!verdict.answer) return;
-    message.scan = queue::NewMessage::ScanRecord{verdict.answer->score,
-                                                 policy::to_string(verdict.action),
-                                                 policy::symbols_json(*verdict.answer)};
+    message.scan =
+        queue::NewMessage::ScanRecord{verdict.answer->score, policy::to_string(verdict.action),
+                                      policy::symbols_json(*verdict.answer)};
     if (verdict.action != policy::ScanAction::hold) return;
     message.held_for_review = true;
     message.held_reason = policy::held_reason(*verdict.answer, verdict.thresholds);

@@ -32,8 +32,8 @@ asio::awaitable<policy::ScanVerdict> Session::scan_body() {
     const auto policy = co_await services_.policy.account(identity_->account_id);
     // An unreadable policy fails the signing step next, which refuses the message.
     if (!policy || !services_.scanner.scans(**policy)) co_return verdict;
-    const auto envelope = scan_envelope(*identity_, client_ip_, machine_->helo(),
-                                        machine_->envelope(), message_id_);
+    const auto envelope =
+        scan_envelope(*identity_, client_ip_, machine_->helo(), machine_->envelope(), message_id_);
     verdict = co_await services_.scanner.scan(**policy, envelope, body_);
     if (!verdict.answer) {
         spdlog::warn("message not scanned id={} account={}: rspamd failed ({}), accepted unscanned",

@@ -42,14 +42,15 @@ asio::awaitable<RspamdReply> RspamdClient::check(const ScanEnvelope& envelope,
     if (!error) {
         const tcp::endpoint endpoint(address,
                                      static_cast<std::uint16_t>(std::stoul(settings_.port)));
-        std::tie(error) = co_await stream.async_connect(endpoint, asio::as_tuple(asio::use_awaitable));
+        std::tie(error) =
+            co_await stream.async_connect(endpoint, asio::as_tuple(asio::use_awaitable));
     } else {
         tcp::resolver resolver(executor);
         auto [resolved, endpoints] = co_await resolver.async_resolve(
             settings_.host, settings_.port, asio::as_tuple(asio::use_awaitable));
         if (resolved || std::chrono::steady_clock::now() >= deadline)
-            co_return RspamdReply{std::nullopt, resolved ? ScanFailure::unreachable
-                                                         : ScanFailure::timeout};
+            co_return RspamdReply{std::nullopt,
+                                  resolved ? ScanFailure::unreachable : ScanFailure::timeout};
         stream.expires_at(deadline);
         std::tie(error, std::ignore) =
             co_await stream.async_connect(endpoints, asio::as_tuple(asio::use_awaitable));

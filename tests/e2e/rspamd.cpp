@@ -73,8 +73,8 @@ Rspamd::Rspamd() : port_(free_port()) {
     const auto until = std::chrono::steady_clock::now() + 30s;
     while (!answers_ping(port_)) {
         if (!process_->running() || std::chrono::steady_clock::now() > until)
-            throw std::runtime_error("rspamd did not start on 127.0.0.1:" +
-                                     std::to_string(port_) + ":\n" + log());
+            throw std::runtime_error("rspamd did not start on 127.0.0.1:" + std::to_string(port_) +
+                                     ":\n" + log());
         std::this_thread::sleep_for(50ms);
     }
 }

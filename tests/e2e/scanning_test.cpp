@@ -77,9 +77,9 @@ class HostileScanner {
             if (length_at != std::string::npos) {
                 const auto length = std::stoul(head.substr(length_at + 16));
                 if (head.size() - body_at < length)
-                    boost::asio::read(socket, request,
-                                      boost::asio::transfer_exactly(length - (head.size() - body_at)),
-                                      error);
+                    boost::asio::read(
+                        socket, request,
+                        boost::asio::transfer_exactly(length - (head.size() - body_at)), error);
             }
             boost::asio::write(socket, boost::asio::buffer(answer), error);
         }
@@ -91,8 +91,9 @@ class HostileScanner {
 };
 
 std::string http_answer(const std::string& status, const std::string& body) {
-    return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    return "HTTP/1.1 " + status +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\nConnection: close\r\n\r\n" + body;
 }
 
 class ContentScanning : public ::testing::Test {
@@ -111,10 +112,10 @@ class ContentScanning : public ::testing::Test {
         ServerOptions options;
         options.listeners = {{"submission", "none"}};
         options.roles = "smtp,admin";
-        options.extra_toml = "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port_) +
-                             "\"\n[metrics]\naddress = \"127.0.0.1:" +
-                             std::to_string(metrics_port_) + "\"\n[policy]\naccount_cache_ms = 0\n" +
-                             "[scanning]\n" + scanning;
+        options.extra_toml =
+            "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port_) +
+            "\"\n[metrics]\naddress = \"127.0.0.1:" + std::to_string(metrics_port_) +
+            "\"\n[policy]\naccount_cache_ms = 0\n" + "[scanning]\n" + scanning;
         server_ = std::make_unique<SmarthostServer>(db_.url(), options);
         ASSERT_TRUE(wait_for_port("the admin listener", "127.0.0.1", admin_port_, 10s));
         const auto token = server_->subcommand({"token", "create", "--name", "ops"});
@@ -132,9 +133,9 @@ class ContentScanning : public ::testing::Test {
     }
 
     std::string scrape() {
-        const auto result = run_command({"curl", "-sS", "--max-time", "10",
-                                         "http://127.0.0.1:" + std::to_string(metrics_port_) +
-                                             "/metrics"});
+        const auto result =
+            run_command({"curl", "-sS", "--max-time", "10",
+                         "http://127.0.0.1:" + std::to_string(metrics_port_) + "/metrics"});
         return result.output;
     }
 
@@ -165,9 +166,10 @@ TEST_F(ContentScanning, GtubeIsRejectedWith550AndNormalMailPassesWithItsScore) {
     EXPECT_TRUE(queued_id(spam.output).empty());
     EXPECT_EQ(db_.exec("SELECT count(*) FROM messages")[0][0], "0");
     EXPECT_TRUE(wait_until("the rejection is recorded", [&] {
-        return db_.exec("SELECT count(*) FROM rejections WHERE account_id = $1 AND reason = "
-                        "'content_scan'",
-                        account_id_)[0][0] == "1";
+        return db_.exec(
+                   "SELECT count(*) FROM rejections WHERE account_id = $1 AND reason = "
+                   "'content_scan'",
+                   account_id_)[0][0] == "1";
     }));
 
     const auto ham = submit(message("hello", "Your order has shipped.\r\n\r\n-- \r\nThe shop"));
@@ -253,8 +255,7 @@ TEST_F(ContentScanning, RspamdStoppedTheMessageIsAcceptedUnscannedAndCounted) {
     EXPECT_EQ(db_.exec("SELECT scan_action IS NULL FROM messages WHERE id = $1::uuid", id)[0][0],
               "t");
     EXPECT_EQ(api("GET", "/api/v1/messages/" + id).body.at("scan"), json::value(nullptr));
-    EXPECT_EQ(
-        series_value(scrape(), "smarthost_scan_failures_total{reason=\"unreachable\"}"), 1);
+    EXPECT_EQ(series_value(scrape(), "smarthost_scan_failures_total{reason=\"unreachable\"}"), 1);
 }
 
 TEST_F(ContentScanning, SilentRspamdTheMessageIsAcceptedAfterTheTimeout) {

@@ -745,7 +745,8 @@ namespace {
 class ScanningConfigFile : public ::testing::Test {
   protected:
     void SetUp() override {
-        dir_ = fs::temp_directory_path() / ("smarthost-scanning-config-" + std::to_string(::getpid()));
+        dir_ =
+            fs::temp_directory_path() / ("smarthost-scanning-config-" + std::to_string(::getpid()));
         fs::create_directories(dir_);
         ::unsetenv("SMARTHOST_DATABASE_URL");
     }

@@ -93,7 +93,9 @@ TEST(ContentScanAnswer, HostileSymbolsAreDroppedNotTrusted) {
     const auto answer = parse_checkv2_answer(
         R"({"score":5,"action":"add header\r\nX-Evil: 1","symbols":{)"
         R"("GOOD_ONE":{"score":2.5},"BAD NAME":{"score":1},"CRLF\r\nX":{"score":1},)"
-        R"(")" + long_name + R"(":{"score":1},"NOT_OBJECT":7,"NO_SCORE":{},)"
+        R"(")" +
+        long_name +
+        R"(":{"score":1},"NOT_OBJECT":7,"NO_SCORE":{},)"
         R"("HUGE":{"score":1e308}}})");
     ASSERT_TRUE(answer);
     EXPECT_EQ(answer->action, "add headerXEvil ");
