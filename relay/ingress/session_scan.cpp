@@ -29,6 +29,7 @@ policy::ScanEnvelope scan_envelope(const Identity& identity, const std::string& 
 
 asio::awaitable<policy::ScanVerdict> Session::scan_body() {
     policy::ScanVerdict verdict;
+    if (!services_.scanner.configured()) co_return verdict;
     const auto policy = co_await services_.policy.account(identity_->account_id);
     // An unreadable policy fails the signing step next, which refuses the message.
     if (!policy || !services_.scanner.scans(**policy)) co_return verdict;

@@ -22,6 +22,10 @@ class ContentScanner {
   public:
     explicit ContentScanner(const ScanningConfig& config);
 
+    // Whether [scanning] rspamd_url is set: when not, nothing is scanned and the session
+    // does not even look at the account's setting.
+    bool configured() const { return configured_; }
+
     // Whether the account's mail is scanned: [scanning] rspamd_url is set and the
     // account's own setting (or default_enabled) says so.
     bool scans(const AccountPolicy& policy) const;
