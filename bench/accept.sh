@@ -28,6 +28,10 @@ Options (environment variable in brackets):
   --dkim-only             only the DKIM comparison: the same on/off machinery, where
                           "on" signs every message with an RSA-2048 key and "off" signs
                           nothing [BENCH_COMPARISON=dkim with BENCH_POLICY=only]
+  --scanning-only         only the content scanning comparison: "on" asks a private
+                          rspamd on loopback about every message (docs/scanning.md),
+                          "off" has no [scanning]; both the one account of "off"
+                          [BENCH_COMPARISON=scanning with BENCH_POLICY=only]
   --keep                  keep the run directory (queues, logs) after the run
   -h, --help              this text
 
@@ -43,6 +47,7 @@ Environment:
   BENCH_DIR               parent of the run directories [<repo>/var/bench]
   BENCH_SMARTHOST_TOML    extra TOML appended to smarthost's configuration (experiments)
   BENCH_DKIM_ALGORITHM    the key of --dkim-only: rsa-sha256 (RSA-2048) or ed25519-sha256
+  BENCH_RSPAMD_PORT       loopback port of --scanning-only's rspamd [BENCH_SMARTHOST_PORT + 4]
 
 The policy comparison sends the same load (N messages per size and session count, one
 connection per message) with bench/policy_load.py to two more smarthost processes:
@@ -91,6 +96,7 @@ while (($# > 0)); do
         --no-policy) policy=0; shift ;;
         --policy-only) policy=only; shift ;;
         --dkim-only) policy=only comparison=dkim; shift ;;
+        --scanning-only) policy=only comparison=scanning; shift ;;
         --policy-accounts) policy_accounts=${2:?}; shift 2 ;;
         --policy-rounds) policy_rounds=${2:?}; shift 2 ;;
         --keep) keep=1; shift ;;
@@ -113,7 +119,8 @@ for value in "$postfix_port" "$smarthost_port" "$policy_off_port" "$policy_on_po
 done
 [[ $reuse == 0 || $reuse == 1 ]] || die "BENCH_REUSE must be 0 or 1"
 [[ $policy == 0 || $policy == 1 || $policy == only ]] || die "BENCH_POLICY must be 0, 1 or only"
-[[ $comparison == policy || $comparison == dkim ]] || die "BENCH_COMPARISON must be policy or dkim"
+[[ $comparison == policy || $comparison == dkim || $comparison == scanning ]] ||
+    die "BENCH_COMPARISON must be policy, dkim or scanning"
 [[ $dkim_algorithm == rsa-sha256 || $dkim_algorithm == ed25519-sha256 ]] ||
     die "BENCH_DKIM_ALGORITHM must be rsa-sha256 or ed25519-sha256"
 # The DKIM comparison's load comes from one account (the "off" set-up on both sides).
@@ -323,6 +330,53 @@ SELECT 'dkim: 1 account (id ' || id || '), bench.smarthost.test verified, signin
 SQL
 }
 
+# The scanning comparison's rspamd: the normal worker only, on loopback, in the foreground,
+# with its DNS resolver on a loopback port where nothing answers and the fuzzy storage off
+# (as tests/e2e/rspamd.cpp); stopped by the EXIT trap.
+rspamd_port=${BENCH_RSPAMD_PORT:-$((smarthost_port + 4))}
+rspamd_pid=
+bench_stop_extra() { [[ -z $rspamd_pid ]] || stop_process "$rspamd_pid" rspamd; }
+start_rspamd() {
+    local dir="$run_dir/rspamd" i
+    command -v rspamd >/dev/null || die "rspamd is not installed (Debian package rspamd)"
+    mkdir -p "$dir/local/override.d"
+    chmod 0777 "$dir"
+    echo 'enabled = false;' >"$dir/local/override.d/fuzzy_check.conf"
+    printf 'com\norg\nnet\ntest\n' >"$dir/tld.dat"
+    cat >"$dir/rspamd.conf" <<EOF
+.include "\$CONFDIR/common.conf"
+options {
+    pidfile = "\$RUNDIR/rspamd.pid";
+    filters = "chartable,dkim,regexp";
+    url_tld = "\$DBDIR/tld.dat";
+    cache_file = "\$DBDIR/symbols.cache";
+    dynamic_conf = "\$DBDIR/rspamd_dynamic";
+    history_file = "\$DBDIR/rspamd.history";
+    control_socket = "\$DBDIR/rspamd.sock mode=0600";
+    tempdir = "\$DBDIR";
+    allow_raw_input = true;
+    dns { nameserver = ["127.0.0.1:9"]; timeout = 0.1s; retransmits = 1; }
+}
+logging { type = "console"; level = "error"; }
+worker "normal" {
+    bind_socket = "127.0.0.1:$rspamd_port";
+    .include "\$CONFDIR/worker-normal.inc"
+}
+EOF
+    local -a user=()
+    if (($(id -u) == 0)); then user=(-u _rspamd -g _rspamd); fi
+    rspamd -f -c "$dir/rspamd.conf" "${user[@]}" "--var=DBDIR=$dir" "--var=RUNDIR=$dir" \
+        "--var=LOGDIR=$dir" "--var=LOCAL_CONFDIR=$dir/local" >"$dir/rspamd.log" 2>&1 &
+    rspamd_pid=$!
+    for ((i = 0; i < 300; i++)); do
+        curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$rspamd_port/ping" && break
+        kill -0 "$rspamd_pid" 2>/dev/null || die "rspamd exited (see $dir/rspamd.log)"
+        sleep 0.1
+    done
+    ((i < 300)) || die "rspamd did not answer on 127.0.0.1:$rspamd_port (see $dir/rspamd.log)"
+    note "rspamd on 127.0.0.1:$rspamd_port (normal workers: rspamd's default, one per CPU)"
+}
+
 # dkim_key_for INSTANCE: creates and activates a key of bench.smarthost.test
 # ($dkim_algorithm) with the binary's own command line, as an operator would.
 dkim_key_for() {
@@ -427,6 +481,19 @@ $dkim_toml" "$(dkim_sql)"
             "$no_limits_toml
 $dkim_toml" "$(dkim_sql)"
         dkim_key_for policy-on
+    elif [[ $comparison == scanning ]]; then
+        start_rspamd
+        # Every message is scanned and accepted whatever its score: the cost measured is
+        # the scan's, not that of refused mail.
+        scanning_toml="[scanning]
+rspamd_url = \"http://127.0.0.1:$rspamd_port\"
+hold_score = false
+reject_score = false"
+        launch_smarthost policy-off "$policy_off_port" smtp "sender_domain_verification = false" \
+            "$no_limits_toml" "$(policy_off_sql)"
+        launch_smarthost policy-on "$policy_on_port" smtp "sender_domain_verification = false" \
+            "$no_limits_toml
+$scanning_toml" "$(policy_off_sql)"
     else
         launch_smarthost policy-off "$policy_off_port" smtp "sender_domain_verification = false" \
             "$no_limits_toml" "$(policy_off_sql)"
