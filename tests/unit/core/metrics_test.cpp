@@ -54,7 +54,11 @@ TEST(Metrics, TheCatalogueListsEveryFamilyOnceWithItsType) {
     EXPECT_TRUE(names.contains("smarthost_credential_messages_accepted_total"));
     EXPECT_TRUE(names.contains("smarthost_credential_rate_limit_hits_total"));
     EXPECT_TRUE(names.contains("smarthost_sub_user_rate_limit_hits_total"));
-    EXPECT_EQ(names.size(), 40u);
+    EXPECT_TRUE(names.contains("smarthost_scan_results_total"));
+    EXPECT_TRUE(names.contains("smarthost_scan_failures_total"));
+    EXPECT_TRUE(names.contains("smarthost_scans_skipped_total"));
+    EXPECT_TRUE(names.contains("smarthost_scan_duration_seconds"));
+    EXPECT_EQ(names.size(), 44u);
 }
 
 TEST(Metrics, LabelledIncrementsShowAsSeriesOfTheirLabels) {
