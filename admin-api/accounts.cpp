@@ -24,8 +24,8 @@ namespace json = boost::json;
 
 // The fields each request body may have; anything else is a 422.
 constexpr std::string_view k_create_fields[] = {"name", "note", "limits", "scanning"};
-constexpr std::string_view k_update_fields[] = {"note", "status", "suspended_reason", "limits",
-                                                "sub_users", "scanning"};
+constexpr std::string_view k_update_fields[] = {"note",   "status",    "suspended_reason",
+                                                "limits", "sub_users", "scanning"};
 constexpr std::string_view k_suspend_fields[] = {"reason"};
 
 struct LimitColumn {
@@ -61,8 +61,7 @@ std::string account_json() {
            "'suspended_reason', t.suspended_reason, 'note', t.note, 'limits', "
            "json_build_object(" +
            limits + "), 'sub_users', " + sub_user_settings_json() + ", 'scanning', " +
-           scanning_json() +
-           ", 'created_at', t.created_at, 'updated_at', t.updated_at)";
+           scanning_json() + ", 'created_at', t.created_at, 'updated_at', t.updated_at)";
 }
 const std::string k_account_json = account_json();
 constexpr std::string_view k_account_audit = "jsonb_build_object('id', t.id, 'name', t.name)";
