@@ -2,6 +2,7 @@
 // its own pool.
 
 #include <malloc.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 
 #include "admin-api/server.hpp"
 #include "app/commands.hpp"
@@ -26,6 +28,7 @@
 #include "relay/dkim/key_check.hpp"
 #include "relay/dkim/key_vault.hpp"
 #include "relay/dns/resolver.hpp"
+#include "relay/events/webhook_sender.hpp"
 #include "relay/ingress/authenticator.hpp"
 #include "relay/ingress/body_budget.hpp"
 #include "relay/ingress/drain.hpp"
@@ -120,6 +123,13 @@ std::unique_ptr<delivery::DeliveryService> make_delivery(asio::io_context& io, p
     return std::make_unique<delivery::DeliveryService>(
         io.get_executor(), pool, committer, resolver,
         delivery::DeliveryService::Settings{config.hostname, config.database_url, config.delivery});
+}
+
+// The webhook leases' owner: this process, distinct from every other replica's (which
+// may share the configured hostname, and pid 1 in containers).
+std::string webhook_owner(const Config& config) {
+    std::random_device device;
+    return fmt::format("{}:{}:{:08x}:webhooks", config.hostname, ::getpid(), device());
 }
 
 void check_schema(const Config& config) {
@@ -237,6 +247,15 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     if (delivery_role) {
         deliveries = make_delivery(io, pool, committer, *resolver, config);
         deliveries->start();
+    }
+    // The webhook outbox is drained by the delivery role too, in every replica (leases).
+    std::unique_ptr<events::WebhookSender> webhooks;
+    if (delivery_role) {
+        webhooks = std::make_unique<events::WebhookSender>(
+            io.get_executor(), pool, *resolver,
+            events::WebhookSender::Settings{webhook_owner(config), config.database_url,
+                                            config.webhooks, config.delivery.purge_interval});
+        webhooks->start();
     }
     // Sender domains are (re-)verified by the delivery role: it has the resolver, and
     // every deployment runs it somewhere. Replicas share the work (SKIP LOCKED).
@@ -436,6 +455,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         if (admin_server) admin_server->stop();
         // Deliveries in progress get their own grace; what is left is released to others.
         if (deliveries) deliveries->stop([&] { deliveries_done = true; });
+        if (webhooks) webhooks->stop();
         if (domain_verifier) domain_verifier->stop();
         if (dkim_key_checker) dkim_key_checker->stop();
         if (domain_health) domain_health->stop();

@@ -187,6 +187,8 @@ Config load_config(const std::filesystem::path& file) {
     if (const auto* t = subtable(top, "dkim")) config_file::read_dkim(*t, file, config.dkim);
     if (const auto* t = subtable(top, "scanning"))
         config_file::read_scanning(*t, file, config.scanning);
+    if (const auto* t = subtable(top, "webhooks"))
+        config_file::read_webhooks(*t, file, config.webhooks);
 
     if (const auto* t = subtable(top, "limits")) {
         Section s(*t, "limits", file);

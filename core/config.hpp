@@ -273,6 +273,25 @@ struct ScanningConfig {
     bool enabled() const { return !rspamd_url.empty(); }
 };
 
+// [webhooks] (docs/webhooks.md): how the delivery role sends the webhook outbox.
+struct WebhooksConfig {
+    std::chrono::milliseconds poll_interval{1000};  // fallback when no notification arrives
+    std::chrono::seconds request_timeout{10};       // connect, send and answer, per POST
+    std::chrono::seconds lease{60};                 // a claimed delivery's lease
+    std::size_t concurrency = 20;                   // requests in flight per process
+    std::chrono::seconds first_retry{5};
+    double retry_backoff_factor = 2.0;
+    std::chrono::seconds max_retry{3600};
+    std::size_t max_attempts = 15;              // then the delivery is failed (replayable)
+    std::chrono::seconds max_age{3 * 86400};    // nor retried once the event is this old
+    std::chrono::seconds delivered_retention{7 * 86400};
+    std::chrono::seconds failed_retention{30 * 86400};
+    // Receivers in these networks may be private addresses (the SSRF guard otherwise
+    // refuses loopback, private and link-local receivers).
+    std::vector<std::string> allow_destination_networks;
+    std::filesystem::path tls_ca_file;  // for https receivers; empty: the system's CAs
+};
+
 struct Config {
     std::filesystem::path file;
 
@@ -319,6 +338,7 @@ struct Config {
     PolicyConfig policy;
     DkimSettings dkim;
     ScanningConfig scanning;
+    WebhooksConfig webhooks;
 
     std::string log_level = "info";
     std::string log_format = "text";  // "text" or "json" (core/log.hpp)

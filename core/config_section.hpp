@@ -161,5 +161,7 @@ void check_key_encryption_key(const DkimSettings& d, const std::filesystem::path
 // [scanning] (config_scanning.cpp).
 void read_scanning(const toml::table& table, const std::filesystem::path& file,
                    ScanningConfig& scanning);
+// [webhooks] (config_webhooks.cpp).
+void read_webhooks(const toml::table& table, const std::filesystem::path& file, WebhooksConfig& w);
 
 }  // namespace smarthost::config_file

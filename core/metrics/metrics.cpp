@@ -135,6 +135,20 @@ Metrics::Metrics()
                              "Age of the oldest message with a queued, deferred or in-flight "
                              "recipient; 0 when there is none")
                            .Add({})),
+      webhook_deliveries(counter(*registry_, families_, "smarthost_webhook_deliveries_total",
+                                 "Webhook delivery attempts by result: delivered (2xx), "
+                                 "retried (failed, to be tried again), failed (given up)")),
+      webhook_pending(gauge(*registry_, families_, "smarthost_webhook_deliveries_pending",
+                            "Webhook deliveries pending, in the whole database")
+                          .Add({})),
+      webhook_oldest_pending_age(
+          gauge(*registry_, families_, "smarthost_webhook_oldest_pending_age_seconds",
+                "Age of the oldest event with a pending webhook delivery; 0 when none")
+              .Add({})),
+      webhook_endpoints_failing(
+          gauge(*registry_, families_, "smarthost_webhook_endpoints_failing",
+                "Enabled webhook endpoints whose last delivery attempt failed")
+              .Add({})),
       dns_lookups(counter(*registry_, families_, "smarthost_dns_lookups_total",
                           "DNS lookups by record type and result")),
       dnsbl_lookups(counter(*registry_, families_, "smarthost_dnsbl_lookups_total",
@@ -168,7 +182,10 @@ Metrics::Metrics()
         db_pool_connections.Add({{"state", state}});
     for (const char* state : {"queued", "deferred", "in_flight", "held"})
         queue_recipients.Add({{"state", state}});
-    for (const char* table : {"events", "rejections", "auth_suspicious_logins"})
+    for (const char* result : {"delivered", "retried", "failed"})
+        webhook_deliveries.Add({{"result", result}});
+    for (const char* table : {"events", "rejections", "auth_suspicious_logins",
+                              "webhook_deliveries", "webhook_events"})
         purged_rows.Add({{"table", table}});
 }
 

@@ -94,6 +94,13 @@ class Metrics {
     Family<Gauge>& queue_recipients;  // {state}
     Gauge& queue_oldest_age;          // seconds
 
+    // Webhooks (docs/webhooks.md).
+    Family<Counter>& webhook_deliveries;  // {result}: delivered, retried, failed
+    // The outbox in PostgreSQL (all replicas), refreshed when scraped.
+    Gauge& webhook_pending;              // deliveries pending
+    Gauge& webhook_oldest_pending_age;   // seconds since the oldest pending event was written
+    Gauge& webhook_endpoints_failing;    // enabled endpoints whose last attempt failed
+
     // DNS and reputation.
     Family<Counter>& dns_lookups;              // {type, result}
     Family<Counter>& dnsbl_lookups;            // {zone, result}

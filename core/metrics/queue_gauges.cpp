@@ -25,6 +25,14 @@ SELECT (SELECT count(*) FROM recipients WHERE state = 'queued'),
         FROM recipients r JOIN messages m ON m.id = r.message_id
         WHERE r.state IN ('queued', 'deferred', 'in_flight')))sql";
 
+// Webhook outbox: pending deliveries (the claim's partial index), the oldest, and the
+// endpoints failing now.
+constexpr const char* k_webhook_counts = R"sql(
+SELECT (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'),
+       (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+        FROM webhook_deliveries WHERE state = 'pending'),
+       (SELECT count(*) FROM webhook_endpoints WHERE enabled AND consecutive_failures > 0))sql";
+
 std::atomic<Clock::rep> g_last_refresh{0};  // steady_clock ticks; 0: never
 
 }  // namespace
@@ -45,6 +53,11 @@ boost::asio::awaitable<void> refresh_queue_gauges(pg::Pool& pool, Metrics& metri
         metrics.queue_recipients.Add({{"state", states[i]}})
             .Set(static_cast<double>(rows->get_int(0, i)));
     metrics.queue_oldest_age.Set(std::stod(std::string(rows->get(0, 4))));
+    auto webhooks = co_await pool.query(k_webhook_counts);
+    if (!webhooks) co_return;
+    metrics.webhook_pending.Set(static_cast<double>(webhooks->get_int(0, 0)));
+    metrics.webhook_oldest_pending_age.Set(std::stod(std::string(webhooks->get(0, 1))));
+    metrics.webhook_endpoints_failing.Set(static_cast<double>(webhooks->get_int(0, 2)));
 }
 
 }  // namespace smarthost::metrics
