@@ -14,6 +14,7 @@
 #include "admin-api/scope_limits.hpp"
 #include "core/pg/pool.hpp"
 #include "core/pg/sqlstate.hpp"
+#include "relay/events/outbox.hpp"
 #include "relay/queue/holds.hpp"
 
 namespace smarthost::admin {
@@ -82,6 +83,16 @@ std::string insert_sql() {
 }
 const std::string k_insert_account = insert_sql();
 
+// A status change reports account.suspended or account.resumed to webhooks, in the same
+// statement: the UPDATEs below return the status the account had before (p).
+constexpr std::string_view k_previous_status =
+    " FROM (SELECT status AS previous_status FROM accounts WHERE id = $5 FOR UPDATE) p ";
+const std::string k_status_events = events::outbox_ctes(
+    "webhook",
+    "SELECT CASE WHEN c.status = 'suspended' THEN 'account.suspended' ELSE 'account.resumed' "
+    "END, c.id, jsonb_build_object('status', c.status, 'reason', c.suspended_reason) "
+    "FROM changed c WHERE c.status IS DISTINCT FROM c.previous_status");
+
 // $5 id, $6 note, $7 status, $8 suspended_reason, then a (present, value) pair per limit:
 // absent limits keep their value, a JSON null resets one to the default.
 std::string update_sql() {
@@ -102,7 +113,8 @@ std::string update_sql() {
                            k_scanning_columns[i], index, index + 1, k_scanning_sql_types[i]);
         index += 2;
     }
-    return sql + ", updated_at = now() WHERE id = $5 RETURNING *";
+    return sql + ", updated_at = now()" + std::string(k_previous_status) +
+           "WHERE id = $5 RETURNING accounts.*, p.previous_status";
 }
 const std::string k_update_account = update_sql();
 
@@ -112,12 +124,12 @@ constexpr std::string_view k_pending_mail = R"sql(
 EXISTS (SELECT 1 FROM messages m JOIN recipients r ON r.message_id = m.id
          WHERE m.account_id = $1 AND r.state IN ('queued', 'deferred', 'in_flight')))sql";
 
-constexpr std::string_view k_suspend_account =
-    "UPDATE accounts SET status = 'suspended', suspended_reason = $6, updated_at = now() "
-    "WHERE id = $5 RETURNING *";
-constexpr std::string_view k_resume_account =
-    "UPDATE accounts SET status = 'active', suspended_reason = NULL, updated_at = now() "
-    "WHERE id = $5 RETURNING *";
+const std::string k_suspend_account =
+    "UPDATE accounts SET status = 'suspended', suspended_reason = $6, updated_at = now()" +
+    std::string(k_previous_status) + "WHERE id = $5 RETURNING accounts.*, p.previous_status";
+const std::string k_resume_account =
+    "UPDATE accounts SET status = 'active', suspended_reason = NULL, updated_at = now()" +
+    std::string(k_previous_status) + "WHERE id = $5 RETURNING accounts.*, p.previous_status";
 
 bool valid_account_name(std::string_view name) {
     auto alnum = [](char c) {
@@ -176,8 +188,8 @@ std::vector<pg::Statement> status_change(const RequestContext& context, unsigned
                                          std::string_view dml, std::vector<pg::Param> params,
                                          std::int64_t id) {
     std::vector<pg::Statement> statements;
-    statements.push_back(
-        audited(context, status, dml, k_account_audit, k_account_json, std::move(params)));
+    statements.push_back(audited(context, status, dml, k_account_audit, k_account_json,
+                                 std::move(params), k_status_events));
     statements.push_back(pg::Statement{std::string(queue::reconcile_account_hold_sql()),
                                        params_of(id, "api:" + context.token_name)});
     statements.push_back(pg::Statement{std::string(queue::start_hold_jobs_sql()), {}});

@@ -35,13 +35,14 @@ std::vector<pg::Param> audit_params(const RequestContext& context, unsigned stat
 
 pg::Statement audited(const RequestContext& context, unsigned status, std::string_view dml,
                       std::string_view detail, std::string_view select,
-                      std::vector<pg::Param> params) {
+                      std::vector<pg::Param> params, std::string_view more_ctes) {
     pg::Statement statement;
     statement.sql = "WITH changed AS (" + std::string(dml) +
                     "), audit AS (INSERT INTO audit_log (token_name, method, path, status, "
                     "detail) SELECT $1::text, $2::text, $3::text, $4::int, " +
-                    std::string(detail) + " FROM changed t) SELECT " + std::string(select) +
-                    " FROM changed t";
+                    std::string(detail) + " FROM changed t)" +
+                    (more_ctes.empty() ? "" : ", " + std::string(more_ctes)) + " SELECT " +
+                    std::string(select) + " FROM changed t";
     statement.params = audit_params(context, status);
     for (auto& param : params)
         statement.params.push_back(std::move(param));

@@ -21,9 +21,11 @@ std::vector<pg::Param> audit_params(const RequestContext& context, unsigned stat
 // `dml` is an INSERT/UPDATE/DELETE ... RETURNING * whose own parameters start at $5
 // ($1..$4 are the audit row's token, method, path and status). `detail` is a jsonb
 // expression over the changed row `t`; `select` is the result list over `t`.
+// `more_ctes`, when given, are further WITH members that may read `changed` (the
+// webhook events of the change: relay/events/outbox.hpp).
 pg::Statement audited(const RequestContext& context, unsigned status, std::string_view dml,
                       std::string_view detail, std::string_view select,
-                      std::vector<pg::Param> params);
+                      std::vector<pg::Param> params, std::string_view more_ctes = {});
 
 void add_audit_routes(Router& router);
 

@@ -9,6 +9,7 @@
 
 #include "core/pg/pool.hpp"
 #include "core/pg/sqlstate.hpp"
+#include "relay/events/outbox.hpp"
 #include "relay/queue/claims.hpp"
 #include "relay/queue/recipient_locks.hpp"
 #include "relay/smtp/address.hpp"
@@ -19,11 +20,23 @@ namespace asio = boost::asio;
 
 namespace {
 
-// One result: the recipient row if still ours, then its events and, for a hard bounce,
-// the suppression — all only if the row was updated. $10 is the recipient's canonical
-// address (smtp::canonical_address), the form every suppression lookup uses. Returns 1 or
-// 0 rows updated.
-constexpr const char* k_record = R"sql(
+// The webhook event of a result (message.delivered, .deferred, .bounced, .expired):
+// written with it, only for a row updated and an endpoint that wants it (outbox.hpp).
+constexpr const char* k_webhook_source = R"sql(
+SELECT 'message.' || $3::text, m.account_id,
+       jsonb_build_object('message_id', replace(m.id::text, '-', ''), 'recipient', u.address,
+                          'sender', m.envelope_sender, 'header_message_id', m.header_message_id,
+                          'state', $3::text, 'reply', left(nullif($4, ''), 2000),
+                          'remote_host', nullif($6, ''), 'remote_ip', nullif($7, ''),
+                          'attempts', u.attempts,
+                          'next_attempt_at', CASE WHEN $3 = 'deferred' THEN u.next_attempt_at END)
+FROM updated u JOIN messages m ON m.id = u.message_id)sql";
+
+// One result: the recipient row if still ours, then its events, for a hard bounce the
+// suppression, and its webhook event — all only if the row was updated. $10 is the
+// recipient's canonical address (smtp::canonical_address), the form every suppression
+// lookup uses. Returns 1 or 0 rows updated.
+const std::string k_record = R"sql(
 WITH updated AS (
     UPDATE recipients
     SET state = $3, last_reply = nullif($4, ''),
@@ -31,7 +44,7 @@ WITH updated AS (
                                    next_attempt_at),
         lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
     WHERE id = $1 AND lease_owner = $2 AND state = 'in_flight'
-    RETURNING id, message_id, address
+    RETURNING id, message_id, address, attempts, next_attempt_at
 ), event AS (
     INSERT INTO events (message_id, recipient_id, kind, remote_host, remote_ip, tls_version,
                         reply)
@@ -45,8 +58,8 @@ WITH updated AS (
     FROM updated u JOIN messages m ON m.id = u.message_id
     WHERE $9::boolean
     ON CONFLICT (account_id, address) DO NOTHING
-)
-SELECT count(*) FROM updated)sql";
+), )sql" + events::outbox_ctes("webhook", k_webhook_source) +
+                             "\nSELECT count(*) FROM updated";
 
 constexpr int k_record_retries = 3;
 
