@@ -10,6 +10,7 @@
 #include "admin-api/stats.hpp"
 #include "admin-api/suppressions.hpp"
 #include "admin-api/tokens.hpp"
+#include "admin-api/webhooks.hpp"
 
 namespace smarthost::admin {
 
@@ -28,6 +29,7 @@ Router api_router(const ApiOptions& options) {
     add_containment_routes(router, options.work_on_queue_job);
     add_reputation_routes(router);
     add_token_routes(router);
+    add_webhook_routes(router);
     add_audit_routes(router);
     return router;
 }
