@@ -188,10 +188,9 @@ asio::awaitable<Response> create_endpoint(RequestContext& context,
     const std::string secret = events::generate_secret();
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{std::string(k_lock_owner), params_of(account_id)});
-    statements.push_back(audited(context, 201, k_insert_endpoint, k_endpoint_audit,
-                                 k_endpoint_json,
-                                 params_of(account_id, *url, *event_types, secret, description,
-                                           enabled, k_max_endpoints)));
+    statements.push_back(audited(
+        context, 201, k_insert_endpoint, k_endpoint_audit, k_endpoint_json,
+        params_of(account_id, *url, *event_types, secret, description, enabled, k_max_endpoints)));
     auto results = co_await context.pool.transaction(std::move(statements));
     if (!results) {
         if (pg::classify(results.error().code) == pg::SqlStateClass::foreign_key_violation)
@@ -200,10 +199,10 @@ asio::awaitable<Response> create_endpoint(RequestContext& context,
     }
     const auto& rows = results->at(1);
     if (rows.empty())
-        co_return problem::conflict("at most " + std::to_string(k_max_endpoints) +
-                                    (account_id ? " webhook endpoints per account"
-                                                : " global webhook endpoints") +
-                                    "; delete one first");
+        co_return problem::conflict(
+            "at most " + std::to_string(k_max_endpoints) +
+            (account_id ? " webhook endpoints per account" : " global webhook endpoints") +
+            "; delete one first");
     co_return with_secret(rows.get(0, 0), 201, secret);
 }
 
@@ -294,12 +293,12 @@ asio::awaitable<Response> list_deliveries(RequestContext& context) {
     if (state && *state != "pending" && *state != "delivered" && *state != "failed")
         errors.push_back({"state", "must be pending, delivered or failed"});
     if (!errors.empty()) co_return problem::validation(std::move(errors));
-    auto endpoint = co_await context.pool.query("SELECT 1 FROM webhook_endpoints WHERE id = $1",
-                                                *id);
+    auto endpoint =
+        co_await context.pool.query("SELECT 1 FROM webhook_endpoints WHERE id = $1", *id);
     if (!endpoint) co_return problem::from_database(endpoint.error());
     if (endpoint->empty()) co_return problem::not_found("no such webhook endpoint");
-    auto rows = co_await context.pool.query(std::string(k_list_deliveries), *id, state,
-                                            page.cursor, page.limit + 1);
+    auto rows = co_await context.pool.query(std::string(k_list_deliveries), *id, state, page.cursor,
+                                            page.limit + 1);
     if (!rows) co_return problem::from_database(rows.error());
     co_return page_response(*rows, page.limit);
 }

@@ -2,7 +2,6 @@
 // its own pool.
 
 #include <malloc.h>
-#include <unistd.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 

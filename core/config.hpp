@@ -282,8 +282,8 @@ struct WebhooksConfig {
     std::chrono::seconds first_retry{5};
     double retry_backoff_factor = 2.0;
     std::chrono::seconds max_retry{3600};
-    std::size_t max_attempts = 15;              // then the delivery is failed (replayable)
-    std::chrono::seconds max_age{3 * 86400};    // nor retried once the event is this old
+    std::size_t max_attempts = 15;            // then the delivery is failed (replayable)
+    std::chrono::seconds max_age{3 * 86400};  // nor retried once the event is this old
     std::chrono::seconds delivered_retention{7 * 86400};
     std::chrono::seconds failed_retention{30 * 86400};
     // Receivers in these networks may be private addresses (the SSRF guard otherwise

@@ -6,8 +6,7 @@
 
 namespace smarthost::config_file {
 
-void read_webhooks(const toml::table& table, const std::filesystem::path& file,
-                   WebhooksConfig& w) {
+void read_webhooks(const toml::table& table, const std::filesystem::path& file, WebhooksConfig& w) {
     Section s(table, "webhooks", file);
     s.read_duration("poll_ms", w.poll_interval, 50, 60000);
     s.read_duration("request_timeout_seconds", w.request_timeout, 1, 300);

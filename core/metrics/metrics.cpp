@@ -184,8 +184,8 @@ Metrics::Metrics()
         queue_recipients.Add({{"state", state}});
     for (const char* result : {"delivered", "retried", "failed"})
         webhook_deliveries.Add({{"result", result}});
-    for (const char* table : {"events", "rejections", "auth_suspicious_logins",
-                              "webhook_deliveries", "webhook_events"})
+    for (const char* table :
+         {"events", "rejections", "auth_suspicious_logins", "webhook_deliveries", "webhook_events"})
         purged_rows.Add({{"table", table}});
 }
 

@@ -97,9 +97,9 @@ class Metrics {
     // Webhooks (docs/webhooks.md).
     Family<Counter>& webhook_deliveries;  // {result}: delivered, retried, failed
     // The outbox in PostgreSQL (all replicas), refreshed when scraped.
-    Gauge& webhook_pending;              // deliveries pending
-    Gauge& webhook_oldest_pending_age;   // seconds since the oldest pending event was written
-    Gauge& webhook_endpoints_failing;    // enabled endpoints whose last attempt failed
+    Gauge& webhook_pending;             // deliveries pending
+    Gauge& webhook_oldest_pending_age;  // seconds since the oldest pending event was written
+    Gauge& webhook_endpoints_failing;   // enabled endpoints whose last attempt failed
 
     // DNS and reputation.
     Family<Counter>& dns_lookups;              // {type, result}

@@ -7,8 +7,8 @@ namespace smarthost::events {
 namespace {
 
 constexpr std::array<std::string_view, 11> k_kinds{
-    "message.delivered", "message.deferred", "message.bounced",   "message.expired",
-    "account.suspended", "account.resumed",  "account.held",      "account.released",
+    "message.delivered", "message.deferred", "message.bounced",       "message.expired",
+    "account.suspended", "account.resumed",  "account.held",          "account.released",
     "auth.locked",       "limit.reached",    "domain.health_changed",
 };
 

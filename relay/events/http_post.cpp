@@ -77,8 +77,8 @@ asio::awaitable<PostAnswer> post_to(const WebhookUrl& url, const std::string& ad
         stream.expires_at(deadline);
         auto [connect_error] = co_await stream.async_connect(endpoint, k_use);
         if (connect_error)
-            co_return PostAnswer{std::nullopt, "connecting to " + address + ": " +
-                                                   connect_error.message()};
+            co_return PostAnswer{std::nullopt,
+                                 "connecting to " + address + ": " + connect_error.message()};
         auto answer = co_await exchange(stream, request, deadline);
         beast::error_code ignored;
         stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -92,14 +92,14 @@ asio::awaitable<PostAnswer> post_to(const WebhookUrl& url, const std::string& ad
         co_return PostAnswer{std::nullopt,
                              "connecting to " + address + ": " + connect_error.message()};
     // SNI and the name the certificate must carry: the URL's host (RFC 6125).
-    if (!url.host_is_address &&
-        !SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str()))
+    if (!url.host_is_address && !SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str()))
         co_return PostAnswer{std::nullopt, "TLS: cannot set the server name"};
     stream.set_verify_mode(asio::ssl::verify_peer);
     stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
     auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::client, k_use);
     if (handshake_error)
-        co_return PostAnswer{std::nullopt, "TLS with " + address + ": " + handshake_error.message()};
+        co_return PostAnswer{std::nullopt,
+                             "TLS with " + address + ": " + handshake_error.message()};
     auto answer = co_await exchange(stream, request, deadline);
     tcp_layer.expires_at(deadline);
     auto [shutdown_error] = co_await stream.async_shutdown(k_use);

@@ -35,8 +35,8 @@ std::optional<std::string> secret_key(std::string_view secret) {
     std::string key(encoded.size(), '\0');
     std::size_t length = 0;
     if (encoded.empty() ||
-        sodium_base642bin(reinterpret_cast<unsigned char*>(key.data()), key.size(),
-                          encoded.data(), encoded.size(), nullptr, &length, nullptr,
+        sodium_base642bin(reinterpret_cast<unsigned char*>(key.data()), key.size(), encoded.data(),
+                          encoded.size(), nullptr, &length, nullptr,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         length == 0)
         return std::nullopt;
@@ -48,8 +48,11 @@ std::string sign(std::string_view key, std::string_view id, std::int64_t timesta
                  std::string_view body) {
     std::string signed_content;
     signed_content.reserve(id.size() + body.size() + 24);
-    signed_content.append(id).append(".").append(std::to_string(timestamp)).append(".").append(
-        body);
+    signed_content.append(id)
+        .append(".")
+        .append(std::to_string(timestamp))
+        .append(".")
+        .append(body);
     std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
     unsigned int mac_length = 0;
     if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),

@@ -127,8 +127,8 @@ asio::awaitable<Result<PurgeReport>> WebhookDeliveries::purge(
     if (!deliveries) co_return deliveries.error();
     report.deliveries = deliveries->affected();
     const auto events_retention = std::min(delivered_retention, failed_retention);
-    auto events = co_await pool_.query(
-        k_purge_events, static_cast<std::int64_t>(events_retention.count()), batch);
+    auto events = co_await pool_.query(k_purge_events,
+                                       static_cast<std::int64_t>(events_retention.count()), batch);
     if (!events) co_return events.error();
     report.events = events->affected();
     co_return report;

@@ -29,10 +29,10 @@ struct ClaimedDelivery {
     std::int64_t endpoint_id = 0;
     std::string event_id;  // uuid, the webhook-id header
     std::string kind;
-    std::string body;    // the event's payload as sent and signed
+    std::string body;  // the event's payload as sent and signed
     std::string url;
-    std::string secret;  // "whsec_..."
-    std::int64_t attempts = 0;  // including the one this claim is for
+    std::string secret;           // "whsec_..."
+    std::int64_t attempts = 0;    // including the one this claim is for
     std::chrono::seconds age{0};  // since the event was written
 };
 

@@ -60,10 +60,9 @@ struct WebhookSender::Impl : std::enable_shared_from_this<Impl> {
           tls(make_tls_context(settings.webhooks)),
           timer(ex),
           listener(ex,
-                   pg::NotificationListener::Settings{settings.database_url,
-                                                      std::string(k_webhook_channel),
-                                                      std::chrono::seconds(1), "webhooks",
-                                                      "webhook_listen"},
+                   pg::NotificationListener::Settings{
+                       settings.database_url, std::string(k_webhook_channel),
+                       std::chrono::seconds(1), "webhooks", "webhook_listen"},
                    [this] { wake(); }) {}
 
     void wake() {
@@ -141,8 +140,8 @@ struct WebhookSender::Impl : std::enable_shared_from_this<Impl> {
             outcome.retry_after = retry_delay(retries, delivery.attempts, delivery.age);
         auto recorded = co_await deliveries.record(settings.owner, delivery.id, outcome);
         if (!recorded) {
-            spdlog::warn("webhooks: delivery {} of event {}: outcome not recorded: {}",
-                         delivery.id, delivery.event_id, recorded.error().message);
+            spdlog::warn("webhooks: delivery {} of event {}: outcome not recorded: {}", delivery.id,
+                         delivery.event_id, recorded.error().message);
         } else if (!*recorded) {
             spdlog::info("webhooks: delivery {} was taken over after its lease", delivery.id);
         } else if (outcome.delivered) {
@@ -155,8 +154,8 @@ struct WebhookSender::Impl : std::enable_shared_from_this<Impl> {
         } else {
             count("failed");
             spdlog::warn("webhooks: {} {} to endpoint {} failed after {} attempts: {}",
-                         delivery.kind, delivery.event_id, delivery.endpoint_id,
-                         delivery.attempts, outcome.error);
+                         delivery.kind, delivery.event_id, delivery.endpoint_id, delivery.attempts,
+                         outcome.error);
         }
         --self->in_flight;
         self->wake();  // the endpoint's next event, if any, may go now
@@ -180,17 +179,19 @@ struct WebhookSender::Impl : std::enable_shared_from_this<Impl> {
             co_return;
         }
         auto& rows = metrics::global().purged_rows;
-        rows.Add({{"table", "webhook_deliveries"}}).Increment(static_cast<double>(purged->deliveries));
+        rows.Add({{"table", "webhook_deliveries"}})
+            .Increment(static_cast<double>(purged->deliveries));
         rows.Add({{"table", "webhook_events"}}).Increment(static_cast<double>(purged->events));
     }
 
     asio::awaitable<void> loop(std::shared_ptr<Impl> self) {
-        const auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(
-            settings.webhooks.lease);
+        const auto lease =
+            std::chrono::duration_cast<std::chrono::milliseconds>(settings.webhooks.lease);
         while (self->running) {
             wake_pending = false;
-            const std::size_t room =
-                settings.webhooks.concurrency > in_flight ? settings.webhooks.concurrency - in_flight : 0;
+            const std::size_t room = settings.webhooks.concurrency > in_flight
+                                         ? settings.webhooks.concurrency - in_flight
+                                         : 0;
             if (room > 0) {
                 auto claimed = co_await deliveries.claim(settings.owner, lease, room);
                 if (!claimed) {

@@ -35,11 +35,10 @@ class Receiver {
              int status = 204)
         : out_(std::move(out)),
           process_(std::make_unique<Process>(
-              std::vector<std::string>{"python3",
-                                       std::string(SMARTHOST_E2E_SOURCE_DIR) +
-                                           "/tests/e2e/webhook_receiver.py",
-                                       std::to_string(port), secret, out_.string(),
-                                       std::to_string(status)},
+              std::vector<std::string>{
+                  "python3",
+                  std::string(SMARTHOST_E2E_SOURCE_DIR) + "/tests/e2e/webhook_receiver.py",
+                  std::to_string(port), secret, out_.string(), std::to_string(status)},
               out_.string() + ".log")) {
         EXPECT_TRUE(wait_for_port("the webhook receiver", "127.0.0.1", port, 10s));
     }
@@ -99,7 +98,8 @@ class Webhooks : public ::testing::Test {
     }
 
     void TearDown() override {
-        if (HasFailure() && server_) std::cerr << "---- smarthost log ----\n" << server_->log() << '\n';
+        if (HasFailure() && server_)
+            std::cerr << "---- smarthost log ----\n" << server_->log() << '\n';
     }
 
     HttpResult api(const std::string& method, const std::string& path,
@@ -110,9 +110,10 @@ class Webhooks : public ::testing::Test {
     // Creates an endpoint of the account for `kinds` at 127.0.0.1:port; returns id, secret.
     std::pair<std::int64_t, std::string> add_endpoint(std::int64_t account, std::uint16_t port,
                                                       const std::string& kinds) {
-        const auto created = api("POST", "/api/v1/accounts/" + std::to_string(account) + "/webhooks",
-                                 R"({"url":"http://127.0.0.1:)" + std::to_string(port) +
-                                     R"(/hook","event_types":)" + kinds + "}");
+        const auto created =
+            api("POST", "/api/v1/accounts/" + std::to_string(account) + "/webhooks",
+                R"({"url":"http://127.0.0.1:)" + std::to_string(port) + R"(/hook","event_types":)" +
+                    kinds + "}");
         EXPECT_EQ(created.status, 201) << created.text;
         return {created.body.at("id").to_number<std::int64_t>(),
                 std::string(created.body.at("secret").as_string())};
@@ -120,8 +121,9 @@ class Webhooks : public ::testing::Test {
 
     // Sends one message from the account's domain to `to`; returns its queue id.
     std::string send(const std::string& to) {
-        const auto sent = swaks({"--server", "127.0.0.1:" + std::to_string(server_->port("submission")),
-                                 "--from", "news@shop.example", "--to", to});
+        const auto sent =
+            swaks({"--server", "127.0.0.1:" + std::to_string(server_->port("submission")), "--from",
+                   "news@shop.example", "--to", to});
         EXPECT_EQ(sent.exit_code, 0) << sent.output;
         return queued_id(sent.output);
     }
@@ -154,8 +156,8 @@ TEST_F(Webhooks, ReceiverGetsSignedMessageDeliveredForMailSent) {
     Receiver receiver(port, secret, dir_.path() / "received.jsonl");
     const auto id = send("buyer@example.org");
     ASSERT_FALSE(id.empty());
-    ASSERT_TRUE(wait_until("the receiver got an event", [&] { return !receiver.received().empty(); },
-                           30s));
+    ASSERT_TRUE(wait_until(
+        "the receiver got an event", [&] { return !receiver.received().empty(); }, 30s));
     const auto got = receiver.received();
     ASSERT_EQ(got.size(), 1u);
     EXPECT_TRUE(got[0].valid);
@@ -191,15 +193,19 @@ TEST_F(Webhooks, AReceiverDownForAWhileGetsEverythingInOrderOnceBack) {
     const auto port = free_port();
     const auto [endpoint, secret] = add_endpoint(
         account_id_, port, R"(["message.delivered","account.suspended","account.resumed"])");
-    const std::vector<std::string> recipients = {"a@example.org", "b@example.org",
-                                                 "c@example.org"};
+    const std::vector<std::string> recipients = {"a@example.org", "b@example.org", "c@example.org"};
     for (const auto& to : recipients) {
         send(to);
-        ASSERT_TRUE(wait_until(to + " delivered", [&] {
-            return !db_.exec("SELECT 1 FROM recipients WHERE address = $1 AND state = 'delivered'",
-                             to)
-                        .empty();
-        }, 30s));
+        ASSERT_TRUE(wait_until(
+            to + " delivered",
+            [&] {
+                return !db_.exec(
+                               "SELECT 1 FROM recipients WHERE address = $1 AND state = "
+                               "'delivered'",
+                               to)
+                            .empty();
+            },
+            30s));
     }
     const auto path = "/api/v1/accounts/" + std::to_string(account_id_);
     EXPECT_EQ(api("POST", path + "/suspend", R"({"reason":"abuse report"})").status, 200);
@@ -208,17 +214,20 @@ TEST_F(Webhooks, AReceiverDownForAWhileGetsEverythingInOrderOnceBack) {
     EXPECT_EQ(scalar("SELECT count(*) FROM webhook_events"), "5");
 
     // Down: the first event is tried again and again; nothing else is tried.
-    ASSERT_TRUE(wait_until("the first event was retried", [&] {
-        return scalar("SELECT (max(attempts) >= 2)::text FROM webhook_deliveries") == "true";
-    }, 20s));
+    ASSERT_TRUE(wait_until(
+        "the first event was retried",
+        [&] {
+            return scalar("SELECT (max(attempts) >= 2)::text FROM webhook_deliveries") == "true";
+        },
+        20s));
     EXPECT_EQ(scalar("SELECT count(*) FROM webhook_deliveries WHERE attempts > 0"), "1");
     const auto failing = api("GET", "/api/v1/webhooks/" + std::to_string(endpoint));
     EXPECT_GE(failing.body.at("health").at("consecutive_failures").to_number<int>(), 1);
     EXPECT_FALSE(failing.body.at("health").at("last_failure_reason").is_null());
 
     Receiver receiver(port, secret, dir_.path() / "received.jsonl");
-    ASSERT_TRUE(wait_until("five events received", [&] { return receiver.received().size() >= 5; },
-                           40s));
+    ASSERT_TRUE(wait_until(
+        "five events received", [&] { return receiver.received().size() >= 5; }, 40s));
     ASSERT_TRUE(wait_until("every delivery delivered", [&] {
         return scalar("SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'") == "5";
     }));
@@ -252,10 +261,13 @@ TEST_F(Webhooks, FailedDeliveriesAreReplayedThroughTheApi) {
     const auto path = "/api/v1/accounts/" + std::to_string(account_id_);
     ASSERT_EQ(api("POST", path + "/suspend").status, 200);
     const auto base = "/api/v1/webhooks/" + std::to_string(endpoint);
-    ASSERT_TRUE(wait_until("the delivery failed for good", [&] {
-        const auto failed = api("GET", base + "/deliveries?state=failed");
-        return failed.status == 200 && failed.body.at("items").as_array().size() == 1;
-    }, 40s));
+    ASSERT_TRUE(wait_until(
+        "the delivery failed for good",
+        [&] {
+            const auto failed = api("GET", base + "/deliveries?state=failed");
+            return failed.status == 200 && failed.body.at("items").as_array().size() == 1;
+        },
+        40s));
     EXPECT_EQ(broken->received().size(), 6u);  // max_attempts
     EXPECT_EQ(scalar("SELECT last_status || ' ' || attempts FROM webhook_deliveries"), "503 6");
     broken->stop();
@@ -264,8 +276,8 @@ TEST_F(Webhooks, FailedDeliveriesAreReplayedThroughTheApi) {
     const auto replayed = api("POST", base + "/replay");
     ASSERT_EQ(replayed.status, 200) << replayed.text;
     EXPECT_EQ(replayed.body.at("replayed").to_number<int>(), 1);
-    ASSERT_TRUE(wait_until("the replayed event arrived", [&] { return !fixed.received().empty(); },
-                           20s));
+    ASSERT_TRUE(wait_until(
+        "the replayed event arrived", [&] { return !fixed.received().empty(); }, 20s));
     EXPECT_TRUE(fixed.received().at(0).valid);
     EXPECT_EQ(type_of(fixed.received().at(0)), "account.suspended");
     EXPECT_EQ(fixed.received().at(0).id, broken->received().at(0).id);  // same event id
@@ -282,12 +294,15 @@ TEST_F(Webhooks, LoopbackReceiversAreRefusedUnlessAllowed) {
     Receiver receiver(port, secret, dir_.path() / "received.jsonl");
     ASSERT_EQ(api("POST", "/api/v1/accounts/" + std::to_string(account_id_) + "/suspend").status,
               200);
-    ASSERT_TRUE(wait_until("the attempt was refused", [&] {
-        return scalar("SELECT count(*) FROM webhook_deliveries WHERE attempts > 0 AND "
-                      "last_error LIKE '127.0.0.1 is a loopback address%'") == "1";
-    }, 20s));
-    EXPECT_EQ(scalar("SELECT coalesce(last_status::text, 'none') FROM webhook_deliveries"),
-              "none");
+    ASSERT_TRUE(wait_until(
+        "the attempt was refused",
+        [&] {
+            return scalar(
+                       "SELECT count(*) FROM webhook_deliveries WHERE attempts > 0 AND "
+                       "last_error LIKE '127.0.0.1 is a loopback address%'") == "1";
+        },
+        20s));
+    EXPECT_EQ(scalar("SELECT coalesce(last_status::text, 'none') FROM webhook_deliveries"), "none");
     EXPECT_TRUE(receiver.received().empty());
 }
 
@@ -305,16 +320,22 @@ TEST_F(Webhooks, RedirectsAreNotFollowedAndSilentReceiversTimeOut) {
     Receiver hang(silent_port, silent_secret, dir_.path() / "silent.jsonl", 0);
     ASSERT_EQ(api("POST", "/api/v1/accounts/" + std::to_string(account_id_) + "/suspend").status,
               200);
-    ASSERT_TRUE(wait_until("both were tried and failed", [&] {
-        return scalar("SELECT count(*) FROM webhook_deliveries WHERE attempts > 0 AND "
-                      "state = 'pending' AND last_error IS NOT NULL") == "2";
-    }, 20s));
+    ASSERT_TRUE(wait_until(
+        "both were tried and failed",
+        [&] {
+            return scalar(
+                       "SELECT count(*) FROM webhook_deliveries WHERE attempts > 0 AND "
+                       "state = 'pending' AND last_error IS NOT NULL") == "2";
+        },
+        20s));
     EXPECT_EQ(scalar("SELECT last_status || ' ' || last_error FROM webhook_deliveries "
-                     "WHERE endpoint_id = " + std::to_string(redirecting)),
+                     "WHERE endpoint_id = " +
+                     std::to_string(redirecting)),
               "307 answered 307");
     EXPECT_EQ(scalar("SELECT coalesce(last_status::text, 'none') || ' ' || "
                      "(last_error LIKE 'reading the answer%') FROM webhook_deliveries "
-                     "WHERE endpoint_id = " + std::to_string(silent)),
+                     "WHERE endpoint_id = " +
+                     std::to_string(silent)),
               "none true");
 }
 
@@ -340,10 +361,10 @@ TEST_F(Webhooks, BadEndpointsAreRefusedByFieldAndCountIsCapped) {
                   .status,
               404);
     for (int i = 0; i < 10; ++i)
-        EXPECT_EQ(api("POST", base,
-                      R"({"url":"https://example.com/","event_types":["message.bounced"]})")
-                      .status,
-                  201);
+        EXPECT_EQ(
+            api("POST", base, R"({"url":"https://example.com/","event_types":["message.bounced"]})")
+                .status,
+            201);
     const auto eleventh =
         api("POST", base, R"({"url":"https://example.com/","event_types":["message.bounced"]})");
     EXPECT_EQ(eleventh.status, 409) << eleventh.text;

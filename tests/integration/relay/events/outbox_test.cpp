@@ -66,8 +66,8 @@ class OutboxTest : public ::testing::Test {
         result.message = &claimed;
         result.recipient = &claimed.recipients.at(0);
         result.verdict = verdict;
-        result.reply = smtp::Reply{std::stoi(reply.substr(0, 3)), reply.substr(4, 5),
-                                   {reply.substr(10)}};
+        result.reply =
+            smtp::Reply{std::stoi(reply.substr(0, 3)), reply.substr(4, 5), {reply.substr(10)}};
         result.remote = true;
         result.stage = queue::Stage::rcpt;
         result.peer = queue::Peer{"mx.example.org", "198.51.100.7", "TLSv1.3"};
@@ -113,8 +113,8 @@ TEST_F(OutboxTest, WithoutEndpointsADeliveryOutcomeWritesNoEvent) {
 TEST_F(OutboxTest, DeliveryOutcomeWritesItsEventForEachEndpointThatWantsIt) {
     const auto own = add_endpoint(account_id, "{message.delivered,message.bounced}");
     const auto global = add_endpoint(std::nullopt, "{message.delivered}");
-    add_endpoint(account_id, "{message.deferred}");                // another kind
-    add_endpoint(account_id, "{message.delivered}", false);         // disabled
+    add_endpoint(account_id, "{message.deferred}");                   // another kind
+    add_endpoint(account_id, "{message.delivered}", false);           // disabled
     add_endpoint(db.create_account("other"), "{message.delivered}");  // another account
 
     deliver("a@example.org", queue::Verdict::delivered, "250 2.0.0 queued as X");
@@ -149,9 +149,9 @@ TEST_F(OutboxTest, DeliveryOutcomeWritesItsEventForEachEndpointThatWantsIt) {
 TEST_F(OutboxTest, AnEventRollsBackWithTheChangeThatCausedIt) {
     add_endpoint(account_id, "{account.suspended}");
     std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{
-        outbox_statement("SELECT 'account.suspended', $1::bigint, '{}'::jsonb"),
-        pg::params_of(account_id)});
+    statements.push_back(
+        pg::Statement{outbox_statement("SELECT 'account.suspended', $1::bigint, '{}'::jsonb"),
+                      pg::params_of(account_id)});
     statements.push_back(pg::Statement{"SELECT 1 / 0", {}});
     auto written = test::run_awaitable(io, pool.transaction(std::move(statements)));
     EXPECT_FALSE(written);
@@ -200,11 +200,11 @@ TEST_F(OutboxTest, AnAccountsEventsGoOneAtATimeInOrder) {
 
     // A failure to be retried keeps the head: the next event still waits, even once due.
     ASSERT_TRUE(record("s", claimed[0], false, 1s));
-    db.exec("UPDATE webhook_deliveries SET next_attempt_at = now() - interval '1 second' "
-            "WHERE event_seq > (SELECT min(event_seq) FROM webhook_deliveries)");
+    db.exec(
+        "UPDATE webhook_deliveries SET next_attempt_at = now() - interval '1 second' "
+        "WHERE event_seq > (SELECT min(event_seq) FROM webhook_deliveries)");
     EXPECT_TRUE(claim("t").empty());
-    db.exec("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1",
-            claimed[0].id);
+    db.exec("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1", claimed[0].id);
     auto again = claim("t");
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].id, claimed[0].id);
@@ -253,9 +253,10 @@ TEST_F(OutboxTest, PurgeRemovesOldFinishedDeliveriesAndTheirEvents) {
     add_endpoint(account_id, "{account.suspended}");
     write_event(account_id, "account.suspended", 1);
     write_event(account_id, "account.suspended", 2);
-    db.exec("UPDATE webhook_deliveries SET state = 'delivered', "
-            "updated_at = now() - interval '2 days' WHERE event_seq = "
-            "(SELECT min(event_seq) FROM webhook_deliveries)");
+    db.exec(
+        "UPDATE webhook_deliveries SET state = 'delivered', "
+        "updated_at = now() - interval '2 days' WHERE event_seq = "
+        "(SELECT min(event_seq) FROM webhook_deliveries)");
     db.exec("UPDATE webhook_events SET created_at = now() - interval '2 days'");
     auto purged = test::run_awaitable(io, deliveries.purge(86400s, 86400s));
     ASSERT_TRUE(purged);
