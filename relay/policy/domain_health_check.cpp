@@ -15,6 +15,7 @@
 #include "core/pg/pool.hpp"
 #include "core/spawn.hpp"
 #include "relay/dns/resolver.hpp"
+#include "relay/events/outbox.hpp"
 #include "relay/policy/public_suffixes.hpp"
 
 namespace smarthost::policy {
@@ -53,12 +54,37 @@ SELECT selector, algorithm, public_key, state FROM dkim_keys
  WHERE sender_domain_id = $1 AND state <> 'retired'
  ORDER BY selector, algorithm)sql";
 
-// Nothing for a domain deleted meanwhile.
-constexpr const char* k_store = R"sql(
-INSERT INTO sender_domain_health (sender_domain_id, health, checked_at)
-SELECT id, $2::jsonb, to_timestamp($3::float8 / 1000) FROM sender_domains WHERE id = $1
-ON CONFLICT (sender_domain_id)
-DO UPDATE SET health = EXCLUDED.health, checked_at = EXCLUDED.checked_at)sql";
+// Nothing for a domain deleted meanwhile. When the verdict — whether mail passes DMARC,
+// and the set of problem codes — differs from the one stored before (not on the first
+// check), a domain.health_changed webhook event is written with it (outbox.hpp).
+const std::string k_store = R"sql(
+WITH previous AS (
+    SELECT health FROM sender_domain_health WHERE sender_domain_id = $1
+), stored AS (
+    INSERT INTO sender_domain_health (sender_domain_id, health, checked_at)
+    SELECT id, $2::jsonb, to_timestamp($3::float8 / 1000) FROM sender_domains WHERE id = $1
+    ON CONFLICT (sender_domain_id)
+    DO UPDATE SET health = EXCLUDED.health, checked_at = EXCLUDED.checked_at
+    RETURNING sender_domain_id, health
+), verdicts AS (
+    SELECT d.account_id, d.id, d.domain,
+           s.health->'dmarc_pass' AS dmarc_pass, p.health->'dmarc_pass' AS previous_dmarc_pass,
+           (SELECT coalesce(jsonb_agg(DISTINCT f->>'code'), '[]')
+              FROM jsonb_array_elements(s.health->'findings') AS f) AS problems,
+           (SELECT coalesce(jsonb_agg(DISTINCT f->>'code'), '[]')
+              FROM jsonb_array_elements(p.health->'findings') AS f) AS previous_problems
+    FROM stored s JOIN sender_domains d ON d.id = s.sender_domain_id
+    JOIN previous p ON p.health IS NOT NULL
+), )sql" + events::outbox_ctes("webhook", R"sql(
+    SELECT 'domain.health_changed', v.account_id,
+           jsonb_build_object('domain_id', v.id, 'domain', v.domain,
+                              'dmarc_pass', v.dmarc_pass,
+                              'previous_dmarc_pass', v.previous_dmarc_pass,
+                              'problems', v.problems, 'previous_problems', v.previous_problems)
+    FROM verdicts v
+    WHERE v.dmarc_pass IS DISTINCT FROM v.previous_dmarc_pass
+       OR v.problems <> v.previous_problems)sql") +
+                            " SELECT count(*) FROM stored";
 
 // Domains with each code, once per domain however many keys share a problem.
 constexpr const char* k_problem_counts = R"sql(

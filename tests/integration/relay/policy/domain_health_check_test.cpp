@@ -257,5 +257,38 @@ TEST_F(DomainHealthCheckTest, PeriodicRoundChecksEachDueDomainOnceAndSetsTheGaug
     EXPECT_EQ(gauges.Add({{"code", "dkim_record_mismatch"}}).Value(), 0.0);
 }
 
+// A webhook endpoint of the account that wants domain.health_changed gets an event when
+// the verdict changes, in the statement that stores it; not on the first check, nor when
+// a check finds what the previous one found.
+TEST_F(DomainHealthCheckTest, AChangedVerdictWritesADomainHealthChangedEvent) {
+    db_.exec(
+        "INSERT INTO webhook_endpoints (account_id, url, event_types, secret) "
+        "VALUES ($1, 'https://panel.example/hook', '{domain.health_changed}', 'whsec_AAAA')",
+        account_);
+    add_key(domain_, "sh2026q4", k_key);
+    serve_dns(healthy_records());
+    check(domain_);
+    check(domain_);
+    const auto count = [&] { return *db_.exec("SELECT count(*) FROM webhook_events").at(0)[0]; };
+    EXPECT_EQ(count(), "0");
+
+    serve_dns(with(healthy_records(), "_dmarc.shop.test", std::nullopt));
+    check(domain_);
+    ASSERT_EQ(count(), "1");
+    const auto rows = db_.exec(
+        "SELECT kind, (payload->'account'->>'id')::bigint, payload->'data'->>'domain', "
+        "payload->'data'->'problems' ? 'dmarc_missing', "
+        "payload->'data'->'previous_problems' = '[]'::jsonb, "
+        "(SELECT count(*) FROM webhook_deliveries) FROM webhook_events");
+    EXPECT_EQ(rows.at(0)[0], "domain.health_changed");
+    EXPECT_EQ(rows.at(0)[1], std::to_string(account_));
+    EXPECT_EQ(rows.at(0)[2], "shop.test");
+    EXPECT_EQ(rows.at(0)[3], "t");
+    EXPECT_EQ(rows.at(0)[4], "t");
+    EXPECT_EQ(rows.at(0)[5], "1");
+    check(domain_);
+    EXPECT_EQ(count(), "1");
+}
+
 }  // namespace
 }  // namespace smarthost::policy
