@@ -6,6 +6,7 @@
 
 #include "core/metrics/metrics.hpp"
 #include "core/pg/pool.hpp"
+#include "relay/events/outbox.hpp"
 
 namespace smarthost::policy {
 namespace {
@@ -25,7 +26,18 @@ SELECT kind, key, ceil(extract(epoch FROM locked_until - now()) * 1000)::bigint
 // window, and lock each key that reached its own threshold (0: that key is not counted).
 // A lock consumes the key's failures, so that after the cool-down the key starts from
 // zero rather than being locked again by its first mistake.
-constexpr const char* k_record_failure = R"sql(
+// A lock on a username (from one network, or flagged from everywhere) is told to the
+// account's webhook endpoints that want auth.locked, in the same statement (outbox.hpp);
+// a network lock belongs to no account.
+constexpr const char* k_auth_locked_source = R"sql(
+SELECT 'auth.locked', c.account_id,
+       jsonb_build_object('kind', l.kind, 'username', $3::text,
+                          'client_network', CASE WHEN l.kind = 'username_network' THEN $1::text END,
+                          'failures', l.failures, 'locked_until', l.locked_until)
+FROM locked l JOIN credentials c ON c.username = $3::text
+WHERE l.kind IN ('username_network', 'username'))sql";
+
+const std::string k_record_failure = R"sql(
 WITH attempt (kind, key, threshold) AS (
     VALUES ('network', $1::text, $4::bigint), ('username_network', $2::text, $5::bigint),
            ('username', $3::text, $6::bigint)),
@@ -48,8 +60,9 @@ locked AS (
     ON CONFLICT (kind, key) DO UPDATE
        SET locked_at = now(), locked_until = EXCLUDED.locked_until,
            failures = EXCLUDED.failures
-    RETURNING kind, key)
-SELECT kind, key FROM locked)sql";
+    RETURNING kind, key, failures, locked_until),
+)sql" + events::outbox_ctes("webhook", k_auth_locked_source) +
+                                     "\nSELECT kind, key FROM locked";
 
 constexpr const char* k_prune_failures =
     "DELETE FROM auth_failures WHERE failed_at < now() - make_interval(secs => $1)";

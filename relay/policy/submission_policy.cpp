@@ -1,5 +1,7 @@
 #include "relay/policy/submission_policy.hpp"
 
+#include <boost/asio/this_coro.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -145,7 +147,13 @@ boost::asio::awaitable<std::optional<smtp::PolicyVerdict>> SubmissionPolicy::tak
                                               smtp::Refusal::unavailable);
     }
     if (!*taken) co_return std::nullopt;
-    co_return limit_refusal(policy, **taken);
+    const LimitExceeded& exceeded = **taken;
+    // Webhooks hear of the account's own limits (docs/webhooks.md), never waited for.
+    if (exceeded.scope.empty())
+        limit_events_.reached(co_await boost::asio::this_coro::executor, policy.account_id,
+                              std::string(name_of(exceeded.limit)), exceeded.value,
+                              exceeded.resets_at);
+    co_return limit_refusal(policy, exceeded);
 }
 
 boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge_sub_user(

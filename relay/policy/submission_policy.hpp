@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "relay/policy/account_policies.hpp"
+#include "relay/policy/limit_events.hpp"
 #include "relay/policy/rate_limiter.hpp"
 #include "relay/policy/sender_authorization.hpp"
 #include "relay/smtp/session_machine.hpp"
@@ -59,7 +60,8 @@ class SubmissionPolicy {
         : pool_(pool),
           settings_(settings),
           accounts_(pool, settings.account_cache_ttl),
-          limiter_(pool, settings.rate_limiter) {}
+          limiter_(pool, settings.rate_limiter),
+          limit_events_(pool) {}
 
     // SIGHUP: later checks use these settings (checks under way finish with the old).
     void reconfigure(const Settings& settings) {
@@ -111,6 +113,7 @@ class SubmissionPolicy {
     Settings settings_;
     AccountPolicies accounts_;
     RateLimiter limiter_;
+    LimitEvents limit_events_;  // limit.reached webhook events, never waited for
 };
 
 }  // namespace smarthost::policy

@@ -77,6 +77,10 @@ class Webhooks : public ::testing::Test {
         ServerOptions options;
         options.roles = "smtp,delivery,admin";
         options.listeners = {{"submission", "none"}};
+        options.allow_auth_without_tls = true;
+        // Two wrong passwords lock a username from a network; the network itself later.
+        options.auth_toml =
+            "max_failures = 2\nmax_network_failures = 50\nusername_alert_failures = 0\n";
         options.extra_toml =
             "[admin]\naddress = \"127.0.0.1:" + std::to_string(admin_port_) +
             "\"\n[delivery]\npoll_seconds = 1\n[delivery.upstream]\nhost = \"127.0.0.1\"\n"
@@ -369,6 +373,54 @@ TEST_F(Webhooks, BadEndpointsAreRefusedByFieldAndCountIsCapped) {
         api("POST", base, R"({"url":"https://example.com/","event_types":["message.bounced"]})");
     EXPECT_EQ(eleventh.status, 409) << eleventh.text;
     EXPECT_EQ(scalar("SELECT count(*) FROM webhook_endpoints"), "10");
+}
+
+// limit.reached is told once per account, limit and window however often the limit
+// refuses; auth.locked when a customer's username is locked out from a network. Neither
+// makes the SMTP reply wait (the refusals come as they always do).
+TEST_F(Webhooks, LimitReachedAndAuthLockedAreTold) {
+    start();
+    const auto port = free_port();
+    const auto [endpoint, secret] =
+        add_endpoint(account_id_, port, R"(["limit.reached","auth.locked"])");
+    Receiver receiver(port, secret, dir_.path() / "received.jsonl");
+    db_.exec("UPDATE accounts SET messages_per_hour = 1 WHERE id = $1", account_id_);
+    const auto submission = "127.0.0.1:" + std::to_string(server_->port("submission"));
+    EXPECT_FALSE(send("a@example.org").empty());
+    for (const char* to : {"b@example.org", "c@example.org"}) {
+        const auto refused =
+            swaks({"--server", submission, "--from", "news@shop.example", "--to", to});
+        EXPECT_NE(refused.output.find("451 4.7.1"), std::string::npos) << refused.output;
+    }
+    const auto count_of = [&](const std::string& kind) {
+        return scalar("SELECT count(*) FROM webhook_events WHERE kind = '" + kind + "'");
+    };
+    ASSERT_TRUE(
+        wait_until("limit.reached written", [&] { return count_of("limit.reached") == "1"; }));
+
+    const auto credential =
+        api("POST", "/api/v1/accounts/" + std::to_string(account_id_) + "/credentials",
+            R"({"username":"app@shop.example"})");
+    ASSERT_EQ(credential.status, 201) << credential.text;
+    for (int i = 0; i < 2; ++i) {
+        RawSmtpClient client(server_->port("submission"), "127.0.0.5");
+        ASSERT_EQ(reply_code(client.reply()), 220);
+        ASSERT_EQ(reply_code(client.command("EHLO x")), 250);
+        EXPECT_TRUE(starts_with(client.command(auth_plain("app@shop.example", "wrong")), "535"));
+    }
+    ASSERT_TRUE(wait_until(
+        "both events received", [&] { return receiver.received().size() >= 2; }, 20s));
+    const auto got = receiver.received();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_TRUE(got[0].valid && got[1].valid);
+    EXPECT_EQ(type_of(got[0]), "limit.reached");
+    EXPECT_EQ(got[0].event.at("data").at("limit").as_string(), "messages_per_hour");
+    EXPECT_EQ(got[0].event.at("data").at("value").to_number<int>(), 1);
+    EXPECT_EQ(type_of(got[1]), "auth.locked");
+    EXPECT_EQ(got[1].event.at("data").at("kind").as_string(), "username_network");
+    EXPECT_EQ(got[1].event.at("data").at("username").as_string(), "app@shop.example");
+    EXPECT_EQ(got[1].event.at("data").at("client_network").as_string(), "127.0.0.5");
+    EXPECT_EQ(count_of("limit.reached"), "1");
 }
 
 }  // namespace

@@ -58,7 +58,11 @@ TEST(Metrics, TheCatalogueListsEveryFamilyOnceWithItsType) {
     EXPECT_TRUE(names.contains("smarthost_scan_failures_total"));
     EXPECT_TRUE(names.contains("smarthost_scans_skipped_total"));
     EXPECT_TRUE(names.contains("smarthost_scan_duration_seconds"));
-    EXPECT_EQ(names.size(), 44u);
+    EXPECT_TRUE(names.contains("smarthost_webhook_deliveries_total"));
+    EXPECT_TRUE(names.contains("smarthost_webhook_deliveries_pending"));
+    EXPECT_TRUE(names.contains("smarthost_webhook_oldest_pending_age_seconds"));
+    EXPECT_TRUE(names.contains("smarthost_webhook_endpoints_failing"));
+    EXPECT_EQ(names.size(), 48u);
 }
 
 TEST(Metrics, LabelledIncrementsShowAsSeriesOfTheirLabels) {
