@@ -348,13 +348,14 @@ TEST_F(Delivery, NewMailIsPickedUpWithinASecondWithoutPolling) {
                DnsRecord::address("mx1.dest.test", "127.0.0.3")});
     ScriptableSmtpServer mx(SmtpServerScript{}, "127.0.0.3", mx_port_);
     start_relay({}, "smtp,delivery", 600);
-    // Wait for the relay's LISTEN connection, so only a notification can wake it.
+    // Wait for the relay's LISTEN connections (the queue's and the webhook sender's), so
+    // only a notification can wake it.
     ASSERT_TRUE(wait_until(
-        "the relay's LISTEN connection",
+        "the relay's LISTEN connections",
         [&] {
             return *db_.exec(
                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                       "'smarthost-listen' AND datname = current_database()")[0][0] == "1";
+                       "'smarthost-listen' AND datname = current_database()")[0][0] == "2";
         },
         30s));
     std::this_thread::sleep_for(500ms);  // the claim at LISTEN start has found nothing
