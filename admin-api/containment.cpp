@@ -230,6 +230,34 @@ std::optional<json::object> read_filter(FieldReader& fields) {
     return canonical;
 }
 
+// What the anomaly rules tripped (relay/policy/anomaly_detector.hpp), newest last.
+asio::awaitable<Response> list_trips(RequestContext& context) {
+    const auto query = parse_query(context.request.query);
+    std::vector<FieldError> errors;
+    const auto page = read_page(query, errors);
+    std::optional<std::int64_t> account_id;
+    if (const auto text = query_value(query, "account_id")) {
+        account_id = parse_id(*text);
+        if (!account_id) errors.push_back({"account_id", "must be a positive integer"});
+    }
+    const auto rule = query_value(query, "rule");
+    if (rule && *rule != "volume" && *rule != "remote_rejections" && *rule != "spam_blocks" &&
+        *rule != "login_networks" && *rule != "suspicious_logins")
+        errors.push_back({"rule",
+                          "must be volume, remote_rejections, spam_blocks, login_networks or "
+                          "suspicious_logins"});
+    if (!errors.empty()) co_return problem::validation(std::move(errors));
+    auto rows = co_await context.pool.query(
+        "SELECT json_build_object('id', t.id, 'rule', t.rule, 'account_id', t.account_id, "
+        "'credential_id', t.credential_id, 'action', t.action, 'evidence', t.evidence, "
+        "'created_at', t.created_at), t.id FROM rule_trips t "
+        "WHERE ($1::bigint IS NULL OR t.account_id = $1) AND ($2::text IS NULL OR t.rule = $2) "
+        "AND ($3::bigint IS NULL OR t.id > $3) ORDER BY t.id LIMIT $4",
+        account_id, rule, page.cursor, page.limit + 1);
+    if (!rows) co_return problem::from_database(rows.error());
+    co_return page_response(*rows, page.limit);
+}
+
 struct QueueActionRoutes {
     WorkOnQueueJob work_on;
 
@@ -306,6 +334,7 @@ void add_containment_routes(Router& router, WorkOnQueueJob work_on) {
     router.add("GET", "/api/v1/holds/{id}", show_hold);
     router.add("POST", "/api/v1/accounts/{id}/holds", place_hold);
     router.add("POST", "/api/v1/holds/{id}/release", release_hold);
+    router.add("GET", "/api/v1/abuse/trips", list_trips);
 
     auto routes = std::make_shared<QueueActionRoutes>(QueueActionRoutes{std::move(work_on)});
     auto bind = [routes](asio::awaitable<Response> (QueueActionRoutes::*handler)(RequestContext&)) {

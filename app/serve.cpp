@@ -44,6 +44,7 @@
 #include "relay/policy/outbound_reputation.hpp"
 #include "relay/policy/rejection_log.hpp"
 #include "relay/policy/submission_policy.hpp"
+#include "relay/policy/anomaly_detector.hpp"
 #include "relay/queue/group_commit.hpp"
 #include "relay/queue/queue_jobs.hpp"
 
@@ -286,6 +287,15 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         domain_health->start();
     }
 
+    // Anomaly rules (docs/abuse.md) run in the delivery role of every replica: each trip is
+    // decided under an advisory lock, so replicas agree.
+    std::unique_ptr<policy::AnomalyDetector> anomaly_detector;
+    if (delivery_role && config.abuse.enabled) {
+        anomaly_detector =
+            std::make_unique<policy::AnomalyDetector>(io.get_executor(), pool, config.abuse);
+        anomaly_detector->start();
+    }
+
     // Outbound reputation: the address deliveries leave from, in the DNSBL zones. Started
     // without zones too (it then checks nothing), so that zones SIGHUP adds are checked.
     std::unique_ptr<policy::OutboundReputation> reputation;
@@ -460,6 +470,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         if (domain_health) domain_health->stop();
         if (reputation) reputation->stop();
         if (queue_jobs) queue_jobs->stop();
+        if (anomaly_detector) anomaly_detector->stop();
         reload.cancel();
         grace_ends = Clock::now() + grace;
         deliveries_grace_ends = Clock::now() + config.delivery.shutdown_grace;

@@ -189,6 +189,7 @@ Config load_config(const std::filesystem::path& file) {
         config_file::read_scanning(*t, file, config.scanning);
     if (const auto* t = subtable(top, "webhooks"))
         config_file::read_webhooks(*t, file, config.webhooks);
+    if (const auto* t = subtable(top, "abuse")) config_file::read_abuse(*t, file, config.abuse);
 
     if (const auto* t = subtable(top, "limits")) {
         Section s(*t, "limits", file);

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/abuse_config.hpp"
+
 namespace smarthost {
 
 class ConfigError : public std::runtime_error {
@@ -339,6 +341,7 @@ struct Config {
     DkimSettings dkim;
     ScanningConfig scanning;
     WebhooksConfig webhooks;
+    AbuseConfig abuse;
 
     std::string log_level = "info";
     std::string log_format = "text";  // "text" or "json" (core/log.hpp)

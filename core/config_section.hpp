@@ -156,6 +156,7 @@ void read_policy(const toml::table& table, const std::filesystem::path& file, Po
 
 // [dkim] (config_dkim.cpp); the key-encryption key is checked after the environment.
 void read_dkim(const toml::table& table, const std::filesystem::path& file, DkimSettings& d);
+void read_abuse(const toml::table& table, const std::filesystem::path& file, AbuseConfig& a);
 void check_key_encryption_key(const DkimSettings& d, const std::filesystem::path& file);
 
 // [scanning] (config_scanning.cpp).

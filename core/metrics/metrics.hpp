@@ -93,6 +93,10 @@ class Metrics {
     // The queue in PostgreSQL (all replicas), refreshed when scraped.
     Family<Gauge>& queue_recipients;  // {state}
     Gauge& queue_oldest_age;          // seconds
+    Family<Gauge>& holds_active;      // {scope}: account, credential (docs/abuse.md)
+
+    // Anomaly rules (relay/policy/anomaly_detector.hpp).
+    Family<Counter>& abuse_rule_trips;  // {rule, action}
 
     // Webhooks (docs/webhooks.md).
     Family<Counter>& webhook_deliveries;  // {result}: delivered, retried, failed

@@ -23,7 +23,9 @@ SELECT (SELECT count(*) FROM recipients WHERE state = 'queued'),
        (SELECT count(*) FROM recipients WHERE state = 'held'),
        (SELECT coalesce(extract(epoch FROM now() - min(m.received_at)), 0)::float8
         FROM recipients r JOIN messages m ON m.id = r.message_id
-        WHERE r.state IN ('queued', 'deferred', 'in_flight')))sql";
+        WHERE r.state IN ('queued', 'deferred', 'in_flight')),
+       (SELECT count(*) FROM holds WHERE released_at IS NULL AND credential_id IS NULL),
+       (SELECT count(*) FROM holds WHERE released_at IS NULL AND credential_id IS NOT NULL))sql";
 
 // Webhook outbox: pending deliveries (the claim's partial index), the oldest, and the
 // endpoints failing now.
@@ -53,6 +55,9 @@ boost::asio::awaitable<void> refresh_queue_gauges(pg::Pool& pool, Metrics& metri
         metrics.queue_recipients.Add({{"state", states[i]}})
             .Set(static_cast<double>(rows->get_int(0, i)));
     metrics.queue_oldest_age.Set(std::stod(std::string(rows->get(0, 4))));
+    metrics.holds_active.Add({{"scope", "account"}}).Set(static_cast<double>(rows->get_int(0, 5)));
+    metrics.holds_active.Add({{"scope", "credential"}})
+        .Set(static_cast<double>(rows->get_int(0, 6)));
     auto webhooks = co_await pool.query(k_webhook_counts);
     if (!webhooks) co_return;
     metrics.webhook_pending.Set(static_cast<double>(webhooks->get_int(0, 0)));

@@ -1,0 +1,202 @@
+#include "relay/policy/anomaly_detector.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <string>
+#include <vector>
+
+#include "core/metrics/metrics.hpp"
+#include "core/pg/pool.hpp"
+#include "core/spawn.hpp"
+#include "relay/policy/anomaly_rules.hpp"
+#include "relay/queue/holds.hpp"
+
+namespace smarthost::policy {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Serializes the decision about one (rule, unit) across replicas until the commit.
+constexpr const char* k_lock_unit = "SELECT pg_advisory_xact_lock(hashtext($1::text))";
+
+// $1 rule, $2 account, $3 credential or NULL, $4 action, $5 evidence, $6 window seconds.
+// A unit trips a rule once per window, not while the rule's hold on it is active (an
+// operator's release is respected for a window), and not once its account is suspended.
+constexpr const char* k_trip = R"sql(
+WITH trip AS (
+    INSERT INTO rule_trips (rule, account_id, credential_id, action, evidence)
+    SELECT $1::text, $2::bigint, $3::bigint, $4::text, $5::jsonb
+     WHERE NOT EXISTS (SELECT 1 FROM rule_trips t
+                        WHERE t.account_id = $2 AND t.rule = $1
+                          AND t.credential_id IS NOT DISTINCT FROM $3::bigint
+                          AND t.created_at > now() - $6::bigint * interval '1 second')
+       AND NOT EXISTS (SELECT 1 FROM holds h
+                        WHERE h.account_id = $2 AND h.credential_id IS NOT DISTINCT FROM $3::bigint
+                          AND h.sub_user IS NULL AND h.reason = 'rule:' || $1
+                          AND h.released_at IS NULL)
+       AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = $2 AND a.status = 'active')
+    RETURNING id
+), hold AS (
+    INSERT INTO holds (account_id, credential_id, reason, evidence, created_by)
+    SELECT $2, $3::bigint, 'rule:' || $1, $5::jsonb, 'rule:' || $1 FROM trip WHERE $4 = 'hold'
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), suspended AS (
+    UPDATE accounts a SET status = 'suspended', suspended_reason = 'anomaly rule ' || $1,
+           updated_at = now()
+      FROM trip
+     WHERE $4 = 'suspend' AND $3::bigint IS NULL AND a.id = $2 AND a.status = 'active'
+    RETURNING a.id
+), disabled AS (
+    UPDATE credentials c SET enabled = false
+      FROM trip
+     WHERE $4 = 'suspend' AND c.id = $3::bigint AND c.account_id = $2 AND c.enabled
+    RETURNING c.id
+)
+SELECT (SELECT count(*) FROM trip), (SELECT count(*) FROM hold),
+       (SELECT count(*) FROM suspended) + (SELECT count(*) FROM disabled))sql";
+
+std::vector<Observation> observations_of(const pg::Rows& rows) {
+    std::vector<Observation> observations;
+    for (std::size_t row = 0; row < rows.size(); ++row) {
+        Observation observation;
+        observation.account_id = rows.get_int(row, 0);
+        if (!rows.get_bool(row, 2) && !rows.is_null(row, 1))
+            observation.credential_id = rows.get_int(row, 1);
+        observation.observed = rows.get_int(row, 3);
+        observation.total = rows.get_int(row, 4);
+        if (!rows.is_null(row, 5)) observation.baseline = std::stod(std::string(rows.get(row, 5)));
+        observations.push_back(observation);
+    }
+    return observations;
+}
+
+pg::Param optional_id(std::optional<std::int64_t> id) {
+    return id ? pg::to_param(*id) : pg::null_param();
+}
+
+// The trip and its action, the holds that follow the account's and the credential's new
+// state, and the jobs that park their queued mail: one transaction.
+std::vector<pg::Statement> trip_statements(Rule rule, const AnomalyRule& settings,
+                                           const Observation& observation) {
+    const std::string name(rule_name(rule));
+    const std::string actor = "rule:" + name;
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{
+        k_lock_unit,
+        pg::params_of("rule_trip:" + name + ":" + std::to_string(observation.account_id) + ":" +
+                      (observation.credential_id ? std::to_string(*observation.credential_id)
+                                                 : std::string("*")))});
+    std::vector<pg::Param> params;
+    params.push_back(pg::text(name));
+    params.push_back(pg::to_param(observation.account_id));
+    params.push_back(optional_id(observation.credential_id));
+    params.push_back(pg::text(std::string(rule_action_name(settings.action))));
+    params.push_back(pg::text(evidence_json(rule, settings, observation)));
+    params.push_back(pg::to_param(static_cast<std::int64_t>(settings.window.count())));
+    statements.push_back(pg::Statement{k_trip, std::move(params)});
+    statements.push_back(pg::Statement{std::string(queue::reconcile_account_hold_sql()),
+                                       pg::params_of(observation.account_id, actor)});
+    std::vector<pg::Param> credential;
+    credential.push_back(optional_id(observation.credential_id));
+    credential.push_back(pg::text(actor));
+    statements.push_back(
+        pg::Statement{std::string(queue::reconcile_credential_hold_sql()), std::move(credential)});
+    statements.push_back(pg::Statement{std::string(queue::start_hold_jobs_sql()), {}});
+    return statements;
+}
+
+}  // namespace
+
+struct AnomalyDetector::Impl {
+    asio::any_io_executor executor;
+    pg::Pool& pool;
+    AbuseConfig config;
+    asio::steady_timer timer;
+    bool running = false;
+
+    Impl(asio::any_io_executor ex, pg::Pool& p, AbuseConfig c)
+        : executor(ex), pool(p), config(c), timer(ex) {}
+
+    asio::awaitable<Result<bool>> act(Rule rule, const AnomalyRule& settings,
+                                      const Observation& observation) {
+        auto results =
+            co_await pool.transaction(trip_statements(rule, settings, observation));
+        if (!results) co_return results.error();
+        const auto& row = results->at(1);
+        if (row.get_int(0, 0) == 0) co_return false;
+        metrics::global()
+            .abuse_rule_trips
+            .Add({{"rule", std::string(rule_name(rule))},
+                  {"action", std::string(rule_action_name(settings.action))}})
+            .Increment();
+        spdlog::warn("anomaly rule {} tripped for account {}{}: {} ({})", rule_name(rule),
+                     observation.account_id,
+                     observation.credential_id
+                         ? " credential " + std::to_string(*observation.credential_id)
+                         : std::string(),
+                     rule_action_name(settings.action),
+                     evidence_json(rule, settings, observation));
+        co_return true;
+    }
+
+    asio::awaitable<Result<std::size_t>> evaluate() {
+        std::size_t new_trips = 0;
+        for (const Rule rule : all_rules()) {
+            const AnomalyRule& settings = rule_settings(config, rule);
+            if (!settings.enabled) continue;
+            std::vector<pg::Param> params;
+            params.push_back(pg::to_param(static_cast<std::int64_t>(settings.window.count())));
+            params.push_back(pg::to_param(static_cast<std::int64_t>(settings.threshold)));
+            if (rule == Rule::volume)
+                params.push_back(pg::to_param(static_cast<std::int64_t>(config.baseline.count())));
+            auto rows = co_await pool.execute(std::string(rule_query(rule)), std::move(params));
+            if (!rows) co_return rows.error();
+            for (const auto& observation : trips(rule, settings, observations_of(*rows))) {
+                auto acted = co_await act(rule, settings, observation);
+                if (!acted) co_return acted.error();
+                if (*acted) ++new_trips;
+            }
+        }
+        co_return new_trips;
+    }
+
+    asio::awaitable<void> loop(std::shared_ptr<Impl> self) {
+        while (self->running) {
+            if (auto done = co_await self->evaluate(); !done)
+                spdlog::warn("anomaly rules: {}", done.error().message);
+            self->timer.expires_after(self->config.interval);
+            co_await self->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
+};
+
+AnomalyDetector::AnomalyDetector(asio::any_io_executor executor, pg::Pool& pool,
+                                 AbuseConfig config)
+    : impl_(std::make_shared<Impl>(executor, pool, config)) {}
+
+AnomalyDetector::~AnomalyDetector() {
+    stop();
+}
+
+asio::awaitable<Result<std::size_t>> AnomalyDetector::evaluate() {
+    auto impl = impl_;
+    co_return co_await impl->evaluate();
+}
+
+void AnomalyDetector::start() {
+    if (impl_->running) return;
+    impl_->running = true;
+    spawn_supervised(impl_->executor, "anomaly_rules", [impl = impl_] { return impl->loop(impl); });
+}
+
+void AnomalyDetector::stop() {
+    impl_->running = false;
+    impl_->timer.cancel();
+}
+
+}  // namespace smarthost::policy

@@ -1,0 +1,202 @@
+#include "relay/policy/anomaly_rules.hpp"
+
+#include <boost/json.hpp>
+#include <set>
+
+namespace smarthost::policy {
+namespace {
+
+namespace json = boost::json;
+
+// Every query starts from a time-ordered index: accepted and delivery events by
+// events_created_idx, logins by their own table; messages are joined by primary key.
+// GROUPING SETS count each account whole and per credential in one pass; GROUPING()
+// tells the whole-account row from a credential row of mail sent without a credential
+// (allow-listed networks), which is never a credential unit.
+
+// Accepted messages per unit in the window, against the unit's own count over the
+// baseline period before it, scaled to one window.
+constexpr std::string_view k_volume = R"sql(
+WITH recent AS (
+    SELECT m.account_id, m.credential_id, GROUPING(m.credential_id) = 1 AS whole_account,
+           count(*) AS observed
+      FROM events e JOIN messages m ON m.id = e.message_id
+     WHERE e.kind = 'accepted' AND e.created_at > now() - $1::bigint * interval '1 second'
+     GROUP BY GROUPING SETS ((m.account_id), (m.account_id, m.credential_id))
+    HAVING count(*) >= $2::bigint
+)
+SELECT r.account_id, r.credential_id, r.whole_account, r.observed, r.observed,
+       (SELECT count(*) FROM messages b
+         WHERE b.account_id = r.account_id
+           AND (r.whole_account OR b.credential_id = r.credential_id)
+           AND b.received_at > now() - $3::bigint * interval '1 second'
+           AND b.received_at <= now() - $1::bigint * interval '1 second')::float8
+       * $1::bigint / greatest($3::bigint - $1::bigint, 1)
+  FROM recent r
+ WHERE r.whole_account OR r.credential_id IS NOT NULL)sql";
+
+// Recipients refused as unknown (5.1.1) by remote servers, of all attempts' outcomes.
+constexpr std::string_view k_remote_rejections = R"sql(
+SELECT m.account_id, m.credential_id, GROUPING(m.credential_id) = 1,
+       count(*) FILTER (WHERE e.reply ~ '^5[0-9][0-9][ -]5\.1\.1'), count(*), NULL::float8
+  FROM events e JOIN messages m ON m.id = e.message_id
+ WHERE e.kind IN ('delivered', 'bounced', 'deferred')
+   AND e.created_at > now() - $1::bigint * interval '1 second'
+ GROUP BY GROUPING SETS ((m.account_id), (m.account_id, m.credential_id))
+HAVING count(*) FILTER (WHERE e.reply ~ '^5[0-9][0-9][ -]5\.1\.1') >= $2::bigint
+   AND (GROUPING(m.credential_id) = 1 OR m.credential_id IS NOT NULL))sql";
+
+// Deferrals and bounces for policy reasons (x.7.x: spam, reputation, rate) — how large
+// receivers say they saw abuse (Gmail 4.7.28 and 5.7.1, Microsoft 5.7.708, Yahoo TSS04).
+constexpr std::string_view k_spam_blocks = R"sql(
+SELECT m.account_id, m.credential_id, GROUPING(m.credential_id) = 1,
+       count(*) FILTER (WHERE e.reply ~ '^[45][0-9][0-9][ -][45]\.7\.[0-9]'), count(*),
+       NULL::float8
+  FROM events e JOIN messages m ON m.id = e.message_id
+ WHERE e.kind IN ('bounced', 'deferred')
+   AND e.created_at > now() - $1::bigint * interval '1 second'
+ GROUP BY GROUPING SETS ((m.account_id), (m.account_id, m.credential_id))
+HAVING count(*) FILTER (WHERE e.reply ~ '^[45][0-9][0-9][ -][45]\.7\.[0-9]') >= $2::bigint
+   AND (GROUPING(m.credential_id) = 1 OR m.credential_id IS NOT NULL))sql";
+
+// Distinct client networks (IPv4 /24, IPv6 /48) that sent mail with one credential: a
+// password shared on a botnet logs in from everywhere. Counted from accepted messages, so
+// a login that sends nothing counts for nothing.
+constexpr std::string_view k_login_networks = R"sql(
+SELECT m.account_id, m.credential_id, false,
+       count(DISTINCT network(set_masklen(m.client_ip,
+                                          CASE WHEN family(m.client_ip) = 4 THEN 24 ELSE 48 END))),
+       count(*), NULL::float8
+  FROM events e JOIN messages m ON m.id = e.message_id
+ WHERE e.kind = 'accepted' AND e.created_at > now() - $1::bigint * interval '1 second'
+   AND m.credential_id IS NOT NULL
+ GROUP BY m.account_id, m.credential_id
+HAVING count(DISTINCT network(set_masklen(m.client_ip,
+                                          CASE WHEN family(m.client_ip) = 4 THEN 24 ELSE 48 END)))
+       >= $2::bigint)sql";
+
+// Successful logins from networks listed in an auth_suspicious DNSBL zone.
+constexpr std::string_view k_suspicious_logins = R"sql(
+SELECT s.account_id, s.credential_id, false, count(*), count(*), NULL::float8
+  FROM auth_suspicious_logins s
+ WHERE s.reason = 'dnsbl' AND s.credential_id IS NOT NULL
+   AND s.logged_in_at > now() - $1::bigint * interval '1 second'
+ GROUP BY s.account_id, s.credential_id
+HAVING count(*) >= $2::bigint)sql";
+
+}  // namespace
+
+std::string_view rule_name(Rule rule) {
+    switch (rule) {
+        case Rule::volume:
+            return "volume";
+        case Rule::remote_rejections:
+            return "remote_rejections";
+        case Rule::spam_blocks:
+            return "spam_blocks";
+        case Rule::login_networks:
+            return "login_networks";
+        case Rule::suspicious_logins:
+            break;
+    }
+    return "suspicious_logins";
+}
+
+const AnomalyRule& rule_settings(const AbuseConfig& config, Rule rule) {
+    switch (rule) {
+        case Rule::volume:
+            return config.volume;
+        case Rule::remote_rejections:
+            return config.remote_rejections;
+        case Rule::spam_blocks:
+            return config.spam_blocks;
+        case Rule::login_networks:
+            return config.login_networks;
+        case Rule::suspicious_logins:
+            break;
+    }
+    return config.suspicious_logins;
+}
+
+std::vector<Rule> all_rules() {
+    return {Rule::volume, Rule::remote_rejections, Rule::spam_blocks, Rule::login_networks,
+            Rule::suspicious_logins};
+}
+
+std::string_view rule_query(Rule rule) {
+    switch (rule) {
+        case Rule::volume:
+            return k_volume;
+        case Rule::remote_rejections:
+            return k_remote_rejections;
+        case Rule::spam_blocks:
+            return k_spam_blocks;
+        case Rule::login_networks:
+            return k_login_networks;
+        case Rule::suspicious_logins:
+            break;
+    }
+    return k_suspicious_logins;
+}
+
+bool tripped(Rule rule, const AnomalyRule& settings, const Observation& observation) {
+    if (!settings.enabled) return false;
+    if (observation.observed < static_cast<std::int64_t>(settings.threshold)) return false;
+    switch (rule) {
+        case Rule::volume:
+            // Far above the unit's own usual rate; a unit with no history trips on the
+            // threshold alone.
+            return static_cast<double>(observation.observed) >
+                   settings.factor * observation.baseline.value_or(0);
+        case Rule::remote_rejections:
+            return observation.total > 0 &&
+                   static_cast<double>(observation.observed) >=
+                       settings.factor * static_cast<double>(observation.total);
+        default:
+            return true;
+    }
+}
+
+std::vector<Observation> trips(Rule rule, const AnomalyRule& settings,
+                               const std::vector<Observation>& observations) {
+    std::set<std::int64_t> accounts_with_credential_trips;
+    for (const auto& observation : observations)
+        if (observation.credential_id && tripped(rule, settings, observation))
+            accounts_with_credential_trips.insert(observation.account_id);
+    std::vector<Observation> result;
+    for (const auto& observation : observations) {
+        if (!tripped(rule, settings, observation)) continue;
+        if (!observation.credential_id &&
+            accounts_with_credential_trips.contains(observation.account_id))
+            continue;
+        result.push_back(observation);
+    }
+    return result;
+}
+
+std::string evidence_json(Rule rule, const AnomalyRule& settings, const Observation& observation) {
+    json::object evidence;
+    evidence["rule"] = rule_name(rule);
+    evidence["window_seconds"] = settings.window.count();
+    evidence["observed"] = observation.observed;
+    evidence["threshold"] = settings.threshold;
+    switch (rule) {
+        case Rule::volume:
+            evidence["baseline_per_window"] = observation.baseline.value_or(0);
+            evidence["factor"] = settings.factor;
+            break;
+        case Rule::remote_rejections:
+        case Rule::spam_blocks:
+            evidence["attempts"] = observation.total;
+            if (rule == Rule::remote_rejections) evidence["share"] = settings.factor;
+            break;
+        case Rule::login_networks:
+            evidence["messages"] = observation.total;
+            break;
+        case Rule::suspicious_logins:
+            break;
+    }
+    return json::serialize(evidence);
+}
+
+}  // namespace smarthost::policy

@@ -1,0 +1,48 @@
+#pragma once
+// Anomaly rules (docs/abuse.md "Anomaly rules"): the signs of a compromised account or
+// credential, read from rows smarthost writes anyway (accepted messages and their events,
+// delivery replies, suspicious logins), and the decision whether one has tripped. Pure:
+// the detector (anomaly_detector.hpp) runs the queries and acts.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/abuse_config.hpp"
+
+namespace smarthost::policy {
+
+enum class Rule { volume, remote_rejections, spam_blocks, login_networks, suspicious_logins };
+
+std::string_view rule_name(Rule rule);
+const AnomalyRule& rule_settings(const AbuseConfig& config, Rule rule);
+std::vector<Rule> all_rules();
+
+// The rule's query over the window: one row per unit that reached the threshold, as
+// (account_id, credential_id or NULL, whole_account, observed, total, baseline or NULL).
+// Parameters: $1 window seconds, $2 threshold, and for volume only $3 baseline seconds. A unit is an account (whole_account) or one of its credentials.
+std::string_view rule_query(Rule rule);
+
+struct Observation {
+    std::int64_t account_id = 0;
+    std::optional<std::int64_t> credential_id;  // unset: the whole account
+    std::int64_t observed = 0;                  // messages, rejections, networks, logins
+    std::int64_t total = 0;                     // what `observed` is a part of
+    std::optional<double> baseline;             // volume: the unit's usual count per window
+};
+
+// Whether the observation trips the rule with these settings.
+bool tripped(Rule rule, const AnomalyRule& settings, const Observation& observation);
+
+// The observations that trip, with an account's whole-account trip dropped when one of
+// its credentials tripped the same rule: the credential is the smaller unit, and holding
+// it keeps the account's other senders going.
+std::vector<Observation> trips(Rule rule, const AnomalyRule& settings,
+                               const std::vector<Observation>& observations);
+
+// The evidence stored with the trip and its hold: what was seen, against what.
+std::string evidence_json(Rule rule, const AnomalyRule& settings, const Observation& observation);
+
+}  // namespace smarthost::policy

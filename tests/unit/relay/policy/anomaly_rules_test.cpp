@@ -1,0 +1,67 @@
+#include "relay/policy/anomaly_rules.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace smarthost::policy {
+namespace {
+
+Observation account(std::int64_t id, std::int64_t observed, std::int64_t total = 0,
+                    std::optional<double> baseline = std::nullopt) {
+    return Observation{id, std::nullopt, observed, total == 0 ? observed : total, baseline};
+}
+
+Observation credential(std::int64_t account_id, std::int64_t id, std::int64_t observed,
+                       std::int64_t total = 0) {
+    return Observation{account_id, id, observed, total == 0 ? observed : total, std::nullopt};
+}
+
+TEST(AnomalyRules, VolumeTripsFarAboveTheUnitsOwnBaselineOnly) {
+    const AnomalyRule rule{true, std::chrono::seconds(600), 500, 10.0, RuleAction::alert};
+    EXPECT_FALSE(tripped(Rule::volume, rule, account(1, 499, 0, 0.0)));  // under the threshold
+    EXPECT_TRUE(tripped(Rule::volume, rule, account(1, 500, 0, 0.0)));   // no history
+    EXPECT_TRUE(tripped(Rule::volume, rule, account(1, 501, 0, 50.0)));  // 10× its usual 50
+    EXPECT_FALSE(tripped(Rule::volume, rule, account(1, 500, 0, 50.0)));
+    // A big sender at its usual pace is not a spike.
+    EXPECT_FALSE(tripped(Rule::volume, rule, account(1, 20000, 0, 18000.0)));
+}
+
+TEST(AnomalyRules, RemoteRejectionsNeedTheCountAndTheShare) {
+    const AnomalyRule rule{true, std::chrono::seconds(600), 50, 0.3, RuleAction::hold};
+    EXPECT_TRUE(tripped(Rule::remote_rejections, rule, account(1, 50, 100)));
+    EXPECT_FALSE(tripped(Rule::remote_rejections, rule, account(1, 50, 1000)));  // 5%
+    EXPECT_FALSE(tripped(Rule::remote_rejections, rule, account(1, 49, 49)));
+}
+
+TEST(AnomalyRules, ADisabledRuleNeverTrips) {
+    const AnomalyRule rule{false, std::chrono::seconds(600), 1, 0, RuleAction::suspend};
+    EXPECT_FALSE(tripped(Rule::suspicious_logins, rule, account(1, 100)));
+}
+
+TEST(AnomalyRules, ACredentialsTripReplacesItsAccountsTripOfTheSameRule) {
+    const AnomalyRule rule{true, std::chrono::seconds(3600), 10, 0, RuleAction::hold};
+    const std::vector<Observation> seen{account(1, 30), credential(1, 7, 25), credential(1, 8, 5),
+                                        account(2, 12)};
+    const auto tripping = trips(Rule::spam_blocks, rule, seen);
+    ASSERT_EQ(tripping.size(), 2u);
+    EXPECT_EQ(tripping[0].account_id, 1);
+    EXPECT_EQ(tripping[0].credential_id, 7);  // not the whole of account 1
+    EXPECT_EQ(tripping[1].account_id, 2);
+    EXPECT_FALSE(tripping[1].credential_id);  // account 2: no credential stood out
+}
+
+TEST(AnomalyRules, EvidenceSaysWhatWasSeenAgainstWhat) {
+    const AnomalyRule rule{true, std::chrono::seconds(600), 500, 10.0, RuleAction::hold};
+    const auto evidence =
+        boost::json::parse(evidence_json(Rule::volume, rule, account(3, 900, 0, 40.0)))
+            .as_object();
+    EXPECT_EQ(evidence.at("rule").as_string(), "volume");
+    EXPECT_EQ(evidence.at("observed").as_int64(), 900);
+    EXPECT_EQ(evidence.at("threshold").to_number<std::int64_t>(), 500);
+    EXPECT_EQ(evidence.at("window_seconds").as_int64(), 600);
+    EXPECT_DOUBLE_EQ(evidence.at("baseline_per_window").as_double(), 40.0);
+}
+
+}  // namespace
+}  // namespace smarthost::policy
