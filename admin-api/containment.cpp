@@ -11,6 +11,7 @@
 #include "admin-api/time_range.hpp"
 #include "core/pg/pool.hpp"
 #include "relay/queue/holds.hpp"
+#include "relay/smtp/sub_user_header.hpp"
 
 namespace smarthost::admin {
 namespace {
@@ -18,12 +19,13 @@ namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-constexpr std::string_view k_hold_fields[] = {"credential_id", "note"};
+constexpr std::string_view k_hold_fields[] = {"credential_id", "sub_user", "note"};
 constexpr std::string_view k_action_fields[] = {"action", "filter"};
 constexpr std::string_view k_filter_fields[] = {
-    "account_id",       "credential_id",  "sender",         "sender_domain",
-    "recipient_domain", "received_after", "received_before"};
+    "account_id",       "credential_id",  "sub_user",       "sender",
+    "sender_domain",    "recipient_domain", "received_after", "received_before"};
 constexpr std::size_t k_note_max = 1024;
+constexpr std::size_t k_sub_user_max = smtp::k_max_sub_user_octets;
 constexpr std::int64_t k_id_max = std::numeric_limits<std::int64_t>::max();
 // How long a POST works on its action before answering 202 and leaving the rest to the
 // job runners: enough for tens of thousands of recipients.
@@ -54,10 +56,11 @@ const std::string k_hold_detail =
     "'action', j.action, 'state', j.state, 'recipients', j.recipients) ORDER BY j.id) FROM "
     "queue_jobs j WHERE j.hold_id = t.id), '[]')) FROM holds t WHERE t.id = $1";
 
-// An operator's hold on account $5, or on its credential $6; $7 the note.
+// An operator's hold on account $5, or on its credential $6, or on its sub-user $8; $7
+// the note.
 constexpr std::string_view k_place_hold = R"sql(
-INSERT INTO holds (account_id, credential_id, reason, evidence, created_by)
-SELECT a.id, c.id, 'operator', jsonb_strip_nulls(jsonb_build_object('note', $7::text)),
+INSERT INTO holds (account_id, credential_id, sub_user, reason, evidence, created_by)
+SELECT a.id, c.id, $8::text, 'operator', jsonb_strip_nulls(jsonb_build_object('note', $7::text)),
        'api:' || $1::text
   FROM accounts a LEFT JOIN credentials c ON c.id = $6::bigint AND c.account_id = a.id
  WHERE a.id = $5 AND ($6::bigint IS NULL OR c.id IS NOT NULL)
@@ -75,6 +78,16 @@ RETURNING *)sql";
 constexpr std::string_view k_insert_job = R"sql(
 INSERT INTO queue_jobs (action, filter, created_by) VALUES ($5, $6::jsonb, 'api:' || $1::text)
 RETURNING *)sql";
+
+// A sub-user as messages.sub_user stores it (the header's value normalized).
+std::optional<std::string> read_sub_user(FieldReader& fields) {
+    const auto text = fields.string("sub_user", k_sub_user_max);
+    if (!text) return std::nullopt;
+    auto normalized = smtp::normalize_sub_user(*text);
+    if (!normalized)
+        fields.fail("sub_user", "must be a sub-user name: printable US-ASCII without spaces");
+    return normalized;
+}
 
 asio::awaitable<Response> list_holds(RequestContext& context) {
     const auto query = parse_query(context.request.query);
@@ -136,11 +149,15 @@ asio::awaitable<Response> place_hold(RequestContext& context) {
         if (*credential_id == 0) fields.fail("credential_id", "must be a positive integer");
     }
     const auto note = fields.string("note", k_note_max);
+    const auto sub_user = read_sub_user(fields);
+    if (sub_user && credential_id)
+        fields.fail("sub_user", "a hold is on a credential or a sub-user, not both");
     if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
 
     auto params = params_of(*account_id);
     params.push_back(credential_id ? pg::to_param(*credential_id) : pg::null_param());
     params.push_back(note ? pg::text(*note) : pg::null_param());
+    params.push_back(sub_user ? pg::text(*sub_user) : pg::null_param());
     auto results = co_await context.pool.transaction(
         hold_change(context, 201, k_place_hold, std::move(params)));
     if (!results) co_return problem::from_database(results.error());
@@ -154,14 +171,14 @@ asio::awaitable<Response> place_hold(RequestContext& context) {
         "$2::bigint IS NULL OR EXISTS (SELECT 1 FROM credentials WHERE id = $2 AND account_id = "
         "$1), "
         "(SELECT min(id) FROM holds WHERE account_id = $1 AND credential_id IS NOT DISTINCT FROM "
-        "$2 AND sub_user IS NULL AND reason = 'operator' AND released_at IS NULL)",
-        *account_id, credential_id);
+        "$2 AND sub_user IS NOT DISTINCT FROM $3 AND reason = 'operator' AND released_at IS NULL)",
+        *account_id, credential_id, sub_user);
     if (!why) co_return problem::from_database(why.error());
     if (!why->get_bool(0, 0)) co_return problem::not_found("no such account");
     if (!why->get_bool(0, 1))
         co_return problem::validation("credential_id", "no such credential in this account");
-    co_return problem::conflict("an operator hold on this " +
-                                std::string(credential_id ? "credential" : "account") +
+    const std::string unit = credential_id ? "credential" : sub_user ? "sub-user" : "account";
+    co_return problem::conflict("an operator hold on this " + unit +
                                 " is already active: hold " + std::string(why->get(0, 2)));
 }
 
@@ -206,6 +223,12 @@ std::optional<json::object> read_filter(FieldReader& fields) {
         else
             canonical[id_field] = **value;
     }
+    if (const auto sub_user = read_sub_user(nested)) {
+        canonical["sub_user"] = *sub_user;
+        // Sub-user names are the account's own: the same name in another account is
+        // another sub-user.
+        if (!nested.has("account_id")) nested.fail("sub_user", "needs account_id");
+    }
     if (nested.has("sender")) {
         if (auto sender = nested.required_canonical("sender", 320, canonical_address))
             canonical["sender"] = *sender;
@@ -249,7 +272,8 @@ asio::awaitable<Response> list_trips(RequestContext& context) {
     if (!errors.empty()) co_return problem::validation(std::move(errors));
     auto rows = co_await context.pool.query(
         "SELECT json_build_object('id', t.id, 'rule', t.rule, 'account_id', t.account_id, "
-        "'credential_id', t.credential_id, 'action', t.action, 'evidence', t.evidence, "
+        "'credential_id', t.credential_id, 'sub_user', t.sub_user, 'action', t.action, "
+        "'evidence', t.evidence, "
         "'created_at', t.created_at), t.id FROM rule_trips t "
         "WHERE ($1::bigint IS NULL OR t.account_id = $1) AND ($2::text IS NULL OR t.rule = $2) "
         "AND ($3::bigint IS NULL OR t.id > $3) ORDER BY t.id LIMIT $4",

@@ -23,33 +23,37 @@ namespace {
 // Serializes the decision about one (rule, unit) across replicas until the commit.
 constexpr const char* k_lock_unit = "SELECT pg_advisory_xact_lock(hashtext($1::text))";
 
-// $1 rule, $2 account, $3 credential or NULL, $4 action, $5 evidence, $6 window seconds.
-// A unit trips a rule once per window, not while the rule's hold on it is active (an
-// operator's release is respected for a window), and not once its account is suspended.
+// $1 rule, $2 account, $3 credential or NULL, $4 action, $5 evidence, $6 window seconds,
+// $7 sub-user or NULL. A unit trips a rule once per window, not while the rule's hold on
+// it is active (an operator's release is respected for a window), and not once its
+// account is suspended. A sub-user cannot be suspended: its suspend is a hold.
 constexpr const char* k_trip = R"sql(
 WITH trip AS (
-    INSERT INTO rule_trips (rule, account_id, credential_id, action, evidence)
-    SELECT $1::text, $2::bigint, $3::bigint, $4::text, $5::jsonb
+    INSERT INTO rule_trips (rule, account_id, credential_id, sub_user, action, evidence)
+    SELECT $1::text, $2::bigint, $3::bigint, $7::text, $4::text, $5::jsonb
      WHERE NOT EXISTS (SELECT 1 FROM rule_trips t
                         WHERE t.account_id = $2 AND t.rule = $1
                           AND t.credential_id IS NOT DISTINCT FROM $3::bigint
+                          AND t.sub_user IS NOT DISTINCT FROM $7::text
                           AND t.created_at > now() - $6::bigint * interval '1 second')
        AND NOT EXISTS (SELECT 1 FROM holds h
                         WHERE h.account_id = $2 AND h.credential_id IS NOT DISTINCT FROM $3::bigint
-                          AND h.sub_user IS NULL AND h.reason = 'rule:' || $1
+                          AND h.sub_user IS NOT DISTINCT FROM $7::text AND h.reason = 'rule:' || $1
                           AND h.released_at IS NULL)
        AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = $2 AND a.status = 'active')
     RETURNING id
 ), hold AS (
-    INSERT INTO holds (account_id, credential_id, reason, evidence, created_by)
-    SELECT $2, $3::bigint, 'rule:' || $1, $5::jsonb, 'rule:' || $1 FROM trip WHERE $4 = 'hold'
+    INSERT INTO holds (account_id, credential_id, sub_user, reason, evidence, created_by)
+    SELECT $2, $3::bigint, $7::text, 'rule:' || $1, $5::jsonb, 'rule:' || $1
+      FROM trip WHERE $4 = 'hold' OR ($4 = 'suspend' AND $7::text IS NOT NULL)
     ON CONFLICT DO NOTHING
     RETURNING id
 ), suspended AS (
     UPDATE accounts a SET status = 'suspended', suspended_reason = 'anomaly rule ' || $1,
            updated_at = now()
       FROM trip
-     WHERE $4 = 'suspend' AND $3::bigint IS NULL AND a.id = $2 AND a.status = 'active'
+     WHERE $4 = 'suspend' AND $3::bigint IS NULL AND $7::text IS NULL AND a.id = $2
+       AND a.status = 'active'
     RETURNING a.id
 ), disabled AS (
     UPDATE credentials c SET enabled = false
@@ -65,11 +69,12 @@ std::vector<Observation> observations_of(const pg::Rows& rows) {
     for (std::size_t row = 0; row < rows.size(); ++row) {
         Observation observation;
         observation.account_id = rows.get_int(row, 0);
-        if (!rows.get_bool(row, 2) && !rows.is_null(row, 1))
-            observation.credential_id = rows.get_int(row, 1);
-        observation.observed = rows.get_int(row, 3);
-        observation.total = rows.get_int(row, 4);
-        if (!rows.is_null(row, 5)) observation.baseline = std::stod(std::string(rows.get(row, 5)));
+        const auto unit = rows.get(row, 3);
+        if (unit == "credential") observation.credential_id = rows.get_int(row, 1);
+        if (unit == "sub_user") observation.sub_user = std::string(rows.get(row, 2));
+        observation.observed = rows.get_int(row, 4);
+        observation.total = rows.get_int(row, 5);
+        if (!rows.is_null(row, 6)) observation.baseline = std::stod(std::string(rows.get(row, 6)));
         observations.push_back(observation);
     }
     return observations;
@@ -90,7 +95,8 @@ std::vector<pg::Statement> trip_statements(Rule rule, const AnomalyRule& setting
         k_lock_unit,
         pg::params_of("rule_trip:" + name + ":" + std::to_string(observation.account_id) + ":" +
                       (observation.credential_id ? std::to_string(*observation.credential_id)
-                                                 : std::string("*")))});
+                                                 : std::string("*")) +
+                      ":" + observation.sub_user.value_or("*"))});
     std::vector<pg::Param> params;
     params.push_back(pg::text(name));
     params.push_back(pg::to_param(observation.account_id));
@@ -98,6 +104,7 @@ std::vector<pg::Statement> trip_statements(Rule rule, const AnomalyRule& setting
     params.push_back(pg::text(std::string(rule_action_name(settings.action))));
     params.push_back(pg::text(evidence_json(rule, settings, observation)));
     params.push_back(pg::to_param(static_cast<std::int64_t>(settings.window.count())));
+    params.push_back(observation.sub_user ? pg::text(*observation.sub_user) : pg::null_param());
     statements.push_back(pg::Statement{k_trip, std::move(params)});
     statements.push_back(pg::Statement{std::string(queue::reconcile_account_hold_sql()),
                                        pg::params_of(observation.account_id, actor)});
@@ -138,7 +145,8 @@ struct AnomalyDetector::Impl {
                      observation.account_id,
                      observation.credential_id
                          ? " credential " + std::to_string(*observation.credential_id)
-                         : std::string(),
+                     : observation.sub_user ? " sub-user " + *observation.sub_user
+                                            : std::string(),
                      rule_action_name(settings.action),
                      evidence_json(rule, settings, observation));
         co_return true;

@@ -1,7 +1,8 @@
 #include "relay/policy/anomaly_rules.hpp"
 
 #include <boost/json.hpp>
-#include <set>
+#include <algorithm>
+#include <map>
 
 namespace smarthost::policy {
 namespace {
@@ -10,60 +11,68 @@ namespace json = boost::json;
 
 // Every query starts from a time-ordered index: accepted and delivery events by
 // events_created_idx, logins by their own table; messages are joined by primary key.
-// GROUPING SETS count each account whole and per credential in one pass; GROUPING()
-// tells the whole-account row from a credential row of mail sent without a credential
-// (allow-listed networks), which is never a credential unit.
+// GROUPING SETS count each account whole, per credential and per sub-user in one pass;
+// `unit` tells them apart (a credential row of mail sent without a credential, from an
+// allow-listed network, or a sub-user row of mail without a sub-user, is no unit).
+#define SMARTHOST_UNIT_COLUMNS                                                              \
+    "m.account_id, m.credential_id, m.sub_user, "                                           \
+    "CASE WHEN GROUPING(m.credential_id) = 0 THEN 'credential' "                            \
+    "WHEN GROUPING(m.sub_user) = 0 THEN 'sub_user' ELSE 'account' END"
+#define SMARTHOST_UNIT_SETS                                                                 \
+    " GROUP BY GROUPING SETS ((m.account_id), (m.account_id, m.credential_id), "            \
+    "(m.account_id, m.sub_user))"
+#define SMARTHOST_REAL_UNITS                                                                \
+    " (GROUPING(m.credential_id) = 0 AND m.credential_id IS NOT NULL"                       \
+    " OR GROUPING(m.sub_user) = 0 AND m.sub_user IS NOT NULL"                               \
+    " OR GROUPING(m.credential_id) = 1 AND GROUPING(m.sub_user) = 1)"
 
 // Accepted messages per unit in the window, against the unit's own count over the
 // baseline period before it, scaled to one window.
-constexpr std::string_view k_volume = R"sql(
-WITH recent AS (
-    SELECT m.account_id, m.credential_id, GROUPING(m.credential_id) = 1 AS whole_account,
-           count(*) AS observed
-      FROM events e JOIN messages m ON m.id = e.message_id
-     WHERE e.kind = 'accepted' AND e.created_at > now() - $1::bigint * interval '1 second'
-     GROUP BY GROUPING SETS ((m.account_id), (m.account_id, m.credential_id))
-    HAVING count(*) >= $2::bigint
-)
-SELECT r.account_id, r.credential_id, r.whole_account, r.observed, r.observed,
-       (SELECT count(*) FROM messages b
-         WHERE b.account_id = r.account_id
-           AND (r.whole_account OR b.credential_id = r.credential_id)
-           AND b.received_at > now() - $3::bigint * interval '1 second'
-           AND b.received_at <= now() - $1::bigint * interval '1 second')::float8
-       * $1::bigint / greatest($3::bigint - $1::bigint, 1)
-  FROM recent r
- WHERE r.whole_account OR r.credential_id IS NOT NULL)sql";
+constexpr std::string_view k_volume =
+    "WITH recent AS (SELECT " SMARTHOST_UNIT_COLUMNS " AS unit, count(*) AS observed"
+    " FROM events e JOIN messages m ON m.id = e.message_id"
+    " WHERE e.kind = 'accepted' AND e.created_at > now() - $1::bigint * interval '1 second'"
+    SMARTHOST_UNIT_SETS " HAVING count(*) >= $2::bigint AND" SMARTHOST_REAL_UNITS ")"
+    " SELECT r.account_id, r.credential_id, r.sub_user, r.unit, r.observed, r.observed,"
+    " (SELECT count(*) FROM messages b WHERE b.account_id = r.account_id"
+    "   AND (r.unit <> 'credential' OR b.credential_id = r.credential_id)"
+    "   AND (r.unit <> 'sub_user' OR b.sub_user = r.sub_user)"
+    "   AND b.received_at > now() - $3::bigint * interval '1 second'"
+    "   AND b.received_at <= now() - $1::bigint * interval '1 second')::float8"
+    " * $1::bigint / greatest($3::bigint - $1::bigint, 1)"
+    " FROM recent r";
 
 // Recipients refused as unknown (5.1.1) by remote servers, of all attempts' outcomes.
-constexpr std::string_view k_remote_rejections = R"sql(
-SELECT m.account_id, m.credential_id, GROUPING(m.credential_id) = 1,
-       count(*) FILTER (WHERE e.reply ~ '^5[0-9][0-9][ -]5\.1\.1'), count(*), NULL::float8
-  FROM events e JOIN messages m ON m.id = e.message_id
- WHERE e.kind IN ('delivered', 'bounced', 'deferred')
-   AND e.created_at > now() - $1::bigint * interval '1 second'
- GROUP BY GROUPING SETS ((m.account_id), (m.account_id, m.credential_id))
-HAVING count(*) FILTER (WHERE e.reply ~ '^5[0-9][0-9][ -]5\.1\.1') >= $2::bigint
-   AND (GROUPING(m.credential_id) = 1 OR m.credential_id IS NOT NULL))sql";
+constexpr std::string_view k_remote_rejections =
+    "SELECT " SMARTHOST_UNIT_COLUMNS ","
+    " count(*) FILTER (WHERE e.reply ~ '^5[0-9][0-9][ -]5\\.1\\.1'), count(*), NULL::float8"
+    " FROM events e JOIN messages m ON m.id = e.message_id"
+    " WHERE e.kind IN ('delivered', 'bounced', 'deferred')"
+    " AND e.created_at > now() - $1::bigint * interval '1 second'" SMARTHOST_UNIT_SETS
+    " HAVING count(*) FILTER (WHERE e.reply ~ '^5[0-9][0-9][ -]5\\.1\\.1') >= $2::bigint"
+    " AND" SMARTHOST_REAL_UNITS;
 
 // Deferrals and bounces for policy reasons (x.7.x: spam, reputation, rate) — how large
 // receivers say they saw abuse (Gmail 4.7.28 and 5.7.1, Microsoft 5.7.708, Yahoo TSS04).
-constexpr std::string_view k_spam_blocks = R"sql(
-SELECT m.account_id, m.credential_id, GROUPING(m.credential_id) = 1,
-       count(*) FILTER (WHERE e.reply ~ '^[45][0-9][0-9][ -][45]\.7\.[0-9]'), count(*),
-       NULL::float8
-  FROM events e JOIN messages m ON m.id = e.message_id
- WHERE e.kind IN ('bounced', 'deferred')
-   AND e.created_at > now() - $1::bigint * interval '1 second'
- GROUP BY GROUPING SETS ((m.account_id), (m.account_id, m.credential_id))
-HAVING count(*) FILTER (WHERE e.reply ~ '^[45][0-9][0-9][ -][45]\.7\.[0-9]') >= $2::bigint
-   AND (GROUPING(m.credential_id) = 1 OR m.credential_id IS NOT NULL))sql";
+constexpr std::string_view k_spam_blocks =
+    "SELECT " SMARTHOST_UNIT_COLUMNS ","
+    " count(*) FILTER (WHERE e.reply ~ '^[45][0-9][0-9][ -][45]\\.7\\.[0-9]'), count(*),"
+    " NULL::float8"
+    " FROM events e JOIN messages m ON m.id = e.message_id"
+    " WHERE e.kind IN ('bounced', 'deferred')"
+    " AND e.created_at > now() - $1::bigint * interval '1 second'" SMARTHOST_UNIT_SETS
+    " HAVING count(*) FILTER (WHERE e.reply ~ '^[45][0-9][0-9][ -][45]\\.7\\.[0-9]')"
+    " >= $2::bigint AND" SMARTHOST_REAL_UNITS;
+
+#undef SMARTHOST_UNIT_COLUMNS
+#undef SMARTHOST_UNIT_SETS
+#undef SMARTHOST_REAL_UNITS
 
 // Distinct client networks (IPv4 /24, IPv6 /48) that sent mail with one credential: a
 // password shared on a botnet logs in from everywhere. Counted from accepted messages, so
 // a login that sends nothing counts for nothing.
 constexpr std::string_view k_login_networks = R"sql(
-SELECT m.account_id, m.credential_id, false,
+SELECT m.account_id, m.credential_id, NULL::text, 'credential',
        count(DISTINCT network(set_masklen(m.client_ip,
                                           CASE WHEN family(m.client_ip) = 4 THEN 24 ELSE 48 END))),
        count(*), NULL::float8
@@ -77,7 +86,7 @@ HAVING count(DISTINCT network(set_masklen(m.client_ip,
 
 // Successful logins from networks listed in an auth_suspicious DNSBL zone.
 constexpr std::string_view k_suspicious_logins = R"sql(
-SELECT s.account_id, s.credential_id, false, count(*), count(*), NULL::float8
+SELECT s.account_id, s.credential_id, NULL::text, 'credential', count(*), count(*), NULL::float8
   FROM auth_suspicious_logins s
  WHERE s.reason = 'dnsbl' AND s.credential_id IS NOT NULL
    AND s.logged_in_at > now() - $1::bigint * interval '1 second'
@@ -159,18 +168,21 @@ bool tripped(Rule rule, const AnomalyRule& settings, const Observation& observat
 
 std::vector<Observation> trips(Rule rule, const AnomalyRule& settings,
                                const std::vector<Observation>& observations) {
-    std::set<std::int64_t> accounts_with_credential_trips;
+    // The smallest unit that tripped, per account: sub-user, then credential, then the
+    // account (a sub-user's mail usually all comes over one credential, which would trip
+    // with it).
+    std::map<std::int64_t, int> smallest;  // account → 0 sub-user, 1 credential, 2 account
+    const auto size_of = [](const Observation& o) { return o.sub_user ? 0 : o.credential_id ? 1 : 2; };
     for (const auto& observation : observations)
-        if (observation.credential_id && tripped(rule, settings, observation))
-            accounts_with_credential_trips.insert(observation.account_id);
+        if (tripped(rule, settings, observation)) {
+            auto [it, added] = smallest.emplace(observation.account_id, size_of(observation));
+            if (!added) it->second = std::min(it->second, size_of(observation));
+        }
     std::vector<Observation> result;
-    for (const auto& observation : observations) {
-        if (!tripped(rule, settings, observation)) continue;
-        if (!observation.credential_id &&
-            accounts_with_credential_trips.contains(observation.account_id))
-            continue;
-        result.push_back(observation);
-    }
+    for (const auto& observation : observations)
+        if (tripped(rule, settings, observation) &&
+            size_of(observation) == smallest.at(observation.account_id))
+            result.push_back(observation);
     return result;
 }
 

@@ -21,13 +21,15 @@ const AnomalyRule& rule_settings(const AbuseConfig& config, Rule rule);
 std::vector<Rule> all_rules();
 
 // The rule's query over the window: one row per unit that reached the threshold, as
-// (account_id, credential_id or NULL, whole_account, observed, total, baseline or NULL).
+// (account_id, credential_id, sub_user, unit, observed, total, baseline or NULL), where
+// unit is 'account', 'credential' or 'sub_user' and says which of the two ids is set.
 // Parameters: $1 window seconds, $2 threshold, and for volume only $3 baseline seconds. A unit is an account (whole_account) or one of its credentials.
 std::string_view rule_query(Rule rule);
 
 struct Observation {
     std::int64_t account_id = 0;
-    std::optional<std::int64_t> credential_id;  // unset: the whole account
+    std::optional<std::int64_t> credential_id;  // set: one credential of the account
+    std::optional<std::string> sub_user;        // set: one sub-user of the account
     std::int64_t observed = 0;                  // messages, rejections, networks, logins
     std::int64_t total = 0;                     // what `observed` is a part of
     std::optional<double> baseline;             // volume: the unit's usual count per window
@@ -36,9 +38,9 @@ struct Observation {
 // Whether the observation trips the rule with these settings.
 bool tripped(Rule rule, const AnomalyRule& settings, const Observation& observation);
 
-// The observations that trip, with an account's whole-account trip dropped when one of
-// its credentials tripped the same rule: the credential is the smaller unit, and holding
-// it keeps the account's other senders going.
+// The observations that trip, keeping for each account only its smallest units that
+// tripped (sub-users, else credentials, else the account): holding the smallest unit keeps
+// the account's other senders going.
 std::vector<Observation> trips(Rule rule, const AnomalyRule& settings,
                                const std::vector<Observation>& observations);
 

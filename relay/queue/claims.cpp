@@ -44,7 +44,7 @@ WITH reclaim AS (
 ), found AS (
     SELECT * FROM reclaim UNION ALL SELECT * FROM due
 ), active_hold AS MATERIALIZED (
-    SELECT id, account_id, credential_id, reason FROM holds WHERE released_at IS NULL
+    SELECT id, account_id, credential_id, sub_user, reason FROM holds WHERE released_at IS NULL
     FOR SHARE
 ), contained AS (
     SELECT f.id, f.message_id, held.hold_id
@@ -52,7 +52,8 @@ WITH reclaim AS (
     CROSS JOIN LATERAL (
         SELECT min(h.id) AS hold_id FROM active_hold h
         WHERE h.account_id = m.account_id
-          AND (h.credential_id IS NULL OR h.credential_id = m.credential_id)) AS held
+          AND (h.credential_id IS NULL OR h.credential_id = m.credential_id)
+          AND (h.sub_user IS NULL OR h.sub_user = m.sub_user)) AS held
     WHERE EXISTS (SELECT 1 FROM active_hold) AND held.hold_id IS NOT NULL
 ), parked AS (
     UPDATE recipients r

@@ -84,6 +84,7 @@ WITH job AS (
 ), f AS (
     SELECT (job.filter->>'account_id')::bigint AS account_id,
            (job.filter->>'credential_id')::bigint AS credential_id,
+           job.filter->>'sub_user' AS sub_user,
            lower(job.filter->>'sender') AS sender,
            lower(job.filter->>'sender_domain') AS sender_domain,
            lower(job.filter->>'recipient_domain') AS recipient_domain,
@@ -99,6 +100,7 @@ WITH job AS (
                                  AND (r.message_id, r.id) > ($4::uuid, $5::bigint)))
        AND (f.account_id IS NULL OR m.account_id = f.account_id)
        AND (f.credential_id IS NULL OR m.credential_id = f.credential_id)
+       AND (f.sub_user IS NULL OR m.sub_user = f.sub_user)
        AND (f.sender IS NULL OR lower(m.envelope_sender) = f.sender)
        AND (f.sender_domain IS NULL
             OR lower(substring(m.envelope_sender FROM '@([^@]*)$')) = f.sender_domain)

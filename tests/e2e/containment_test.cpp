@@ -90,11 +90,26 @@ class Containment : public ::testing::Test {
                 std::string(made.body.at("password").as_string())};
     }
 
-    void send(const Login& login, const std::string& from, const std::string& to) {
-        const auto sent =
-            swaks({"--server", "127.0.0.1:" + std::to_string(server_->port("submission")), "--tls",
-                   "--auth", "PLAIN", "--auth-user", login.username, "--auth-password",
-                   login.password, "--from", from, "--to", to});
+    void send(const Login& login, const std::string& from, const std::string& to,
+              const std::string& header = {}) {
+        std::vector<std::string> args{"--server",
+                                      "127.0.0.1:" + std::to_string(server_->port("submission")),
+                                      "--tls",
+                                      "--auth",
+                                      "PLAIN",
+                                      "--auth-user",
+                                      login.username,
+                                      "--auth-password",
+                                      login.password,
+                                      "--from",
+                                      from,
+                                      "--to",
+                                      to};
+        if (!header.empty()) {
+            args.push_back("--add-header");
+            args.push_back(header);
+        }
+        const auto sent = swaks(args);
         ASSERT_EQ(sent.exit_code, 0) << sent.output;
     }
 
@@ -294,6 +309,37 @@ TEST_F(ContainmentRules, ASpamBurstThroughOneCredentialIsHeldWithinSecondsAndNoO
     const auto released = api("POST", "/api/v1/holds/" + std::to_string(hold_id) + "/release");
     ASSERT_EQ(released.status, 200) << released.text;
     ASSERT_TRUE(reaches("late1@dest.example", "delivered"));
+}
+
+TEST_F(ContainmentRules, ASpamBurstThroughOneSubUserHoldsThatSiteOnly) {
+    // A hosting server submits every site's mail over one credential and names the site in
+    // X-AuthUser, which the account trusts.
+    upstream_.set_script(SmtpServerScript{});
+    const auto hosting = account("hosting", "hosting.example");
+    const auto panel = credential(hosting, "panel");
+    const auto patched = api("PATCH", "/api/v1/accounts/" + std::to_string(hosting),
+                             R"({"sub_users":{"header":"X-AuthUser"}})");
+    ASSERT_EQ(patched.status, 200) << patched.text;
+
+    for (int i = 0; i < 8; ++i)
+        send(panel, "blog@hosting.example", "victim" + std::to_string(i) + "@dest.example",
+             "X-AuthUser: blog1");
+    ASSERT_TRUE(wait_until(
+        "the bursting site held",
+        [&] {
+            return db_.exec("SELECT 1 FROM holds WHERE reason = 'rule:volume' AND sub_user = "
+                            "'blog1' AND credential_id IS NULL AND released_at IS NULL")
+                       .size() == 1;
+        },
+        30s));
+    send(panel, "blog@hosting.example", "late@dest.example", "X-AuthUser: blog1");
+    send(panel, "shop@hosting.example", "order@dest.example", "X-AuthUser: shop");
+    ASSERT_TRUE(reaches("order@dest.example", "delivered"));
+    ASSERT_TRUE(reaches("late@dest.example", "held"));
+    const auto got = received();
+    EXPECT_EQ(std::count(got.begin(), got.end(), "late@dest.example"), 0);
+    // Only the site: not the panel's credential, not the account.
+    EXPECT_EQ(db_.exec("SELECT count(*) FROM holds WHERE released_at IS NULL").at(0).at(0), "1");
 }
 
 }  // namespace

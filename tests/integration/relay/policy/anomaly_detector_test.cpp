@@ -44,12 +44,13 @@ class AnomalyDetectorTest : public ::testing::Test {
     // with one recipient whose outcome event has `reply` (none when empty).
     void messages(std::int64_t account, std::optional<std::int64_t> credential, int count,
                   int ago = 0, int networks = 1, const std::string& kind = {},
-                  const std::string& reply = {}) {
+                  const std::string& reply = {}, const std::string& sub_user = {}) {
         db_.exec(
             "WITH m AS (INSERT INTO messages (id, account_id, credential_id, envelope_sender, "
-            "client_ip, size_bytes, received_at) "
+            "client_ip, size_bytes, received_at, sub_user) "
             "SELECT gen_random_uuid(), $1, $2::bigint, 'a@hosting.example', "
-            "('10.' || (i % $4) || '.0.1')::inet, 100, now() - $3::int * interval '1 second' "
+            "('10.' || (i % $4) || '.0.1')::inet, 100, now() - $3::int * interval '1 second', "
+            "nullif($8, '') "
             "FROM generate_series(1, $5::int) AS i RETURNING id, received_at), "
             "r AS (INSERT INTO recipients (message_id, address, domain, state) "
             "SELECT id, 'x@dest.example', 'dest.example', 'queued' FROM m RETURNING id, message_id), "
@@ -58,7 +59,7 @@ class AnomalyDetectorTest : public ::testing::Test {
             "INSERT INTO events (message_id, recipient_id, kind, reply) "
             "SELECT message_id, id, $6, $7 FROM r WHERE $6 <> ''",
             account, credential ? std::to_string(*credential) : std::optional<std::string>{},
-            ago, networks, count, kind, reply);
+            ago, networks, count, kind, reply, sub_user);
     }
 
     std::size_t evaluate() {
@@ -99,6 +100,19 @@ TEST_F(AnomalyDetectorTest, AVolumeBurstOfOneCredentialHoldsThatCredentialOnly) 
     // The next round trips nothing new: once per window, and not while held.
     EXPECT_EQ(evaluate(), 0u);
     EXPECT_EQ(scalar("SELECT count(*) FROM rule_trips"), "1");
+}
+
+TEST_F(AnomalyDetectorTest, ABurstOfOneSubUserHoldsThatSubUserOnly) {
+    config_.volume = {true, 600s, 20, 5.0, RuleAction::suspend};
+    messages(account_, shop_, 30, 0, 1, {}, {}, "blog1");  // the panel's one credential
+    messages(account_, shop_, 5, 0, 1, {}, {}, "shop");
+    EXPECT_EQ(evaluate(), 1u);
+    // Suspend on a sub-user is a hold: a sub-user has no password to disable.
+    EXPECT_EQ(scalar("SELECT reason || ' ' || sub_user || ' ' || (credential_id IS NULL) "
+                     "FROM holds WHERE released_at IS NULL"),
+              "rule:volume blog1 true");
+    EXPECT_EQ(scalar("SELECT enabled FROM credentials WHERE id = " + std::to_string(shop_)), "t");
+    EXPECT_EQ(scalar("SELECT sub_user || ' ' || action FROM rule_trips"), "blog1 suspend");
 }
 
 TEST_F(AnomalyDetectorTest, AnAccountAtItsUsualPaceIsNotASpike) {

@@ -9,12 +9,18 @@ namespace {
 
 Observation account(std::int64_t id, std::int64_t observed, std::int64_t total = 0,
                     std::optional<double> baseline = std::nullopt) {
-    return Observation{id, std::nullopt, observed, total == 0 ? observed : total, baseline};
+    return Observation{id, std::nullopt, std::nullopt, observed, total == 0 ? observed : total,
+                       baseline};
 }
 
 Observation credential(std::int64_t account_id, std::int64_t id, std::int64_t observed,
                        std::int64_t total = 0) {
-    return Observation{account_id, id, observed, total == 0 ? observed : total, std::nullopt};
+    return Observation{account_id, id, std::nullopt, observed, total == 0 ? observed : total,
+                       std::nullopt};
+}
+
+Observation sub_user(std::int64_t account_id, const std::string& name, std::int64_t observed) {
+    return Observation{account_id, std::nullopt, name, observed, observed, std::nullopt};
 }
 
 TEST(AnomalyRules, VolumeTripsFarAboveTheUnitsOwnBaselineOnly) {
@@ -49,6 +55,18 @@ TEST(AnomalyRules, ACredentialsTripReplacesItsAccountsTripOfTheSameRule) {
     EXPECT_EQ(tripping[0].credential_id, 7);  // not the whole of account 1
     EXPECT_EQ(tripping[1].account_id, 2);
     EXPECT_FALSE(tripping[1].credential_id);  // account 2: no credential stood out
+}
+
+TEST(AnomalyRules, ASubUsersTripReplacesItsCredentialsAndAccountsTrips) {
+    // One panel credential carries every site's mail: when one site bursts, the credential
+    // and the account trip with it, and only the site is to be held.
+    const AnomalyRule rule{true, std::chrono::seconds(600), 10, 0, RuleAction::hold};
+    const std::vector<Observation> seen{account(1, 40), credential(1, 7, 40),
+                                        sub_user(1, "blog1", 35), sub_user(1, "shop", 5)};
+    const auto tripping = trips(Rule::volume, rule, seen);
+    ASSERT_EQ(tripping.size(), 1u);
+    EXPECT_EQ(tripping[0].sub_user, "blog1");
+    EXPECT_FALSE(tripping[0].credential_id);
 }
 
 TEST(AnomalyRules, EvidenceSaysWhatWasSeenAgainstWhat) {
