@@ -22,8 +22,8 @@ namespace json = boost::json;
 constexpr std::string_view k_hold_fields[] = {"credential_id", "sub_user", "note"};
 constexpr std::string_view k_action_fields[] = {"action", "filter"};
 constexpr std::string_view k_filter_fields[] = {
-    "account_id",       "credential_id",  "sub_user",       "sender",
-    "sender_domain",    "recipient_domain", "received_after", "received_before"};
+    "account_id",    "credential_id",    "sub_user",       "sender",
+    "sender_domain", "recipient_domain", "received_after", "received_before"};
 constexpr std::size_t k_note_max = 1024;
 constexpr std::size_t k_sub_user_max = smtp::k_max_sub_user_octets;
 constexpr std::int64_t k_id_max = std::numeric_limits<std::int64_t>::max();
@@ -178,8 +178,8 @@ asio::awaitable<Response> place_hold(RequestContext& context) {
     if (!why->get_bool(0, 1))
         co_return problem::validation("credential_id", "no such credential in this account");
     const std::string unit = credential_id ? "credential" : sub_user ? "sub-user" : "account";
-    co_return problem::conflict("an operator hold on this " + unit +
-                                " is already active: hold " + std::string(why->get(0, 2)));
+    co_return problem::conflict("an operator hold on this " + unit + " is already active: hold " +
+                                std::string(why->get(0, 2)));
 }
 
 asio::awaitable<Response> release_hold(RequestContext& context) {

@@ -34,6 +34,7 @@
 #include "relay/ingress/listener.hpp"
 #include "relay/ingress/network_directory.hpp"
 #include "relay/ingress/tls_context.hpp"
+#include "relay/policy/anomaly_detector.hpp"
 #include "relay/policy/auth_throttle.hpp"
 #include "relay/policy/connection_limiter.hpp"
 #include "relay/policy/content_scanner.hpp"
@@ -44,7 +45,6 @@
 #include "relay/policy/outbound_reputation.hpp"
 #include "relay/policy/rejection_log.hpp"
 #include "relay/policy/submission_policy.hpp"
-#include "relay/policy/anomaly_detector.hpp"
 #include "relay/queue/group_commit.hpp"
 #include "relay/queue/queue_jobs.hpp"
 

@@ -131,8 +131,7 @@ struct AnomalyDetector::Impl {
 
     asio::awaitable<Result<bool>> act(Rule rule, const AnomalyRule& settings,
                                       const Observation& observation) {
-        auto results =
-            co_await pool.transaction(trip_statements(rule, settings, observation));
+        auto results = co_await pool.transaction(trip_statements(rule, settings, observation));
         if (!results) co_return results.error();
         const auto& row = results->at(1);
         if (row.get_int(0, 0) == 0) co_return false;
@@ -147,8 +146,7 @@ struct AnomalyDetector::Impl {
                          ? " credential " + std::to_string(*observation.credential_id)
                      : observation.sub_user ? " sub-user " + *observation.sub_user
                                             : std::string(),
-                     rule_action_name(settings.action),
-                     evidence_json(rule, settings, observation));
+                     rule_action_name(settings.action), evidence_json(rule, settings, observation));
         co_return true;
     }
 
@@ -183,8 +181,7 @@ struct AnomalyDetector::Impl {
     }
 };
 
-AnomalyDetector::AnomalyDetector(asio::any_io_executor executor, pg::Pool& pool,
-                                 AbuseConfig config)
+AnomalyDetector::AnomalyDetector(asio::any_io_executor executor, pg::Pool& pool, AbuseConfig config)
     : impl_(std::make_shared<Impl>(executor, pool, config)) {}
 
 AnomalyDetector::~AnomalyDetector() {

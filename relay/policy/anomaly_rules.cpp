@@ -1,7 +1,7 @@
 #include "relay/policy/anomaly_rules.hpp"
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <map>
 
 namespace smarthost::policy {
@@ -14,25 +14,27 @@ namespace json = boost::json;
 // GROUPING SETS count each account whole, per credential and per sub-user in one pass;
 // `unit` tells them apart (a credential row of mail sent without a credential, from an
 // allow-listed network, or a sub-user row of mail without a sub-user, is no unit).
-#define SMARTHOST_UNIT_COLUMNS                                                              \
-    "m.account_id, m.credential_id, m.sub_user, "                                           \
-    "CASE WHEN GROUPING(m.credential_id) = 0 THEN 'credential' "                            \
+#define SMARTHOST_UNIT_COLUMNS                                   \
+    "m.account_id, m.credential_id, m.sub_user, "                \
+    "CASE WHEN GROUPING(m.credential_id) = 0 THEN 'credential' " \
     "WHEN GROUPING(m.sub_user) = 0 THEN 'sub_user' ELSE 'account' END"
-#define SMARTHOST_UNIT_SETS                                                                 \
-    " GROUP BY GROUPING SETS ((m.account_id), (m.account_id, m.credential_id), "            \
+#define SMARTHOST_UNIT_SETS                                                      \
+    " GROUP BY GROUPING SETS ((m.account_id), (m.account_id, m.credential_id), " \
     "(m.account_id, m.sub_user))"
-#define SMARTHOST_REAL_UNITS                                                                \
-    " (GROUPING(m.credential_id) = 0 AND m.credential_id IS NOT NULL"                       \
-    " OR GROUPING(m.sub_user) = 0 AND m.sub_user IS NOT NULL"                               \
+#define SMARTHOST_REAL_UNITS                                          \
+    " (GROUPING(m.credential_id) = 0 AND m.credential_id IS NOT NULL" \
+    " OR GROUPING(m.sub_user) = 0 AND m.sub_user IS NOT NULL"         \
     " OR GROUPING(m.credential_id) = 1 AND GROUPING(m.sub_user) = 1)"
 
 // Accepted messages per unit in the window, against the unit's own count over the
 // baseline period before it, scaled to one window.
 constexpr std::string_view k_volume =
-    "WITH recent AS (SELECT " SMARTHOST_UNIT_COLUMNS " AS unit, count(*) AS observed"
+    "WITH recent AS (SELECT " SMARTHOST_UNIT_COLUMNS
+    " AS unit, count(*) AS observed"
     " FROM events e JOIN messages m ON m.id = e.message_id"
-    " WHERE e.kind = 'accepted' AND e.created_at > now() - $1::bigint * interval '1 second'"
-    SMARTHOST_UNIT_SETS " HAVING count(*) >= $2::bigint AND" SMARTHOST_REAL_UNITS ")"
+    " WHERE e.kind = 'accepted' AND e.created_at > now() - $1::bigint * interval '1 "
+    "second'" SMARTHOST_UNIT_SETS " HAVING count(*) >= $2::bigint AND" SMARTHOST_REAL_UNITS
+    ")"
     " SELECT r.account_id, r.credential_id, r.sub_user, r.unit, r.observed, r.observed,"
     " (SELECT count(*) FROM messages b WHERE b.account_id = r.account_id"
     "   AND (r.unit <> 'credential' OR b.credential_id = r.credential_id)"
@@ -44,7 +46,8 @@ constexpr std::string_view k_volume =
 
 // Recipients refused as unknown (5.1.1) by remote servers, of all attempts' outcomes.
 constexpr std::string_view k_remote_rejections =
-    "SELECT " SMARTHOST_UNIT_COLUMNS ","
+    "SELECT " SMARTHOST_UNIT_COLUMNS
+    ","
     " count(*) FILTER (WHERE e.reply ~ '^5[0-9][0-9][ -]5\\.1\\.1'), count(*), NULL::float8"
     " FROM events e JOIN messages m ON m.id = e.message_id"
     " WHERE e.kind IN ('delivered', 'bounced', 'deferred')"
@@ -55,7 +58,8 @@ constexpr std::string_view k_remote_rejections =
 // Deferrals and bounces for policy reasons (x.7.x: spam, reputation, rate) — how large
 // receivers say they saw abuse (Gmail 4.7.28 and 5.7.1, Microsoft 5.7.708, Yahoo TSS04).
 constexpr std::string_view k_spam_blocks =
-    "SELECT " SMARTHOST_UNIT_COLUMNS ","
+    "SELECT " SMARTHOST_UNIT_COLUMNS
+    ","
     " count(*) FILTER (WHERE e.reply ~ '^[45][0-9][0-9][ -][45]\\.7\\.[0-9]'), count(*),"
     " NULL::float8"
     " FROM events e JOIN messages m ON m.id = e.message_id"
@@ -172,7 +176,9 @@ std::vector<Observation> trips(Rule rule, const AnomalyRule& settings,
     // account (a sub-user's mail usually all comes over one credential, which would trip
     // with it).
     std::map<std::int64_t, int> smallest;  // account → 0 sub-user, 1 credential, 2 account
-    const auto size_of = [](const Observation& o) { return o.sub_user ? 0 : o.credential_id ? 1 : 2; };
+    const auto size_of = [](const Observation& o) {
+        return o.sub_user ? 0 : o.credential_id ? 1 : 2;
+    };
     for (const auto& observation : observations)
         if (tripped(rule, settings, observation)) {
             auto [it, added] = smallest.emplace(observation.account_id, size_of(observation));

@@ -1,7 +1,7 @@
 #pragma once
 // Holds (DESIGN.md "Containment units"): while a hold on an account, one of its credentials
-// or one of its sub-users (messages.sub_user) is active, none of the unit's mail is delivered. Three things
-// make that so, whichever comes first:
+// or one of its sub-users (messages.sub_user) is active, none of the unit's mail is delivered.
+// Three things make that so, whichever comes first:
 //   - claims park every due recipient of a held unit as 'held' instead of leasing it
 //     (claims.cpp), so nothing of the unit leaves once the hold has committed;
 //   - a queue job (queue_jobs.hpp) parks the rest of the unit's queued mail in batches,

@@ -41,8 +41,7 @@ class Containment : public ::testing::Test {
                              "max_retry_seconds = 1\nretry_jitter = 0\n"
                              "[delivery.upstream]\nhost = \"127.0.0.1\"\nport = " +
                              std::to_string(upstream_.port()) +
-                             "\ntls = \"none\"\n[policy]\naccount_cache_ms = 0\n" +
-                             extra_config();
+                             "\ntls = \"none\"\n[policy]\naccount_cache_ms = 0\n" + extra_config();
         server_ = std::make_unique<SmarthostServer>(db_.url(), options);
         ASSERT_TRUE(wait_for_port("the admin listener", "127.0.0.1", admin_port_, 10s))
             << server_->log();
@@ -272,15 +271,17 @@ TEST_F(ContainmentRules, ASpamBurstThroughOneCredentialIsHeldWithinSecondsAndNoO
     ASSERT_TRUE(wait_until(
         "the burst's credential held",
         [&] {
-            return db_.exec("SELECT 1 FROM holds WHERE reason = 'rule:volume' AND credential_id "
-                            "= $1 AND released_at IS NULL",
-                            wordpress.id)
+            return db_.exec(
+                          "SELECT 1 FROM holds WHERE reason = 'rule:volume' AND credential_id "
+                          "= $1 AND released_at IS NULL",
+                          wordpress.id)
                        .size() == 1;
         },
         30s));
     const auto held_after = std::chrono::steady_clock::now() - burst_started;
     EXPECT_LT(held_after, 60s);  // the bound: within a minute of the burst starting
-    std::cerr << "held " << std::chrono::duration_cast<std::chrono::milliseconds>(held_after).count()
+    std::cerr << "held "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(held_after).count()
               << " ms after the burst started\n";
 
     // The burst goes on, and none of it leaves; the account's other credential and the
@@ -298,14 +299,15 @@ TEST_F(ContainmentRules, ASpamBurstThroughOneCredentialIsHeldWithinSecondsAndNoO
     EXPECT_EQ(std::count(got.begin(), got.end(), "late2@dest.example"), 0);
 
     // The trip and its evidence, and the operator's release through the API.
-    const auto trips = db_.exec("SELECT rule, action, (evidence->>'observed')::int >= 8 "
-                                "FROM rule_trips WHERE credential_id = $1",
-                                wordpress.id);
+    const auto trips = db_.exec(
+        "SELECT rule, action, (evidence->>'observed')::int >= 8 "
+        "FROM rule_trips WHERE credential_id = $1",
+        wordpress.id);
     ASSERT_EQ(trips.size(), 1u);
     EXPECT_EQ(*trips[0][1], "hold");
     EXPECT_EQ(*trips[0][2], "t");
-    const auto hold_id = std::stoll(
-        *db_.exec("SELECT id FROM holds WHERE reason = 'rule:volume'").at(0).at(0));
+    const auto hold_id =
+        std::stoll(*db_.exec("SELECT id FROM holds WHERE reason = 'rule:volume'").at(0).at(0));
     const auto released = api("POST", "/api/v1/holds/" + std::to_string(hold_id) + "/release");
     ASSERT_EQ(released.status, 200) << released.text;
     ASSERT_TRUE(reaches("late1@dest.example", "delivered"));
@@ -327,8 +329,9 @@ TEST_F(ContainmentRules, ASpamBurstThroughOneSubUserHoldsThatSiteOnly) {
     ASSERT_TRUE(wait_until(
         "the bursting site held",
         [&] {
-            return db_.exec("SELECT 1 FROM holds WHERE reason = 'rule:volume' AND sub_user = "
-                            "'blog1' AND credential_id IS NULL AND released_at IS NULL")
+            return db_.exec(
+                          "SELECT 1 FROM holds WHERE reason = 'rule:volume' AND sub_user = "
+                          "'blog1' AND credential_id IS NULL AND released_at IS NULL")
                        .size() == 1;
         },
         30s));

@@ -86,7 +86,8 @@ TEST_F(AdminAuthTest, NoSpellingOfAnyRouteReachesAHandlerWithoutAToken) {
                 "(SELECT count(*) FROM sender_domains) || ' ' || "
                 "(SELECT count(*) FROM suppressions) || ' ' || "
                 "(SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL) || ' ' || "
-                "(SELECT count(*) FROM holds) || ' ' || (SELECT count(*) FROM queue_jobs) || ' ' || "
+                "(SELECT count(*) FROM holds) || ' ' || (SELECT count(*) FROM queue_jobs) || ' ' "
+                "|| "
                 "(SELECT count(*) FROM rule_trips)")
             .at(0)
             .at(0)

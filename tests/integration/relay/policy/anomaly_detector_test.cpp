@@ -53,13 +53,14 @@ class AnomalyDetectorTest : public ::testing::Test {
             "nullif($8, '') "
             "FROM generate_series(1, $5::int) AS i RETURNING id, received_at), "
             "r AS (INSERT INTO recipients (message_id, address, domain, state) "
-            "SELECT id, 'x@dest.example', 'dest.example', 'queued' FROM m RETURNING id, message_id), "
+            "SELECT id, 'x@dest.example', 'dest.example', 'queued' FROM m RETURNING id, "
+            "message_id), "
             "accepted AS (INSERT INTO events (message_id, kind, created_at) "
             "SELECT id, 'accepted', received_at FROM m) "
             "INSERT INTO events (message_id, recipient_id, kind, reply) "
             "SELECT message_id, id, $6, $7 FROM r WHERE $6 <> ''",
-            account, credential ? std::to_string(*credential) : std::optional<std::string>{},
-            ago, networks, count, kind, reply, sub_user);
+            account, credential ? std::to_string(*credential) : std::optional<std::string>{}, ago,
+            networks, count, kind, reply, sub_user);
     }
 
     std::size_t evaluate() {
@@ -127,7 +128,8 @@ TEST_F(AnomalyDetectorTest, AnAccountAtItsUsualPaceIsNotASpike) {
 
 TEST_F(AnomalyDetectorTest, RemoteRejectionsOfAHarvestedListHoldTheAccount) {
     config_.remote_rejections = {true, 600s, 10, 0.3, RuleAction::hold};
-    messages(account_, std::nullopt, 12, 0, 1, "bounced", "550 5.1.1 <x@dest.example>: no such user");
+    messages(account_, std::nullopt, 12, 0, 1, "bounced",
+             "550 5.1.1 <x@dest.example>: no such user");
     messages(account_, std::nullopt, 8, 0, 1, "delivered", "250 2.0.0 Ok");
     EXPECT_EQ(evaluate(), 1u);
     EXPECT_EQ(scalar("SELECT reason || ' ' || coalesce(credential_id::text, 'account') || ' ' || "
@@ -160,9 +162,10 @@ TEST_F(AnomalyDetectorTest, ACredentialUsedFromManyNetworksIsDisabledWhenTheActi
 TEST_F(AnomalyDetectorTest, SuspiciousLoginsDisableTheCredentialWhenTheActionIsSuspend) {
     config_.suspicious_logins = {true, 3600s, 2, 0, RuleAction::suspend};
     for (int i = 0; i < 2; ++i)
-        db_.exec("INSERT INTO auth_suspicious_logins (account_id, credential_id, username, "
-                 "client_ip, zones) VALUES ($1, $2, 'wordpress', '192.0.2.1', '{bad.test}')",
-                 account_, stolen_);
+        db_.exec(
+            "INSERT INTO auth_suspicious_logins (account_id, credential_id, username, "
+            "client_ip, zones) VALUES ($1, $2, 'wordpress', '192.0.2.1', '{bad.test}')",
+            account_, stolen_);
     EXPECT_EQ(evaluate(), 1u);
     // A credential's trip with action suspend disables the credential, not the account.
     EXPECT_EQ(scalar("SELECT enabled FROM credentials WHERE id = " + std::to_string(stolen_)), "f");

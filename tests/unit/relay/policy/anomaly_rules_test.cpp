@@ -9,13 +9,13 @@ namespace {
 
 Observation account(std::int64_t id, std::int64_t observed, std::int64_t total = 0,
                     std::optional<double> baseline = std::nullopt) {
-    return Observation{id, std::nullopt, std::nullopt, observed, total == 0 ? observed : total,
+    return Observation{id,      std::nullopt, std::nullopt, observed, total == 0 ? observed : total,
                        baseline};
 }
 
 Observation credential(std::int64_t account_id, std::int64_t id, std::int64_t observed,
                        std::int64_t total = 0) {
-    return Observation{account_id, id, std::nullopt, observed, total == 0 ? observed : total,
+    return Observation{account_id,  id, std::nullopt, observed, total == 0 ? observed : total,
                        std::nullopt};
 }
 
@@ -72,8 +72,7 @@ TEST(AnomalyRules, ASubUsersTripReplacesItsCredentialsAndAccountsTrips) {
 TEST(AnomalyRules, EvidenceSaysWhatWasSeenAgainstWhat) {
     const AnomalyRule rule{true, std::chrono::seconds(600), 500, 10.0, RuleAction::hold};
     const auto evidence =
-        boost::json::parse(evidence_json(Rule::volume, rule, account(3, 900, 0, 40.0)))
-            .as_object();
+        boost::json::parse(evidence_json(Rule::volume, rule, account(3, 900, 0, 40.0))).as_object();
     EXPECT_EQ(evidence.at("rule").as_string(), "volume");
     EXPECT_EQ(evidence.at("observed").as_int64(), 900);
     EXPECT_EQ(evidence.at("threshold").to_number<std::int64_t>(), 500);
