@@ -105,7 +105,7 @@ class Containment : public ::testing::Test {
                                       "--to",
                                       to};
         if (!header.empty()) {
-            args.push_back("--add-header");
+            args.emplace_back("--add-header");
             args.push_back(header);
         }
         const auto sent = swaks(args);
