@@ -1,5 +1,9 @@
 #include "relay/queue/holds.hpp"
 
+#include <string>
+
+#include "relay/events/outbox.hpp"
+
 namespace smarthost::queue {
 namespace {
 
@@ -40,22 +44,36 @@ SELECT (SELECT count(*) FROM placed), (SELECT count(*) FROM released))sql";
 
 // A hold's jobs are found through queue_jobs_hold_idx; holds without one are few (those
 // placed or released since the last run), but every hold is looked at: the table holds
-// one row per containment, which stays small next to the queue.
-constexpr std::string_view k_start_hold_jobs = R"sql(
-INSERT INTO queue_jobs (action, filter, hold_id, created_by)
-SELECT 'hold',
-       jsonb_strip_nulls(jsonb_build_object('account_id', h.account_id,
-                                            'credential_id', h.credential_id,
-                                            'sub_user', h.sub_user)),
-       h.id, h.created_by
-  FROM holds h
- WHERE h.released_at IS NULL
-   AND NOT EXISTS (SELECT 1 FROM queue_jobs j WHERE j.hold_id = h.id AND j.action = 'hold')
-UNION ALL
-SELECT 'release', jsonb_build_object('hold_id', h.id), h.id, coalesce(h.released_by, '')
-  FROM holds h
- WHERE h.released_at IS NOT NULL
-   AND NOT EXISTS (SELECT 1 FROM queue_jobs j WHERE j.hold_id = h.id AND j.action = 'release'))sql";
+// one row per containment, which stays small next to the queue. A job is started once per
+// hold and direction, so the webhook events account.held and account.released
+// (docs/webhooks.md) ride with it, exactly once each.
+constexpr std::string_view k_new_hold_jobs = R"sql(
+WITH new_job AS (
+    INSERT INTO queue_jobs (action, filter, hold_id, created_by)
+    SELECT 'hold',
+           jsonb_strip_nulls(jsonb_build_object('account_id', h.account_id,
+                                                'credential_id', h.credential_id,
+                                                'sub_user', h.sub_user)),
+           h.id, h.created_by
+      FROM holds h
+     WHERE h.released_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM queue_jobs j WHERE j.hold_id = h.id AND j.action = 'hold')
+    UNION ALL
+    SELECT 'release', jsonb_build_object('hold_id', h.id), h.id, coalesce(h.released_by, '')
+      FROM holds h
+     WHERE h.released_at IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM queue_jobs j WHERE j.hold_id = h.id AND j.action = 'release')
+    RETURNING action, hold_id
+), )sql";
+
+constexpr std::string_view k_hold_events = R"sql(
+SELECT CASE j.action WHEN 'hold' THEN 'account.held' ELSE 'account.released' END,
+       h.account_id,
+       jsonb_strip_nulls(jsonb_build_object(
+           'hold_id', h.id, 'reason', h.reason, 'credential_id', h.credential_id,
+           'sub_user', h.sub_user, 'evidence', h.evidence,
+           'by', CASE j.action WHEN 'hold' THEN h.created_by ELSE h.released_by END))
+  FROM new_job j JOIN holds h ON h.id = j.hold_id)sql";
 
 }  // namespace
 
@@ -68,7 +86,11 @@ std::string_view reconcile_credential_hold_sql() {
 }
 
 std::string_view start_hold_jobs_sql() {
-    return k_start_hold_jobs;
+    // Built on first use, not at static initialization: outbox_ctes is another unit's.
+    static const std::string sql = std::string(k_new_hold_jobs) +
+                                   events::outbox_ctes("hold", k_hold_events) +
+                                   "\nSELECT count(*) FROM new_job";
+    return sql;
 }
 
 }  // namespace smarthost::queue

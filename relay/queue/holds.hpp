@@ -31,7 +31,8 @@ std::string_view reconcile_account_hold_sql();
 std::string_view reconcile_credential_hold_sql();
 
 // Starts the job of every hold that lacks one: a 'hold' job for an active hold, a
-// 'release' job for a released one. Idempotent; no parameters. Also run periodically by
+// 'release' job for a released one, each with its webhook event (account.held,
+// account.released). Idempotent; no parameters. Also run periodically by
 // the job runner, so a hold placed by any other path is applied all the same.
 std::string_view start_hold_jobs_sql();
 

@@ -260,6 +260,30 @@ TEST_F(HoldsTest, CancelAndRetryBySenderDomainAndTime) {
     EXPECT_EQ(addresses_of(claim()), (std::vector<std::string>{"b@one.example"}));
 }
 
+TEST_F(HoldsTest, PlacingAndReleasingAHoldWriteOneWebhookEventEach) {
+    db.exec(
+        "INSERT INTO webhook_endpoints (account_id, url, event_types, secret) VALUES "
+        "($1, 'http://127.0.0.1:9/hook', '{account.held,account.released}', 'whsec_x')",
+        std::to_string(spammer));
+    suspend(spammer);
+    suspend(spammer);  // no second hold, no second event
+    resume(spammer);
+    const auto events = db.exec(
+        "SELECT kind, payload->'data'->>'reason', payload->'data'->>'by' FROM webhook_events "
+        "WHERE account_id = $1 ORDER BY seq",
+        std::to_string(spammer));
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(*events[0][0], "account.held");
+    EXPECT_EQ(*events[0][1], "account_suspended");
+    EXPECT_EQ(*events[0][2], "test");
+    EXPECT_EQ(*events[1][0], "account.released");
+    // One delivery each, for the endpoint that asked.
+    EXPECT_EQ(db.exec("SELECT count(*) FROM webhook_deliveries").at(0).at(0), "2");
+    // The bystander has no endpoint: its hold writes no event.
+    suspend(bystander);
+    EXPECT_EQ(db.exec("SELECT count(*) FROM webhook_events").at(0).at(0), "2");
+}
+
 TEST_F(HoldsTest, AJobLeasedByAnotherProcessIsLeftAlone) {
     enqueue(spammer, {"a@one.example"});
     db.exec(
