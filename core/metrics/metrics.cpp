@@ -135,6 +135,12 @@ Metrics::Metrics()
                              "Age of the oldest message with a queued, deferred or in-flight "
                              "recipient; 0 when there is none")
                            .Add({})),
+      holds_active(gauge(*registry_, families_, "smarthost_holds_active",
+                         "Active holds (contained accounts and credentials), in the whole "
+                         "database, by scope")),
+      abuse_rule_trips(counter(*registry_, families_, "smarthost_abuse_rule_trips_total",
+                               "Anomaly rules tripped for an account or credential, by rule and "
+                               "the action taken")),
       webhook_deliveries(counter(*registry_, families_, "smarthost_webhook_deliveries_total",
                                  "Webhook delivery attempts by result: delivered (2xx), "
                                  "retried (failed, to be tried again), failed (given up)")),
@@ -149,12 +155,6 @@ Metrics::Metrics()
           gauge(*registry_, families_, "smarthost_webhook_endpoints_failing",
                 "Enabled webhook endpoints whose last delivery attempt failed")
               .Add({})),
-      holds_active(gauge(*registry_, families_, "smarthost_holds_active",
-                         "Active holds (contained accounts and credentials), in the whole "
-                         "database, by scope")),
-      abuse_rule_trips(counter(*registry_, families_, "smarthost_abuse_rule_trips_total",
-                               "Anomaly rules tripped for an account or credential, by rule and "
-                               "the action taken")),
       dns_lookups(counter(*registry_, families_, "smarthost_dns_lookups_total",
                           "DNS lookups by record type and result")),
       dnsbl_lookups(counter(*registry_, families_, "smarthost_dnsbl_lookups_total",
