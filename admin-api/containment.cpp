@@ -89,15 +89,21 @@ std::optional<std::string> read_sub_user(FieldReader& fields) {
     return normalized;
 }
 
+// The `account_id` a list is narrowed to, if any.
+std::optional<std::int64_t> read_account_id(const QueryParams& query,
+                                            std::vector<FieldError>& errors) {
+    const auto text = query_value(query, "account_id");
+    if (!text) return std::nullopt;
+    auto id = parse_id(*text);
+    if (!id) errors.push_back({"account_id", "must be a positive integer"});
+    return id;
+}
+
 asio::awaitable<Response> list_holds(RequestContext& context) {
     const auto query = parse_query(context.request.query);
     std::vector<FieldError> errors;
     const auto page = read_page(query, errors);
-    std::optional<std::int64_t> account_id;
-    if (const auto text = query_value(query, "account_id")) {
-        account_id = parse_id(*text);
-        if (!account_id) errors.push_back({"account_id", "must be a positive integer"});
-    }
+    const auto account_id = read_account_id(query, errors);
     const auto state = query_value(query, "state");
     if (state && *state != "active" && *state != "released")
         errors.push_back({"state", "must be active or released"});
@@ -258,11 +264,7 @@ asio::awaitable<Response> list_trips(RequestContext& context) {
     const auto query = parse_query(context.request.query);
     std::vector<FieldError> errors;
     const auto page = read_page(query, errors);
-    std::optional<std::int64_t> account_id;
-    if (const auto text = query_value(query, "account_id")) {
-        account_id = parse_id(*text);
-        if (!account_id) errors.push_back({"account_id", "must be a positive integer"});
-    }
+    const auto account_id = read_account_id(query, errors);
     const auto rule = query_value(query, "rule");
     if (rule && *rule != "volume" && *rule != "remote_rejections" && *rule != "spam_blocks" &&
         *rule != "login_networks" && *rule != "suspicious_logins")

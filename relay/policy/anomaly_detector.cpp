@@ -11,6 +11,7 @@
 #include "core/metrics/metrics.hpp"
 #include "core/pg/pool.hpp"
 #include "core/spawn.hpp"
+#include "relay/events/outbox.hpp"
 #include "relay/policy/anomaly_rules.hpp"
 #include "relay/queue/holds.hpp"
 
@@ -54,15 +55,29 @@ WITH trip AS (
       FROM trip
      WHERE $4 = 'suspend' AND $3::bigint IS NULL AND $7::text IS NULL AND a.id = $2
        AND a.status = 'active'
-    RETURNING a.id
+    RETURNING a.id, a.suspended_reason
 ), disabled AS (
     UPDATE credentials c SET enabled = false
       FROM trip
      WHERE $4 = 'suspend' AND c.id = $3::bigint AND c.account_id = $2 AND c.enabled
     RETURNING c.id
-)
+), )sql";
+
+constexpr const char* k_trip_tail = R"sql(
 SELECT (SELECT count(*) FROM trip), (SELECT count(*) FROM hold),
        (SELECT count(*) FROM suspended) + (SELECT count(*) FROM disabled))sql";
+
+// A suspension by a rule is told to webhooks like one through the API (account.suspended,
+// admin-api/accounts.cpp), in the same statement.
+const std::string& trip_sql() {
+    static const std::string sql =
+        std::string(k_trip) +
+        events::outbox_ctes("webhook",
+                            "SELECT 'account.suspended', s.id, jsonb_build_object('status', "
+                            "'suspended', 'reason', s.suspended_reason) FROM suspended s") +
+        k_trip_tail;
+    return sql;
+}
 
 std::vector<Observation> observations_of(const pg::Rows& rows) {
     std::vector<Observation> observations;
@@ -105,7 +120,7 @@ std::vector<pg::Statement> trip_statements(Rule rule, const AnomalyRule& setting
     params.push_back(pg::text(evidence_json(rule, settings, observation)));
     params.push_back(pg::to_param(static_cast<std::int64_t>(settings.window.count())));
     params.push_back(observation.sub_user ? pg::text(*observation.sub_user) : pg::null_param());
-    statements.push_back(pg::Statement{k_trip, std::move(params)});
+    statements.push_back(pg::Statement{trip_sql(), std::move(params)});
     statements.push_back(pg::Statement{std::string(queue::reconcile_account_hold_sql()),
                                        pg::params_of(observation.account_id, actor)});
     std::vector<pg::Param> credential;

@@ -171,6 +171,24 @@ TEST_F(AnomalyDetectorTest, SuspiciousLoginsDisableTheCredentialWhenTheActionIsS
     EXPECT_EQ(scalar("SELECT enabled FROM credentials WHERE id = " + std::to_string(stolen_)), "f");
 }
 
+TEST_F(AnomalyDetectorTest, AnAccountSuspendedByARuleIsToldToWebhooks) {
+    config_.remote_rejections = {true, 600s, 10, 0.3, RuleAction::suspend};
+    db_.exec(
+        "INSERT INTO webhook_endpoints (account_id, url, event_types, secret) VALUES "
+        "($1, 'http://127.0.0.1:9/hook', '{account.suspended,account.held}', 'whsec_x')",
+        account_);
+    messages(account_, std::nullopt, 12, 0, 1, "bounced", "550 5.1.1 no such user");
+    EXPECT_EQ(evaluate(), 1u);
+    EXPECT_EQ(scalar("SELECT status || ' ' || suspended_reason FROM accounts WHERE id = " +
+                     std::to_string(account_)),
+              "suspended anomaly rule remote_rejections");
+    EXPECT_EQ(scalar("SELECT string_agg(kind, ',' ORDER BY seq) FROM webhook_events"),
+              "account.suspended,account.held");
+    EXPECT_EQ(scalar("SELECT payload->'data'->>'reason' FROM webhook_events WHERE kind = "
+                     "'account.suspended'"),
+              "anomaly rule remote_rejections");
+}
+
 TEST_F(AnomalyDetectorTest, OldActivityOutsideTheWindowTripsNothing) {
     config_.volume = {true, 600s, 20, 0, RuleAction::hold};
     messages(account_, stolen_, 50, 3600);
