@@ -55,8 +55,11 @@ smtp::Action Session::refuse_scanned(const policy::ScanVerdict& verdict) {
     spdlog::info("content rejected id={} listener={} client={} account={} score={:.2f}",
                  message_id_, listener_.name, client_ip_, identity_->account_name,
                  verdict.answer ? verdict.answer->score : 0.0);
-    services_.rejections.record(identity_->account_id,
-                                std::string(smtp::refusal_name(smtp::Refusal::content_scan)));
+    // By credential and sub-user: the anomaly rule scan_rejects holds the smallest unit.
+    services_.rejections.record(
+        identity_->account_id, std::string(smtp::refusal_name(smtp::Refusal::content_scan)),
+        {identity_->credential_id,
+         sub_user_.empty() ? std::nullopt : std::optional<std::string>(sub_user_)});
     auto action = machine_->on_not_queued(smtp::reply::content_rejected());
     action.refusal = smtp::Refusal::content_scan;
     return action;

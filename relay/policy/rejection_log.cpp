@@ -12,12 +12,14 @@ namespace {
 namespace asio = boost::asio;
 
 constexpr const char* k_insert_rejection =
-    "INSERT INTO rejections (account_id, reason) VALUES ($1, $2)";
+    "INSERT INTO rejections (account_id, reason, credential_id, sub_user) VALUES ($1, $2, $3, $4)";
 
 // By value: it runs detached, after record() returned.
 asio::awaitable<void> insert_rejection(pg::Pool& pool, std::shared_ptr<std::size_t> in_flight,
-                                       std::optional<std::int64_t> account_id, std::string reason) {
-    auto stored = co_await pool.query(k_insert_rejection, account_id, reason);
+                                       std::optional<std::int64_t> account_id, std::string reason,
+                                       RefusedSender sender) {
+    auto stored = co_await pool.query(k_insert_rejection, account_id, reason, sender.credential_id,
+                                      sender.sub_user);
     --*in_flight;
     if (!stored) spdlog::warn("rejection {} not recorded: {}", reason, stored.error().message);
 }
@@ -27,15 +29,17 @@ asio::awaitable<void> insert_rejection(pg::Pool& pool, std::shared_ptr<std::size
 RejectionLog::RejectionLog(asio::any_io_executor executor, pg::Pool& pool)
     : executor_(std::move(executor)), pool_(pool), in_flight_(std::make_shared<std::size_t>(0)) {}
 
-void RejectionLog::record(std::optional<std::int64_t> account_id, std::string reason) {
+void RejectionLog::record(std::optional<std::int64_t> account_id, std::string reason,
+                          RefusedSender sender) {
     if (*in_flight_ >= k_max_in_flight) {
         spdlog::warn("rejection {} not recorded: {} inserts already in flight", reason,
                      *in_flight_);
         return;
     }
     ++*in_flight_;
-    spawn_logged(executor_, "record_rejection",
-                 insert_rejection(pool_, in_flight_, account_id, std::move(reason)));
+    spawn_logged(
+        executor_, "record_rejection",
+        insert_rejection(pool_, in_flight_, account_id, std::move(reason), std::move(sender)));
 }
 
 }  // namespace smarthost::policy

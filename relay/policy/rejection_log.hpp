@@ -1,6 +1,7 @@
 #pragma once
-// Writes refusals that happen outside a transaction (at connect, at AUTH) to the
-// `rejections` table without making the refused client wait for the insert.
+// Writes refusals that happen outside a transaction (at connect, at AUTH, rspamd's at the
+// final dot) to the `rejections` table without making the refused client wait for the
+// insert.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
@@ -14,6 +15,13 @@ class Pool;
 
 namespace smarthost::policy {
 
+// Who within the account a refused message came from, where the refusal knows it: the
+// anomaly rule scan_rejects counts rspamd's refusals per credential and sub-user.
+struct RefusedSender {
+    std::optional<std::int64_t> credential_id;  // empty: an allow-listed network
+    std::optional<std::string> sub_user;        // empty: no trusted sub-user header
+};
+
 class RejectionLog {
   public:
     // Most inserts in flight at once: a flood of refused connections (a botnet listed in
@@ -26,9 +34,11 @@ class RejectionLog {
 
     const boost::asio::any_io_executor& executor() const { return executor_; }
 
-    // Starts the insert of one row (account NULL when the client is not identified) and
-    // returns at once. `reason` is a rejections reason token.
-    void record(std::optional<std::int64_t> account_id, std::string reason);
+    // Starts the insert of one row (account NULL when the client is not identified; the
+    // sender's credential and sub-user when given) and returns at once. `reason` is a
+    // rejections reason token.
+    void record(std::optional<std::int64_t> account_id, std::string reason,
+                RefusedSender sender = {});
 
   private:
     boost::asio::any_io_executor executor_;

@@ -200,6 +200,22 @@ TEST_F(ContentScanning, GtubeIsRejectedWith550AndNormalMailPassesWithItsScore) {
               1);
 }
 
+TEST_F(ContentScanning, ARejectionIsRecordedWithTheSubUserItWasSentAs) {
+    rspamd_ = std::make_unique<Rspamd>();
+    start("rspamd_url = \"" + rspamd_->url() + "\"\n");
+    // The anomaly rule scan_rejects holds the sub-user whose messages rspamd refuses.
+    db_.exec("UPDATE accounts SET sub_user_header = 'X-AuthUser' WHERE id = $1", account_id_);
+
+    const auto spam = submit("X-AuthUser: blog1\r\n" + message("gtube", k_gtube));
+    EXPECT_NE(spam.output.find("550 5.7.1"), std::string::npos) << spam.output;
+    EXPECT_TRUE(wait_until("the rejection is recorded with its sub-user", [&] {
+        return db_.exec(
+                   "SELECT count(*) FROM rejections WHERE account_id = $1 AND reason = "
+                   "'content_scan' AND sub_user = 'blog1' AND credential_id IS NULL",
+                   account_id_)[0][0] == "1";
+    }));
+}
+
 TEST_F(ContentScanning, GtubeIsHeldForReviewWhenTheAccountsThresholdSaysHold) {
     rspamd_ = std::make_unique<Rspamd>();
     start("rspamd_url = \"" + rspamd_->url() + "\"\n");
