@@ -267,10 +267,10 @@ asio::awaitable<Response> list_trips(RequestContext& context) {
     const auto account_id = read_account_id(query, errors);
     const auto rule = query_value(query, "rule");
     if (rule && *rule != "volume" && *rule != "remote_rejections" && *rule != "spam_blocks" &&
-        *rule != "login_networks" && *rule != "suspicious_logins")
+        *rule != "scan_rejects" && *rule != "login_networks" && *rule != "suspicious_logins")
         errors.push_back({"rule",
-                          "must be volume, remote_rejections, spam_blocks, login_networks or "
-                          "suspicious_logins"});
+                          "must be volume, remote_rejections, spam_blocks, scan_rejects, "
+                          "login_networks or suspicious_logins"});
     if (!errors.empty()) co_return problem::validation(std::move(errors));
     auto rows = co_await context.pool.query(
         "SELECT json_build_object('id', t.id, 'rule', t.rule, 'account_id', t.account_id, "

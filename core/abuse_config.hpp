@@ -35,6 +35,10 @@ struct AbuseConfig {
     AnomalyRule volume{true, std::chrono::seconds(600), 500, 10.0, RuleAction::alert};
     AnomalyRule remote_rejections{true, std::chrono::seconds(600), 50, 0.3, RuleAction::hold};
     AnomalyRule spam_blocks{true, std::chrono::seconds(600), 20, 0, RuleAction::alert};
+    // Hold, not suspend: rspamd already stopped each of these messages; the hold parks the
+    // unit's other mail, which scored under the thresholds, until someone looks, and a false
+    // positive (a newsletter rspamd dislikes) is undone by a release with nothing lost.
+    AnomalyRule scan_rejects{true, std::chrono::seconds(600), 10, 0, RuleAction::hold};
     AnomalyRule login_networks{true, std::chrono::seconds(3600), 10, 0, RuleAction::hold};
     AnomalyRule suspicious_logins{true, std::chrono::seconds(3600), 1, 0, RuleAction::alert};
 };

@@ -56,10 +56,11 @@ void read_abuse(const toml::table& table, const std::filesystem::path& file, Abu
         read_rule(r, file, "volume", a.volume);
         read_rule(r, file, "remote_rejections", a.remote_rejections);
         read_rule(r, file, "spam_blocks", a.spam_blocks);
+        read_rule(r, file, "scan_rejects", a.scan_rejects);
         read_rule(r, file, "login_networks", a.login_networks);
         read_rule(r, file, "suspicious_logins", a.suspicious_logins);
-        r.reject_unknown(
-            {"volume", "remote_rejections", "spam_blocks", "login_networks", "suspicious_logins"});
+        r.reject_unknown({"volume", "remote_rejections", "spam_blocks", "scan_rejects",
+                          "login_networks", "suspicious_logins"});
     }
     s.reject_unknown({"rules"});
 }

@@ -90,6 +90,7 @@ std::vector<Observation> observations_of(const pg::Rows& rows) {
         observation.observed = rows.get_int(row, 4);
         observation.total = rows.get_int(row, 5);
         if (!rows.is_null(row, 6)) observation.baseline = std::stod(std::string(rows.get(row, 6)));
+        if (!rows.is_null(row, 7)) observation.refused = rows.get_int(row, 7);
         observations.push_back(observation);
     }
     return observations;

@@ -10,7 +10,8 @@ namespace {
 namespace json = boost::json;
 
 // Every query starts from a time-ordered index: accepted and delivery events by
-// events_created_idx, logins by their own table; messages are joined by primary key.
+// events_created_idx, refusals by rejections_created_idx, logins by their own table;
+// messages are joined by primary key.
 // GROUPING SETS count each account whole, per credential and per sub-user in one pass;
 // `unit` tells them apart (a credential row of mail sent without a credential, from an
 // allow-listed network, or a sub-user row of mail without a sub-user, is no unit).
@@ -41,14 +42,15 @@ constexpr std::string_view k_volume =
     "   AND (r.unit <> 'sub_user' OR b.sub_user = r.sub_user)"
     "   AND b.received_at > now() - $3::bigint * interval '1 second'"
     "   AND b.received_at <= now() - $1::bigint * interval '1 second')::float8"
-    " * $1::bigint / greatest($3::bigint - $1::bigint, 1)"
+    " * $1::bigint / greatest($3::bigint - $1::bigint, 1), NULL::bigint"
     " FROM recent r";
 
 // Recipients refused as unknown (5.1.1) by remote servers, of all attempts' outcomes.
 constexpr std::string_view k_remote_rejections =
     "SELECT " SMARTHOST_UNIT_COLUMNS
     ","
-    " count(*) FILTER (WHERE e.reply ~ '^5[0-9][0-9][ -]5\\.1\\.1'), count(*), NULL::float8"
+    " count(*) FILTER (WHERE e.reply ~ '^5[0-9][0-9][ -]5\\.1\\.1'), count(*), NULL::float8,"
+    " NULL::bigint"
     " FROM events e JOIN messages m ON m.id = e.message_id"
     " WHERE e.kind IN ('delivered', 'bounced', 'deferred')"
     " AND e.created_at > now() - $1::bigint * interval '1 second'" SMARTHOST_UNIT_SETS
@@ -61,12 +63,29 @@ constexpr std::string_view k_spam_blocks =
     "SELECT " SMARTHOST_UNIT_COLUMNS
     ","
     " count(*) FILTER (WHERE e.reply ~ '^[45][0-9][0-9][ -][45]\\.7\\.[0-9]'), count(*),"
-    " NULL::float8"
+    " NULL::float8, NULL::bigint"
     " FROM events e JOIN messages m ON m.id = e.message_id"
     " WHERE e.kind IN ('bounced', 'deferred')"
     " AND e.created_at > now() - $1::bigint * interval '1 second'" SMARTHOST_UNIT_SETS
     " HAVING count(*) FILTER (WHERE e.reply ~ '^[45][0-9][0-9][ -][45]\\.7\\.[0-9]')"
     " >= $2::bigint AND" SMARTHOST_REAL_UNITS;
+
+// Messages rspamd refused at the final dot (rejections, keyed by unit since 0019) and
+// messages it held (stored with scan_action 'hold'): spam sent by the unit, whichever of
+// the two thresholds it reached. The union is `m` because the unit macros read m.*.
+constexpr std::string_view k_scan_rejects =
+    "WITH scanned AS ("
+    " SELECT j.account_id, j.credential_id, j.sub_user, true AS refused FROM rejections j"
+    " WHERE j.reason = 'content_scan' AND j.account_id IS NOT NULL"
+    " AND j.created_at > now() - $1::bigint * interval '1 second'"
+    " UNION ALL"
+    " SELECT m.account_id, m.credential_id, m.sub_user, false"
+    " FROM events e JOIN messages m ON m.id = e.message_id"
+    " WHERE e.kind = 'accepted' AND m.scan_action = 'hold'"
+    " AND e.created_at > now() - $1::bigint * interval '1 second')"
+    " SELECT " SMARTHOST_UNIT_COLUMNS
+    ", count(*), count(*), NULL::float8, count(*) FILTER (WHERE m.refused)"
+    " FROM scanned m" SMARTHOST_UNIT_SETS " HAVING count(*) >= $2::bigint AND" SMARTHOST_REAL_UNITS;
 
 #undef SMARTHOST_UNIT_COLUMNS
 #undef SMARTHOST_UNIT_SETS
@@ -79,7 +98,7 @@ constexpr std::string_view k_login_networks = R"sql(
 SELECT m.account_id, m.credential_id, NULL::text, 'credential',
        count(DISTINCT network(set_masklen(m.client_ip,
                                           CASE WHEN family(m.client_ip) = 4 THEN 24 ELSE 48 END))),
-       count(*), NULL::float8
+       count(*), NULL::float8, NULL::bigint
   FROM events e JOIN messages m ON m.id = e.message_id
  WHERE e.kind = 'accepted' AND e.created_at > now() - $1::bigint * interval '1 second'
    AND m.credential_id IS NOT NULL
@@ -90,7 +109,8 @@ HAVING count(DISTINCT network(set_masklen(m.client_ip,
 
 // Successful logins from networks listed in an auth_suspicious DNSBL zone.
 constexpr std::string_view k_suspicious_logins = R"sql(
-SELECT s.account_id, s.credential_id, NULL::text, 'credential', count(*), count(*), NULL::float8
+SELECT s.account_id, s.credential_id, NULL::text, 'credential', count(*), count(*), NULL::float8,
+       NULL::bigint
   FROM auth_suspicious_logins s
  WHERE s.reason = 'dnsbl' AND s.credential_id IS NOT NULL
    AND s.logged_in_at > now() - $1::bigint * interval '1 second'
@@ -107,6 +127,8 @@ std::string_view rule_name(Rule rule) {
             return "remote_rejections";
         case Rule::spam_blocks:
             return "spam_blocks";
+        case Rule::scan_rejects:
+            return "scan_rejects";
         case Rule::login_networks:
             return "login_networks";
         case Rule::suspicious_logins:
@@ -123,6 +145,8 @@ const AnomalyRule& rule_settings(const AbuseConfig& config, Rule rule) {
             return config.remote_rejections;
         case Rule::spam_blocks:
             return config.spam_blocks;
+        case Rule::scan_rejects:
+            return config.scan_rejects;
         case Rule::login_networks:
             return config.login_networks;
         case Rule::suspicious_logins:
@@ -132,8 +156,8 @@ const AnomalyRule& rule_settings(const AbuseConfig& config, Rule rule) {
 }
 
 std::vector<Rule> all_rules() {
-    return {Rule::volume, Rule::remote_rejections, Rule::spam_blocks, Rule::login_networks,
-            Rule::suspicious_logins};
+    return {Rule::volume,       Rule::remote_rejections, Rule::spam_blocks,
+            Rule::scan_rejects, Rule::login_networks,    Rule::suspicious_logins};
 }
 
 std::string_view rule_query(Rule rule) {
@@ -144,6 +168,8 @@ std::string_view rule_query(Rule rule) {
             return k_remote_rejections;
         case Rule::spam_blocks:
             return k_spam_blocks;
+        case Rule::scan_rejects:
+            return k_scan_rejects;
         case Rule::login_networks:
             return k_login_networks;
         case Rule::suspicious_logins:
@@ -207,6 +233,10 @@ std::string evidence_json(Rule rule, const AnomalyRule& settings, const Observat
         case Rule::spam_blocks:
             evidence["attempts"] = observation.total;
             if (rule == Rule::remote_rejections) evidence["share"] = settings.factor;
+            break;
+        case Rule::scan_rejects:
+            evidence["rejected"] = observation.refused.value_or(0);
+            evidence["held"] = observation.observed - observation.refused.value_or(0);
             break;
         case Rule::login_networks:
             evidence["messages"] = observation.total;

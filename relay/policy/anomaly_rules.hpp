@@ -1,8 +1,9 @@
 #pragma once
 // Anomaly rules (docs/abuse.md "Anomaly rules"): the signs of a compromised account or
 // credential, read from rows smarthost writes anyway (accepted messages and their events,
-// delivery replies, suspicious logins), and the decision whether one has tripped. Pure:
-// the detector (anomaly_detector.hpp) runs the queries and acts.
+// delivery replies, rspamd's refusals and holds, suspicious logins), and the decision
+// whether one has tripped. Pure: the detector (anomaly_detector.hpp) runs the queries and
+// acts.
 
 #include <cstdint>
 #include <optional>
@@ -14,15 +15,23 @@
 
 namespace smarthost::policy {
 
-enum class Rule { volume, remote_rejections, spam_blocks, login_networks, suspicious_logins };
+enum class Rule {
+    volume,
+    remote_rejections,
+    spam_blocks,
+    scan_rejects,
+    login_networks,
+    suspicious_logins
+};
 
 std::string_view rule_name(Rule rule);
 const AnomalyRule& rule_settings(const AbuseConfig& config, Rule rule);
 std::vector<Rule> all_rules();
 
 // The rule's query over the window: one row per unit that reached the threshold, as
-// (account_id, credential_id, sub_user, unit, observed, total, baseline or NULL), where
-// unit is 'account', 'credential' or 'sub_user' and says which of the two ids is set.
+// (account_id, credential_id, sub_user, unit, observed, total, baseline or NULL, refused
+// or NULL), where unit is 'account', 'credential' or 'sub_user' and says which of the two
+// ids is set.
 // Parameters: $1 window seconds, $2 threshold, and for volume only $3 baseline seconds. A unit is
 // an account (whole_account) or one of its credentials.
 std::string_view rule_query(Rule rule);
@@ -34,6 +43,7 @@ struct Observation {
     std::int64_t observed = 0;                  // messages, rejections, networks, logins
     std::int64_t total = 0;                     // what `observed` is a part of
     std::optional<double> baseline;             // volume: the unit's usual count per window
+    std::optional<std::int64_t> refused;  // scan_rejects: of observed, refused (the rest held)
 };
 
 // Whether the observation trips the rule with these settings.

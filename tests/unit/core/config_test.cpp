@@ -736,6 +736,29 @@ TEST_F(ConfigFile, DkimCheckIntervalHasAFloor) {
     EXPECT_NE(error_of(std::string(minimal) + "[dkim]\nkek = \"x\"\n"), "");
 }
 
+TEST_F(ConfigFile, ScanRejectsRuleHoldsByDefaultAndIsRead) {
+    const auto defaults = load_config(write(minimal)).abuse.scan_rejects;
+    EXPECT_TRUE(defaults.enabled);
+    EXPECT_EQ(defaults.window, std::chrono::seconds(600));
+    EXPECT_EQ(defaults.threshold, 10u);
+    EXPECT_EQ(defaults.action, RuleAction::hold);
+
+    const auto set = load_config(write(std::string(minimal) +
+                                       "[abuse.rules.scan_rejects]\nwindow_seconds = 300\n"
+                                       "threshold = 4\naction = \"suspend\"\n"))
+                         .abuse.scan_rejects;
+    EXPECT_EQ(set.window, std::chrono::seconds(300));
+    EXPECT_EQ(set.threshold, 4u);
+    EXPECT_EQ(set.action, RuleAction::suspend);
+
+    EXPECT_NE(error_of(std::string(minimal) + "[abuse.rules.scan_rejects]\naction = \"drop\"\n")
+                  .find("abuse.rules.scan_rejects.action: must be alert, hold or suspend"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[abuse.rules.scan_rejects]\nthreshold = 0\n")
+                  .find("abuse.rules.scan_rejects.threshold"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace smarthost
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/pg/pool.hpp"
+#include "relay/policy/rejection_log.hpp"
 #include "tests/support/run_awaitable.hpp"
 #include "tests/support/test_database.hpp"
 
@@ -27,8 +28,9 @@ class AnomalyDetectorTest : public ::testing::Test {
         stolen_ = credential(account_, "wordpress");
         shop_ = credential(account_, "shop");
         // Every rule off but the one a test turns on.
-        for (auto* rule : {&config_.volume, &config_.remote_rejections, &config_.spam_blocks,
-                           &config_.login_networks, &config_.suspicious_logins})
+        for (auto* rule :
+             {&config_.volume, &config_.remote_rejections, &config_.spam_blocks,
+              &config_.scan_rejects, &config_.login_networks, &config_.suspicious_logins})
             rule->enabled = false;
     }
 
@@ -61,6 +63,29 @@ class AnomalyDetectorTest : public ::testing::Test {
             "SELECT message_id, id, $6, $7 FROM r WHERE $6 <> ''",
             account, credential ? std::to_string(*credential) : std::optional<std::string>{}, ago,
             networks, count, kind, reply, sub_user);
+    }
+
+    // `count` messages of the sub-user that rspamd refused at the final dot, recorded as the
+    // session records them.
+    void scan_refusals(std::optional<std::int64_t> credential, const std::string& sub_user,
+                       int count) {
+        RejectionLog log(io_.get_executor(), pool_);
+        for (int i = 0; i < count; ++i)
+            log.record(account_, "content_scan",
+                       {credential,
+                        sub_user.empty() ? std::nullopt : std::optional<std::string>(sub_user)});
+        io_.restart();
+        io_.run();  // the inserts run detached
+    }
+
+    // `count` messages of the sub-user that rspamd scanned with `action` ('hold': stored
+    // held for review), accepted `ago` seconds ago. Every test message is scanned, so the
+    // unscanned ones are those just inserted.
+    void scanned(std::int64_t credential, const std::string& sub_user, int count,
+                 const std::string& action, int ago = 0) {
+        messages(account_, credential, count, ago, 1, {}, {}, sub_user);
+        db_.exec("UPDATE messages SET scan_action = $1, scan_score = 1 WHERE scan_action IS NULL",
+                 action);
     }
 
     std::size_t evaluate() {
@@ -187,6 +212,50 @@ TEST_F(AnomalyDetectorTest, AnAccountSuspendedByARuleIsToldToWebhooks) {
     EXPECT_EQ(scalar("SELECT payload->'data'->>'reason' FROM webhook_events WHERE kind = "
                      "'account.suspended'"),
               "anomaly rule remote_rejections");
+}
+
+TEST_F(AnomalyDetectorTest, RspamdsRefusalsAndHoldsOfOneSubUserHoldThatSubUserOnly) {
+    config_.scan_rejects = {true, 600s, 10, 0, RuleAction::hold};
+    // A hacked blog behind the panel's one credential: 6 refused and 4 held, 10 together.
+    scan_refusals(shop_, "blog1", 6);
+    scanned(shop_, "blog1", 4, "hold");
+    // The shop: below the threshold with what counts, whatever else it has.
+    scan_refusals(shop_, "shop", 3);
+    scanned(shop_, "shop", 2, "hold");
+    scanned(shop_, "shop", 20, "add_header");
+    scanned(shop_, "shop", 20, "hold", 3600);
+    for (int i = 0; i < 20; ++i)  // refused for other reasons, or long ago
+        db_.exec(
+            "INSERT INTO rejections (account_id, credential_id, sub_user, reason, created_at) "
+            "VALUES ($1, $2, 'shop', $3, now() - $4::int * interval '1 second')",
+            account_, shop_, i % 2 ? "content_scan" : "sender_domain", i % 2 ? 3600 : 0);
+
+    EXPECT_EQ(evaluate(), 1u);
+    EXPECT_EQ(scalar("SELECT reason || ' ' || sub_user || ' ' || (credential_id IS NULL) || ' ' || "
+                     "(evidence->>'rejected') || ' ' || (evidence->>'held') "
+                     "FROM holds WHERE released_at IS NULL"),
+              "rule:scan_rejects blog1 true 6 4");
+    EXPECT_EQ(scalar("SELECT count(*) FROM holds WHERE sub_user = 'shop'"), "0");
+    EXPECT_EQ(scalar("SELECT rule || ' ' || action || ' ' || sub_user FROM rule_trips"),
+              "scan_rejects hold blog1");
+}
+
+TEST_F(AnomalyDetectorTest, RspamdsRefusalsOfACredentialWithoutSubUsersHoldTheCredential) {
+    config_.scan_rejects = {true, 600s, 10, 0, RuleAction::hold};
+    scan_refusals(stolen_, {}, 10);
+    scan_refusals(shop_, {}, 4);
+    EXPECT_EQ(evaluate(), 1u);
+    EXPECT_EQ(scalar("SELECT reason || ' ' || credential_id FROM holds"),
+              "rule:scan_rejects " + std::to_string(stolen_));
+}
+
+TEST_F(AnomalyDetectorTest, ScanRejectsBelowTheThresholdTripNothing) {
+    config_.scan_rejects = {true, 600s, 10, 0, RuleAction::hold};
+    scan_refusals(shop_, "blog1", 5);
+    scanned(shop_, "blog1", 4, "hold");
+    EXPECT_EQ(evaluate(), 0u);
+    EXPECT_EQ(scalar("SELECT count(*) FROM rule_trips"), "0");
+    EXPECT_EQ(scalar("SELECT count(*) FROM holds"), "0");
 }
 
 TEST_F(AnomalyDetectorTest, OldActivityOutsideTheWindowTripsNothing) {
