@@ -93,7 +93,7 @@ class Metrics {
     // The queue in PostgreSQL (all replicas), refreshed when scraped.
     Family<Gauge>& queue_recipients;  // {state}
     Gauge& queue_oldest_age;          // seconds
-    Family<Gauge>& holds_active;      // {scope}: account, credential (docs/abuse.md)
+    Family<Gauge>& holds_active;      // {scope}: account, credential, sub_user (abuse.md)
 
     // Anomaly rules (relay/policy/anomaly_detector.hpp).
     Family<Counter>& abuse_rule_trips;  // {rule, action}

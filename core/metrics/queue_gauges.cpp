@@ -24,8 +24,10 @@ SELECT (SELECT count(*) FROM recipients WHERE state = 'queued'),
        (SELECT coalesce(extract(epoch FROM now() - min(m.received_at)), 0)::float8
         FROM recipients r JOIN messages m ON m.id = r.message_id
         WHERE r.state IN ('queued', 'deferred', 'in_flight')),
-       (SELECT count(*) FROM holds WHERE released_at IS NULL AND credential_id IS NULL),
-       (SELECT count(*) FROM holds WHERE released_at IS NULL AND credential_id IS NOT NULL))sql";
+       (SELECT count(*) FROM holds
+         WHERE released_at IS NULL AND credential_id IS NULL AND sub_user IS NULL),
+       (SELECT count(*) FROM holds WHERE released_at IS NULL AND credential_id IS NOT NULL),
+       (SELECT count(*) FROM holds WHERE released_at IS NULL AND sub_user IS NOT NULL))sql";
 
 // Webhook outbox: pending deliveries (the claim's partial index), the oldest, and the
 // endpoints failing now.
@@ -55,9 +57,10 @@ boost::asio::awaitable<void> refresh_queue_gauges(pg::Pool& pool, Metrics& metri
         metrics.queue_recipients.Add({{"state", states[i]}})
             .Set(static_cast<double>(rows->get_int(0, i)));
     metrics.queue_oldest_age.Set(std::stod(std::string(rows->get(0, 4))));
-    metrics.holds_active.Add({{"scope", "account"}}).Set(static_cast<double>(rows->get_int(0, 5)));
-    metrics.holds_active.Add({{"scope", "credential"}})
-        .Set(static_cast<double>(rows->get_int(0, 6)));
+    const char* scopes[] = {"account", "credential", "sub_user"};
+    for (std::size_t i = 0; i < 3; ++i)
+        metrics.holds_active.Add({{"scope", scopes[i]}})
+            .Set(static_cast<double>(rows->get_int(0, 5 + i)));
     auto webhooks = co_await pool.query(k_webhook_counts);
     if (!webhooks) co_return;
     metrics.webhook_pending.Set(static_cast<double>(webhooks->get_int(0, 0)));
