@@ -20,7 +20,7 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 constexpr std::string_view k_hold_fields[] = {"credential_id", "sub_user", "note"};
-constexpr std::string_view k_action_fields[] = {"action", "filter"};
+constexpr std::string_view k_action_fields[] = {"action", "filter", "bounce"};
 constexpr std::string_view k_filter_fields[] = {
     "account_id",    "credential_id",    "sub_user",       "sender",
     "sender_domain", "recipient_domain", "received_after", "received_before"};
@@ -41,12 +41,14 @@ constexpr std::string_view k_hold_audit =
     "t.credential_id, 'reason', t.reason)";
 
 constexpr std::string_view k_job_json =
-    "json_build_object('id', t.id, 'action', t.action, 'filter', t.filter, 'hold_id', "
+    "json_build_object('id', t.id, 'action', t.action, 'bounce', t.bounce, 'filter', t.filter, "
+    "'hold_id', "
     "t.hold_id, 'state', t.state, 'recipients', t.recipients, 'batches', t.batches, "
     "'error', t.error, 'created_by', t.created_by, 'created_at', t.created_at, "
     "'updated_at', t.updated_at, 'finished_at', t.finished_at)";
 constexpr std::string_view k_job_audit =
-    "jsonb_build_object('job_id', t.id, 'action', t.action, 'filter', t.filter)";
+    "jsonb_build_object('job_id', t.id, 'action', t.action, 'bounce', t.bounce, 'filter', "
+    "t.filter)";
 
 // A hold as shown alone: with what it holds now and its jobs.
 const std::string k_hold_detail =
@@ -76,7 +78,8 @@ UPDATE holds SET released_at = now(), released_by = 'api:' || $1::text
 RETURNING *)sql";
 
 constexpr std::string_view k_insert_job = R"sql(
-INSERT INTO queue_jobs (action, filter, created_by) VALUES ($5, $6::jsonb, 'api:' || $1::text)
+INSERT INTO queue_jobs (action, filter, bounce, created_by)
+VALUES ($5, $6::jsonb, $7, 'api:' || $1::text)
 RETURNING *)sql";
 
 // A sub-user as messages.sub_user stores it (the header's value normalized).
@@ -310,11 +313,14 @@ struct QueueActionRoutes {
             fields.fail("action", "is required");
         else if (action && !queue::bulk_action_named(*action))
             fields.fail("action", "must be hold, release, cancel or retry");
+        // Only a cancel ends recipients' delivery, so only a cancel has failures to report.
+        const bool bounce = fields.boolean("bounce").value_or(false);
+        if (bounce && action && *action != "cancel") fields.fail("bounce", "is for cancel only");
         const auto filter = read_filter(fields);
         if (!fields.ok()) co_return problem::validation(std::move(fields.errors()));
 
         auto statement = audited(context, 201, k_insert_job, k_job_audit, "t.id",
-                                 params_of(*action, json::serialize(*filter)));
+                                 params_of(*action, json::serialize(*filter), bounce));
         auto rows =
             co_await context.pool.execute(std::move(statement.sql), std::move(statement.params));
         if (!rows) co_return problem::from_database(rows.error());

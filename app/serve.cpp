@@ -314,9 +314,11 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     // every delivery and admin process; the admin API also starts each new one itself.
     std::unique_ptr<queue::QueueJobs> queue_jobs;
     if (delivery_role || admin_role) {
+        queue::QueueJobs::Settings job_settings;
+        job_settings.dsn.reporting_host = config.hostname;  // as delivery's own bounces
         queue_jobs = std::make_unique<queue::QueueJobs>(
             io.get_executor(), pool, fmt::format("{}:{}:jobs", config.hostname, ::getpid()),
-            queue::QueueJobs::Settings{});
+            job_settings);
         queue_jobs->start();
     }
 

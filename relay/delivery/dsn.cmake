@@ -5,6 +5,7 @@
 add_library(smarthost_dsn STATIC
     ${CMAKE_CURRENT_LIST_DIR}/dsn.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dsn_message.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/cancel_report.cpp
 )
 target_include_directories(smarthost_dsn PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(smarthost_dsn PUBLIC smarthost_smtp)

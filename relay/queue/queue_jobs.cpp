@@ -8,8 +8,12 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/pg/pool.hpp"
+#include "core/pg/sqlstate.hpp"
 #include "core/spawn.hpp"
+#include "relay/delivery/cancel_report.hpp"
+#include "relay/queue/group_commit.hpp"
 #include "relay/queue/holds.hpp"
+#include "relay/queue/new_message.hpp"
 #include "relay/queue/notify.hpp"
 
 namespace smarthost::queue {
@@ -48,10 +52,12 @@ constexpr std::array<ActionRule, 4> k_rules{{
      "state = CASE WHEN r.attempts = 0 THEN 'queued' ELSE 'deferred' END, "
      "next_attempt_at = now(), hold_id = NULL",
      "released"},
+    // Only mail received before the cancel was asked for: neither what the customer
+    // sends next nor the reports a bouncing cancel queues under the same account.
     {BulkAction::cancel,
      "cancel",
      {"queued", "deferred", "held"},
-     "",
+     "m.received_at <= job.created_at",
      "state = 'cancelled', hold_id = NULL",
      "cancelled"},
     {BulkAction::retry, "retry", {"queued", "deferred", ""}, "", "next_attempt_at = now()", ""},
@@ -74,7 +80,7 @@ bool wakes_delivery(BulkAction action) {
 // message_id lets the index scan start there.
 constexpr std::string_view k_batch_head = R"sql(
 WITH job AS (
-    SELECT j.id, j.filter, j.hold_id FROM queue_jobs j
+    SELECT j.id, j.filter, j.hold_id, j.bounce, j.created_at FROM queue_jobs j
      WHERE j.id = $1 AND j.lease_owner = $2::text AND j.state = 'running'
     FOR NO KEY UPDATE
 ), hold AS (
@@ -133,7 +139,7 @@ UPDATE queue_jobs j
                   AND (lease_owner IS NULL OR lease_expires_at < now() OR lease_owner = $2)
                 ORDER BY id LIMIT 1
                 FOR UPDATE SKIP LOCKED)
-RETURNING j.id, j.action, j.phase, j.cursor_message::text, j.cursor_recipient)sql";
+RETURNING j.id, j.action, j.phase, j.cursor_message::text, j.cursor_recipient, j.bounce)sql";
 
 constexpr const char* k_next_phase = R"sql(
 UPDATE queue_jobs SET phase = $3, cursor_message = NULL, cursor_recipient = NULL,
@@ -150,6 +156,48 @@ UPDATE queue_jobs SET lease_owner = NULL, lease_expires_at = NULL
  WHERE id = $1 AND lease_owner = $2::text)sql";
 
 constexpr const char* k_progress = "SELECT state, recipients FROM queue_jobs WHERE id = $1";
+
+// The recipients of a bouncing cancel's next $2 messages that still await their report,
+// with what a report needs of each message (its body comes from k_report_body).
+constexpr const char* k_pending_reports = R"sql(
+WITH due AS (
+    SELECT DISTINCT r.message_id
+      FROM queue_job_reports p JOIN recipients r ON r.id = p.recipient_id
+     WHERE p.job_id = $1
+     ORDER BY r.message_id LIMIT $2
+)
+SELECT replace(m.id::text, '-', ''), m.account_id, m.envelope_sender, coalesce(m.dsn_envid, ''),
+       coalesce(m.dsn_ret, ''), (extract(epoch FROM m.received_at) * 1000000)::bigint,
+       m.size_bytes, r.id, r.address, coalesce(r.dsn_notify, ''), coalesce(r.dsn_orcpt, '')
+  FROM due JOIN messages m ON m.id = due.message_id
+  JOIN recipients r ON r.message_id = m.id
+  JOIN queue_job_reports p ON p.job_id = $1 AND p.recipient_id = r.id
+ ORDER BY m.id, r.id)sql";
+
+// The first $2 bytes of a message as stored; no row once its body has been purged.
+constexpr const char* k_report_body = R"sql(
+SELECT substring(body FROM 1 FOR $2::int) FROM messages WHERE id = $1::uuid AND body IS NOT NULL)sql";
+
+// Clears the notes of the recipients $3 that a group of reports covers, first in the
+// reports' transaction, while the job is still $2's. Any other count than $4 means that
+// another process sent these reports (or took the job): the cast then fails on purpose,
+// the transaction rolls back, and nothing is sent twice. (The failing branch is not a
+// constant, so the planner cannot fold it and fail every time.)
+constexpr const char* k_clear_notes = R"sql(
+WITH cleared AS (
+    DELETE FROM queue_job_reports p USING queue_jobs j
+     WHERE p.job_id = $1 AND p.recipient_id = ANY($3::bigint[])
+       AND j.id = p.job_id AND j.lease_owner = $2::text AND j.state = 'running'
+    RETURNING p.recipient_id
+)
+SELECT CASE WHEN count(*) = $4::bigint THEN count(*)
+            ELSE ('queue job reports already sent: ' || count(*))::bigint END
+  FROM cleared)sql";
+
+// Messages per reports' transaction: bounds the bodies held at once.
+constexpr std::int64_t k_report_messages = 8;
+// A report that returns headers only needs the beginning of the message alone.
+constexpr std::int64_t k_report_header_bytes = 256 * 1024;
 
 }  // namespace
 
@@ -186,6 +234,11 @@ std::string bulk_batch_sql(BulkAction action) {
             std::string(rule.event) +
             "', coalesce((SELECT 'held: ' || reason FROM hold), "
             "'queue action ' || (SELECT id FROM job))\n      FROM changed c";
+    // A bouncing cancel notes what it cancelled; run_batches() sends the reports.
+    if (action == BulkAction::cancel)
+        sql +=
+            "\n), noted AS (\n    INSERT INTO queue_job_reports (job_id, recipient_id)\n"
+            "    SELECT job.id, c.id FROM changed c, job WHERE job.bounce";
     // A CTE that only reads runs if it is read: the final SELECT counts it.
     if (wakes_delivery(action))
         sql += "\n), wake AS (\n    SELECT pg_notify('" + std::string(k_queue_channel) +
@@ -203,6 +256,7 @@ struct QueueJobs::Impl {
         std::size_t phase = 0;
         std::optional<std::string> cursor_message;
         std::optional<std::int64_t> cursor_recipient;
+        bool bounce = false;
     };
 
     asio::any_io_executor executor;
@@ -234,7 +288,95 @@ struct QueueJobs::Impl {
         job.phase = static_cast<std::size_t>(rows->get_int(0, 2));
         if (!rows->is_null(0, 3)) job.cursor_message = std::string(rows->get(0, 3));
         if (!rows->is_null(0, 4)) job.cursor_recipient = rows->get_int(0, 4);
+        job.bounce = rows->get_bool(0, 5);
         co_return std::optional<Leased>(std::move(job));
+    }
+
+    // The messages of the next group that awaits a bouncing cancel's reports, with the
+    // recipients noted for each.
+    asio::awaitable<Result<std::vector<delivery::CancelledMessage>>> pending_reports(
+        std::int64_t job_id) {
+        auto rows = co_await pool.query(k_pending_reports, job_id, k_report_messages);
+        if (!rows) co_return rows.error();
+        std::vector<delivery::CancelledMessage> messages;
+        std::vector<std::pair<std::string, std::int64_t>> bodies;  // message id, size
+        for (std::size_t row = 0; row < rows->size(); ++row) {
+            const std::string id(rows->get(row, 0));
+            if (bodies.empty() || bodies.back().first != id) {
+                delivery::CancelledMessage message;
+                message.account_id = rows->get_int(row, 1);
+                message.sender = std::string(rows->get(row, 2));
+                message.envid = std::string(rows->get(row, 3));
+                const auto ret = rows->get(row, 4);
+                if (ret == "FULL") message.ret = smtp::DsnReturn::full;
+                if (ret == "HDRS") message.ret = smtp::DsnReturn::headers;
+                message.received_at =
+                    delivery::TimePoint(std::chrono::duration_cast<delivery::TimePoint::duration>(
+                        std::chrono::microseconds(rows->get_int(row, 5))));
+                messages.push_back(std::move(message));
+                bodies.emplace_back(id, rows->get_int(row, 6));
+            }
+            messages.back().recipients.push_back(delivery::CancelledRecipient{
+                rows->get_int(row, 7), std::string(rows->get(row, 8)),
+                std::string(rows->get(row, 10)), std::string(rows->get(row, 9))});
+        }
+        // A report returns a message whole only under RET=FULL and within the bound
+        // (dsn.hpp); otherwise its header section is all it needs.
+        const auto full_limit = static_cast<std::int64_t>(settings.dsn.full_content_limit);
+        for (std::size_t i = 0; i < messages.size(); ++i) {
+            auto& message = messages[i];
+            const bool whole =
+                message.ret == smtp::DsnReturn::full && bodies[i].second <= full_limit;
+            if (message.ret == smtp::DsnReturn::full && !whole)
+                message.ret = smtp::DsnReturn::headers;
+            if (message.sender.empty()) continue;  // no report: no body needed
+            std::vector<pg::Param> params;
+            params.push_back(pg::text(bodies[i].first));
+            params.push_back(pg::to_param(whole ? bodies[i].second : k_report_header_bytes));
+            auto body =
+                co_await pool.execute(k_report_body, std::move(params), pg::ResultFormat::binary);
+            if (!body) co_return body.error();
+            if (body->size() > 0) message.content = std::string(body->get(0, 0));
+        }
+        co_return messages;
+    }
+
+    // Sends every report a bouncing cancel has noted, a group of messages per
+    // transaction. False if the job is no longer ours.
+    asio::awaitable<Result<bool>> send_reports(const Leased& job) {
+        for (;;) {
+            auto messages = co_await pending_reports(job.id);
+            if (!messages) co_return messages.error();
+            if (messages->empty()) co_return true;
+            std::vector<std::int64_t> noted;
+            std::vector<delivery::CancelReport> reports;
+            for (const auto& message : *messages) {
+                for (const auto& recipient : message.recipients)
+                    noted.push_back(recipient.id);
+                auto report = delivery::cancel_report(settings.dsn, message, settings.clock(),
+                                                      new_message_id());
+                if (report) reports.push_back(std::move(*report));
+            }
+            std::string ids = "{";
+            for (const auto id : noted)
+                ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
+            ids += '}';
+            std::vector<pg::Statement> statements;
+            statements.push_back(
+                pg::Statement{k_clear_notes,
+                              {pg::to_param(job.id), pg::text(owner), pg::text(std::move(ids)),
+                               pg::to_param(static_cast<std::int64_t>(noted.size()))}});
+            for (const auto& report : reports)
+                statements.push_back(insert_message_statement(report.message, &report.reported));
+            if (!reports.empty()) statements.push_back(notify_queue_statement());
+            auto written = co_await pool.transaction(std::move(statements));
+            if (!written) {
+                // Cleared by someone else: the job is no longer ours to work on.
+                if (pg::classify(written.error().code) == pg::SqlStateClass::invalid_value)
+                    co_return false;
+                co_return written.error();
+            }
+        }
     }
 
     // Batches until the job is done (true) or `until` has come (false). Loses no work if
@@ -243,6 +385,12 @@ struct QueueJobs::Impl {
                                               std::chrono::steady_clock::time_point until) {
         const auto states = bulk_source_states(job.action);
         const std::string sql = bulk_batch_sql(job.action);
+        // What a former holder of the job cancelled but did not report yet goes first.
+        if (job.bounce) {
+            auto sent = co_await send_reports(job);
+            if (!sent) co_return sent.error();
+            if (!*sent) co_return false;
+        }
         while (job.phase < states.size()) {
             if (std::chrono::steady_clock::now() >= until) co_return false;
             std::vector<pg::Param> params;
@@ -257,6 +405,11 @@ struct QueueJobs::Impl {
             auto rows = co_await pool.execute(sql, std::move(params));
             if (!rows) co_return rows.error();
             if (rows->get_int(0, 0) == 0) co_return false;  // no longer ours
+            if (job.bounce) {
+                auto sent = co_await send_reports(job);
+                if (!sent) co_return sent.error();
+                if (!*sent) co_return false;
+            }
             const auto taken = static_cast<std::size_t>(rows->get_int(0, 1));
             if (taken == settings.batch_size) {
                 job.cursor_message = std::string(rows->get(0, 2));

@@ -11,11 +11,17 @@
 // index of unfinished recipients, one source state after the other, so a job reads the
 // queue once whatever the filter. In-flight recipients are never touched (their attempt
 // is under way), nor are recipients another transaction holds locked.
+//
+// A cancel may bounce: each batch then also notes the recipients it cancelled in
+// queue_job_reports, and the job sends their delivery reports (one per message) before
+// its next batch, each group of reports in the transaction that clears their notes. A
+// job taken over sends what its last holder noted first: no report is lost or doubled.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +29,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "relay/delivery/dsn.hpp"
 
 namespace smarthost::pg {
 class Pool;
@@ -41,6 +48,7 @@ std::vector<std::string_view> bulk_source_states(BulkAction action);
 // The batch statement of an action: $1 job id, $2 lease owner, $3 source state, $4/$5 the
 // cursor (message id, recipient id; NULL to start), $6 batch size, $7 lease (ms). Returns
 // one row: whether the job was still ours, the recipients changed, and the new cursor.
+// A cancel's statement also notes what it cancelled for reports when the job bounces.
 // Pure; exposed for tests.
 std::string bulk_batch_sql(BulkAction action);
 
@@ -57,6 +65,11 @@ class QueueJobs {
         std::size_t batch_size = 1000;
         std::chrono::milliseconds lease{30000};
         std::chrono::milliseconds poll{1000};  // looking for jobs nobody works on
+        delivery::DsnSettings dsn;             // a bouncing cancel's reports
+        // The Date of those reports.
+        std::function<delivery::TimePoint()> clock = [] {
+            return std::chrono::system_clock::now();
+        };
     };
 
     // `owner` names this process in leases (host and pid, as delivery claims do).

@@ -205,6 +205,37 @@ TEST_F(Containment, HeldUnitsKeepTheirQueuedMailWhileEveryoneElseDelivers) {
               "2");
 }
 
+// The sender of mail cancelled with bounces gets a delivery report through the upstream,
+// from the null sender, naming the recipient and why.
+TEST_F(Containment, BouncingCancelSendsTheSenderADeliveryReport) {
+    const auto hosting = account("hosting", "hosting.example");
+    const auto shop = credential(hosting, "shop");
+    upstream_.set_script(deferring({"gone@dest.example"}));
+    send(shop, "shop@hosting.example", "gone@dest.example");
+    ASSERT_TRUE(reaches("gone@dest.example", "deferred"));
+
+    const auto cancelled = api("POST", "/api/v1/queue/actions",
+                               R"({"action":"cancel","bounce":true,"filter":{"credential_id":)" +
+                                   std::to_string(shop.id) + "}}");
+    ASSERT_EQ(cancelled.status, 200) << cancelled.text;
+    EXPECT_TRUE(cancelled.body.at("bounce").as_bool());
+    EXPECT_EQ(cancelled.body.at("recipients").to_number<std::int64_t>(), 1);
+    EXPECT_EQ(state_of("gone@dest.example"), "cancelled");
+    ASSERT_TRUE(reaches("shop@hosting.example", "delivered"));
+    std::vector<test::ReceivedTransaction> reports;
+    for (const auto& transaction : upstream_.transactions())
+        if (transaction.recipients == std::vector<std::string>{"shop@hosting.example"})
+            reports.push_back(transaction);
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_NE(reports[0].mail_command.find("FROM:<>"), std::string::npos)
+        << reports[0].mail_command;
+    EXPECT_NE(reports[0].body.find("Final-Recipient: rfc822;gone@dest.example"), std::string::npos)
+        << reports[0].body;
+    EXPECT_NE(reports[0].body.find("550 5.0.0 Delivery cancelled by the relay operator"),
+              std::string::npos)
+        << reports[0].body;
+}
+
 TEST_F(Containment, OperatorHoldLetsTheCustomerSubmitButNothingLeaves) {
     const auto hosting = account("hosting", "hosting.example");
     const auto shop = credential(hosting, "shop");
@@ -245,6 +276,8 @@ TEST_F(Containment, BadQueueActionsAreRefusedNamingTheField) {
             "filter.received_after");
     refused(R"({"action":"hold","filter":{"recipient_domain":"x"}})", "filter.recipient_domain");
     refused(R"({"action":"hold","filter":{"account_id":1,"sql":"1=1"}})", "filter.sql");
+    refused(R"({"action":"retry","bounce":true,"filter":{"account_id":1}})", "bounce");
+    refused(R"({"action":"cancel","bounce":"yes","filter":{"account_id":1}})", "bounce");
     EXPECT_EQ(db_.exec("SELECT count(*) FROM queue_jobs").at(0).at(0), "0");
 }
 

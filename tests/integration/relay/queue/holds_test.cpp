@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "core/metrics/metrics.hpp"
+#include "core/metrics/queue_gauges.hpp"
 #include "core/pg/pool.hpp"
 #include "relay/queue/claims.hpp"
 #include "relay/queue/group_commit.hpp"
@@ -106,8 +108,10 @@ class HoldsTest : public ::testing::Test {
     }
 
     JobProgress run_jobs(std::size_t batch_size = 1000) {
-        QueueJobs jobs(io.get_executor(), pool, "test-runner",
-                       QueueJobs::Settings{batch_size, 30s, 1s});
+        QueueJobs::Settings settings;
+        settings.batch_size = batch_size;
+        settings.dsn.reporting_host = "relay.test";
+        QueueJobs jobs(io.get_executor(), pool, "test-runner", settings);
         JobProgress last;
         for (const auto& row :
              db.exec("SELECT id FROM queue_jobs WHERE state = 'running' ORDER BY id")) {
@@ -300,6 +304,98 @@ TEST_F(HoldsTest, AJobLeasedByAnotherProcessIsLeftAlone) {
     db.exec("UPDATE queue_jobs SET lease_expires_at = now() - interval '1 second'");
     EXPECT_EQ(run_jobs().recipients, 1);
     EXPECT_EQ(states()["a@one.example"], "held");
+}
+
+// A bouncing cancel: one report per message to its sender, listing the recipients it
+// cancelled whose NOTIFY asks for failures; none for a null sender. The reports are
+// queued under the account and are not cancelled by the job that made them.
+TEST_F(HoldsTest, BouncingCancelReportsToEachSenderOnce) {
+    enqueue(spammer, {"a@one.example", "b@one.example"}, std::nullopt, "owner@shop.example");
+    enqueue(spammer, {"c@two.example"}, std::nullopt, "");
+    enqueue(spammer, {"d@one.example"}, std::nullopt, "quiet@shop.example");
+    enqueue(bystander, {"e@one.example"});
+    db.exec("UPDATE recipients SET dsn_notify = 'NEVER' WHERE address = 'd@one.example'");
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, bounce, created_by) VALUES ('cancel', "
+        "jsonb_build_object('account_id', $1::bigint), true, 'test')",
+        std::to_string(spammer));
+    EXPECT_EQ(run_jobs(2).recipients, 4);  // batches of 2: notes cross batches
+
+    for (const auto* address : {"a@one.example", "b@one.example", "c@two.example", "d@one.example"})
+        EXPECT_EQ(states()[address], "cancelled") << address;
+    EXPECT_EQ(states()["e@one.example"], "queued");
+    const auto reports = db.exec(
+        "SELECT m.account_id, r.address, r.state, convert_from(m.body, 'UTF8') FROM messages m "
+        "JOIN recipients r ON r.message_id = m.id WHERE m.client_helo = 'relay.test'");
+    ASSERT_EQ(reports.size(), 1u);  // reports are made by the relay: its name for HELO
+    EXPECT_EQ(*reports[0][0], std::to_string(spammer));
+    EXPECT_EQ(*reports[0][1], "owner@shop.example");
+    EXPECT_EQ(*reports[0][2], "queued");
+    const std::string& body = *reports[0][3];
+    EXPECT_NE(body.find("Final-Recipient: rfc822;a@one.example"), std::string::npos) << body;
+    EXPECT_NE(body.find("Final-Recipient: rfc822;b@one.example"), std::string::npos) << body;
+    EXPECT_EQ(body.find("d@one.example"), std::string::npos) << body;
+    EXPECT_NE(body.find("Status: 5.0.0"), std::string::npos) << body;
+    EXPECT_NE(body.find("Delivery cancelled by the relay operator"), std::string::npos) << body;
+    EXPECT_NE(body.find("Subject: t"), std::string::npos) << body;  // the original's header
+    EXPECT_EQ(db.exec("SELECT count(*) FROM queue_job_reports").at(0).at(0), "0");
+    EXPECT_EQ(db.exec("SELECT bounce::text FROM queue_jobs").at(0).at(0), "true");
+}
+
+// A process that died between a batch and its reports left notes: whoever takes the job
+// over sends those reports first, once.
+TEST_F(HoldsTest, ABouncingCancelTakenOverSendsTheReportsItsHolderOwed) {
+    enqueue(spammer, {"a@one.example"}, std::nullopt, "owner@shop.example");
+    db.exec("UPDATE recipients SET state = 'cancelled'");
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, bounce, created_by, phase, lease_owner, "
+        "lease_expires_at) VALUES ('cancel', jsonb_build_object('account_id', $1::bigint), "
+        "true, 'test', 3, 'dead', now() - interval '1 second')",
+        std::to_string(spammer));
+    db.exec(
+        "INSERT INTO queue_job_reports (job_id, recipient_id) "
+        "SELECT j.id, r.id FROM queue_jobs j, recipients r");
+    EXPECT_EQ(run_jobs().state, "done");
+    EXPECT_EQ(run_jobs().state, "");  // nothing left to run
+    EXPECT_EQ(db.exec("SELECT count(*) FROM messages WHERE envelope_sender = ''").at(0).at(0), "1");
+    EXPECT_EQ(db.exec("SELECT count(*) FROM queue_job_reports").at(0).at(0), "0");
+}
+
+// A cancel without bounces sends nothing, and a cancel visits only mail received before
+// it was asked for.
+TEST_F(HoldsTest, PlainCancelSendsNoReportAndSparesLaterMail) {
+    enqueue(spammer, {"a@one.example"}, std::nullopt, "owner@shop.example");
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, created_by, created_at) VALUES ('cancel', "
+        "jsonb_build_object('account_id', $1::bigint), 'test', now() - interval '1 hour')",
+        std::to_string(spammer));
+    EXPECT_EQ(run_jobs().recipients, 0);
+    EXPECT_EQ(states()["a@one.example"], "queued");
+    db.exec(
+        "INSERT INTO queue_jobs (action, filter, created_by) VALUES ('cancel', "
+        "jsonb_build_object('account_id', $1::bigint), 'test')",
+        std::to_string(spammer));
+    EXPECT_EQ(run_jobs().recipients, 1);
+    EXPECT_EQ(db.exec("SELECT count(*) FROM messages WHERE envelope_sender = ''").at(0).at(0), "0");
+}
+
+// smarthost_holds_active counts each active hold once, under what it holds.
+TEST_F(HoldsTest, HoldsActiveGaugeCountsEachScopeApart) {
+    const auto wordpress = credential(spammer, "wordpress");
+    db.exec(
+        "INSERT INTO holds (account_id, credential_id, sub_user, reason, evidence, created_by) "
+        "VALUES ($1, NULL, NULL, 'operator', '{}', 't'), ($1, $2, NULL, 'operator', '{}', 't'), "
+        "($1, NULL, 'blog1', 'operator', '{}', 't'), ($1, NULL, 'blog2', 'operator', '{}', 't')",
+        std::to_string(spammer), std::to_string(wordpress));
+    metrics::Metrics metrics;
+    auto refresh = [&]() -> asio::awaitable<int> {
+        co_await metrics::refresh_queue_gauges(pool, metrics, 0ms);
+        co_return 0;
+    };
+    test::run_awaitable(io, refresh());
+    EXPECT_EQ(metrics.holds_active.Add({{"scope", "account"}}).Value(), 1);
+    EXPECT_EQ(metrics.holds_active.Add({{"scope", "credential"}}).Value(), 1);
+    EXPECT_EQ(metrics.holds_active.Add({{"scope", "sub_user"}}).Value(), 2);
 }
 
 }  // namespace
