@@ -30,10 +30,9 @@ std::vector<Rule> all_rules();
 
 // The rule's query over the window: one row per unit that reached the threshold, as
 // (account_id, credential_id, sub_user, unit, observed, total, baseline or NULL, refused
-// or NULL), where unit is 'account', 'credential' or 'sub_user' and says which of the two
-// ids is set.
-// Parameters: $1 window seconds, $2 threshold, and for volume only $3 baseline seconds. A unit is
-// an account (whole_account) or one of its credentials.
+// or NULL), where unit is 'account', 'credential' or 'sub_user' and says which of
+// credential_id and sub_user names it (neither for the whole account).
+// Parameters: $1 window seconds, $2 threshold, and for volume only $3 baseline seconds.
 std::string_view rule_query(Rule rule);
 
 struct Observation {
