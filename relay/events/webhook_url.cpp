@@ -65,9 +65,11 @@ std::optional<WebhookUrl> parse_webhook_url(std::string_view url, std::string& w
     }
     const auto authority_end = rest.find_first_of("/?");
     const std::string_view authority = rest.substr(0, authority_end);
-    parsed.target =
-        authority_end == std::string_view::npos ? "/" : std::string(rest.substr(authority_end));
-    if (parsed.target.front() == '?') parsed.target.insert(0, "/");
+    // Built by appending: GCC 12 warns falsely (-Wrestrict) on inserting at the front.
+    const std::string_view target =
+        authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+    if (target.empty() || target.front() == '?') parsed.target = "/";
+    parsed.target.append(target);
     if (authority.find('@') != std::string_view::npos) {
         why = "must not contain a user name or password";
         return std::nullopt;
