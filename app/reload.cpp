@@ -27,6 +27,7 @@ policy::SubmissionPolicy::Settings submission_policy_settings(const Config& conf
     settings.max_message_bytes = config.limits.max_message_bytes;
     settings.rate_limiter.max_block = config.limits.lease_block;
     settings.max_connections = config.limits.max_connections;
+    settings.max_held_recipients = config.abuse.max_held_recipients;
     return settings;
 }
 

@@ -32,6 +32,10 @@ struct AbuseConfig {
     std::chrono::seconds interval{15};  // how often the rules are evaluated
     // The trailing period the volume rule takes each unit's usual rate from.
     std::chrono::seconds baseline{7 * 86400};
+    // A unit under an active hold may keep submitting (the spammer learns nothing), but
+    // once this many of its recipients wait under the hold, its new messages are deferred
+    // (452 4.3.1): a held spam run cannot fill the database. 0: no bound.
+    std::uint64_t max_held_recipients = 100000;
     AnomalyRule volume{true, std::chrono::seconds(600), 500, 10.0, RuleAction::alert};
     AnomalyRule remote_rejections{true, std::chrono::seconds(600), 50, 0.3, RuleAction::hold};
     AnomalyRule spam_blocks{true, std::chrono::seconds(600), 20, 0, RuleAction::alert};

@@ -51,6 +51,7 @@ void read_abuse(const toml::table& table, const std::filesystem::path& file, Abu
     s.read_bool("enabled", a.enabled);
     s.read_duration("interval_seconds", a.interval, 1, 3600);
     s.read_duration("baseline_seconds", a.baseline, 3600, 90 * 86400);
+    s.read_int("max_held_recipients", a.max_held_recipients, 0, 1000000000);
     if (const auto* rules = subtable(s, "rules")) {
         Section r(*rules, "abuse.rules", file);
         read_rule(r, file, "volume", a.volume);

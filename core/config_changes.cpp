@@ -52,8 +52,9 @@ constexpr std::array<std::string_view, 10> k_smtp_limit_keys{
     "max_local_part_octets",   "max_path_octets",
 };
 
-constexpr std::array<std::string_view, 9> k_reloadable_keys{
+constexpr std::array<std::string_view, 10> k_reloadable_keys{
     "server.shutdown_grace_seconds",
+    "abuse.max_held_recipients",
     "auth.max_failures",
     "auth.failure_window_seconds",
     "auth.lockout_seconds",

@@ -31,7 +31,8 @@ SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_s
        a.sub_user_messages_per_hour, a.sub_user_messages_per_day, a.sub_user_recipients_per_hour,
        a.sub_user_recipients_per_day, a.max_sub_users,
        cl.limits,
-       a.scan_enabled, a.scan_add_header_score, a.scan_hold_score, a.scan_reject_score
+       a.scan_enabled, a.scan_add_header_score, a.scan_hold_score, a.scan_reject_score,
+       ah.holds
   FROM accounts a
  -- The credentials that have limits of their own, once per account (not per domain row).
  CROSS JOIN LATERAL (
@@ -44,6 +45,17 @@ SELECT a.name, a.status = 'suspended', coalesce(a.suspended_reason, ''), a.may_s
         WHERE c.account_id = a.id
           AND num_nonnulls(c.messages_per_minute, c.messages_per_hour, c.messages_per_day,
                            c.recipients_per_hour, c.recipients_per_day) > 0) cl
+  -- Its active holds, each with the recipients waiting under it counted up to $2 (the
+  -- index of recipients by hold): lines of "credential_id-or--1 count sub_user".
+ CROSS JOIN LATERAL (
+       SELECT string_agg(concat_ws(' ', coalesce(h.credential_id, -1),
+                                   (SELECT count(*) FROM (SELECT 1 FROM recipients r
+                                                           WHERE r.hold_id = h.id
+                                                             AND r.state = 'held'
+                                                           LIMIT $2) AS waiting),
+                                   h.sub_user), E'\n') AS holds
+         FROM holds h
+        WHERE h.account_id = a.id AND h.released_at IS NULL) ah
   LEFT JOIN sender_domains d ON d.account_id = a.id
  WHERE a.id = $1)sql";
 
@@ -60,6 +72,25 @@ SELECT k.sender_domain_id::text, k.id::text, k.selector, k.algorithm, k.private_
 // through the database's lower(), which the schema's CHECK demands; so is the lookup.
 constexpr const char* k_suppression = R"sql(
 SELECT reason FROM suppressions WHERE account_id = $1 AND address = lower($2))sql";
+
+// Lines of "credential_id-or--1 count sub_user" (sub-user names hold no spaces:
+// smtp::normalize_sub_user; absent for a hold that names none).
+std::vector<AccountPolicy::ActiveHold> parse_active_holds(std::string_view text) {
+    std::vector<AccountPolicy::ActiveHold> holds;
+    std::istringstream lines{std::string(text)};
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::istringstream fields(line);
+        std::int64_t credential_id = -1;
+        AccountPolicy::ActiveHold hold;
+        fields >> credential_id >> hold.held;
+        if (fields.fail()) continue;
+        fields >> hold.sub_user;
+        if (credential_id >= 0) hold.credential_id = credential_id;
+        holds.push_back(std::move(hold));
+    }
+    return holds;
+}
 
 // Lines of "id messages_per_minute ... recipients_per_day username", -1 for no limit
 // (usernames hold no spaces or controls: admin-api/credentials.cpp).
@@ -134,7 +165,8 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
 boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPolicies::load(
     std::int64_t account_id) {
     ++loads_;
-    auto rows = co_await pool_.query(k_account_policy, account_id);
+    auto rows =
+        co_await pool_.query(k_account_policy, account_id, static_cast<std::int64_t>(held_bound_));
     const auto now = std::chrono::steady_clock::now();
     if (!rows) co_return rows.error();
     auto policy = std::make_shared<AccountPolicy>();
@@ -172,6 +204,7 @@ boost::asio::awaitable<Result<std::shared_ptr<const AccountPolicy>>> AccountPoli
                 return std::stod(std::string(rows->get(0, column)));
             };
             policy->scan_thresholds = {score(28), score(29), score(30)};
+            if (!rows->is_null(0, 31)) policy->active_holds = parse_active_holds(rows->get(0, 31));
         }
         if (rows->is_null(i, 5)) continue;
         SenderDomain domain{std::string(rows->get(i, 5)), rows->get_bool(i, 6),

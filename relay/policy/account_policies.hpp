@@ -33,6 +33,9 @@ class AccountPolicies {
 
     // Entries already cached keep their expiry.
     void set_cache_ttl(std::chrono::milliseconds cache_ttl) { cache_ttl_ = cache_ttl; }
+    // How far the recipients under each active hold are counted (AccountPolicy::
+    // active_holds): past the bound the count says only "at least this many".
+    void set_held_bound(std::uint64_t bound) { held_bound_ = bound; }
 
     // The account's policy (exists = false for an unknown id), or an Error when the
     // database cannot answer (never cached).
@@ -62,6 +65,7 @@ class AccountPolicies {
     };
     pg::Pool& pool_;
     std::chrono::milliseconds cache_ttl_;
+    std::uint64_t held_bound_ = 0;
     std::unordered_map<std::int64_t, Cached> cache_;
     std::unordered_map<std::int64_t, std::shared_ptr<Loading>> loading_;
     std::uint64_t loads_ = 0;

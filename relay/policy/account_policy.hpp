@@ -66,6 +66,14 @@ struct AccountPolicy {
             if (credential.credential_id == *credential_id) return &credential;
         return nullptr;
     }
+    // The account's active holds (docs/abuse.md): what each holds and how many recipients
+    // wait under it, counted up to a bound (AccountPolicies::get's `held_bound`).
+    struct ActiveHold {
+        std::optional<std::int64_t> credential_id;  // neither this nor sub_user: the account
+        std::string sub_user;
+        std::uint64_t held = 0;
+    };
+    std::vector<ActiveHold> active_holds;
     // Content scanning (docs/scanning.md); unset: the [scanning] defaults.
     std::optional<bool> scan_enabled;
     ScanThresholds scan_thresholds;

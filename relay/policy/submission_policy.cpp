@@ -25,8 +25,11 @@ std::string utc_text(SystemTime when) {
     return text;
 }
 
+// With the credential and sub-user it was sent as, when known (the anomaly rules and the
+// statistics key on them).
 constexpr const char* k_insert_rejection =
-    "INSERT INTO rejections (account_id, reason) VALUES ($1, $2)";
+    "INSERT INTO rejections (account_id, reason, credential_id, sub_user) "
+    "VALUES ($1, $2, $3, nullif($4, ''))";
 
 std::vector<LimitValue> message_limits(const ScopeLimits& limits) {
     std::vector<LimitValue> values;
@@ -103,7 +106,8 @@ boost::asio::awaitable<Judgement> SubmissionPolicy::check(Submitter submitter,
     const std::string reason = verdict.rejection_row();
     if (reason.empty()) co_return judgement;
     // Refusals are rare and worth one insert, for the account's statistics.
-    auto stored = co_await pool_.query(k_insert_rejection, submitter.account_id, reason);
+    auto stored = co_await pool_.query(k_insert_rejection, submitter.account_id, reason,
+                                       submitter.credential_id, judgement.sub_user);
     if (!stored)
         spdlog::warn("policy: rejection of account {} not recorded: {}", submitter.account_id,
                      stored.error().message);
@@ -199,6 +203,22 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge_sub_user(
     co_return PolicyVerdict::proceed();
 }
 
+smtp::PolicyVerdict SubmissionPolicy::judge_held(const AccountPolicy& policy, Submitter submitter,
+                                                 const std::string& sub_user,
+                                                 std::uint64_t recipients) const {
+    const auto bound = settings_.max_held_recipients;
+    if (bound == 0) return smtp::PolicyVerdict::proceed();
+    for (const auto& hold : policy.active_holds) {
+        const bool holds_this = hold.credential_id ? hold.credential_id == submitter.credential_id
+                                : hold.sub_user.empty() ? true
+                                                        : hold.sub_user == sub_user;
+        if (holds_this && hold.held + recipients > bound)
+            return smtp::PolicyVerdict::refuse(smtp::reply::held_mail_full(),
+                                               smtp::Refusal::held_mail_full);
+    }
+    return smtp::PolicyVerdict::proceed();
+}
+
 boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(Submitter submitter,
                                                                     const smtp::PolicyQuery& query,
                                                                     std::string_view message,
@@ -247,7 +267,8 @@ boost::asio::awaitable<smtp::PolicyVerdict> SubmissionPolicy::judge(Submitter su
                                          settings_.max_received_headers);
             if (verdict.refused()) co_return verdict;
             auto sub_user = co_await judge_sub_user(policy, query, message, judgement);
-            co_return sub_user;
+            if (sub_user.refused()) co_return sub_user;
+            co_return judge_held(policy, submitter, judgement.sub_user, query.recipients);
         }
         case smtp::PolicyStage::recipient:
             break;

@@ -53,6 +53,8 @@ class SubmissionPolicy {
         std::uint64_t recipients_per_message = 0;
         std::uint64_t max_message_bytes = 0;
         std::uint64_t max_connections = 0;  // concurrent sessions of an account; 0: none
+        // [abuse] max_held_recipients: new mail of a held unit is deferred past it; 0: none.
+        std::uint64_t max_held_recipients = 0;
         RateLimiter::Settings rate_limiter;
     };
 
@@ -61,12 +63,15 @@ class SubmissionPolicy {
           settings_(settings),
           accounts_(pool, settings.account_cache_ttl),
           limiter_(pool, settings.rate_limiter),
-          limit_events_(pool) {}
+          limit_events_(pool) {
+        accounts_.set_held_bound(settings.max_held_recipients);
+    }
 
     // SIGHUP: later checks use these settings (checks under way finish with the old).
     void reconfigure(const Settings& settings) {
         settings_ = settings;
         accounts_.set_cache_ttl(settings.account_cache_ttl);
+        accounts_.set_held_bound(settings.max_held_recipients);
         limiter_.reconfigure(settings.rate_limiter);
     }
     const Settings& settings() const { return settings_; }
@@ -98,6 +103,9 @@ class SubmissionPolicy {
 
     boost::asio::awaitable<std::optional<smtp::PolicyVerdict>> take_recipient_quota(
         const AccountPolicy& policy, std::optional<std::int64_t> credential_id);
+    // A message of a held unit when its hold already has max_held_recipients waiting.
+    smtp::PolicyVerdict judge_held(const AccountPolicy& policy, Submitter submitter,
+                                   const std::string& sub_user, std::uint64_t recipients) const;
     // The trusted sub-user header of a message that passed the other checks.
     boost::asio::awaitable<smtp::PolicyVerdict> judge_sub_user(const AccountPolicy& policy,
                                                                const smtp::PolicyQuery& query,

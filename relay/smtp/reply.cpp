@@ -280,6 +280,10 @@ Reply bad_sub_user_header(std::string_view header, std::string_view problem) {
     return make(554, "5.6.0", std::string(header) + " header " + std::string(problem));
 }
 
+Reply held_mail_full() {
+    return make(452, "4.3.1", "Too much of this sender's mail is waiting, try again later");
+}
+
 Reply policy_unavailable() {
     return make(451, "4.3.0",
                 "Temporary local problem checking the account's policy, try again later");

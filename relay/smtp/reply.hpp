@@ -110,6 +110,8 @@ Reply too_many_sub_users(std::string_view account, std::uint64_t max, std::strin
 // 554 5.6.0: the account's trusted sub-user header occurs more than once, or its value is
 // not a sub-user name (docs/policy.md "Sub-users").
 Reply bad_sub_user_header(std::string_view header, std::string_view problem);
+// 452 4.3.1: the sender's unit is held and as much of its mail waits as may.
+Reply held_mail_full();
 Reply policy_unavailable();                                                            // 451 4.3.0
 Reply account_suspended(std::string_view account, std::string_view reason);            // 550 5.7.1
 Reply account_unknown();                                                               // 550 5.7.1

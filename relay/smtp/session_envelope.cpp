@@ -324,6 +324,8 @@ std::string_view refusal_name(Refusal reason) {
             return "sub_user_header";
         case Refusal::content_scan:
             return "content_scan";
+        case Refusal::held_mail_full:
+            return "held_mail_full";
     }
     return {};
 }

@@ -77,6 +77,7 @@ enum class Refusal : std::uint8_t {
     domain_blocklist,  // the sender domain's listing
     sub_user_header,   // the trusted sub-user header repeated or not a sub-user name
     content_scan,      // the message's spam score reached the reject threshold (at the dot)
+    held_mail_full,    // its unit is held and has [abuse] max_held_recipients waiting
 };
 
 // "account_suspended", "rate_limit", ...; empty for none and unavailable.

@@ -89,8 +89,9 @@ class Containment : public ::testing::Test {
                 std::string(made.body.at("password").as_string())};
     }
 
-    void send(const Login& login, const std::string& from, const std::string& to,
-              const std::string& header = {}) {
+    // One message through swaks, whatever the answer; send() insists it was accepted.
+    auto submit(const Login& login, const std::string& from, const std::string& to,
+                const std::string& header = {}) {
         std::vector<std::string> args{"--server",
                                       "127.0.0.1:" + std::to_string(server_->port("submission")),
                                       "--tls",
@@ -108,7 +109,12 @@ class Containment : public ::testing::Test {
             args.emplace_back("--add-header");
             args.push_back(header);
         }
-        const auto sent = swaks(args);
+        return swaks(args);
+    }
+
+    void send(const Login& login, const std::string& from, const std::string& to,
+              const std::string& header = {}) {
+        const auto sent = submit(login, from, to, header);
         ASSERT_EQ(sent.exit_code, 0) << sent.output;
     }
 
@@ -282,6 +288,49 @@ TEST_F(Containment, BadQueueActionsAreRefusedNamingTheField) {
 }
 
 // The volume rule with a threshold a test can reach, evaluated every second, holding.
+class ContainmentBounded : public Containment {
+  protected:
+    std::string extra_config() const override {
+        return "[abuse]\nenabled = false\nmax_held_recipients = 2\n";
+    }
+};
+
+// A held unit keeps submitting until [abuse] max_held_recipients of its recipients wait
+// under the hold; then its new mail is deferred, and only its own.
+TEST_F(ContainmentBounded, AHeldUnitCannotFillTheQueue) {
+    upstream_.set_script(SmtpServerScript{});
+    const auto hosting = account("hosting", "hosting.example");
+    const auto wordpress = credential(hosting, "wordpress");
+    const auto shop = credential(hosting, "shop");
+    const auto held = api("POST", "/api/v1/accounts/" + std::to_string(hosting) + "/holds",
+                          R"({"credential_id":)" + std::to_string(wordpress.id) + "}");
+    ASSERT_EQ(held.status, 201) << held.text;
+    const auto hold_id = held.body.at("hold").at("id").to_number<std::int64_t>();
+    send(wordpress, "blog@hosting.example", "spam1@dest.example");
+    send(wordpress, "blog@hosting.example", "spam2@dest.example");
+    ASSERT_TRUE(reaches("spam1@dest.example", "held"));
+    ASSERT_TRUE(reaches("spam2@dest.example", "held"));
+
+    const auto refused = submit(wordpress, "blog@hosting.example", "spam3@dest.example");
+    EXPECT_NE(refused.exit_code, 0);
+    EXPECT_NE(refused.output.find("452 4.3.1 Too much of this sender's mail is waiting"),
+              std::string::npos)
+        << refused.output;
+    EXPECT_EQ(state_of("spam3@dest.example"), "");  // not stored
+    const auto rejections =
+        db_.exec("SELECT credential_id FROM rejections WHERE reason = 'held_mail_full'");
+    ASSERT_EQ(rejections.size(), 1u);
+    EXPECT_EQ(*rejections[0][0], std::to_string(wordpress.id));
+    // The account's other credential is not held: its mail is taken and delivered.
+    send(shop, "shop@hosting.example", "order@dest.example");
+    ASSERT_TRUE(reaches("order@dest.example", "delivered"));
+
+    const auto released = api("POST", "/api/v1/holds/" + std::to_string(hold_id) + "/release");
+    ASSERT_EQ(released.status, 200) << released.text;
+    ASSERT_TRUE(reaches("spam2@dest.example", "delivered"));
+    send(wordpress, "blog@hosting.example", "spam3@dest.example");
+}
+
 class ContainmentRules : public Containment {
   protected:
     std::string extra_config() const override {

@@ -59,6 +59,8 @@ TEST(ReloadableKey, LimitsPolicyValuesThrottleAndLogLevelReload) {
     EXPECT_TRUE(reloadable_key("auth.lockout_seconds"));
     EXPECT_TRUE(reloadable_key("log.level"));
     EXPECT_TRUE(reloadable_key("server.shutdown_grace_seconds"));
+    EXPECT_TRUE(reloadable_key("abuse.max_held_recipients"));
+    EXPECT_FALSE(reloadable_key("abuse.interval_seconds"));  // the detector starts with it
 }
 
 TEST(ReloadableKey, BlocklistZonesAndExemptNetworksReload) {

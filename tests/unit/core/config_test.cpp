@@ -736,6 +736,16 @@ TEST_F(ConfigFile, DkimCheckIntervalHasAFloor) {
     EXPECT_NE(error_of(std::string(minimal) + "[dkim]\nkek = \"x\"\n"), "");
 }
 
+TEST_F(ConfigFile, MaxHeldRecipientsBoundsAHeldUnitByDefault) {
+    EXPECT_EQ(load_config(write(minimal)).abuse.max_held_recipients, 100000u);
+    EXPECT_EQ(load_config(write(std::string(minimal) + "[abuse]\nmax_held_recipients = 0\n"))
+                  .abuse.max_held_recipients,
+              0u);
+    EXPECT_NE(error_of(std::string(minimal) + "[abuse]\nmax_held_recipients = -1\n")
+                  .find("abuse.max_held_recipients"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, ScanRejectsRuleHoldsByDefaultAndIsRead) {
     const auto defaults = load_config(write(minimal)).abuse.scan_rejects;
     EXPECT_TRUE(defaults.enabled);

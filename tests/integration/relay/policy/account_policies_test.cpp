@@ -126,6 +126,59 @@ TEST_F(AccountPoliciesTest, EachDomainCarriesOnlyItsOwnActiveDkimKeys) {
         EXPECT_TRUE(domain.dkim_keys.empty());
 }
 
+// The active holds come with the policy, each counting the recipients waiting under it up
+// to the bound; released holds are not there.
+TEST_F(AccountPoliciesTest, ActiveHoldsComeWithTheirWaitingRecipientsCountedToTheBound) {
+    const auto credential =
+        db_.exec(
+               "INSERT INTO credentials (account_id, username, secret_hash) VALUES ($1, 'wp', 'x') "
+               "RETURNING id",
+               account_)
+            .at(0)
+            .at(0);
+    const auto on_credential =
+        db_.exec(
+               "INSERT INTO holds (account_id, credential_id, reason, evidence, created_by) "
+               "VALUES ($1, $2, 'operator', '{}', 't') RETURNING id",
+               account_, *credential)
+            .at(0)
+            .at(0);
+    db_.exec(
+        "INSERT INTO holds (account_id, sub_user, reason, evidence, created_by) "
+        "VALUES ($1, 'blog1', 'operator', '{}', 't')",
+        account_);
+    db_.exec(
+        "INSERT INTO holds (account_id, reason, evidence, created_by, released_at) "
+        "VALUES ($1, 'operator', '{}', 't', now())",
+        account_);
+    db_.exec(
+        "INSERT INTO messages (id, account_id, envelope_sender, client_ip, size_bytes) "
+        "VALUES ('01a25000-0000-7000-8000-000000000001', $1, 'a@shop.example', '127.0.0.1', 1)",
+        account_);
+    db_.exec(
+        "INSERT INTO recipients (message_id, address, domain, state, hold_id) "
+        "SELECT '01a25000-0000-7000-8000-000000000001', 'r' || i || '@dest.example', "
+        "'dest.example', 'held', $1::bigint FROM generate_series(1, 5) i",
+        *on_credential);
+    AccountPolicies policies(pool_, 0ms);
+    policies.set_held_bound(3);
+    const auto policy = load(policies, account_);
+    ASSERT_EQ(policy->active_holds.size(), 2u);
+    std::uint64_t credential_held = 99, sub_user_held = 99;
+    for (const auto& hold : policy->active_holds) {
+        if (hold.credential_id) {
+            EXPECT_EQ(std::to_string(*hold.credential_id), *credential);
+            EXPECT_EQ(hold.sub_user, "");
+            credential_held = hold.held;
+        } else {
+            EXPECT_EQ(hold.sub_user, "blog1");
+            sub_user_held = hold.held;
+        }
+    }
+    EXPECT_EQ(credential_held, 3u);  // 5 wait: counted to the bound
+    EXPECT_EQ(sub_user_held, 0u);
+}
+
 TEST_F(AccountPoliciesTest, AccountWithoutDomainsAndUnknownAccount) {
     const auto bare = db_.create_account("bare");
     AccountPolicies policies(pool_, 0ms);
