@@ -70,7 +70,7 @@ SELECT json_build_object(
         SELECT json_agg(json_build_object(
                    'id', e.id, 'recipient_id', e.recipient_id, 'kind', e.kind,
                    'remote_host', e.remote_host, 'remote_ip', host(e.remote_ip),
-                   'tls_version', e.tls_version, 'reply', e.reply,
+                   'tls_version', e.tls_version, 'reply', e.reply, 'category', e.category,
                    'created_at', e.created_at) ORDER BY e.id)
           FROM events e WHERE e.message_id = m.id), '[]'))
   FROM messages m

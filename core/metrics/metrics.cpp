@@ -114,6 +114,9 @@ Metrics::Metrics()
       recipients_expired(counter(*registry_, families_, "smarthost_recipients_expired_total",
                                  "Recipients given up after the queue lifetime (a bounce is sent)")
                              .Add({})),
+      delivery_failures(counter(*registry_, families_, "smarthost_delivery_failures_total",
+                                "Failed delivery attempts per recipient (deferred, bounced or "
+                                "expired), by why they failed (docs/delivery.md)")),
       delivery_duration(histogram(
           *registry_, families_, "smarthost_delivery_duration_seconds",
           "One delivery attempt for the mail of one destination domain, MX lookup to QUIT",

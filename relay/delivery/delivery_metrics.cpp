@@ -1,6 +1,7 @@
 #include "relay/delivery/delivery_metrics.hpp"
 
 #include "core/metrics/metrics.hpp"
+#include "relay/queue/failure_category.hpp"
 
 namespace smarthost::delivery {
 
@@ -28,6 +29,13 @@ void count_outcomes(const std::vector<queue::AttemptResult>& results,
             case queue::RecipientState::lease_lost:
                 break;
         }
+        if (states[i] == queue::RecipientState::delivered ||
+            states[i] == queue::RecipientState::lease_lost)
+            continue;
+        const auto category = queue::classify_failure(results[i]);
+        if (category == queue::FailureCategory::none) continue;
+        m.delivery_failures.Add({{"category", std::string(queue::failure_category_name(category))}})
+            .Increment();
     }
 }
 

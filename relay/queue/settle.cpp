@@ -11,6 +11,7 @@
 #include "core/pg/sqlstate.hpp"
 #include "relay/events/outbox.hpp"
 #include "relay/queue/claims.hpp"
+#include "relay/queue/failure_category.hpp"
 #include "relay/queue/recipient_locks.hpp"
 #include "relay/smtp/address.hpp"
 
@@ -33,7 +34,8 @@ SELECT 'message.' || $3::text, m.account_id,
 FROM updated u JOIN messages m ON m.id = u.message_id)sql";
 
 // One result: the recipient row if still ours, then its events, for a hard bounce the
-// suppression, and its webhook event — all only if the row was updated. $10 is the
+// suppression, and its webhook event — all only if the row was updated. $11 is the
+// failure category (failure_category.hpp), empty when delivered. $10 is the
 // recipient's canonical address (smtp::canonical_address), the form every suppression
 // lookup uses. Returns 1 or 0 rows updated.
 const std::string k_record = R"sql(
@@ -47,9 +49,9 @@ WITH updated AS (
     RETURNING id, message_id, address, attempts, next_attempt_at
 ), event AS (
     INSERT INTO events (message_id, recipient_id, kind, remote_host, remote_ip, tls_version,
-                        reply)
+                        reply, category)
     SELECT u.message_id, u.id, k.kind, nullif($6, ''), nullif($7, '')::inet, nullif($8, ''),
-           nullif($4, '')
+           nullif($4, ''), nullif($11, '')
     FROM updated u CROSS JOIN (VALUES (1, 'attempt'), (2, $3)) AS k (position, kind)
     ORDER BY k.position
 ), suppression AS (
@@ -152,6 +154,7 @@ asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
                 pg::to_param(hard_bounce),
                 pg::text(hard_bounce ? smtp::canonical_address(result.recipient->address)
                                      : std::string()),
+                pg::text(std::string(failure_category_name(classify_failure(result)))),
             }});
     }
     for (const QueuedReport& queued : reports)

@@ -227,6 +227,13 @@ TEST_F(Delivery, PermanentFailureBouncesWithAMultipartReportToTheSender) {
               std::string::npos)
         << dsn.body;
     EXPECT_NE(dsn.body.find("Message-ID: <bounce@sender.test>"), std::string::npos);
+    // Its attempt and bounce events say why: the customer's list, not the relay.
+    EXPECT_EQ(db_.exec("SELECT DISTINCT e.category FROM events e JOIN recipients r ON r.id = "
+                       "e.recipient_id WHERE r.address = 'nobody@dest.test' AND e.kind IN "
+                       "('attempt', 'bounced')")
+                  .at(0)
+                  .at(0),
+              "bad_mailbox");
     // A hard bounce suppresses the address for the account: later mail to it is refused.
     EXPECT_EQ(db_.exec("SELECT count(*) FROM suppressions WHERE address = 'nobody@dest.test'")
                   .at(0)
@@ -261,6 +268,11 @@ TEST_F(Delivery, NxdomainBouncesWith512) {
     submit({"bob@gone.test"}, message("bob@gone.test", "nxdomain"));
     ASSERT_TRUE(reaches("bob@gone.test", "bounced"));
     EXPECT_EQ(last_reply_of("bob@gone.test").rfind("5.1.2", 0), 0u);
+    EXPECT_EQ(db_.exec("SELECT e.category FROM events e JOIN recipients r ON r.id = "
+                       "e.recipient_id WHERE r.address = 'bob@gone.test' AND e.kind = 'bounced'")
+                  .at(0)
+                  .at(0),
+              "bad_domain");
 }
 
 TEST_F(Delivery, MailOlderThanTheQueueLifetimeExpiresWithABounce) {

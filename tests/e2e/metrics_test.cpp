@@ -242,6 +242,8 @@ TEST_F(MetricsEndToEnd, DeliveryOutcomesLatencyAndDnsLookupsAreCounted) {
     const auto& text = scrape.body;
     EXPECT_EQ(series_value(text, "smarthost_recipients_bounced_total{account=\"customer\"}"), 1);
     EXPECT_EQ(series_value(text, "smarthost_recipients_deferred_total"), 1);
+    EXPECT_EQ(series_value(text, "smarthost_delivery_failures_total{category=\"bad_mailbox\"}"), 1);
+    EXPECT_EQ(series_value(text, "smarthost_delivery_failures_total{category=\"other\"}"), 1);
     EXPECT_EQ(series_value(text, "smarthost_delivery_latency_seconds_count"), 2);
     EXPECT_GE(series_value(text, "smarthost_delivery_duration_seconds_count"), 2);
     EXPECT_GE(series_value(text, "smarthost_dns_lookups_total{result=\"ok\",type=\"MX\"}"), 2);
