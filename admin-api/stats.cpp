@@ -34,6 +34,13 @@ WITH bounds AS (
            count(*) FILTER (WHERE e.kind = 'expired') AS expired
       FROM events e JOIN messages m ON m.id = e.message_id, bounds b
      WHERE m.account_id = $1 AND e.created_at >= b.from_at AND e.created_at < b.to_at
+), failures AS (
+    -- Each failed attempt once: by its state event, not its attempt event.
+    SELECT e.category, count(*) AS count
+      FROM events e JOIN messages m ON m.id = e.message_id, bounds b
+     WHERE m.account_id = $1 AND e.created_at >= b.from_at AND e.created_at < b.to_at
+       AND e.kind IN ('deferred', 'bounced', 'expired') AND e.category IS NOT NULL
+     GROUP BY e.category
 ), refused AS (
     SELECT reason, count(*) AS count
       FROM rejections j, bounds b
@@ -90,6 +97,9 @@ SELECT json_build_object(
                                 WHERE reason = 'rate_limit' OR starts_with(reason, 'rate_limit:')),
            'delivered', o.delivered, 'deferred', o.deferred, 'bounced', o.bounced,
            'expired', o.expired,
+           'failures_by_category', (SELECT coalesce(json_object_agg(category, count
+                                                                    ORDER BY category), '{}')
+                                      FROM failures),
            'by_credential', (SELECT coalesce(json_agg(json_build_object(
                                  'credential_id', id, 'username', username,
                                  'accepted', json_build_object('messages', messages,

@@ -33,9 +33,15 @@ TEST_F(StatsApiTest, CountsWithinTheWindow) {
         {{"b@x.example", "bounced"}, {"c@x.example", "deferred"}, {"d@x.example", "expired"}}, "",
         60);
     db.exec(
-        "INSERT INTO events (message_id, recipient_id, kind) SELECT message_id, id, "
+        "INSERT INTO events (message_id, recipient_id, kind, category) SELECT message_id, id, "
         "CASE address WHEN 'b@x.example' THEN 'bounced' WHEN 'c@x.example' THEN 'deferred' "
-        "ELSE 'expired' END FROM recipients WHERE message_id = $1::uuid",
+        "ELSE 'expired' END, CASE address WHEN 'b@x.example' THEN 'bad_mailbox' ELSE "
+        "'rate_limited' END FROM recipients WHERE message_id = $1::uuid",
+        recent);
+    // An attempt event carries the category too, but is not counted again.
+    db.exec(
+        "INSERT INTO events (message_id, recipient_id, kind, category) SELECT message_id, id, "
+        "'attempt', 'bad_mailbox' FROM recipients WHERE message_id = $1::uuid",
         recent);
     const auto others = store_message(other, 3, "s@other.example", {{"e@x.example", "delivered"}});
     record_outcomes(db, others, "delivered", 0);
@@ -65,6 +71,10 @@ TEST_F(StatsApiTest, CountsWithinTheWindow) {
     EXPECT_EQ(by_reason.at("dnsbl").as_int64(), 1);
     EXPECT_EQ(by_reason.at("rate_limit").as_int64(), 1);
     EXPECT_EQ(body.at("rate_limit_hits").as_int64(), 2);
+    const auto& failures = body.at("failures_by_category").as_object();
+    EXPECT_EQ(failures.size(), 2u);
+    EXPECT_EQ(failures.at("bad_mailbox").as_int64(), 1);
+    EXPECT_EQ(failures.at("rate_limited").as_int64(), 2);
 
     // The default window is 24 hours.
     const auto day = get("/api/v1/accounts/" + std::to_string(acme) + "/stats").json();
