@@ -5,7 +5,10 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <map>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/metrics/metrics.hpp"
@@ -135,12 +138,25 @@ std::vector<pg::Statement> trip_statements(Rule rule, const AnomalyRule& setting
 
 }  // namespace
 
+// How long a unit's volume baseline is reused. The baseline spans days, so an hour moves
+// it little, and a busy unit costs one count over its days per hour, not one per round.
+constexpr std::chrono::minutes k_baseline_reuse{60};
+// A bound on the baselines kept: past it, the cache starts over.
+constexpr std::size_t k_max_cached_baselines = 100000;
+
 struct AnomalyDetector::Impl {
+    using Unit = std::tuple<std::int64_t, std::optional<std::int64_t>, std::optional<std::string>>;
+    struct CachedBaseline {
+        double per_window = 0;
+        std::chrono::steady_clock::time_point expires;
+    };
+
     asio::any_io_executor executor;
     pg::Pool& pool;
     AbuseConfig config;
     asio::steady_timer timer;
     bool running = false;
+    std::map<Unit, CachedBaseline> baselines;
 
     Impl(asio::any_io_executor ex, pg::Pool& p, AbuseConfig c)
         : executor(ex), pool(p), config(c), timer(ex) {}
@@ -166,6 +182,35 @@ struct AnomalyDetector::Impl {
         co_return true;
     }
 
+    // The volume rule's rows come without the baseline: each unit's, kept for a while.
+    asio::awaitable<Status> fill_baselines(const AnomalyRule& settings,
+                                           std::vector<Observation>& observations) {
+        const auto now = std::chrono::steady_clock::now();
+        for (auto& observation : observations) {
+            const Unit unit{observation.account_id, observation.credential_id,
+                            observation.sub_user};
+            if (const auto it = baselines.find(unit);
+                it != baselines.end() && it->second.expires > now) {
+                observation.baseline = it->second.per_window;
+                continue;
+            }
+            std::vector<pg::Param> params;
+            params.push_back(pg::to_param(static_cast<std::int64_t>(settings.window.count())));
+            params.push_back(pg::to_param(static_cast<std::int64_t>(config.baseline.count())));
+            params.push_back(pg::to_param(observation.account_id));
+            params.push_back(optional_id(observation.credential_id));
+            params.push_back(observation.sub_user ? pg::text(*observation.sub_user)
+                                                  : pg::null_param());
+            auto rows =
+                co_await pool.execute(std::string(volume_baseline_query()), std::move(params));
+            if (!rows) co_return rows.error();
+            observation.baseline = std::stod(std::string(rows->get(0, 0)));
+            if (baselines.size() >= k_max_cached_baselines) baselines.clear();
+            baselines[unit] = CachedBaseline{*observation.baseline, now + k_baseline_reuse};
+        }
+        co_return Done{};
+    }
+
     asio::awaitable<Result<std::size_t>> evaluate() {
         std::size_t new_trips = 0;
         for (const Rule rule : all_rules()) {
@@ -174,11 +219,14 @@ struct AnomalyDetector::Impl {
             std::vector<pg::Param> params;
             params.push_back(pg::to_param(static_cast<std::int64_t>(settings.window.count())));
             params.push_back(pg::to_param(static_cast<std::int64_t>(settings.threshold)));
-            if (rule == Rule::volume)
-                params.push_back(pg::to_param(static_cast<std::int64_t>(config.baseline.count())));
             auto rows = co_await pool.execute(std::string(rule_query(rule)), std::move(params));
             if (!rows) co_return rows.error();
-            for (const auto& observation : trips(rule, settings, observations_of(*rows))) {
+            auto observations = observations_of(*rows);
+            if (rule == Rule::volume) {
+                if (auto filled = co_await fill_baselines(settings, observations); !filled)
+                    co_return filled.error();
+            }
+            for (const auto& observation : trips(rule, settings, observations)) {
                 auto acted = co_await act(rule, settings, observation);
                 if (!acted) co_return acted.error();
                 if (*acted) ++new_trips;

@@ -27,23 +27,27 @@ namespace json = boost::json;
     " OR GROUPING(m.sub_user) = 0 AND m.sub_user IS NOT NULL"         \
     " OR GROUPING(m.credential_id) = 1 AND GROUPING(m.sub_user) = 1)"
 
-// Accepted messages per unit in the window, against the unit's own count over the
-// baseline period before it, scaled to one window.
+// Accepted messages per unit in the window. The unit's baseline comes apart
+// (k_volume_baseline): it is a count over days, which the detector keeps for a while
+// instead of counting it again every round for every busy unit.
 constexpr std::string_view k_volume =
-    "WITH recent AS (SELECT " SMARTHOST_UNIT_COLUMNS
-    " AS unit, count(*) AS observed"
+    "SELECT " SMARTHOST_UNIT_COLUMNS
+    ", count(*), count(*), NULL::float8, NULL::bigint"
     " FROM events e JOIN messages m ON m.id = e.message_id"
     " WHERE e.kind = 'accepted' AND e.created_at > now() - $1::bigint * interval '1 "
-    "second'" SMARTHOST_UNIT_SETS " HAVING count(*) >= $2::bigint AND" SMARTHOST_REAL_UNITS
-    ")"
-    " SELECT r.account_id, r.credential_id, r.sub_user, r.unit, r.observed, r.observed,"
-    " (SELECT count(*) FROM messages b WHERE b.account_id = r.account_id"
-    "   AND (r.unit <> 'credential' OR b.credential_id = r.credential_id)"
-    "   AND (r.unit <> 'sub_user' OR b.sub_user = r.sub_user)"
-    "   AND b.received_at > now() - $3::bigint * interval '1 second'"
-    "   AND b.received_at <= now() - $1::bigint * interval '1 second')::float8"
-    " * $1::bigint / greatest($3::bigint - $1::bigint, 1), NULL::bigint"
-    " FROM recent r";
+    "second'" SMARTHOST_UNIT_SETS " HAVING count(*) >= $2::bigint AND" SMARTHOST_REAL_UNITS;
+
+// One unit's count over the baseline period before the window ($1 window, $2 baseline
+// seconds), scaled to one window: $3 account, $4 credential or NULL, $5 sub-user or NULL
+// (neither: the whole account). Read through messages_account_received_idx.
+constexpr std::string_view k_volume_baseline = R"sql(
+SELECT count(*)::float8 * $1::bigint / greatest($2::bigint - $1::bigint, 1)
+  FROM messages b
+ WHERE b.account_id = $3
+   AND ($4::bigint IS NULL OR b.credential_id = $4)
+   AND ($5::text IS NULL OR b.sub_user = $5)
+   AND b.received_at > now() - $2::bigint * interval '1 second'
+   AND b.received_at <= now() - $1::bigint * interval '1 second')sql";
 
 // Recipients refused as unknown (5.1.1) by remote servers, of all attempts' outcomes.
 constexpr std::string_view k_remote_rejections =
@@ -158,6 +162,10 @@ const AnomalyRule& rule_settings(const AbuseConfig& config, Rule rule) {
 std::vector<Rule> all_rules() {
     return {Rule::volume,       Rule::remote_rejections, Rule::spam_blocks,
             Rule::scan_rejects, Rule::login_networks,    Rule::suspicious_logins};
+}
+
+std::string_view volume_baseline_query() {
+    return k_volume_baseline;
 }
 
 std::string_view rule_query(Rule rule) {

@@ -32,8 +32,13 @@ std::vector<Rule> all_rules();
 // (account_id, credential_id, sub_user, unit, observed, total, baseline or NULL, refused
 // or NULL), where unit is 'account', 'credential' or 'sub_user' and says which of
 // credential_id and sub_user names it (neither for the whole account).
-// Parameters: $1 window seconds, $2 threshold, and for volume only $3 baseline seconds.
+// Parameters: $1 window seconds, $2 threshold.
 std::string_view rule_query(Rule rule);
+
+// The volume rule's baseline of one unit (its rows come without one): $1 window seconds,
+// $2 baseline seconds, $3 account, $4 credential or NULL, $5 sub-user or NULL. One row,
+// the unit's usual count per window.
+std::string_view volume_baseline_query();
 
 struct Observation {
     std::int64_t account_id = 0;

@@ -151,6 +151,27 @@ TEST_F(AnomalyDetectorTest, AnAccountAtItsUsualPaceIsNotASpike) {
     EXPECT_EQ(evaluate(), 0u);
 }
 
+// A unit's baseline is counted over days once, then reused for a while: a busy sender is
+// not recounted every round. (The history deleted here would otherwise make its ordinary
+// rate a spike.)
+TEST_F(AnomalyDetectorTest, AUnitsBaselineIsReusedAcrossRounds) {
+    config_.volume = {true, 600s, 20, 5.0, RuleAction::hold};
+    config_.baseline = std::chrono::seconds(2 * 86400);
+    for (int day = 1; day <= 3; ++day)
+        messages(account_, shop_, 3000, day * 86400 / 2);
+    messages(account_, shop_, 30);
+    AnomalyDetector detector(io_.get_executor(), pool_, config_);
+    auto first = run_awaitable(io_, detector.evaluate());
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_EQ(*first, 0u);
+    db_.exec("DELETE FROM messages WHERE received_at < now() - interval '1 hour'");
+    auto second = run_awaitable(io_, detector.evaluate());
+    ASSERT_TRUE(second.ok()) << second.error().message;
+    EXPECT_EQ(*second, 0u);
+    // A detector without that baseline counts again, and sees the spike.
+    EXPECT_EQ(evaluate(), 1u);
+}
+
 TEST_F(AnomalyDetectorTest, RemoteRejectionsOfAHarvestedListHoldTheAccount) {
     config_.remote_rejections = {true, 600s, 10, 0.3, RuleAction::hold};
     messages(account_, std::nullopt, 12, 0, 1, "bounced",
