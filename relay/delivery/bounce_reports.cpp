@@ -11,13 +11,22 @@ namespace {
 // RFC 3463 X.4.7: delivery time expired; persistent transient, so 4.4.7.
 constexpr const char* k_expired_status = "4.4.7";
 
+// A delivered recipient is reported only as relayed: to a next hop without DSN, and when
+// its NOTIFY asks for SUCCESS (RFC 3461 4.1). A next hop with DSN got the NOTIFY itself.
+bool reported(const queue::AttemptResult& result, queue::RecipientState state) {
+    if (state == queue::RecipientState::bounced || state == queue::RecipientState::expired)
+        return true;
+    return state == queue::RecipientState::delivered && !result.peer.dsn &&
+           notify_requests(result.recipient->notify, DsnAction::relayed);
+}
+
 DsnRecipient report_line(const queue::AttemptResult& result, queue::RecipientState state) {
     const auto& recipient = *result.recipient;
     DsnRecipient r;
     r.address = recipient.address;
     r.orcpt = recipient.orcpt;
     r.notify = recipient.notify;
-    r.action = DsnAction::failed;
+    r.action = state == queue::RecipientState::delivered ? DsnAction::relayed : DsnAction::failed;
     r.status = state == queue::RecipientState::expired ? k_expired_status : result.reply.status();
     r.remote_mta = result.remote ? result.peer.host : "";
     r.diagnostic = result.remote ? result.reply.summary() : "";
@@ -34,9 +43,7 @@ std::vector<queue::QueuedReport> bounce_reports(const DsnSettings& settings,
     std::vector<const queue::ClaimedMessage*> messages;
     std::map<const queue::ClaimedMessage*, std::vector<std::size_t>> failed_of;
     for (std::size_t i = 0; i < results.size() && i < states.size(); ++i) {
-        if (states[i] != queue::RecipientState::bounced &&
-            states[i] != queue::RecipientState::expired)
-            continue;
+        if (!reported(results[i], states[i])) continue;
         auto& failed = failed_of[results[i].message];
         if (failed.empty()) messages.push_back(results[i].message);
         failed.push_back(i);

@@ -1,7 +1,8 @@
 #pragma once
-// Bounces of one attempt (DESIGN.md "Outcomes"): for every message, one RFC 3464 report
-// listing its recipients that the attempt left bounced or expired, ready to be queued
-// from the null sender under the original message's account. Pure: no I/O.
+// Reports of one attempt (DESIGN.md "Outcomes"): for every message, one RFC 3464 report
+// listing its recipients that the attempt left bounced or expired, and those it relayed
+// to a next hop without DSN whose NOTIFY asks for SUCCESS (action relayed), ready to be
+// queued from the null sender under the original message's account. Pure: no I/O.
 
 #include <chrono>
 #include <string>

@@ -138,6 +138,8 @@ const char* action_name(DsnAction action) {
             return "delayed";
         case DsnAction::delivered:
             return "delivered";
+        case DsnAction::relayed:
+            return "relayed";
     }
     return "failed";
 }
@@ -152,6 +154,7 @@ std::string status_for(const DsnRecipient& recipient) {
         case DsnAction::delayed:
             return "4.0.0";
         case DsnAction::delivered:
+        case DsnAction::relayed:
             return "2.0.0";
     }
     return "5.0.0";
@@ -190,6 +193,9 @@ std::string human_readable(const DsnSettings& settings,
             "Your message has not yet been delivered to the following recipients. Delivery "
             "will be retried; you do not need to resend it.");
     section(DsnAction::delivered, "Your message was delivered to the following recipients.");
+    section(DsnAction::relayed,
+            "Your message was relayed to the following recipients' mail servers, which do not "
+            "send delivery reports: this is the last report about them.");
     text +=
         "The delivery report and the original message's headers (or the whole message)\r\n"
         "are attached.\r\n";
@@ -232,7 +238,8 @@ std::string domain_of(std::string_view address) {
 }  // namespace
 
 bool notify_requests(std::string_view notify, DsnAction action) {
-    if (notify.empty()) return action != DsnAction::delivered;
+    const bool success = action == DsnAction::delivered || action == DsnAction::relayed;
+    if (notify.empty()) return !success;
     const std::string wanted = action == DsnAction::failed    ? "FAILURE"
                                : action == DsnAction::delayed ? "DELAY"
                                                               : "SUCCESS";

@@ -16,7 +16,9 @@ namespace smarthost::delivery {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
-enum class DsnAction { failed, delayed, delivered };
+// relayed (RFC 3461 4.1): handed to a next hop that does not offer DSN, so no report of
+// its delivery will follow.
+enum class DsnAction { failed, delayed, delivered, relayed };
 
 struct DsnRecipient {
     std::string address;  // the envelope recipient: Final-Recipient

@@ -289,8 +289,10 @@ asio::awaitable<DeliveryReport> SmtpClientConnection::send_message(const smtp::E
         }
     }
     report.recipients = transaction.results();
-    for (auto& result : report.recipients)
+    for (auto& result : report.recipients) {
         result.peer = impl->peer;
+        result.peer.dsn = impl->capabilities.dsn;
+    }
     co_return report;
 }
 

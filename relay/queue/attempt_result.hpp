@@ -29,6 +29,9 @@ struct Peer {
     std::string host;         // the name we connected to (MX host); empty when none
     std::string ip;           // empty when no connection was made
     std::string tls_version;  // "TLSv1.3"; empty without TLS
+    // The server offered DSN (RFC 3461): NOTIFY went on with the recipient, and success is
+    // the next hop's to report.
+    bool dsn = false;
 };
 
 struct AttemptResult {

@@ -36,15 +36,15 @@ constexpr const char* k_insert_values = R"sql(
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $29, $24, $25, $26))sql";
 
 // A report is stored only if every recipient it reports on ($29) is final by now (bounced,
-// expired, or cancelled by a bouncing cancel). A report has no sub-user (a message's
-// sub_user is $29 in the plain form) and no scan.
+// expired, cancelled by a bouncing cancel, or delivered for a relayed report). A report has no
+// sub-user (a message's sub_user is $29 in the plain form) and no scan.
 constexpr const char* k_insert_if_reported_final = R"sql(
     SELECT $1::uuid, $2::bigint, $3::bigint, $4::text, $5::inet, $6::text, $7::text,
            $8::bigint, $9::boolean, $10::boolean, $11::text, $12::text, $13::text, $14::bytea,
            NULL::text, $24::double precision, $25::text, $26::jsonb
     WHERE NOT EXISTS (SELECT 1 FROM recipients
                       WHERE id = ANY($29::bigint[])
-                        AND state NOT IN ('bounced', 'expired', 'cancelled')))sql";
+                        AND state NOT IN ('bounced', 'expired', 'cancelled', 'delivered')))sql";
 
 constexpr const char* k_insert_tail = R"sql(
     RETURNING id, client_ip, client_helo, tls_version

@@ -85,15 +85,19 @@ class Delivery : public ::testing::Test {
 
     // Submits through the first relay from an allow-listed address; returns the queue id.
     std::string submit(const std::vector<std::string>& recipients, const std::string& content,
-                       const std::string& mail_parameters = {}) {
+                       const std::string& mail_parameters = {},
+                       const std::string& rcpt_parameters = {}) {
         RawSmtpClient client(servers_.front()->port("submission"));
         EXPECT_EQ(reply_code(client.reply()), 220);
         EXPECT_EQ(reply_code(client.command("EHLO client.test")), 250);
         EXPECT_EQ(reply_code(client.command(std::string("MAIL FROM:<") + k_sender + ">" +
                                             mail_parameters)),
                   250);
-        for (const auto& recipient : recipients)
-            EXPECT_EQ(reply_code(client.command("RCPT TO:<" + recipient + ">")), 250);
+        for (const auto& recipient : recipients) {
+            std::string rcpt = "RCPT TO:<" + recipient + ">";
+            rcpt += rcpt_parameters;
+            EXPECT_EQ(reply_code(client.command(rcpt)), 250);
+        }
         EXPECT_EQ(reply_code(client.command("DATA")), 354);
         const auto done = client.command(content + ".");
         EXPECT_EQ(reply_code(done), 250) << done;
@@ -246,6 +250,41 @@ TEST_F(Delivery, PermanentFailureBouncesWithAMultipartReportToTheSender) {
     const auto refused = client.command("RCPT TO:<Nobody@dest.test>");
     EXPECT_EQ(refused.rfind("550 5.1.1 Recipient <Nobody@dest.test> is suppressed", 0), 0u)
         << refused;
+}
+
+// NOTIFY=SUCCESS (RFC 3461 4.1): a next hop without DSN gets the mail and the sender a
+// "relayed" report; a next hop with DSN gets the NOTIFY with the recipient, and no report
+// comes from the relay.
+TEST_F(Delivery, NotifySuccessIsReportedAsRelayedOnlyWhenTheNextHopHasNoDsn) {
+    start_dns({DnsRecord::mx("plain.test", 10, "mx1.plain.test"),
+               DnsRecord::address("mx1.plain.test", "127.0.0.3"),
+               DnsRecord::mx("dsn.test", 10, "mx1.dsn.test"),
+               DnsRecord::address("mx1.dsn.test", "127.0.0.4")});
+    ScriptableSmtpServer plain(SmtpServerScript{}, "127.0.0.3", mx_port_);
+    SmtpServerScript with_dsn;
+    with_dsn.dsn = true;
+    ScriptableSmtpServer dsn_mx(with_dsn, "127.0.0.4", mx_port_);
+    ScriptableSmtpServer sender_mx(SmtpServerScript{}, "127.0.0.9", mx_port_);
+    start_relay();
+    submit({"bob@plain.test"}, message("bob@plain.test", "relayed"), "", " NOTIFY=SUCCESS");
+    submit({"carol@dsn.test"}, message("carol@dsn.test", "passed-on"), "", " NOTIFY=SUCCESS");
+    ASSERT_TRUE(reaches("bob@plain.test", "delivered"));
+    ASSERT_TRUE(reaches("carol@dsn.test", "delivered"));
+    ASSERT_TRUE(wait_until(
+        "the sender's MX received the relayed report",
+        [&] { return sender_mx.transactions().size() == 1; }, 30s));
+    const auto report = sender_mx.transactions()[0];
+    EXPECT_EQ(report.mail_command.find("MAIL FROM:<>"), 0u) << report.mail_command;
+    EXPECT_NE(report.body.find("Final-Recipient: rfc822;bob@plain.test"), std::string::npos)
+        << report.body;
+    EXPECT_NE(report.body.find("Action: relayed"), std::string::npos) << report.body;
+    EXPECT_EQ(report.body.find("carol@dsn.test"), std::string::npos) << report.body;
+    ASSERT_EQ(dsn_mx.transactions().size(), 1u);
+    ASSERT_EQ(dsn_mx.transactions()[0].rcpt_commands.size(), 1u);
+    EXPECT_NE(dsn_mx.transactions()[0].rcpt_commands[0].find("NOTIFY=SUCCESS"), std::string::npos)
+        << dsn_mx.transactions()[0].rcpt_commands[0];
+    std::this_thread::sleep_for(2s);  // no second report comes
+    EXPECT_EQ(sender_mx.transactions().size(), 1u);
 }
 
 TEST_F(Delivery, NullMxBouncesWith5110) {

@@ -333,6 +333,25 @@ TEST(Dsn, NotifyRules) {
     EXPECT_TRUE(notify_requests("SUCCESS", DsnAction::delivered));
     EXPECT_FALSE(notify_requests("FAILURE", DsnAction::delayed));
     EXPECT_TRUE(notify_requests("FAILURE,DELAY", DsnAction::delayed));
+    // Relayed is a success report: only on request.
+    EXPECT_FALSE(notify_requests("", DsnAction::relayed));
+    EXPECT_FALSE(notify_requests("FAILURE,DELAY", DsnAction::relayed));
+    EXPECT_TRUE(notify_requests("SUCCESS", DsnAction::relayed));
+}
+
+TEST(Dsn, RelayedReport) {
+    DsnRecipient relayed = failed("far@example.org", "SUCCESS");
+    relayed.action = DsnAction::relayed;
+    relayed.remote_mta = "mx.example.org";
+    relayed.diagnostic = "250 2.0.0 queued";
+    const auto dsn = build_dsn(settings(), original_message(), {relayed}, now, "t");
+    ASSERT_TRUE(dsn);
+    EXPECT_EQ(parse_entity(dsn->content).field("subject"), "Successful Mail Delivery Report");
+    const auto blocks = status_blocks(parts_of(parse_entity(dsn->content))[1].body);
+    ASSERT_EQ(blocks.size(), 2u);
+    EXPECT_EQ(blocks[1].field("action"), "relayed");
+    EXPECT_EQ(blocks[1].field("status"), "2.0.0");
+    EXPECT_NE(dsn->content.find("which do not send delivery reports"), std::string::npos);
 }
 
 TEST(Dsn, DelayedAndSuccessReports) {
