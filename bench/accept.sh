@@ -343,30 +343,12 @@ start_rspamd() {
     chmod 0777 "$dir"
     echo 'enabled = false;' >"$dir/local/override.d/fuzzy_check.conf"
     printf 'com\norg\nnet\ntest\n' >"$dir/tld.dat"
-    cat >"$dir/rspamd.conf" <<EOF
-.include "\$CONFDIR/common.conf"
-options {
-    pidfile = "\$RUNDIR/rspamd.pid";
-    filters = "chartable,dkim,regexp";
-    url_tld = "\$DBDIR/tld.dat";
-    cache_file = "\$DBDIR/symbols.cache";
-    dynamic_conf = "\$DBDIR/rspamd_dynamic";
-    history_file = "\$DBDIR/rspamd.history";
-    control_socket = "\$DBDIR/rspamd.sock mode=0600";
-    tempdir = "\$DBDIR";
-    allow_raw_input = true;
-    dns { nameserver = ["127.0.0.1:9"]; timeout = 0.1s; retransmits = 1; }
-}
-logging { type = "console"; level = "error"; }
-worker "normal" {
-    bind_socket = "127.0.0.1:$rspamd_port";
-    .include "\$CONFDIR/worker-normal.inc"
-}
-EOF
     local -a user=()
     if (($(id -u) == 0)); then user=(-u _rspamd -g _rspamd); fi
-    rspamd -f -c "$dir/rspamd.conf" "${user[@]}" "--var=DBDIR=$dir" "--var=RUNDIR=$dir" \
-        "--var=LOGDIR=$dir" "--var=LOCAL_CONFDIR=$dir/local" >"$dir/rspamd.log" 2>&1 &
+    # The configuration the content-scanning tests run too.
+    rspamd -f -c "$repo_root/tests/e2e/rspamd.conf" "${user[@]}" "--var=DBDIR=$dir" \
+        "--var=RUNDIR=$dir" "--var=LOGDIR=$dir" "--var=LOCAL_CONFDIR=$dir/local" \
+        "--var=PORT=$rspamd_port" >"$dir/rspamd.log" 2>&1 &
     rspamd_pid=$!
     for ((i = 0; i < 300; i++)); do
         curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$rspamd_port/ping" && break
@@ -374,7 +356,7 @@ EOF
         sleep 0.1
     done
     ((i < 300)) || die "rspamd did not answer on 127.0.0.1:$rspamd_port (see $dir/rspamd.log)"
-    note "rspamd on 127.0.0.1:$rspamd_port (normal workers: rspamd's default, one per CPU)"
+    note "rspamd on 127.0.0.1:$rspamd_port (tests/e2e/rspamd.conf; normal workers: rspamd's default, one per CPU)"
 }
 
 # dkim_key_for INSTANCE: creates and activates a key of bench.smarthost.test

@@ -16,30 +16,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-std::string configuration(std::uint16_t port) {
-    return R"(.include "$CONFDIR/common.conf"
-options {
-    pidfile = "$RUNDIR/rspamd.pid";
-    filters = "chartable,dkim,regexp";
-    url_tld = "$DBDIR/tld.dat";
-    cache_file = "$DBDIR/symbols.cache";
-    dynamic_conf = "$DBDIR/rspamd_dynamic";
-    history_file = "$DBDIR/rspamd.history";
-    control_socket = "$DBDIR/rspamd.sock mode=0600";
-    tempdir = "$DBDIR";
-    allow_raw_input = true;
-    dns { nameserver = ["127.0.0.1:9"]; timeout = 0.1s; retransmits = 1; }
-}
-logging { type = "console"; level = "error"; }
-worker "normal" {
-    bind_socket = "127.0.0.1:)" +
-           std::to_string(port) + R"(";
-    .include "$CONFDIR/worker-normal.inc"
-    count = 1;
-}
-)";
-}
-
 bool answers_ping(std::uint16_t port) {
     return run_command({"curl", "-sf", "--max-time", "1", "-o", "/dev/null",
                         "http://127.0.0.1:" + std::to_string(port) + "/ping"},
@@ -56,11 +32,12 @@ Rspamd::Rspamd() : port_(free_port()) {
     fs::create_directories(dir / "local" / "override.d");
     std::ofstream(dir / "local" / "override.d" / "fuzzy_check.conf") << "enabled = false;\n";
     std::ofstream(dir / "tld.dat") << "com\norg\nnet\ntest\n";
-    std::ofstream(dir / "rspamd.conf") << configuration(port_);
+    // The configuration the accept bench runs too (bench/accept.sh).
     std::vector<std::string> argv{"rspamd",
                                   "-f",
                                   "-c",
-                                  (dir / "rspamd.conf").string(),
+                                  std::string(SMARTHOST_E2E_SOURCE_DIR) + "/tests/e2e/rspamd.conf",
+                                  "--var=PORT=" + std::to_string(port_),
                                   "--var=DBDIR=" + dir.string(),
                                   "--var=RUNDIR=" + dir.string(),
                                   "--var=LOGDIR=" + dir.string(),
