@@ -197,9 +197,10 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     std::unique_ptr<dns::Resolver> resolver;
     if (delivery_role || admin_role || smtp_role) {
         const auto& d = config.delivery;
-        resolver = std::make_unique<dns::Resolver>(
-            io.get_executor(), dns::Resolver::Settings{d.dns_forwarders, d.dns_timeout, d.ipv4,
-                                                       d.ipv6, "/etc/resolv.conf"});
+        dns::Resolver::Settings settings{d.dns_forwarders, d.dns_timeout, d.ipv4, d.ipv6,
+                                         "/etc/resolv.conf"};
+        settings.trust_anchor_file = d.dnssec_trust_anchor_file.string();
+        resolver = std::make_unique<dns::Resolver>(io.get_executor(), std::move(settings));
     }
     std::unique_ptr<policy::Blocklists> blocklists;
     if (smtp_role || delivery_role)

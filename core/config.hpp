@@ -149,6 +149,11 @@ struct DeliveryConfig {
 
     std::vector<std::string> dns_forwarders;  // "addr@port"; empty: /etc/resolv.conf
     std::chrono::milliseconds dns_timeout{10000};
+    // DNSSEC validation (DS or DNSKEY records, e.g. the root's); empty: none, so no DANE.
+    std::filesystem::path dnssec_trust_anchor_file;
+    // DANE (RFC 7672, docs/delivery.md "DANE"); only ever with a trust anchor: without
+    // validation no answer is secure, and an insecure TLSA record proves nothing.
+    bool dane = true;
     bool ipv4 = true;
     bool ipv6 = true;
 
@@ -174,6 +179,7 @@ struct DeliveryConfig {
     std::size_t limit_for(const std::string& domain) const;
     std::size_t host_limit_for(const std::string& host) const;
     OutboundTls tls_for(const std::string& domain) const;
+    bool dane_enabled() const { return dane && !dnssec_trust_anchor_file.empty(); }
 };
 
 // Account policy on the submission path (docs/policy.md).

@@ -107,6 +107,13 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
     s.read_strings("allow_destination_networks", d.allow_destination_networks);
     s.read_strings("dns_forwarders", d.dns_forwarders);
     s.read_duration("dns_timeout_ms", d.dns_timeout, 100, 120000);
+    s.read_path("dnssec_trust_anchor_file", d.dnssec_trust_anchor_file);
+    const bool dane_given = s.node("dane") != nullptr;
+    s.read_bool("dane", d.dane);
+    if (dane_given && d.dane && d.dnssec_trust_anchor_file.empty())
+        s.fail("dane",
+               "needs dnssec_trust_anchor_file: without DNSSEC validation no TLSA "
+               "answer is secure");
     s.read_bool("ipv4", d.ipv4);
     s.read_bool("ipv6", d.ipv6);
     if (!d.ipv4 && !d.ipv6) s.fail("ipv6", "ipv4 and ipv6 cannot both be false");

@@ -162,6 +162,9 @@ Metrics::Metrics()
                           "DNS lookups by record type and result")),
       dnsbl_lookups(counter(*registry_, families_, "smarthost_dnsbl_lookups_total",
                             "DNSBL lookups by zone and result (listed, not_listed, error)")),
+      dane_checks(counter(*registry_, families_, "smarthost_dane_checks_total",
+                          "DANE (RFC 7672) outcomes for MX hosts with secure TLSA records, by "
+                          "result")),
       outbound_address_listings(gauge(*registry_, families_, "smarthost_outbound_address_listed",
                                       "1 while an outbound source address is listed in a DNSBL "
                                       "zone, else 0")),

@@ -109,6 +109,7 @@ class Metrics {
     // DNS and reputation.
     Family<Counter>& dns_lookups;              // {type, result}
     Family<Counter>& dnsbl_lookups;            // {zone, result}
+    Family<Counter>& dane_checks;              // {result}: DANE outcomes per MX host
     Family<Gauge>& outbound_address_listings;  // {address, zone}
     // Sender domains whose last health check found a problem, by code (whole database).
     Family<Gauge>& sender_domain_health_problems;  // {code}

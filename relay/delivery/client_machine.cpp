@@ -293,6 +293,23 @@ smtp::Reply tls_not_offered() {
     return make(451, "4.7.4", "TLS is required, but was not offered by the remote server");
 }
 
+smtp::Reply dane_tls_not_offered() {
+    return make(451, "4.7.5",
+                "DANE: the MX host has TLSA records, but the remote server did not offer STARTTLS");
+}
+
+smtp::Reply dane_starttls_refused(const smtp::Reply& refusal) {
+    std::string text = "DANE: the MX host has TLSA records, but the remote server refused STARTTLS";
+    text += " (" + std::to_string(refusal.code);
+    if (!refusal.lines.empty()) text += " " + refusal.lines.front();
+    text += ")";
+    return make(451, "4.7.5", text);
+}
+
+smtp::Reply dane_tls_failed(std::string_view detail) {
+    return make(451, "4.7.5", "DANE: TLS with the MX host failed: " + std::string(detail));
+}
+
 smtp::Reply auth_needs_tls() {
     return make(454, "4.7.0", "Refusing to send credentials without TLS");
 }

@@ -126,6 +126,10 @@ smtp::Reply malformed_reply();                                         // 451 4.
 smtp::Reply connect_failed(std::string_view detail);                   // 451 4.4.1
 smtp::Reply tls_failed(std::string_view detail);                       // 451 4.7.5
 smtp::Reply tls_not_offered();                                         // 451 4.7.4
+// RFC 7672 section 2.2: TLSA records make TLS mandatory; "DANE" names why, for the events.
+smtp::Reply dane_tls_not_offered();                             // 451 4.7.5
+smtp::Reply dane_starttls_refused(const smtp::Reply& refusal);  // 451 4.7.5
+smtp::Reply dane_tls_failed(std::string_view detail);           // 451 4.7.5
 smtp::Reply auth_needs_tls();              // 454 4.7.0 (our setup, not the mail)
 smtp::Reply auth_needs_verified_tls();     // 454 4.7.0 (our setup, not the mail)
 smtp::Reply auth_mechanism_unavailable();  // 451 4.7.12 (no common mechanism)

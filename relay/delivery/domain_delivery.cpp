@@ -8,6 +8,7 @@
 #include "core/config.hpp"
 #include "core/metrics/metrics.hpp"
 #include "relay/delivery/connection_slots.hpp"
+#include "relay/delivery/dane.hpp"
 #include "relay/delivery/smtp_client.hpp"
 #include "relay/dns/address_policy.hpp"
 #include "relay/dns/mx_plan.hpp"
@@ -28,6 +29,8 @@ struct Target {
     std::vector<tcp::endpoint> endpoints;
     TlsPolicy tls = TlsPolicy::opportunistic;
     const UpstreamConfig* auth = nullptr;  // AUTH with its credentials after opening
+    std::vector<dns::TlsaRecord> tlsa;     // under TlsPolicy::dane (relay/delivery/dane.hpp)
+    std::string next_hop;                  // the recipient domain, for DANE-TA names
 };
 
 TlsPolicy policy_of(OutboundTls tls) {
@@ -48,6 +51,8 @@ ClientSettings client_settings(const DomainRoute& route, const Target& target, T
     s.helo_name = route.helo_name;
     s.tls = tls;
     s.tls_ca_file = c.tls_ca_file.string();
+    s.tlsa = target.tlsa;
+    s.next_hop_domain = target.next_hop;
     if (target.auth)
         s.allow_auth_without_verified_tls = target.auth->allow_auth_without_verified_tls;
     if (!c.source_address.empty()) s.source_address = asio::ip::make_address(c.source_address);
@@ -107,6 +112,53 @@ smtp::Envelope envelope_of(const ClaimedMessage& message) {
     return envelope;
 }
 
+void count_dane(const char* result) {
+    metrics::global().dane_checks.Add({{"result", result}}).Increment();
+}
+
+const char* dane_result(DaneCheck check) {
+    switch (check) {
+        case DaneCheck::verified:
+            return "verified";
+        case DaneCheck::unauthenticated:
+            return "unauthenticated";
+        case DaneCheck::mismatch:
+            return "mismatch";
+        case DaneCheck::no_tls:
+            return "no_tls";
+        case DaneCheck::not_checked:
+            break;
+    }
+    return nullptr;
+}
+
+// RFC 7672 section 2.2 for one MX host (docs/delivery.md "DANE"): with a secure MX answer
+// and secure addresses, its TLSA records decide. Authenticated or unauthenticated DANE
+// replaces the domain's TLS policy (DANE over configured policy, DESIGN.md); false, with
+// `failure`, when the TLSA lookup failed and the host must not be used now.
+asio::awaitable<bool> apply_dane(const DomainRoute& route, bool mx_secure, bool addresses_secure,
+                                 Target& target, AttemptResult& failure) {
+    if (!route.config.dane_enabled() || !needs_tlsa_lookup(mx_secure, addresses_secure))
+        co_return true;
+    const std::string name = tlsa_name(target.host, route.config.mx_port);
+    auto answer = co_await route.resolver.tlsa(name);
+    DaneDecision decision = decide_dane(answer, name);
+    switch (decision.kind) {
+        case DaneDecision::Kind::ordinary:
+            co_return true;
+        case DaneDecision::Kind::defer:
+            count_dane("lookup_failed");
+            failure = local_failure(Verdict::temporary, "4.7.5", decision.reason, target.host);
+            co_return false;
+        case DaneDecision::Kind::authenticated:
+        case DaneDecision::Kind::unauthenticated:
+            break;
+    }
+    target.tls = TlsPolicy::dane;
+    target.tlsa = std::move(decision.records);
+    co_return true;
+}
+
 // Connect, EHLO, STARTTLS by policy, AUTH for an upstream relay. After a failed TLS
 // handshake under the opportunistic policy the host is tried once more in clear text
 // (RFC 7435 section 3: opportunistic security must not make delivery worse than none).
@@ -120,6 +172,7 @@ asio::awaitable<StepResult> open_connection(const DomainRoute& route, const Targ
             route.executor, client_settings(route, target, TlsPolicy::none));
         opened = co_await connection->open(target.host, target.endpoints);
     }
+    if (const char* result = dane_result(opened.dane)) count_dane(result);
     if (opened && target.auth) {
         opened = co_await connection->authenticate(target.auth->username, target.auth->password);
     }
@@ -264,10 +317,18 @@ asio::awaitable<std::vector<AttemptResult>> deliver_domain(
         }
         Target target;
         target.host = host.name;
+        target.next_hop = domain;
         target.tls = tls;
         for (const auto& address : targets.addresses)
             target.endpoints.emplace_back(asio::ip::make_address(address), route.config.mx_port);
         AttemptResult failure;
+        const bool mx_secure = mx_answer && mx_answer->secure;
+        if (!co_await apply_dane(route, mx_secure, addresses && addresses->secure, target,
+                                 failure)) {
+            any_temporary = true;
+            last = std::move(failure);
+            continue;
+        }
         auto sent = co_await deliver_via(route, target, messages, failure);
         if (sent) co_return std::move(*sent);
         any_temporary |= failure.verdict != Verdict::permanent;

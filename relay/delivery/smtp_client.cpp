@@ -118,6 +118,17 @@ struct SmtpClientConnection::Impl {
         auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
         context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                              ssl::context::no_sslv3);
+        if (settings.tls == TlsPolicy::dane) {
+            // RFC 7672 section 3.1.3: PKIX usages are not used for SMTP, so no CA store;
+            // without TLSA records TLS is mandatory but unauthenticated (section 2.2).
+            if (settings.tlsa.empty() || SSL_CTX_dane_enable(context->native_handle()) <= 0) {
+                context->set_verify_mode(ssl::verify_none);
+                if (!settings.tlsa.empty()) error = "OpenSSL has no DANE support";
+                return settings.tlsa.empty() ? context : nullptr;
+            }
+            context->set_verify_mode(ssl::verify_peer);
+            return context;
+        }
         if (settings.tls != TlsPolicy::verify) {
             // Opportunistic TLS (RFC 7435): encryption against passive listeners only.
             context->set_verify_mode(ssl::verify_none);
@@ -138,11 +149,43 @@ struct SmtpClientConnection::Impl {
         return context;
     }
 
+    // A failure to start TLS under TlsPolicy::dane: always temporary, the connection
+    // closed, never clear text after it.
+    StepResult dane_failure(const smtp::Reply& reply, DaneCheck check) {
+        close();
+        StepResult result{failure(Stage::starttls, reply, false)};
+        result.tls_failed = true;
+        result.dane = check;
+        return result;
+    }
+
+    // TlsPolicy::dane with records: OpenSSL matches the chain against them during the
+    // handshake (RFC 7671, 7672). The MX host name is the reference name for DANE-TA(2),
+    // the next-hop domain a second one; DANE-EE(3) matches skip name checks (RFC 7672
+    // section 3.1.1). False when OpenSSL took none of the records: unauthenticated TLS.
+    bool add_tlsa_records(SSL* tls) const {
+        if (SSL_dane_enable(tls, peer.host.c_str()) <= 0) return false;
+        SSL_dane_set_flags(tls, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+        if (!settings.next_hop_domain.empty() && settings.next_hop_domain != peer.host)
+            SSL_add1_host(tls, settings.next_hop_domain.c_str());
+        int usable = 0;
+        for (const auto& record : settings.tlsa) {
+            const auto* data = reinterpret_cast<const unsigned char*>(record.data.data());
+            if (SSL_dane_tlsa_add(tls, record.usage, record.selector, record.matching_type, data,
+                                  record.data.size()) > 0)
+                ++usable;
+        }
+        return usable > 0;
+    }
+
     asio::awaitable<StepResult> starttls() {
         const auto policy = settings.tls;
+        const bool dane = policy == TlsPolicy::dane;
         auto& stream = channel.stream();
         if (policy == TlsPolicy::none || stream.tls_active()) co_return StepResult{};
         if (!capabilities.starttls) {
+            if (dane)
+                co_return dane_failure(local_reply::dane_tls_not_offered(), DaneCheck::no_tls);
             if (policy == TlsPolicy::verify)
                 co_return StepResult{
                     failure(Stage::starttls, local_reply::tls_not_offered(), false)};
@@ -152,6 +195,9 @@ struct SmtpClientConnection::Impl {
             co_await channel.command("STARTTLS\r\n", Stage::starttls, settings.timeouts.command);
         if (!reply) co_return local_failure(Stage::starttls);
         if (reply->code != 220) {
+            if (dane)
+                co_return dane_failure(local_reply::dane_starttls_refused(*reply),
+                                       DaneCheck::no_tls);
             if (policy == TlsPolicy::verify || reply->code == 421)
                 co_return remote_failure(Stage::starttls, *reply);
             co_return StepResult{};  // opportunistic: carry on in the clear
@@ -159,6 +205,8 @@ struct SmtpClientConnection::Impl {
         std::string error;
         auto tls_context = make_tls_context(error);
         if (!tls_context) {
+            if (dane)
+                co_return dane_failure(local_reply::dane_tls_failed(error), DaneCheck::mismatch);
             close();
             auto result =
                 StepResult{failure(Stage::starttls, local_reply::tls_failed(error), false)};
@@ -169,6 +217,9 @@ struct SmtpClientConnection::Impl {
         if (!peer.host.empty()) SSL_set_tlsext_host_name(tls.native_handle(), peer.host.c_str());
         if (policy == TlsPolicy::verify)
             tls.set_verify_callback(ssl::host_name_verification(peer.host));
+        const bool authenticating =
+            dane && !settings.tlsa.empty() && add_tlsa_records(tls.native_handle());
+        if (dane && !authenticating) SSL_set_verify(tls.native_handle(), SSL_VERIFY_NONE, nullptr);
         channel.discard_input();
         const auto ec = co_await stream.handshake(ssl::stream_base::client,
                                                   Clock::now() + settings.timeouts.tls_handshake);
@@ -176,16 +227,26 @@ struct SmtpClientConnection::Impl {
             std::string detail = failure_detail(ec);
             const auto verify_result = SSL_get_verify_result(stream.tls_handle());
             if (verify_result != X509_V_OK) detail = X509_verify_cert_error_string(verify_result);
+            if (dane)
+                co_return dane_failure(local_reply::dane_tls_failed(detail), DaneCheck::mismatch);
             close();
             auto result =
                 StepResult{failure(Stage::starttls, local_reply::tls_failed(detail), false)};
             result.tls_failed = true;
             co_return result;
         }
+        // The handshake cannot succeed under SSL_VERIFY_PEER without a match; checked
+        // again so that a change of verify mode can never pass a mismatch silently.
+        const bool dane_matched =
+            authenticating && SSL_get0_dane_authority(stream.tls_handle(), nullptr, nullptr) >= 0;
+        if (authenticating && !dane_matched)
+            co_return dane_failure(local_reply::dane_tls_failed("no TLSA record matched"),
+                                   DaneCheck::mismatch);
         peer.tls_version = stream.tls_version();
-        tls_verified =
-            policy == TlsPolicy::verify && SSL_get_verify_result(stream.tls_handle()) == X509_V_OK;
+        tls_verified = dane_matched || (policy == TlsPolicy::verify &&
+                                        SSL_get_verify_result(stream.tls_handle()) == X509_V_OK);
         auto result = co_await ehlo();
+        if (dane) result.dane = dane_matched ? DaneCheck::verified : DaneCheck::unauthenticated;
         co_return result;
     }
 

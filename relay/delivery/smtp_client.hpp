@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "relay/delivery/client_machine.hpp"
+#include "relay/dns/answers.hpp"
 
 namespace smarthost::delivery {
 
@@ -24,7 +25,14 @@ enum class TlsPolicy {
     none,           // never STARTTLS
     opportunistic,  // STARTTLS when offered, certificate not checked (RFC 7435)
     verify,         // STARTTLS required, chain and host name verified, else no delivery
+    // RFC 7672: STARTTLS required and the certificate matched against the host's TLSA
+    // records (ClientSettings::tlsa; none: any certificate). Every failure is temporary
+    // (4.7.5) and never followed by clear text.
+    dane,
 };
+
+// How a connection under TlsPolicy::dane went (smarthost_dane_checks_total).
+enum class DaneCheck { not_checked, verified, unauthenticated, mismatch, no_tls };
 
 // RFC 5321 section 4.5.3.2 gives the minimums for the commands of a transaction; the
 // others are Postfix's defaults. Milliseconds so that tests can use short ones.
@@ -44,6 +52,11 @@ struct ClientSettings {
     std::string helo_name;  // our host name, sent in EHLO/HELO
     TlsPolicy tls = TlsPolicy::opportunistic;
     std::string tls_ca_file;  // for TlsPolicy::verify; empty: the system's default CA paths
+    // For TlsPolicy::dane: the usable TLSA records of the host (relay/delivery/dane.hpp);
+    // empty means TLS without authentication (RFC 7672 section 2.2). The next-hop domain
+    // is a second name a DANE-TA(2) certificate may carry (RFC 7672 section 3.2.2).
+    std::vector<dns::TlsaRecord> tlsa;
+    std::string next_hop_domain;
     // authenticate() also over TLS whose certificate was not verified; never without TLS.
     bool allow_auth_without_verified_tls = false;
     std::optional<boost::asio::ip::address> source_address;  // bind before connecting
@@ -58,6 +71,7 @@ struct StepResult {
     // The TLS handshake failed: under the opportunistic policy the caller may retry this
     // host without TLS, or try the next MX.
     bool tls_failed = false;
+    DaneCheck dane = DaneCheck::not_checked;
     bool ok() const { return !failure; }
     explicit operator bool() const { return ok(); }
 };

@@ -77,4 +77,14 @@ std::optional<std::string> parse_txt(std::string_view rdata) {
     return text;
 }
 
+std::optional<TlsaRecord> parse_tlsa(std::string_view rdata) {
+    if (rdata.size() < 3) return std::nullopt;
+    TlsaRecord record;
+    record.usage = static_cast<std::uint8_t>(rdata[0]);
+    record.selector = static_cast<std::uint8_t>(rdata[1]);
+    record.matching_type = static_cast<std::uint8_t>(rdata[2]);
+    record.data = std::string(rdata.substr(3));
+    return record;
+}
+
 }  // namespace smarthost::dns::rdata

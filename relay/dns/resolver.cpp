@@ -50,6 +50,8 @@ const char* type_label(int type) {
             return "MX";
         case rr_type::txt:
             return "TXT";
+        case rr_type::tlsa:
+            return "TLSA";
     }
     return "other";
 }
@@ -83,6 +85,7 @@ RawAnswer raw_answer(const ub_result& result) {
     RawAnswer answer;
     answer.rcode = result.rcode;
     answer.ttl_seconds = result.ttl > 0 ? static_cast<std::uint32_t>(result.ttl) : 0;
+    answer.secure = result.secure != 0 && result.bogus == 0;
     if (result.rcode == k_rcode_nxdomain || result.nxdomain) {
         answer.status = AnswerStatus::nxdomain;
     } else if (result.rcode != 0 || result.bogus) {
@@ -101,7 +104,7 @@ RawAnswer raw_answer(const ub_result& result) {
 template <class Record, class Parse>
 Result<Answer<Record>> decoded(Result<RawAnswer> raw, const std::string& name, Parse parse) {
     if (!raw) return raw.error();
-    Answer<Record> answer{raw->status, {}, raw->ttl_seconds, raw->rcode};
+    Answer<Record> answer{raw->status, {}, raw->ttl_seconds, raw->rcode, raw->secure};
     for (const std::string& rdata : raw->records) {
         auto record = parse(rdata);
         if (!record) return Error{"malformed DNS record for " + name, "", true};
@@ -154,9 +157,17 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
     void configure() {
         // A background thread, not a forked process: fork() in a threaded server is a trap.
         check(ub_ctx_async(ctx, 1), "libunbound async");
-        // No validator: see the header. Forwarders may be on loopback (dnsmasq in tests,
-        // a local caching resolver, Docker's 127.0.0.11), which unbound refuses by default.
-        check(ub_ctx_set_option(ctx, "module-config:", "iterator"), "libunbound module-config");
+        // The validator only with a trust anchor: see the header. Forwarders may be on
+        // loopback (dnsmasq in tests, a local caching resolver, Docker's 127.0.0.11),
+        // which unbound refuses by default.
+        const bool validate = !settings.trust_anchor_file.empty();
+        check(
+            ub_ctx_set_option(ctx, "module-config:", validate ? "validator iterator" : "iterator"),
+            "libunbound module-config");
+        if (validate) {
+            check(ub_ctx_add_ta_file(ctx, settings.trust_anchor_file.c_str()),
+                  ("DNSSEC trust anchor file " + settings.trust_anchor_file).c_str());
+        }
         check(ub_ctx_set_option(ctx, "do-not-query-localhost:", "no"),
               "libunbound do-not-query-localhost");
         if (settings.forwarders.empty()) {
@@ -306,6 +317,11 @@ asio::awaitable<Result<TxtAnswer>> Resolver::txt(std::string name) {
     co_return decoded<std::string>(std::move(raw), name, rdata::parse_txt);
 }
 
+asio::awaitable<Result<TlsaAnswer>> Resolver::tlsa(std::string name) {
+    auto raw = co_await query(name, rr_type::tlsa);
+    co_return decoded<TlsaRecord>(std::move(raw), name, rdata::parse_tlsa);
+}
+
 asio::awaitable<Result<AddressAnswer>> Resolver::addresses(std::string name) {
     const Settings& config = impl_->settings;
     std::vector<Result<AddressAnswer>> answers;
@@ -325,11 +341,14 @@ asio::awaitable<Result<AddressAnswer>> Resolver::addresses(std::string name) {
     merged.status = AnswerStatus::nodata;
     std::optional<std::uint32_t> ttl;
     std::optional<Error> error;
+    merged.secure = true;
     for (auto& answer : answers) {
         if (!answer) {
             error = answer.error();
+            merged.secure = false;
             continue;
         }
+        merged.secure = merged.secure && answer->secure;
         ttl = std::min(ttl.value_or(answer->ttl_seconds), answer->ttl_seconds);
         if (answer->status == AnswerStatus::ok) {
             merged.records.insert(merged.records.end(), answer->records.begin(),

@@ -9,8 +9,12 @@
 // Caching: libunbound's context caches answers (positive and negative) for their TTL;
 // every Resolver has one context, so one Resolver per process shares one cache.
 //
-// DNSSEC is not validated (no trust anchors, iterator module only): forwarders such as
-// dnsmasq or a resolv.conf stub often strip signatures. DANE will need it later.
+// DNSSEC: validated only when Settings::trust_anchor_file is set (libunbound's validator
+// module); answers then say whether they are `secure`, and bogus ones come as
+// `temporary`. Without it every answer is insecure, so DANE never applies. Validation
+// needs forwarders that pass DNSSEC records on (unbound, BIND, Knot Resolver do; dnsmasq
+// without its dnssec options and many stub resolvers strip them, which makes the answers
+// of signed zones bogus).
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -32,6 +36,7 @@ inline constexpr int a = 1;
 inline constexpr int mx = 15;
 inline constexpr int txt = 16;
 inline constexpr int aaaa = 28;
+inline constexpr int tlsa = 52;
 }  // namespace rr_type
 
 class Resolver {
@@ -46,6 +51,9 @@ class Resolver {
         bool ipv4 = true;
         bool ipv6 = true;
         std::string resolv_conf = "/etc/resolv.conf";
+        // DS or DNSKEY records in zone-file format (ub_ctx_add_ta_file), e.g. the root's
+        // (/usr/share/dns/root.ds); empty: no validation.
+        std::string trust_anchor_file;
     };
 
     // Throws std::runtime_error when libunbound rejects the configuration (a start-up
@@ -66,11 +74,14 @@ class Resolver {
                                                     std::chrono::milliseconds timeout = {});
     boost::asio::awaitable<Result<AddressAnswer>> aaaa(std::string name);
     boost::asio::awaitable<Result<TxtAnswer>> txt(std::string name);
+    // "_25._tcp.mx.example.com" (RFC 6698); records of unknown kinds are kept as they are.
+    boost::asio::awaitable<Result<TlsaAnswer>> tlsa(std::string name);
 
     // A and/or AAAA (as enabled in Settings), asked concurrently and merged, IPv4 first
     // (IPv4 paths to receivers tend to have the PTR records and reputation they check).
     // ok when either family has addresses; otherwise the more telling failure
-    // (temporary/timeout over nxdomain over nodata), TTL the smaller of the two.
+    // (temporary/timeout over nxdomain over nodata), TTL the smaller of the two. Secure
+    // only when every family asked was answered securely (RFC 7672 section 2.2).
     boost::asio::awaitable<Result<AddressAnswer>> addresses(std::string name);
 
     const Settings& settings() const;

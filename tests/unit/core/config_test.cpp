@@ -312,6 +312,30 @@ TEST_F(ConfigFile, DeliveryNetworkDnsAndTlsKeys) {
     EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nipv4 = false\nipv6 = false\n"), "");
 }
 
+TEST_F(ConfigFile, DaneIsOnWithATrustAnchorAndOffWithout) {
+    const auto plain = load_config(write(std::string(minimal))).delivery;
+    EXPECT_TRUE(plain.dnssec_trust_anchor_file.empty());
+    EXPECT_FALSE(plain.dane_enabled());
+    const auto anchored =
+        load_config(write(std::string(minimal) +
+                          "[delivery]\ndnssec_trust_anchor_file = \"/etc/smarthost/root.ds\"\n"))
+            .delivery;
+    EXPECT_EQ(anchored.dnssec_trust_anchor_file, "/etc/smarthost/root.ds");
+    EXPECT_TRUE(anchored.dane_enabled());
+    const auto validating_only =
+        load_config(write(std::string(minimal) +
+                          "[delivery]\ndnssec_trust_anchor_file = \"/etc/smarthost/root.ds\"\n"
+                          "dane = false\n"))
+            .delivery;
+    EXPECT_FALSE(validating_only.dane_enabled());
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\ndane = true\n")
+                  .find("delivery.dane: needs dnssec_trust_anchor_file"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\ndane = \"yes\"\n")
+                  .find("delivery.dane: must be true or false"),
+              std::string::npos);
+}
+
 TEST_F(ConfigFile, DeliveryRetryAndRetentionKeys) {
     const auto d = load_config(write(std::string(minimal) +
                                      "[delivery]\nfirst_retry_seconds = 2\n"

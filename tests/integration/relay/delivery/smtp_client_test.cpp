@@ -18,6 +18,7 @@
 #include "tests/support/run_awaitable.hpp"
 #include "tests/support/scriptable_smtp_server.hpp"
 #include "tests/support/smtp_sink.hpp"
+#include "tests/support/tlsa_data.hpp"
 #include "tests/support/unreachable_server.hpp"
 
 namespace smarthost::delivery {
@@ -489,6 +490,96 @@ TEST_F(SmtpClientTest, VerifyPolicyRequiresStartTls) {
     auto result = open(client, server);
     ASSERT_FALSE(result);
     EXPECT_EQ(result.failure->reply.enhanced, "4.7.4");
+    EXPECT_TRUE(server.transactions().empty());
+}
+
+// ---- DANE (RFC 7672) --------------------------------------------------------------------
+
+dns::TlsaRecord tlsa_for(const std::string& pem, std::uint8_t usage, std::uint8_t selector,
+                         std::uint8_t matching_type) {
+    dns::TlsaRecord record;
+    record.usage = usage;
+    record.selector = selector;
+    record.matching_type = matching_type;
+    const std::string selected = test::tlsa_selected_der(pem, selector);
+    record.data = matching_type == 1 ? test::sha256(selected) : selected;
+    return record;
+}
+
+SmtpServerScript starttls_script() {
+    SmtpServerScript script;
+    script.starttls = true;  // a self-signed certificate for mx.test
+    return script;
+}
+
+TEST_F(SmtpClientTest, DaneAcceptsACertificateWhoseKeyMatchesADaneEeRecord) {
+    ScriptableSmtpServer server(starttls_script());
+    auto s = settings(TlsPolicy::dane);
+    s.tlsa = {tlsa_for(server.certificate_pem(), 3, 1, 1)};
+    SmtpClientConnection client(io_.get_executor(), s);
+    // DANE-EE ignores names: the certificate says mx.test, the host is called otherwise.
+    auto opened = run(client.open("other.test", {endpoint_of(server.address(), server.port())}));
+    ASSERT_TRUE(opened) << opened.failure->reply.summary();
+    EXPECT_EQ(opened.dane, DaneCheck::verified);
+    EXPECT_FALSE(client.peer().tls_version.empty());
+    const auto report = run(client.send_message(envelope_to({"a@example.com"}), k_body));
+    ASSERT_EQ(report.recipients.size(), 1u);
+    EXPECT_EQ(report.recipients[0].verdict, Verdict::delivered);
+    ASSERT_EQ(server.transactions().size(), 1u);
+    EXPECT_TRUE(server.transactions()[0].tls);
+}
+
+TEST_F(SmtpClientTest, DaneRefusesACertificateNoRecordMatches) {
+    ScriptableSmtpServer server(starttls_script());
+    ScriptableSmtpServer other(starttls_script());
+    auto s = settings(TlsPolicy::dane);
+    s.tlsa = {tlsa_for(other.certificate_pem(), 3, 1, 1),
+              tlsa_for(other.certificate_pem(), 2, 0, 0)};
+    SmtpClientConnection client(io_.get_executor(), s);
+    auto result = open(client, server);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.dane, DaneCheck::mismatch);
+    EXPECT_TRUE(result.tls_failed);
+    EXPECT_EQ(result.failure->stage, Stage::starttls);
+    EXPECT_EQ(result.failure->reply.enhanced, "4.7.5");
+    EXPECT_EQ(result.failure->verdict, Verdict::temporary);
+    EXPECT_NE(result.failure->reply.summary().find("DANE"), std::string::npos)
+        << result.failure->reply.summary();
+    EXPECT_FALSE(client.usable());
+    EXPECT_TRUE(server.transactions().empty());
+}
+
+TEST_F(SmtpClientTest, DaneRequiresStartTlsEvenWithoutUsableRecords) {
+    ScriptableSmtpServer clear_text(SmtpServerScript{});
+    SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::dane));
+    auto result = open(client, clear_text);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.dane, DaneCheck::no_tls);
+    EXPECT_EQ(result.failure->reply.enhanced, "4.7.5");
+    EXPECT_NE(result.failure->reply.summary().find("STARTTLS"), std::string::npos);
+    EXPECT_TRUE(clear_text.transactions().empty());
+
+    // TLS with any certificate is enough then (RFC 7672 section 2.2).
+    ScriptableSmtpServer server(starttls_script());
+    SmtpClientConnection unauthenticated(io_.get_executor(), settings(TlsPolicy::dane));
+    auto opened = open(unauthenticated, server);
+    ASSERT_TRUE(opened) << opened.failure->reply.summary();
+    EXPECT_EQ(opened.dane, DaneCheck::unauthenticated);
+    EXPECT_FALSE(unauthenticated.peer().tls_version.empty());
+}
+
+TEST_F(SmtpClientTest, DaneTreatsARefusedStartTlsAsATemporaryDaneFailure) {
+    auto script = starttls_script();
+    script.starttls_reply = "554 5.7.0 No TLS for you";
+    ScriptableSmtpServer server(script);
+    auto s = settings(TlsPolicy::dane);
+    s.tlsa = {tlsa_for(server.certificate_pem(), 3, 1, 1)};
+    SmtpClientConnection client(io_.get_executor(), s);
+    auto result = open(client, server);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.dane, DaneCheck::no_tls);
+    EXPECT_EQ(result.failure->verdict, Verdict::temporary);  // never a bounce
+    EXPECT_NE(result.failure->reply.summary().find("554"), std::string::npos);
     EXPECT_TRUE(server.transactions().empty());
 }
 

@@ -70,5 +70,21 @@ TEST(Rdata, TxtJoinsItsCharacterStrings) {
     EXPECT_FALSE(parse_txt(""));
 }
 
+TEST(Rdata, TlsaKeepsItsFieldsAndAssociationBytes) {
+    const auto record = parse_tlsa("\x03\x01\x01\xab\x00\xcd"s);
+    ASSERT_TRUE(record);
+    EXPECT_EQ(record->usage, 3);
+    EXPECT_EQ(record->selector, 1);
+    EXPECT_EQ(record->matching_type, 1);
+    EXPECT_EQ(record->data, "\xab\x00\xcd"s);
+    // Unknown values and odd sizes are the DANE decision's to judge, not the parser's.
+    const auto odd = parse_tlsa("\xff\x07\x09"s);
+    ASSERT_TRUE(odd);
+    EXPECT_EQ(odd->usage, 255);
+    EXPECT_TRUE(odd->data.empty());
+    EXPECT_FALSE(parse_tlsa("\x03\x01"s));
+    EXPECT_FALSE(parse_tlsa(""));
+}
+
 }  // namespace
 }  // namespace smarthost::dns::rdata
