@@ -197,8 +197,11 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
     std::unique_ptr<dns::Resolver> resolver;
     if (delivery_role || admin_role || smtp_role) {
         const auto& d = config.delivery;
-        dns::Resolver::Settings settings{d.dns_forwarders, d.dns_timeout, d.ipv4, d.ipv6,
-                                         "/etc/resolv.conf"};
+        dns::Resolver::Settings settings;
+        settings.forwarders = d.dns_forwarders;
+        settings.timeout = d.dns_timeout;
+        settings.ipv4 = d.ipv4;
+        settings.ipv6 = d.ipv6;
         settings.trust_anchor_file = d.dnssec_trust_anchor_file.string();
         resolver = std::make_unique<dns::Resolver>(io.get_executor(), std::move(settings));
     }

@@ -34,53 +34,77 @@ namespace ssl = asio::ssl;
 using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-struct Pem {
-    std::string certificate;
-    std::string private_key;
-};
-
 std::string bio_text(BIO* bio) {
     char* data = nullptr;
     const long n = BIO_get_mem_data(bio, &data);
     return std::string(data, static_cast<std::size_t>(n));
 }
 
-// A P-256 key and a self-signed certificate for `name` (CN and subjectAltName), valid
-// for a day, made in memory.
-Pem make_self_signed(const std::string& name) {
+struct Pem {
+    std::string certificate;  // the server's own
+    std::string private_key;
+    std::string chain;           // what the server presents: its certificate, then the CA's
+    std::string ca_certificate;  // empty when self-signed
+};
+
+std::string pem_of(X509* cert) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, cert);
+    std::string text = bio_text(bio);
+    BIO_free(bio);
+    return text;
+}
+
+// A P-256 key and a certificate for `name` (CN, and subjectAltName unless `ca`), valid
+// for a day, signed by `issuer` (itself when null), made in memory.
+std::pair<EVP_PKEY*, X509*> make_certificate(const std::string& name, bool ca,
+                                             std::pair<EVP_PKEY*, X509*> issuer) {
     EVP_PKEY* key = EVP_EC_gen("P-256");
     X509* cert = X509_new();
     if (!key || !cert) throw std::runtime_error("cannot make a test certificate");
     X509_set_version(cert, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), ca ? 2 : 1);
     X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
     X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
     X509_set_pubkey(cert, key);
     X509_NAME* subject = X509_get_subject_name(cert);
     X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
                                reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
-    X509_set_issuer_name(cert, subject);
+    X509* issuer_cert = issuer.second ? issuer.second : cert;
+    EVP_PKEY* issuer_key = issuer.first ? issuer.first : key;
+    X509_set_issuer_name(cert, X509_get_subject_name(issuer_cert));
     X509V3_CTX context;
     X509V3_set_ctx_nodb(&context);
-    X509V3_set_ctx(&context, cert, cert, nullptr, nullptr, 0);
-    const std::string san = "DNS:" + name;
-    X509_EXTENSION* extension =
-        X509V3_EXT_conf_nid(nullptr, &context, NID_subject_alt_name, san.c_str());
+    X509V3_set_ctx(&context, issuer_cert, cert, nullptr, nullptr, 0);
+    const std::string value = ca ? "critical,CA:TRUE" : "DNS:" + name;
+    X509_EXTENSION* extension = X509V3_EXT_conf_nid(
+        nullptr, &context, ca ? NID_basic_constraints : NID_subject_alt_name, value.c_str());
     X509_add_ext(cert, extension, -1);
     X509_EXTENSION_free(extension);
-    X509_sign(cert, key, EVP_sha256());
+    X509_sign(cert, issuer_key, EVP_sha256());
+    return {key, cert};
+}
 
+// The server's certificate for `name`: self-signed, or issued by a CA made for it.
+Pem make_pem(const std::string& name, bool issued_by_ca) {
+    std::pair<EVP_PKEY*, X509*> ca{nullptr, nullptr};
+    if (issued_by_ca) ca = make_certificate("Scriptable Test CA", true, ca);
+    const auto [key, cert] = make_certificate(name, false, ca);
     Pem pem;
+    pem.certificate = pem_of(cert);
+    pem.chain = pem.certificate;
+    if (ca.second) {
+        pem.ca_certificate = pem_of(ca.second);
+        pem.chain += pem.ca_certificate;
+    }
     BIO* bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(bio, cert);
-    pem.certificate = bio_text(bio);
-    BIO_free(bio);
-    bio = BIO_new(BIO_s_mem());
     PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
     pem.private_key = bio_text(bio);
     BIO_free(bio);
     X509_free(cert);
     EVP_PKEY_free(key);
+    X509_free(ca.second);
+    EVP_PKEY_free(ca.first);
     return pem;
 }
 
@@ -109,10 +133,10 @@ struct ScriptableSmtpServer::State {
     State(SmtpServerScript initial, std::string address_in, unsigned short port_in)
         : script(std::move(initial)),
           address(std::move(address_in)),
-          pem(make_self_signed(script.hostname)),
+          pem(make_pem(script.hostname, script.issued_by_ca)),
           tls_context(ssl::context::tls_server),
           acceptor(io, tcp::endpoint(asio::ip::make_address(address), port_in)) {
-        tls_context.use_certificate_chain(asio::buffer(pem.certificate));
+        tls_context.use_certificate_chain(asio::buffer(pem.chain));
         tls_context.use_private_key(asio::buffer(pem.private_key), ssl::context::pem);
         port = acceptor.local_endpoint().port();
         asio::co_spawn(io, accept_loop(), asio::detached);
@@ -433,6 +457,10 @@ std::size_t ScriptableSmtpServer::max_open_connections() const {
 
 const std::string& ScriptableSmtpServer::certificate_pem() const {
     return state_->pem.certificate;
+}
+
+const std::string& ScriptableSmtpServer::ca_certificate_pem() const {
+    return state_->pem.ca_certificate;
 }
 
 }  // namespace smarthost::test

@@ -28,6 +28,9 @@ struct SmtpServerScript {
     bool starttls = false;              // offer STARTTLS
     std::string starttls_reply = "220 2.0.0 Ready to start TLS";
     bool broken_tls = false;  // after a 2xx to STARTTLS, answer the handshake with garbage
+    // The certificate is issued by a CA made for this server, which the chain includes
+    // (for DANE-TA records); otherwise it is self-signed.
+    bool issued_by_ca = false;
     std::vector<std::string> auth_mechanisms;  // offered (after TLS), e.g. {"PLAIN", "LOGIN"}
     std::string auth_username;
     std::string auth_password;
@@ -72,6 +75,7 @@ class ScriptableSmtpServer {
     std::size_t max_open_connections() const;  // the most open at one time
     // The self-signed certificate (PEM), to trust it in a test of the verify policy.
     const std::string& certificate_pem() const;
+    const std::string& ca_certificate_pem() const;  // its issuer's, when issued_by_ca
 
   private:
     struct State;

@@ -549,6 +549,30 @@ TEST_F(SmtpClientTest, DaneRefusesACertificateNoRecordMatches) {
     EXPECT_TRUE(server.transactions().empty());
 }
 
+TEST_F(SmtpClientTest, DaneTaChecksTheMxNameOrTheNextHopDomain) {
+    auto script = starttls_script();
+    script.issued_by_ca = true;  // mx.test, issued by a CA that the chain includes
+    ScriptableSmtpServer server(script);
+    auto s = settings(TlsPolicy::dane);
+    s.tlsa = {tlsa_for(server.ca_certificate_pem(), 2, 1, 1)};
+    SmtpClientConnection named(io_.get_executor(), s);
+    auto opened = open(named, server);  // host mx.test, as the certificate says
+    ASSERT_TRUE(opened) << opened.failure->reply.summary();
+    EXPECT_EQ(opened.dane, DaneCheck::verified);
+
+    SmtpClientConnection misnamed(io_.get_executor(), s);
+    auto refused = run(misnamed.open("other.test", {endpoint_of(server.address(), server.port())}));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.dane, DaneCheck::mismatch);
+
+    s.next_hop_domain = "mx.test";  // RFC 7672 section 3.2.2: the next-hop domain's name
+    SmtpClientConnection by_next_hop(io_.get_executor(), s);
+    auto accepted =
+        run(by_next_hop.open("other.test", {endpoint_of(server.address(), server.port())}));
+    ASSERT_TRUE(accepted) << accepted.failure->reply.summary();
+    EXPECT_EQ(accepted.dane, DaneCheck::verified);
+}
+
 TEST_F(SmtpClientTest, DaneRequiresStartTlsEvenWithoutUsableRecords) {
     ScriptableSmtpServer clear_text(SmtpServerScript{});
     SmtpClientConnection client(io_.get_executor(), settings(TlsPolicy::dane));
