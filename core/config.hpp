@@ -166,6 +166,8 @@ struct DeliveryConfig {
     std::chrono::seconds max_retry{4 * 3600};
     double retry_jitter = 0.2;
     std::chrono::seconds max_queue_lifetime{5 * 24 * 3600};
+    // One delay warning (NOTIFY=DELAY) after a recipient was deferred this long; 0: never.
+    std::chrono::seconds delay_warning{4 * 3600};
 
     std::chrono::seconds body_retention{24 * 3600};
     std::chrono::seconds event_retention{30 * 24 * 3600};

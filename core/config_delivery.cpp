@@ -125,6 +125,7 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
     s.read_duration("max_retry_seconds", d.max_retry, 1, year);
     s.read_double("retry_jitter", d.retry_jitter, 0.0, 0.9);
     s.read_duration("max_queue_lifetime_seconds", d.max_queue_lifetime, 1, year);
+    s.read_duration("delay_warning_seconds", d.delay_warning, 0, year);
     s.read_duration("body_retention_seconds", d.body_retention, 0, year);
     read_days(s, "event_retention_days", d.event_retention);
     read_days(s, "rejection_retention_days", d.rejection_retention);

@@ -8,6 +8,7 @@
 
 #include "relay/delivery/bounce_reports.hpp"
 #include "relay/delivery/delivery_metrics.hpp"
+#include "relay/delivery/pending_reports.hpp"
 #include "relay/queue/claims.hpp"
 #include "relay/queue/group_commit.hpp"
 
@@ -24,19 +25,20 @@ using queue::TimePoint;
 // did record for those messages.
 asio::awaitable<void> report_lost_leases(AttemptRecorder recorder,
                                          const std::vector<AttemptResult>& results,
-                                         const std::vector<RecipientState>& states, TimePoint now) {
+                                         const std::vector<queue::Settlement>& recorded,
+                                         TimePoint now) {
     std::set<const queue::ClaimedMessage*> affected;
-    for (std::size_t i = 0; i < results.size() && i < states.size(); ++i)
-        if (states[i] == RecipientState::lease_lost) affected.insert(results[i].message);
+    for (std::size_t i = 0; i < results.size() && i < recorded.size(); ++i)
+        if (recorded[i].state == RecipientState::lease_lost) affected.insert(results[i].message);
     std::vector<AttemptResult> affected_results;
-    std::vector<RecipientState> affected_states;
-    for (std::size_t i = 0; i < results.size() && i < states.size(); ++i) {
+    std::vector<queue::Settlement> affected_settlements;
+    for (std::size_t i = 0; i < results.size() && i < recorded.size(); ++i) {
         if (!affected.contains(results[i].message)) continue;
         affected_results.push_back(results[i]);
-        affected_states.push_back(states[i]);
+        affected_settlements.push_back(recorded[i]);
     }
     const DsnSettings dsn_settings{recorder.hostname};
-    for (auto& bounce : bounce_reports(dsn_settings, affected_results, affected_states, now)) {
+    for (auto& bounce : bounce_reports(dsn_settings, affected_results, affected_settlements, now)) {
         const std::string id = bounce.message.id;
         auto queued = co_await recorder.committer.enqueue(std::move(bounce.message));
         if (!queued) {
@@ -66,15 +68,13 @@ asio::awaitable<void> record_attempts(AttemptRecorder recorder,
                                       std::vector<AttemptResult> results) {
     const auto now = std::chrono::system_clock::now();
     auto settlements = queue::settle(results, recorder.schedule, now);
-    std::vector<RecipientState> settled_states;
-    settled_states.reserve(settlements.size());
-    for (const auto& settlement : settlements)
-        settled_states.push_back(settlement.state);
     const DsnSettings dsn_settings{recorder.hostname};
-    auto bounces = bounce_reports(dsn_settings, results, settled_states, now);
+    auto bounces = bounce_reports(dsn_settings, results, settlements, now);
     std::vector<std::string> bounce_ids;
     for (const auto& bounce : bounces)
         bounce_ids.push_back(bounce.message.id);
+    // What was recorded: the settlements, lease_lost where another worker had the row.
+    std::vector<queue::Settlement> recorded = settlements;
     auto report = co_await recorder.claims.record(recorder.owner, results, std::move(settlements),
                                                   std::move(bounces));
     if (!report) {
@@ -92,7 +92,23 @@ asio::awaitable<void> record_attempts(AttemptRecorder recorder,
             all_stored = false;
         }
     }
-    if (!all_stored) co_await report_lost_leases(recorder, results, report->states, now);
+    // The reports that waited for other domain batches, if this batch was the last.
+    std::set<const queue::ClaimedMessage*> waiting;
+    for (std::size_t i = 0; i < recorded.size() && i < report->states.size(); ++i)
+        if (recorded[i].pending_report && report->states[i] != RecipientState::lease_lost)
+            waiting.insert(results[i].message);
+    for (const auto* message : waiting) {
+        auto sent = co_await recorder.pending_reports.send_if_complete(message->id, now);
+        // The sweep sends it later: the lines stay stored.
+        if (!sent)
+            spdlog::warn("delivery: report for message {} not sent yet: {}", message->id,
+                         sent.error().message);
+    }
+    if (!all_stored) {
+        for (std::size_t i = 0; i < recorded.size() && i < report->states.size(); ++i)
+            recorded[i].state = report->states[i];
+        co_await report_lost_leases(recorder, results, recorded, now);
+    }
 }
 
 }  // namespace smarthost::delivery

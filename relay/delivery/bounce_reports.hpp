@@ -1,8 +1,9 @@
 #pragma once
 // Reports of one attempt (DESIGN.md "Outcomes"): for every message, one RFC 3464 report
-// listing its recipients that the attempt left bounced or expired, and those it relayed
-// to a next hop without DSN whose NOTIFY asks for SUCCESS (action relayed), ready to be
-// queued from the null sender under the original message's account. Pure: no I/O.
+// listing its recipients that the attempt left bounced or expired, those deferred long
+// enough for their one delay warning (action delayed), and those it relayed to a next hop
+// without DSN whose NOTIFY asks for SUCCESS (action relayed), ready to be queued from the
+// null sender under the original message's account. Pure: no I/O.
 
 #include <chrono>
 #include <string>
@@ -15,13 +16,16 @@
 
 namespace smarthost::delivery {
 
-// `results` and `states` are parallel: states[i] is what settling made (or will make) of
-// results[i]. Reports follow the messages' first appearance in `results`. No report for a
-// null-sender message (RFC 3461 6.2) or for recipients whose NOTIFY does not ask for one.
-// Each report names the recipients it covers.
+// `results` and `settlements` are parallel: settlements[i] is what settling made (or will
+// make) of results[i]; a lease_lost state reports nothing. Reports follow the messages'
+// first appearance in `results`. No report for a null-sender message (RFC 3461 6.2) or for
+// recipients whose NOTIFY does not ask for one. Each report names the recipients it covers.
+// A message with recipients in other domains (ClaimedMessage::other_domains) gets no
+// report here: its lines go into the settlements (Settlement::pending_report), to be sent
+// together with the other batches' (pending_reports.hpp).
 std::vector<queue::QueuedReport> bounce_reports(const DsnSettings& settings,
                                                 const std::vector<queue::AttemptResult>& results,
-                                                const std::vector<queue::RecipientState>& states,
+                                                std::vector<queue::Settlement>& settlements,
                                                 TimePoint now);
 
 }  // namespace smarthost::delivery

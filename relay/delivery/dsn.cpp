@@ -130,6 +130,8 @@ std::string_view header_section(std::string_view content) {
     return content;
 }
 
+}  // namespace
+
 const char* action_name(DsnAction action) {
     switch (action) {
         case DsnAction::failed:
@@ -143,6 +145,15 @@ const char* action_name(DsnAction action) {
     }
     return "failed";
 }
+
+std::optional<DsnAction> action_named(std::string_view name) {
+    for (const auto action :
+         {DsnAction::failed, DsnAction::delayed, DsnAction::delivered, DsnAction::relayed})
+        if (name == action_name(action)) return action;
+    return std::nullopt;
+}
+
+namespace {
 
 std::string status_for(const DsnRecipient& recipient) {
     std::string status =

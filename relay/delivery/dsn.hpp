@@ -20,6 +20,10 @@ using TimePoint = std::chrono::system_clock::time_point;
 // its delivery will follow.
 enum class DsnAction { failed, delayed, delivered, relayed };
 
+// The RFC 3464 Action value ("failed", ...), and back; nothing for another name.
+const char* action_name(DsnAction action);
+std::optional<DsnAction> action_named(std::string_view name);
+
 struct DsnRecipient {
     std::string address;  // the envelope recipient: Final-Recipient
     std::string orcpt;    // RFC 3461 ORCPT as given ("rfc822;a@example.org"), empty if none

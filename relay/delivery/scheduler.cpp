@@ -21,6 +21,7 @@
 #include "relay/delivery/connection_slots.hpp"
 #include "relay/delivery/delivery_metrics.hpp"
 #include "relay/delivery/domain_delivery.hpp"
+#include "relay/delivery/pending_reports.hpp"
 #include "relay/delivery/queue_listener.hpp"
 #include "relay/dns/address_policy.hpp"
 #include "relay/dns/resolver.hpp"
@@ -63,8 +64,20 @@ queue::RetryPolicy retry_policy(const DeliveryConfig& c) {
     p.max_interval = c.max_retry;
     p.jitter = c.retry_jitter;
     p.max_lifetime = c.max_queue_lifetime;
+    p.delay_warning = c.delay_warning;
     return p;
 }
+
+PendingReports::Settings pending_report_settings(const std::string& hostname,
+                                                 const DeliveryConfig& c) {
+    PendingReports::Settings s;
+    s.dsn.reporting_host = hostname;
+    s.queue_lifetime = c.max_queue_lifetime;
+    return s;
+}
+
+// How often the delivery role looks for reports that waited too long (PendingReports).
+constexpr auto k_report_sweep_interval = std::chrono::seconds(30);
 
 queue::RetentionPeriods retention_periods(const DeliveryConfig& c) {
     return queue::RetentionPeriods{c.body_retention, c.event_retention, c.rejection_retention,
@@ -92,6 +105,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
           config(settings.delivery),
           schedule(retry_policy(config)),
           claims(pool),
+          pending_reports(pool, pending_report_settings(settings.hostname, config)),
           address_policy(config.allow_destination_networks),
           slots(executor, config.concurrency),
           random(std::random_device{}()),
@@ -99,6 +113,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
           wake(executor),
           lease_timer(executor),
           purge_timer(executor),
+          sweep_timer(executor),
           drain_timer(executor),
           bodies(config.max_body_bytes_in_memory, [this] { notify(); }) {
         const auto& upstream = config.upstream;
@@ -126,6 +141,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
     const DeliveryConfig& config;
     queue::RetrySchedule schedule;
     queue::Claims claims;
+    PendingReports pending_reports;
     dns::AddressPolicy address_policy;
     ConnectionSlots slots;
     std::mt19937_64 random;
@@ -135,6 +151,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
     asio::steady_timer wake;
     asio::steady_timer lease_timer;
     asio::steady_timer purge_timer;
+    asio::steady_timer sweep_timer;
     asio::steady_timer drain_timer;
     // After the timers: notify() uses `wake`, and the budget stops calling it when it goes.
     BodyBudget bodies;
@@ -158,7 +175,8 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
     }
 
     AttemptRecorder recorder() {
-        return AttemptRecorder{claims, schedule, committer, owner, settings.hostname};
+        return AttemptRecorder{claims, schedule,          committer,
+                               owner,  settings.hostname, pending_reports};
     }
 
     // ---- claiming --------------------------------------------------------------------
@@ -315,6 +333,22 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
         }
     }
 
+    // Reports that waited too long for the other domain batches of their message.
+    asio::awaitable<void> report_sweep_loop() {
+        auto self = shared_from_this();
+        while (!stopping) {
+            sweep_timer.expires_after(k_report_sweep_interval);
+            co_await sweep_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (stopping) break;
+            auto sent = co_await pending_reports.sweep(std::chrono::system_clock::now());
+            if (!sent) {
+                spdlog::warn("delivery: sending waiting reports failed: {}", sent.error().message);
+            } else if (*sent > 0) {
+                spdlog::info("delivery: sent {} reports that waited for other batches", *sent);
+            }
+        }
+    }
+
     asio::awaitable<void> drain(std::function<void()> done) {
         auto self = shared_from_this();
         const auto deadline = Clock::now() + config.shutdown_grace;
@@ -345,6 +379,7 @@ DeliveryService::~DeliveryService() {
     impl_->wake.cancel();
     impl_->lease_timer.cancel();
     impl_->purge_timer.cancel();
+    impl_->sweep_timer.cancel();
     impl_->drain_timer.cancel();
 }
 
@@ -362,6 +397,8 @@ void DeliveryService::start() {
     spawn_supervised(impl.executor, "claim", [self = impl_] { return self->claim_loop(); });
     spawn_supervised(impl.executor, "lease", [self = impl_] { return self->lease_loop(); });
     spawn_supervised(impl.executor, "purge", [self = impl_] { return self->purge_loop(); });
+    spawn_supervised(impl.executor, "report-sweep",
+                     [self = impl_] { return self->report_sweep_loop(); });
     spdlog::info("delivery: started as {} (concurrency {}, {} per domain)", impl.owner,
                  impl.config.concurrency, impl.config.concurrency_per_domain);
 }
@@ -376,6 +413,7 @@ void DeliveryService::stop(std::function<void()> done) {
     if (impl.listener) impl.listener->stop();
     impl.wake.cancel();
     impl.purge_timer.cancel();
+    impl.sweep_timer.cancel();
     spawn_logged(impl.executor, "delivery_drain", impl.drain(std::move(done)));
 }
 

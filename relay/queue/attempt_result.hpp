@@ -54,10 +54,24 @@ enum class RecipientState { delivered, deferred, bounced, expired, lease_lost };
 // The recipients.state value ("delivered", ...), and "lease_lost" for logs.
 const char* state_name(RecipientState state);
 
+// A recipient's line in a delivery report that waits for its message's other domain
+// batches (relay/delivery/pending_reports.hpp), stored with the settlement.
+struct PendingReportLine {
+    std::string action;      // RFC 3464 Action: "failed", "delayed" or "relayed"
+    std::string status;      // RFC 3463 "5.1.1"
+    std::string remote_mta;  // the server that said it; empty for our own diagnosis
+    std::string diagnostic;  // its reply, or empty
+};
+
 // What Claims::record writes for an attempt result while its lease holds.
 struct Settlement {
     RecipientState state = RecipientState::deferred;                       // never lease_lost
     std::optional<std::chrono::system_clock::time_point> next_attempt_at;  // when deferred
+    // Deferred long enough for a delay warning (NOTIFY=DELAY), and none sent yet; retries
+    // go on until `retry_until` (the queue lifetime's end: the DSN's Will-Retry-Until).
+    bool warn_delay = false;
+    std::chrono::system_clock::time_point retry_until;
+    std::optional<PendingReportLine> pending_report;
 };
 
 }  // namespace smarthost::queue

@@ -92,14 +92,16 @@ WITH reclaim AS (
         attempts = r.attempts + 1, updated_at = now()
     FROM within_limits w JOIN fitting f ON f.message_id = w.message_id
     WHERE r.id = w.id
-    RETURNING r.id, r.message_id, r.address, r.domain, r.dsn_notify, r.dsn_orcpt, r.attempts
+    RETURNING r.id, r.message_id, r.address, r.domain, r.dsn_notify, r.dsn_orcpt, r.attempts,
+              r.delay_warned
 )
 SELECT c.domain, replace(m.id::text, '-', ''), m.account_id, m.envelope_sender,
        row_number() OVER (PARTITION BY m.id ORDER BY c.domain, c.id) = 1 AND m.body IS NOT NULL,
        m.size_bytes, m.body_8bitmime, m.smtputf8, m.dsn_ret, m.dsn_envid,
        m.header_message_id, (extract(epoch FROM m.received_at) * 1000000)::bigint,
        c.id, c.address, c.dsn_notify, c.dsn_orcpt, c.attempts, a.name,
-       (SELECT count(*) FROM message_bytes) > (SELECT count(*) FROM fitting)
+       (SELECT count(*) FROM message_bytes) > (SELECT count(*) FROM fitting), c.delay_warned,
+       EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = c.message_id AND o.domain <> c.domain)
 FROM claimed c JOIN messages m ON m.id = c.message_id JOIN accounts a ON a.id = m.account_id
 ORDER BY c.domain, m.id, c.id)sql";
 
@@ -195,6 +197,8 @@ Claim group_claim(const pg::Rows& rows, std::vector<WantedBody>& wanted) {
         attempts,
         account_name,
         byte_cap_reached,
+        delay_warned,
+        other_domains,
     };
     Claim claim;
     if (!rows.empty()) claim.byte_cap_reached = rows.get_bool(0, byte_cap_reached);
@@ -219,6 +223,7 @@ Claim group_claim(const pg::Rows& rows, std::vector<WantedBody>& wanted) {
             message.header_message_id = text_or_empty(rows, row, header_message_id);
             message.received_at =
                 TimePoint(std::chrono::microseconds(rows.get_int(row, received_micros)));
+            message.other_domains = rows.get_bool(row, other_domains);
             messages.push_back(std::move(message));
         }
         messages.back().recipients.push_back(ClaimedRecipient{
@@ -227,6 +232,7 @@ Claim group_claim(const pg::Rows& rows, std::vector<WantedBody>& wanted) {
             text_or_empty(rows, row, notify),
             text_or_empty(rows, row, orcpt),
             static_cast<int>(rows.get_int(row, attempts)),
+            rows.get_bool(row, delay_warned),
         });
         ++claim.recipients;
     }

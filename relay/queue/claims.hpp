@@ -36,9 +36,10 @@ using TimePoint = std::chrono::system_clock::time_point;
 struct ClaimedRecipient {
     std::int64_t id = 0;
     std::string address;
-    std::string notify;  // RFC 3461 NOTIFY as given, empty if absent
-    std::string orcpt;   // RFC 3461 ORCPT as given, empty if absent
-    int attempts = 0;    // including the attempt this claim is for
+    std::string notify;         // RFC 3461 NOTIFY as given, empty if absent
+    std::string orcpt;          // RFC 3461 ORCPT as given, empty if absent
+    int attempts = 0;           // including the attempt this claim is for
+    bool delay_warned = false;  // a delay warning (NOTIFY=DELAY) went out for it already
 };
 
 struct ClaimedMessage {
@@ -54,6 +55,9 @@ struct ClaimedMessage {
     std::string envid;
     std::string header_message_id;
     TimePoint received_at;
+    // It has recipients in other domains too, tried in other batches: its report lines
+    // wait for them (PendingReportLine) so that it gets one report.
+    bool other_domains = false;
     std::vector<ClaimedRecipient> recipients;  // of this domain only, by id
 };
 

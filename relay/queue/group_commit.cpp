@@ -44,7 +44,8 @@ constexpr const char* k_insert_if_reported_final = R"sql(
            NULL::text, $24::double precision, $25::text, $26::jsonb
     WHERE NOT EXISTS (SELECT 1 FROM recipients
                       WHERE id = ANY($29::bigint[])
-                        AND state NOT IN ('bounced', 'expired', 'cancelled', 'delivered')))sql";
+                        AND state NOT IN ('bounced', 'expired', 'cancelled', 'delivered')
+                        AND NOT (state = 'deferred' AND delay_warned)))sql";
 
 constexpr const char* k_insert_tail = R"sql(
     RETURNING id, client_ip, client_helo, tls_version

@@ -24,8 +24,8 @@ namespace smarthost::queue {
 
 // The statement that stores `message`, its recipients and its 'accepted' event. With
 // `only_if_final` it stores nothing unless each of those recipients is final (bounced,
-// expired, cancelled, or delivered) at that point of the transaction: how a delivery report
-// joins the outcomes it reports.
+// expired, cancelled, or delivered), or deferred with its delay warning recorded, at that
+// point of the transaction: how a delivery report joins the outcomes it reports.
 // The statement borrows message.body (pg::borrowed_bytes): keep the message until it ran.
 pg::Statement insert_message_statement(const NewMessage& message,
                                        const std::vector<std::int64_t>* only_if_final = nullptr);

@@ -18,6 +18,7 @@ RetryPolicy sanitized(RetryPolicy policy) {
     if (!(policy.jitter >= 0.0)) policy.jitter = 0.0;
     policy.jitter = std::min(policy.jitter, 0.99);
     policy.max_lifetime = std::max(policy.max_lifetime, seconds(0));
+    policy.delay_warning = std::max(policy.delay_warning, seconds(0));
     return policy;
 }
 
@@ -59,6 +60,15 @@ RetrySchedule::Decision RetrySchedule::after_temporary_failure(TimePoint receive
     if (expired(received_at, now)) return Decision{true, {}};
     const TimePoint deadline = received_at + policy_.max_lifetime;
     return Decision{false, std::min(now + delay(attempts), deadline)};
+}
+
+bool RetrySchedule::warn_delay(TimePoint received_at, bool already_warned, TimePoint now) const {
+    return policy_.delay_warning > std::chrono::seconds(0) && !already_warned &&
+           now - received_at >= policy_.delay_warning;
+}
+
+RetrySchedule::TimePoint RetrySchedule::retry_until(TimePoint received_at) const {
+    return received_at + policy_.max_lifetime;
 }
 
 }  // namespace smarthost::queue

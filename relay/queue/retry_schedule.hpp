@@ -16,6 +16,9 @@ struct RetryPolicy {
     // value, so recipients deferred together do not all come back together.
     double jitter = 0.2;
     std::chrono::seconds max_lifetime{5 * 24 * 60 * 60};
+    // A recipient still deferred this long after its message was received gets one delay
+    // warning (RFC 3461 NOTIFY=DELAY); zero: never.
+    std::chrono::seconds delay_warning{4 * 60 * 60};
 };
 
 class RetrySchedule {
@@ -47,6 +50,12 @@ class RetrySchedule {
     // After a temporary failure at `now`: expire, or retry after delay(attempts) — but no
     // later than the expiry time, so the last attempt happens when the lifetime ends.
     Decision after_temporary_failure(TimePoint received_at, int attempts, TimePoint now);
+
+    // Whether a recipient deferred at `now` is due its delay warning: warnings are on, it
+    // has waited delay_warning or longer, and it had none yet.
+    bool warn_delay(TimePoint received_at, bool already_warned, TimePoint now) const;
+    // When retries end for a message received at `received_at`.
+    TimePoint retry_until(TimePoint received_at) const;
 
   private:
     RetryPolicy policy_;

@@ -37,13 +37,20 @@ FROM updated u JOIN messages m ON m.id = u.message_id)sql";
 // suppression, and its webhook event — all only if the row was updated. $11 is the
 // failure category (failure_category.hpp), empty when delivered. $10 is the
 // recipient's canonical address (smtp::canonical_address), the form every suppression
-// lookup uses. Returns 1 or 0 rows updated.
+// lookup uses. $12: a delay warning goes out with this attempt (Settlement::warn_delay).
+// $13-$16: the recipient's line of a report that waits for other domain batches
+// (Settlement::pending_report), all NULL when none. Returns 1 or 0 rows updated.
 const std::string k_record = R"sql(
 WITH updated AS (
     UPDATE recipients
     SET state = $3, last_reply = nullif($4, ''),
         next_attempt_at = coalesce('epoch'::timestamptz + $5::bigint * interval '1 microsecond',
                                    next_attempt_at),
+        delay_warned = delay_warned OR $12::boolean,
+        pending_report = CASE WHEN $13::text IS NULL THEN pending_report
+                              ELSE jsonb_build_object('action', $13::text, 'status', $14::text,
+                                                      'remote_mta', $15::text,
+                                                      'diagnostic', $16::text) END,
         lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
     WHERE id = $1 AND lease_owner = $2 AND state = 'in_flight'
     RETURNING id, message_id, address, attempts, next_attempt_at
@@ -110,7 +117,11 @@ std::vector<Settlement> settle(const std::vector<AttemptResult>& results, RetryS
                     result.message->received_at, result.recipient->attempts, now);
                 settlement.state =
                     decision.expire ? RecipientState::expired : RecipientState::deferred;
-                if (!decision.expire) settlement.next_attempt_at = decision.next_attempt_at;
+                if (decision.expire) break;
+                settlement.next_attempt_at = decision.next_attempt_at;
+                settlement.warn_delay = schedule.warn_delay(result.message->received_at,
+                                                            result.recipient->delay_warned, now);
+                settlement.retry_until = schedule.retry_until(result.message->received_at);
                 break;
             }
         }
@@ -155,7 +166,18 @@ asio::awaitable<Result<RecordReport>> Claims::record(std::string owner,
                 pg::text(hard_bounce ? smtp::canonical_address(result.recipient->address)
                                      : std::string()),
                 pg::text(std::string(failure_category_name(classify_failure(result)))),
+                pg::to_param(settlement.warn_delay),
             }});
+        auto& params = statements.back().params;
+        if (const auto& line = settlement.pending_report) {
+            params.push_back(pg::text(line->action));
+            params.push_back(pg::text(line->status));
+            params.push_back(pg::text(line->remote_mta));
+            params.push_back(pg::text(line->diagnostic));
+        } else {
+            for (int i = 0; i < 4; ++i)
+                params.push_back(pg::null_param());
+        }
     }
     for (const QueuedReport& queued : reports)
         statements.push_back(insert_message_statement(queued.message, &queued.reported_recipients));

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "tests/e2e/harness.hpp"
@@ -284,6 +285,94 @@ TEST_F(Delivery, NotifySuccessIsReportedAsRelayedOnlyWhenTheNextHopHasNoDsn) {
     EXPECT_NE(dsn_mx.transactions()[0].rcpt_commands[0].find("NOTIFY=SUCCESS"), std::string::npos)
         << dsn_mx.transactions()[0].rcpt_commands[0];
     std::this_thread::sleep_for(2s);  // no second report comes
+    EXPECT_EQ(sender_mx.transactions().size(), 1u);
+}
+
+// A message whose recipients span two domains is attempted in two batches, and its
+// sender still gets one report listing both failures.
+TEST_F(Delivery, RecipientsInTwoDomainsFailingGetOneReport) {
+    start_dns({DnsRecord::mx("one.test", 10, "mx1.one.test"),
+               DnsRecord::address("mx1.one.test", "127.0.0.3"),
+               DnsRecord::mx("two.test", 10, "mx1.two.test"),
+               DnsRecord::address("mx1.two.test", "127.0.0.4")});
+    SmtpServerScript refusing;
+    refusing.recipient_replies["nobody@one.test"] = "550 5.1.1 No such user here";
+    refusing.recipient_replies["nobody@two.test"] = "550 5.1.1 Unknown mailbox";
+    ScriptableSmtpServer one(refusing, "127.0.0.3", mx_port_);
+    ScriptableSmtpServer two(refusing, "127.0.0.4", mx_port_);
+    ScriptableSmtpServer sender_mx(SmtpServerScript{}, "127.0.0.9", mx_port_);
+    start_relay();
+    submit({"nobody@one.test", "nobody@two.test", "bob@two.test"},
+           message("nobody@one.test", "two-domains"));
+    ASSERT_TRUE(reaches("nobody@one.test", "bounced"));
+    ASSERT_TRUE(reaches("nobody@two.test", "bounced"));
+    ASSERT_TRUE(reaches("bob@two.test", "delivered"));
+    ASSERT_TRUE(wait_until(
+        "the sender's MX received the report", [&] { return sender_mx.transactions().size() == 1; },
+        30s));
+    const auto body = sender_mx.transactions()[0].body;
+    EXPECT_NE(body.find("Final-Recipient: rfc822;nobody@one.test"), std::string::npos) << body;
+    EXPECT_NE(body.find("Diagnostic-Code: smtp; 550 5.1.1 No such user here"), std::string::npos)
+        << body;
+    EXPECT_NE(body.find("Final-Recipient: rfc822;nobody@two.test"), std::string::npos) << body;
+    EXPECT_NE(body.find("Diagnostic-Code: smtp; 550 5.1.1 Unknown mailbox"), std::string::npos)
+        << body;
+    EXPECT_EQ(body.find("bob@two.test"), std::string::npos) << body;
+    std::this_thread::sleep_for(2s);  // no second report comes
+    EXPECT_EQ(sender_mx.transactions().size(), 1u);
+    EXPECT_EQ(
+        db_.exec("SELECT count(*) FROM recipients WHERE pending_report IS NOT NULL").at(0).at(0),
+        "0");
+}
+
+// NOTIFY=DELAY (RFC 3461 4.1): a recipient still deferred after delay_warning_seconds gets
+// one "delayed" report, however often it is retried after that; a recipient whose NOTIFY
+// leaves DELAY out gets none. Recipients without NOTIFY count as FAILURE,DELAY.
+TEST_F(Delivery, DelayWarningGoesOutOnceToRecipientsThatAskForIt) {
+    start_dns({DnsRecord::mx("dest.test", 10, "mx1.dest.test"),
+               DnsRecord::address("mx1.dest.test", "127.0.0.3")});
+    SmtpServerScript busy;
+    busy.recipient_replies["bob@dest.test"] = "452 4.2.2 Mailbox full, try later";
+    busy.recipient_replies["carol@dest.test"] = "452 4.2.2 Mailbox full, try later";
+    ScriptableSmtpServer mx(busy, "127.0.0.3", mx_port_);
+    ScriptableSmtpServer sender_mx(SmtpServerScript{}, "127.0.0.9", mx_port_);
+    start_relay("delay_warning_seconds = 2\n");
+    submit({"bob@dest.test"}, message("bob@dest.test", "delayed"));
+    submit({"carol@dest.test"}, message("carol@dest.test", "quiet"), "", " NOTIFY=FAILURE");
+    ASSERT_TRUE(wait_until(
+        "the sender's MX received the delay warning",
+        [&] { return sender_mx.transactions().size() == 1; }, 30s));
+    const auto report = sender_mx.transactions()[0];
+    EXPECT_EQ(report.mail_command.find("MAIL FROM:<>"), 0u) << report.mail_command;
+    EXPECT_NE(report.body.find("Subject: Delayed Mail (still being retried)"), std::string::npos)
+        << report.body;
+    EXPECT_NE(report.body.find("Final-Recipient: rfc822;bob@dest.test"), std::string::npos)
+        << report.body;
+    EXPECT_NE(report.body.find("Action: delayed"), std::string::npos) << report.body;
+    EXPECT_NE(report.body.find("Status: 4.2.2"), std::string::npos) << report.body;
+    EXPECT_NE(report.body.find("Will-Retry-Until: "), std::string::npos) << report.body;
+    EXPECT_EQ(report.body.find("carol@dest.test"), std::string::npos) << report.body;
+    // Retries go on every second or two; none brings a second warning.
+    const auto attempts_at_warning = std::stoi(
+        *db_.exec("SELECT attempts FROM recipients WHERE address = 'bob@dest.test'")[0][0]);
+    ASSERT_TRUE(wait_until(
+        "two more attempts",
+        [&] {
+            return std::stoi(*db_.exec(
+                       "SELECT attempts FROM recipients WHERE address = 'bob@dest.test'")[0][0]) >=
+                   attempts_at_warning + 2;
+        },
+        30s));
+    EXPECT_EQ(sender_mx.transactions().size(), 1u);
+    // Both passed their warning time; only bob's NOTIFY asked for the report.
+    EXPECT_EQ(
+        db_.exec("SELECT address, delay_warned FROM recipients WHERE address LIKE '%@dest.test' "
+                 "ORDER BY address"),
+        (std::vector<test::TestDatabase::Row>{{"bob@dest.test", "t"}, {"carol@dest.test", "t"}}));
+    // Delivered in the end: a delay warning changes nothing about the delivery.
+    mx.set_script(SmtpServerScript{});
+    ASSERT_TRUE(reaches("bob@dest.test", "delivered"));
+    ASSERT_TRUE(reaches("carol@dest.test", "delivered"));
     EXPECT_EQ(sender_mx.transactions().size(), 1u);
 }
 

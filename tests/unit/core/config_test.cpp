@@ -225,6 +225,7 @@ TEST_F(ConfigFile, DeliveryDefaultsAreTheDocumentedOnes) {
     EXPECT_TRUE(d.dns_forwarders.empty());
     EXPECT_EQ(d.tls, OutboundTls::opportunistic);
     EXPECT_EQ(d.max_queue_lifetime, std::chrono::seconds(5 * 24 * 3600));
+    EXPECT_EQ(d.delay_warning, std::chrono::seconds(4 * 3600));
     EXPECT_FALSE(d.upstream.configured());
     EXPECT_EQ(d.timeouts.data_end, std::chrono::seconds(600));
 }
@@ -341,6 +342,7 @@ TEST_F(ConfigFile, DeliveryRetryAndRetentionKeys) {
                                      "[delivery]\nfirst_retry_seconds = 2\n"
                                      "retry_backoff_factor = 1.5\nmax_retry_seconds = 10\n"
                                      "retry_jitter = 0\nmax_queue_lifetime_seconds = 3\n"
+                                     "delay_warning_seconds = 0\n"
                                      "body_retention_seconds = 0\nevent_retention_days = 7\n"))
                        .delivery;
     EXPECT_EQ(d.first_retry, std::chrono::seconds(2));
@@ -348,6 +350,7 @@ TEST_F(ConfigFile, DeliveryRetryAndRetentionKeys) {
     EXPECT_EQ(d.max_retry, std::chrono::seconds(10));
     EXPECT_DOUBLE_EQ(d.retry_jitter, 0.0);
     EXPECT_EQ(d.max_queue_lifetime, std::chrono::seconds(3));
+    EXPECT_EQ(d.delay_warning, std::chrono::seconds(0));
     EXPECT_EQ(d.body_retention, std::chrono::seconds(0));
     EXPECT_EQ(d.event_retention, std::chrono::seconds(7 * 86400));
     EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nretry_backoff_factor = 0.5\n")

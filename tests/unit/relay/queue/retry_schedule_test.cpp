@@ -82,6 +82,24 @@ TEST(RetrySchedule, NonsensicalSettingsAreClamped) {
     EXPECT_LT(schedule.policy().jitter, 1.0);
 }
 
+TEST(RetrySchedule, DelayWarningIsDueOnceAfterTheConfiguredWait) {
+    const auto schedule = fixed(0.5);  // default: 4 hours
+    EXPECT_FALSE(schedule.warn_delay(received, false, received + 4h - 1s));
+    EXPECT_TRUE(schedule.warn_delay(received, false, received + 4h));
+    EXPECT_TRUE(schedule.warn_delay(received, false, received + 30h));
+    EXPECT_FALSE(schedule.warn_delay(received, true, received + 30h));  // one warning only
+    EXPECT_EQ(schedule.retry_until(received), received + 5 * 24h);
+}
+
+TEST(RetrySchedule, ZeroDelayWarningNeverWarns) {
+    RetryPolicy policy;
+    policy.delay_warning = 0s;
+    const auto schedule = fixed(0.5, policy);
+    EXPECT_FALSE(schedule.warn_delay(received, false, received + 4 * 24h));
+    policy.delay_warning = -5s;  // clamped to zero
+    EXPECT_FALSE(fixed(0.5, policy).warn_delay(received, false, received + 4 * 24h));
+}
+
 TEST(RetrySchedule, ExpiresExactlyWhenTheLifetimeHasPassed) {
     const auto schedule = fixed(0.5);
     EXPECT_FALSE(schedule.expired(received, received));
