@@ -9,6 +9,7 @@
 #include "admin-api/reputation.hpp"
 #include "admin-api/stats.hpp"
 #include "admin-api/suppressions.hpp"
+#include "admin-api/tls_policies.hpp"
 #include "admin-api/tokens.hpp"
 #include "admin-api/webhooks.hpp"
 
@@ -23,6 +24,7 @@ Router api_router(const ApiOptions& options) {
     add_dkim_key_routes(router, options.dkim);
     add_domain_health_routes(router, options.refresh_domain_health);
     add_suppression_routes(router);
+    add_tls_policy_routes(router);
     add_stats_routes(router);
     add_message_routes(router);
     add_queue_routes(router);

@@ -160,6 +160,11 @@ struct DeliveryConfig {
     OutboundTls tls = OutboundTls::opportunistic;
     std::vector<std::string> verify_domains;  // lower-cased; these get OutboundTls::verify
     std::filesystem::path tls_ca_file;        // for verify; empty: the system's CAs
+    // MTA-STS (RFC 8461): policy discovery and enforcement; the policy host's HTTPS port
+    // (443; another only for tests) and the deadline of one policy fetch.
+    bool mta_sts = true;
+    std::uint16_t mta_sts_port = 443;
+    std::chrono::seconds mta_sts_timeout{10};
 
     std::chrono::seconds first_retry{300};
     double retry_backoff_factor = 2.0;

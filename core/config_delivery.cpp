@@ -120,6 +120,9 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
     read_outbound_tls(s, "tls", d.tls);
     read_domains(s, "verify_domains", d.verify_domains);
     s.read_path("tls_ca_file", d.tls_ca_file);
+    s.read_bool("mta_sts", d.mta_sts);
+    s.read_int("mta_sts_port", d.mta_sts_port, 1, 65535);
+    s.read_duration("mta_sts_timeout_seconds", d.mta_sts_timeout, 1, 60);
     s.read_duration("first_retry_seconds", d.first_retry, 1, year);
     s.read_double("retry_backoff_factor", d.retry_backoff_factor, 1.0, 100.0);
     s.read_duration("max_retry_seconds", d.max_retry, 1, year);

@@ -132,6 +132,14 @@ Metrics::Metrics()
                                 "Bytes of message bodies held by the delivery role's running "
                                 "batches (bounded by delivery.max_body_bytes_in_memory)")
                               .Add({})),
+      mta_sts_policy_fetches(counter(*registry_, families_,
+                                     "smarthost_mta_sts_policy_fetches_total",
+                                     "MTA-STS policy fetches over HTTPS (RFC 8461), by result: "
+                                     "fetched, failed")),
+      mta_sts_enforced(counter(*registry_, families_, "smarthost_mta_sts_enforced_total",
+                               "MX hosts an MTA-STS policy applied to, by result: verified "
+                               "(enforce, listed), skipped (enforce, not listed), "
+                               "testing_mismatch (testing, not listed, used anyway)")),
       queue_recipients(gauge(*registry_, families_, "smarthost_queue_recipients",
                              "Recipients in the queue by state, in the whole database")),
       queue_oldest_age(gauge(*registry_, families_, "smarthost_queue_oldest_age_seconds",
@@ -196,8 +204,12 @@ Metrics::Metrics()
         queue_recipients.Add({{"state", state}});
     for (const char* result : {"delivered", "retried", "failed"})
         webhook_deliveries.Add({{"result", result}});
-    for (const char* table :
-         {"events", "rejections", "auth_suspicious_logins", "webhook_deliveries", "webhook_events"})
+    for (const char* result : {"fetched", "failed"})
+        mta_sts_policy_fetches.Add({{"result", result}});
+    for (const char* result : {"verified", "skipped", "testing_mismatch"})
+        mta_sts_enforced.Add({{"result", result}});
+    for (const char* table : {"events", "rejections", "auth_suspicious_logins",
+                              "webhook_deliveries", "webhook_events", "mta_sts_policies"})
         purged_rows.Add({{"table", table}});
 }
 

@@ -85,11 +85,13 @@ class Metrics {
     Family<Counter>& recipients_bounced;    // {account}
     Counter& recipients_deferred;
     Counter& recipients_expired;
-    Family<Counter>& delivery_failures;  // {category}: failed attempts (failure_category.hpp)
-    Histogram& delivery_duration;        // one attempt at one domain's mail, seconds
-    Histogram& delivery_latency;         // received_at → delivered, seconds
-    Family<Counter>& purged_rows;        // {table}: deleted past their retention
-    Gauge& delivery_body_bytes;          // message bodies held by running batches
+    Family<Counter>& delivery_failures;       // {category}: failed attempts (failure_category.hpp)
+    Histogram& delivery_duration;             // one attempt at one domain's mail, seconds
+    Histogram& delivery_latency;              // received_at → delivered, seconds
+    Family<Counter>& purged_rows;             // {table}: deleted past their retention
+    Gauge& delivery_body_bytes;               // message bodies held by running batches
+    Family<Counter>& mta_sts_policy_fetches;  // {result}: fetched, failed
+    Family<Counter>& mta_sts_enforced;  // {result}: verified, skipped, testing_mismatch (per MX)
 
     // The queue in PostgreSQL (all replicas), refreshed when scraped.
     Family<Gauge>& queue_recipients;  // {state}

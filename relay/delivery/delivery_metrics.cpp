@@ -45,6 +45,8 @@ void count_purged(const queue::PurgeReport& report) {
     purged.Add({{"table", "rejections"}}).Increment(static_cast<double>(report.rejections_deleted));
     purged.Add({{"table", "auth_suspicious_logins"}})
         .Increment(static_cast<double>(report.suspicious_logins_deleted));
+    purged.Add({{"table", "mta_sts_policies"}})
+        .Increment(static_cast<double>(report.mta_sts_policies_deleted));
 }
 
 }  // namespace smarthost::delivery

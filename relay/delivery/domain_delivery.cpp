@@ -10,6 +10,7 @@
 #include "relay/delivery/connection_slots.hpp"
 #include "relay/delivery/dane.hpp"
 #include "relay/delivery/smtp_client.hpp"
+#include "relay/delivery/transport_security.hpp"
 #include "relay/dns/address_policy.hpp"
 #include "relay/dns/mx_plan.hpp"
 #include "relay/dns/resolver.hpp"
@@ -304,8 +305,17 @@ asio::awaitable<std::vector<AttemptResult>> deliver_domain(
     bool any_temporary = false;
     AttemptResult last =
         local_failure(Verdict::temporary, "4.4.4", "no usable mail exchanger for " + domain);
-    const TlsPolicy tls = policy_of(route.config.tls_for(domain));
+    auto security =
+        co_await route.security.for_domain(domain, policy_of(route.config.tls_for(domain)));
+    if (!security) {
+        append_all(out, messages, Verdict::temporary,
+                   local_failure(Verdict::temporary, "4.3.0",
+                                 "cannot read the TLS policy of " + domain + ": " +
+                                     security.error().message));
+        co_return out;
+    }
     for (const auto& host : plan.hosts) {
+        const HostSecurity host_tls = host_security(*security, host.name);
         auto addresses = co_await route.resolver.addresses(host.name);
         const dns::HostTargets targets = dns::plan_host(host, addresses, route.address_policy);
         if (targets.verdict != dns::Verdict::proceed) {
@@ -318,15 +328,23 @@ asio::awaitable<std::vector<AttemptResult>> deliver_domain(
         Target target;
         target.host = host.name;
         target.next_hop = domain;
-        target.tls = tls;
+        target.tls = host_tls.tls;
         for (const auto& address : targets.addresses)
             target.endpoints.emplace_back(asio::ip::make_address(address), route.config.mx_port);
         AttemptResult failure;
         const bool mx_secure = mx_answer && mx_answer->secure;
-        if (!co_await apply_dane(route, mx_secure, addresses && addresses->secure, target,
+        // The operator's policy for the domain wins over DANE too.
+        if (!security->operator_policy &&
+            !co_await apply_dane(route, mx_secure, addresses && addresses->secure, target,
                                  failure)) {
             any_temporary = true;
             last = std::move(failure);
+            continue;
+        }
+        // MTA-STS enforce skips a host it does not list, unless DANE secures it (DANE wins).
+        if (host_tls.skip && target.tls != TlsPolicy::dane) {
+            last = local_failure(Verdict::temporary, "4.7.5", host_tls.reason, host.name);
+            any_temporary = true;
             continue;
         }
         auto sent = co_await deliver_via(route, target, messages, failure);

@@ -23,6 +23,7 @@ class Resolver;
 namespace smarthost::delivery {
 
 class ConnectionSlots;
+class TransportSecurity;
 
 struct DomainRoute {
     boost::asio::any_io_executor executor;
@@ -31,7 +32,8 @@ struct DomainRoute {
     const DeliveryConfig& config;
     std::string helo_name;
     std::mt19937_64& random;
-    ConnectionSlots& slots;  // per-host limits; the caller holds the domain's slot
+    ConnectionSlots& slots;       // per-host limits; the caller holds the domain's slot
+    TransportSecurity& security;  // per-domain TLS: the operator's policy, MTA-STS
 };
 
 // One AttemptResult for every recipient of `messages`, pointing into them. The messages

@@ -23,6 +23,7 @@
 #include "relay/delivery/domain_delivery.hpp"
 #include "relay/delivery/pending_reports.hpp"
 #include "relay/delivery/queue_listener.hpp"
+#include "relay/delivery/transport_security.hpp"
 #include "relay/dns/address_policy.hpp"
 #include "relay/dns/resolver.hpp"
 #include "relay/queue/claims.hpp"
@@ -108,6 +109,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
           pending_reports(pool, pending_report_settings(settings.hostname, config)),
           address_policy(config.allow_destination_networks),
           slots(executor, config.concurrency),
+          security(pool, resolver, address_policy, transport_security_settings(config)),
           random(std::random_device{}()),
           owner(make_owner(settings.hostname)),
           wake(executor),
@@ -144,6 +146,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
     PendingReports pending_reports;
     dns::AddressPolicy address_policy;
     ConnectionSlots slots;
+    TransportSecurity security;
     std::mt19937_64 random;
     std::string owner;
     std::unique_ptr<QueueListener> listener;
@@ -171,7 +174,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
 
     DomainRoute route() {
         return DomainRoute{executor,          resolver, address_policy, config,
-                           settings.hostname, random,   slots};
+                           settings.hostname, random,   slots,          security};
     }
 
     AttemptRecorder recorder() {

@@ -186,7 +186,7 @@ struct SmtpClientConnection::Impl {
         if (!capabilities.starttls) {
             if (dane)
                 co_return dane_failure(local_reply::dane_tls_not_offered(), DaneCheck::no_tls);
-            if (policy == TlsPolicy::verify)
+            if (tls_mandatory(policy))
                 co_return StepResult{
                     failure(Stage::starttls, local_reply::tls_not_offered(), false)};
             co_return StepResult{};
@@ -198,7 +198,7 @@ struct SmtpClientConnection::Impl {
             if (dane)
                 co_return dane_failure(local_reply::dane_starttls_refused(*reply),
                                        DaneCheck::no_tls);
-            if (policy == TlsPolicy::verify || reply->code == 421)
+            if (tls_mandatory(policy) || reply->code == 421)
                 co_return remote_failure(Stage::starttls, *reply);
             co_return StepResult{};  // opportunistic: carry on in the clear
         }

@@ -29,10 +29,17 @@ enum class TlsPolicy {
     // records (ClientSettings::tlsa; none: any certificate). Every failure is temporary
     // (4.7.5) and never followed by clear text.
     dane,
+    require,  // STARTTLS required, certificate not checked; never in clear text
 };
 
 // How a connection under TlsPolicy::dane went (smarthost_dane_checks_total).
 enum class DaneCheck { not_checked, verified, unauthenticated, mismatch, no_tls };
+
+// STARTTLS must succeed: no delivery in clear text to a server that lacks or refuses it
+// (TlsPolicy::dane has its own failures, DaneCheck).
+constexpr bool tls_mandatory(TlsPolicy policy) {
+    return policy == TlsPolicy::verify || policy == TlsPolicy::require;
+}
 
 // RFC 5321 section 4.5.3.2 gives the minimums for the commands of a transaction; the
 // others are Postfix's defaults. Milliseconds so that tests can use short ones.

@@ -30,12 +30,12 @@ std::string host_header(const WebhookUrl& url) {
     return host;
 }
 
-http::request<http::string_body> make_request(const WebhookUrl& url, const HeaderList& headers,
-                                              const std::string& body) {
-    http::request<http::string_body> request{http::verb::post, url.target, 11};
+http::request<http::string_body> make_request(http::verb method, const WebhookUrl& url,
+                                              const HeaderList& headers, const std::string& body) {
+    http::request<http::string_body> request{method, url.target, 11};
     request.set(http::field::host, host_header(url));
     request.set(http::field::user_agent, "smarthost-webhooks");
-    request.set(http::field::content_type, "application/json");
+    if (method == http::verb::post) request.set(http::field::content_type, "application/json");
     request.set(http::field::connection, "close");
     for (const auto& [name, value] : headers)
         request.set(name, value);
@@ -60,7 +60,13 @@ asio::awaitable<PostAnswer> exchange(Stream& stream, http::request<http::string_
     auto [read_error, read] = co_await http::async_read(stream, buffer, parser, k_use);
     (void)read;
     // A status line read is an answer, even when the body then was too long or cut short.
-    if (parser.is_header_done()) co_return PostAnswer{parser.get().result_int(), {}};
+    if (parser.is_header_done()) {
+        PostAnswer answer{parser.get().result_int(), {}};
+        answer.content_type = std::string(parser.get()[http::field::content_type]);
+        answer.complete = !read_error && parser.is_done();
+        if (answer.complete) answer.body = std::move(parser.get().body());
+        co_return answer;
+    }
     co_return PostAnswer{std::nullopt, "reading the answer: " + read_error.message()};
 }
 
@@ -107,13 +113,12 @@ asio::awaitable<PostAnswer> post_to(const WebhookUrl& url, const std::string& ad
     co_return answer;
 }
 
-}  // namespace
-
-asio::awaitable<PostAnswer> post(const WebhookUrl& url, const std::vector<std::string>& addresses,
+asio::awaitable<PostAnswer> send(http::verb method, const WebhookUrl& url,
+                                 const std::vector<std::string>& addresses,
                                  const HeaderList& headers, const std::string& body,
                                  asio::ssl::context& tls, Clock::duration timeout) {
     const auto deadline = Clock::now() + timeout;
-    auto request = make_request(url, headers, body);
+    auto request = make_request(method, url, headers, body);
     PostAnswer answer{std::nullopt, "no address to connect to"};
     for (const auto& address : addresses) {
         if (Clock::now() >= deadline) break;
@@ -122,6 +127,23 @@ asio::awaitable<PostAnswer> post(const WebhookUrl& url, const std::vector<std::s
         // may have been acted on.
         if (answer.status || !answer.error.starts_with("connecting")) break;
     }
+    co_return answer;
+}
+
+}  // namespace
+
+asio::awaitable<PostAnswer> post(const WebhookUrl& url, const std::vector<std::string>& addresses,
+                                 const HeaderList& headers, const std::string& body,
+                                 asio::ssl::context& tls, Clock::duration timeout) {
+    auto answer = co_await send(http::verb::post, url, addresses, headers, body, tls, timeout);
+    co_return answer;
+}
+
+asio::awaitable<PostAnswer> get(const WebhookUrl& url, const std::vector<std::string>& addresses,
+                                const HeaderList& headers, asio::ssl::context& tls,
+                                Clock::duration timeout) {
+    const std::string no_body;
+    auto answer = co_await send(http::verb::get, url, addresses, headers, no_body, tls, timeout);
     co_return answer;
 }
 

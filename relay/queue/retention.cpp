@@ -59,6 +59,15 @@ DELETE FROM auth_suspicious_logins WHERE id IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED))sql";
 
+// RFC 8461 5.1: an expired policy is never used again, so it need not be kept.
+constexpr const char* k_purge_mta_sts_policies = R"sql(
+DELETE FROM mta_sts_policies WHERE domain IN (
+    SELECT domain FROM mta_sts_policies
+    WHERE expires_at <= 'epoch'::timestamptz + $1::bigint * interval '1 microsecond'
+    ORDER BY expires_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED))sql";
+
 std::int64_t micros_since_epoch(std::chrono::system_clock::time_point when) {
     return std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count();
 }
@@ -75,7 +84,7 @@ pg::Statement purge_statement(const char* sql, std::chrono::system_clock::time_p
 
 bool PurgeReport::more(std::size_t limit) const {
     return bodies_deleted >= limit || events_deleted >= limit || rejections_deleted >= limit ||
-           suspicious_logins_deleted >= limit;
+           suspicious_logins_deleted >= limit || mta_sts_policies_deleted >= limit;
 }
 
 asio::awaitable<Result<PurgeReport>> purge(pg::Pool& pool, RetentionPeriods periods,
@@ -89,6 +98,8 @@ asio::awaitable<Result<PurgeReport>> purge(pg::Pool& pool, RetentionPeriods peri
     statements.push_back(purge_statement(k_purge_rejections, now, periods.rejections, limit));
     statements.push_back(
         purge_statement(k_purge_suspicious_logins, now, periods.suspicious_logins, limit));
+    statements.push_back(
+        purge_statement(k_purge_mta_sts_policies, now, std::chrono::seconds(0), limit));
     auto results = co_await pool.transaction(std::move(statements));
     if (!results) co_return results.error();
     PurgeReport report;
@@ -96,6 +107,7 @@ asio::awaitable<Result<PurgeReport>> purge(pg::Pool& pool, RetentionPeriods peri
     report.events_deleted = (*results)[1].affected();
     report.rejections_deleted = (*results)[2].affected();
     report.suspicious_logins_deleted = (*results)[3].affected();
+    report.mta_sts_policies_deleted = (*results)[4].affected();
     co_return report;
 }
 

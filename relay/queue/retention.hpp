@@ -2,7 +2,8 @@
 // Retention (docs/delivery.md "Purge"): what the delivery role deletes every
 // purge_interval_seconds, in batches, by any number of replicas at once. Message bodies
 // once every recipient of theirs has been final for the body period; events, refusals
-// (`rejections`) and suspicious logins (`auth_suspicious_logins`) once older than theirs.
+// (`rejections`) and suspicious logins (`auth_suspicious_logins`) once older than theirs;
+// cached MTA-STS policies (`mta_sts_policies`) once expired.
 //
 // Not here: `auth_failures` and `auth_lockouts` are the auth throttle's counting state,
 // and relay/policy/auth_throttle.cpp alone deletes them (past its failure window, and
@@ -35,6 +36,7 @@ struct PurgeReport {
     std::size_t events_deleted = 0;
     std::size_t rejections_deleted = 0;
     std::size_t suspicious_logins_deleted = 0;
+    std::size_t mta_sts_policies_deleted = 0;  // cached MTA-STS policies past expires_at
 
     // Some kind filled its batch: more may be waiting, call again.
     bool more(std::size_t limit) const;

@@ -54,6 +54,9 @@ class AdminApiTest : public ::testing::Test {
     HttpReply patch(const std::string& target, std::string body) {
         return call({"PATCH", target, std::move(body), "application/json", {}});
     }
+    HttpReply put(const std::string& target, std::string body) {
+        return call({"PUT", target, std::move(body), "application/json", {}});
+    }
     HttpReply del(const std::string& target) {
         return call({"DELETE", target, {}, "application/json", {}});
     }

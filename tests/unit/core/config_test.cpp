@@ -228,6 +228,25 @@ TEST_F(ConfigFile, DeliveryDefaultsAreTheDocumentedOnes) {
     EXPECT_EQ(d.delay_warning, std::chrono::seconds(4 * 3600));
     EXPECT_FALSE(d.upstream.configured());
     EXPECT_EQ(d.timeouts.data_end, std::chrono::seconds(600));
+    EXPECT_TRUE(d.mta_sts);
+    EXPECT_EQ(d.mta_sts_port, 443);
+    EXPECT_EQ(d.mta_sts_timeout, std::chrono::seconds(10));
+}
+
+TEST_F(ConfigFile, DeliveryMtaStsKeys) {
+    const auto d = load_config(write(std::string(minimal) +
+                                     "[delivery]\nmta_sts = false\nmta_sts_port = 8443\n"
+                                     "mta_sts_timeout_seconds = 3\n"))
+                       .delivery;
+    EXPECT_FALSE(d.mta_sts);
+    EXPECT_EQ(d.mta_sts_port, 8443);
+    EXPECT_EQ(d.mta_sts_timeout, std::chrono::seconds(3));
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nmta_sts_port = 0\n")
+                  .find("delivery.mta_sts_port"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(minimal) + "[delivery]\nmta_sts_timeout_seconds = 61\n")
+                  .find("delivery.mta_sts_timeout_seconds"),
+              std::string::npos);
 }
 
 TEST_F(ConfigFile, DeliveryConcurrencyWithPerDomainOverrides) {

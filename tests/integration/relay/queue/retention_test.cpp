@@ -161,6 +161,22 @@ TEST_F(RetentionTest, RejectionsAndSuspiciousLoginsPastTheirRetentionArePurged) 
     EXPECT_EQ(next_day.suspicious_logins_deleted, 1u);
 }
 
+// RFC 8461 5.1: an expired policy is never used again; the caller's clock decides.
+TEST_F(RetentionTest, ExpiredMtaStsPoliciesArePurged) {
+    for (const auto& [domain, offset] :
+         {std::pair{"gone.example", "-1 second"}, std::pair{"edge.example", "0 seconds"},
+          std::pair{"kept.example", "1 second"}})
+        db.exec(
+            "INSERT INTO mta_sts_policies (domain, policy_id, mode, mx, max_age_seconds, "
+            "fetched_at, expires_at) VALUES ($1, 'id1', 'enforce', '{mx.example}', 60, "
+            "$2::timestamptz - interval '1 minute', $2::timestamptz + $3::interval)",
+            domain, k_now_text, offset);
+    EXPECT_EQ(purge_at(k_now).mta_sts_policies_deleted, 2u);
+    EXPECT_EQ(*db.exec("SELECT string_agg(domain, ',') FROM mta_sts_policies").at(0).at(0),
+              "kept.example");
+    EXPECT_EQ(purge_at(k_now + 1s).mta_sts_policies_deleted, 1u);
+}
+
 TEST_F(RetentionTest, ThePeriodsAreTheCallers) {
     reject("2 days");
     suspicious_login("2 days");
