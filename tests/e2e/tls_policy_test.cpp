@@ -46,8 +46,8 @@ class DomainTls : public ::testing::Test {
         dns_ = std::make_unique<test::Dnsmasq>(std::move(records));
     }
 
-    // Trusts the certificates in `ca_pem` (tls_ca_file); `delivery_extra` are more keys of
-    // [delivery].
+    // Trusts the certificates in `ca_pem` (tls_ca_file; none: the system's CAs, which do not
+    // trust the test servers); `delivery_extra` are more keys of [delivery].
     void start_relay(const std::string& ca_pem, const std::string& delivery_extra = {}) {
         const auto ca_file = dir_.path() / "ca.pem";
         std::ofstream(ca_file) << ca_pem;
@@ -64,8 +64,8 @@ class DomainTls : public ::testing::Test {
             "\nallow_destination_networks = [\"127.0.0.0/8\"]\ndns_forwarders = [\"" +
             dns_->forwarder() + "\"]\ndns_timeout_ms = 3000\nipv6 = false\npoll_seconds = 1\n" +
             "first_retry_seconds = 1\nmax_retry_seconds = 2\nretry_jitter = 0\n" +
-            "tls_ca_file = \"" + ca_file.string() + "\"\n" + delivery_extra +
-            "\n[delivery.timeouts]\nconnect_seconds = 3\ngreeting_seconds = 10\n" +
+            (ca_pem.empty() ? std::string() : "tls_ca_file = \"" + ca_file.string() + "\"\n") +
+            delivery_extra + "\n[delivery.timeouts]\nconnect_seconds = 3\ngreeting_seconds = 10\n" +
             "[policy]\naccount_cache_ms = 0\n";
         relay_ = std::make_unique<SmarthostServer>(db_.url(), options);
         ASSERT_TRUE(wait_for_port("the admin listener", "127.0.0.1", admin_port_, 10s));
