@@ -3,6 +3,7 @@
 #include "admin-api/accounts.hpp"
 #include "admin-api/audit.hpp"
 #include "admin-api/credentials.hpp"
+#include "admin-api/destinations.hpp"
 #include "admin-api/messages.hpp"
 #include "admin-api/networks.hpp"
 #include "admin-api/queue_view.hpp"
@@ -30,6 +31,7 @@ Router api_router(const ApiOptions& options) {
     add_queue_routes(router);
     add_containment_routes(router, options.work_on_queue_job);
     add_reputation_routes(router);
+    add_destination_routes(router, options.shaping);
     add_token_routes(router);
     add_webhook_routes(router);
     add_audit_routes(router);

@@ -9,6 +9,7 @@
 #include "admin-api/domain_health.hpp"
 #include "admin-api/router.hpp"
 #include "admin-api/sender_domains.hpp"
+#include "core/shaping_config.hpp"
 
 namespace smarthost::admin {
 
@@ -21,6 +22,7 @@ struct ApiOptions {
     RefreshDomainHealth refresh_domain_health;  // empty: health refresh answers 503
     DkimKeyOptions dkim;                        // no key-encryption key: the key routes answer 503
     WorkOnQueueJob work_on_queue_job;           // empty: queue actions are answered 202
+    ShapingConfig shaping;                      // the destination groups /destinations shows
 };
 
 Router api_router(const ApiOptions& options = {});

@@ -108,9 +108,10 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
           acceptor(ex),
           hash_pool(settings.hash_threads) {
         if (settings.serve_api)
-            router = api_router(ApiOptions{settings.verification_label, settings.verify_domain,
-                                           settings.network_breadth, settings.refresh_domain_health,
-                                           settings.dkim, settings.work_on_queue_job});
+            router =
+                api_router(ApiOptions{settings.verification_label, settings.verify_domain,
+                                      settings.network_breadth, settings.refresh_domain_health,
+                                      settings.dkim, settings.work_on_queue_job, settings.shaping});
         add_health_routes(router);
     }
 

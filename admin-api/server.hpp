@@ -20,6 +20,7 @@
 #include "admin-api/dkim_keys.hpp"
 #include "admin-api/domain_health.hpp"
 #include "admin-api/sender_domains.hpp"
+#include "core/shaping_config.hpp"
 
 namespace smarthost::pg {
 class Pool;
@@ -47,6 +48,7 @@ class AdminServer {
         NetworkBreadth network_breadth;             // broader allowed networks need "force": true
         DkimKeyOptions dkim;                        // the DKIM key routes' vault and verify-now
         WorkOnQueueJob work_on_queue_job;           // POST /api/v1/queue/actions answers at once
+        ShapingConfig shaping;                      // the destination groups of /destinations
         // false: only /metrics, /healthz and /readyz (the [metrics] listener).
         bool serve_api = true;
         // Set: HTTPS with the context it returns at each accept (so a reloaded

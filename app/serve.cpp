@@ -341,6 +341,7 @@ int serve(const Config& config, const std::vector<std::string>& requested_roles,
         admin_settings.max_connections = a.max_connections;
         admin_settings.hash_threads = config.auth_hash_threads;
         admin_settings.verification_label = config.policy.verification_label;
+        admin_settings.shaping = config.delivery.shaping;
         admin_settings.network_breadth = {a.min_network_prefix_ipv4, a.min_network_prefix_ipv6};
         if (a.tls && tls) admin_settings.tls_context = [&tls] { return tls->current(); };
         admin_verifier = std::make_unique<policy::DomainVerifier>(

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/abuse_config.hpp"
+#include "core/shaping_config.hpp"
 
 namespace smarthost {
 
@@ -182,6 +183,7 @@ struct DeliveryConfig {
 
     OutboundTimeouts timeouts;
     UpstreamConfig upstream;
+    ShapingConfig shaping;  // destination groups, push-back, circuit breaker
 
     std::size_t limit_for(const std::string& domain) const;
     std::size_t host_limit_for(const std::string& host) const;

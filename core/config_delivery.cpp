@@ -146,6 +146,7 @@ void read_delivery(const toml::table& table, const std::filesystem::path& file, 
         if (!t) s.fail("upstream", "must be a table");
         read_upstream(*t, file, d.upstream);
     }
+    read_shaping(s, file, d.shaping);
     s.reject_unknown();
 }
 

@@ -150,6 +150,8 @@ ListenerConfig read_listener(const toml::table& table, std::size_t index,
 
 // [delivery] with its [delivery.timeouts] and [delivery.upstream] (config_delivery.cpp).
 void read_delivery(const toml::table& table, const std::filesystem::path& file, DeliveryConfig& d);
+// Its [[delivery.destination_group]] and [delivery.shaping] (config_shaping.cpp).
+void read_shaping(Section& delivery, const std::filesystem::path& file, ShapingConfig& shaping);
 
 // [policy] with its [[policy.dnsbl]] and [[policy.domain_blocklist]] (config_policy.cpp).
 void read_policy(const toml::table& table, const std::filesystem::path& file, PolicyConfig& p);

@@ -140,6 +140,16 @@ Metrics::Metrics()
                                "MX hosts an MTA-STS policy applied to, by result: verified "
                                "(enforce, listed), skipped (enforce, not listed), "
                                "testing_mismatch (testing, not listed, used anyway)")),
+      destination_backoffs(counter(*registry_, families_, "smarthost_destination_backoffs_total",
+                                   "Push-backs (rate limited replies) that put a destination "
+                                   "group into backoff, by group")),
+      destination_throttle(gauge(*registry_, families_, "smarthost_destination_throttle",
+                                 "The factor scaling a destination group's rates and "
+                                 "connections after push-back: 1 unthrottled")),
+      destination_deferred(counter(*registry_, families_, "smarthost_destination_deferred_total",
+                                   "Messages of a destination group put back in the queue "
+                                   "without an attempt, by group and reason (rate, backoff, "
+                                   "circuit)")),
       queue_recipients(gauge(*registry_, families_, "smarthost_queue_recipients",
                              "Recipients in the queue by state, in the whole database")),
       queue_oldest_age(gauge(*registry_, families_, "smarthost_queue_oldest_age_seconds",

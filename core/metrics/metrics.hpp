@@ -92,6 +92,11 @@ class Metrics {
     Gauge& delivery_body_bytes;               // message bodies held by running batches
     Family<Counter>& mta_sts_policy_fetches;  // {result}: fetched, failed
     Family<Counter>& mta_sts_enforced;  // {result}: verified, skipped, testing_mismatch (per MX)
+    // Destination groups (docs/delivery.md "Traffic shaping per destination"); groups come
+    // from the configuration only.
+    Family<Counter>& destination_backoffs;  // {group}: push-backs that began a backoff
+    Family<Gauge>& destination_throttle;    // {group}: 1 unthrottled, down to min_throttle
+    Family<Counter>& destination_deferred;  // {group, reason}: held back, not attempted
 
     // The queue in PostgreSQL (all replicas), refreshed when scraped.
     Family<Gauge>& queue_recipients;  // {state}

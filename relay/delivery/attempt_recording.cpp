@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -62,10 +63,29 @@ void log_results(const std::vector<AttemptResult>& results,
     }
 }
 
+// Recipients not attempted (destination shaping) go back to the queue, due when it said,
+// without an attempt counted; they are taken out of `results`.
+asio::awaitable<void> postpone_not_attempted(AttemptRecorder recorder,
+                                             std::vector<AttemptResult>& results) {
+    std::map<TimePoint, std::vector<std::int64_t>> due;
+    std::erase_if(results, [&](const AttemptResult& result) {
+        if (!result.not_attempted_until) return false;
+        due[*result.not_attempted_until].push_back(result.recipient->id);
+        return true;
+    });
+    for (auto& [due_at, ids] : due) {
+        auto postponed = co_await recorder.claims.postpone(recorder.owner, std::move(ids), due_at);
+        if (!postponed)
+            spdlog::warn("delivery: putting back recipients not attempted failed: {}",
+                         postponed.error().message);
+    }
+}
+
 }  // namespace
 
 asio::awaitable<void> record_attempts(AttemptRecorder recorder,
                                       std::vector<AttemptResult> results) {
+    co_await postpone_not_attempted(recorder, results);
     const auto now = std::chrono::system_clock::now();
     auto settlements = queue::settle(results, recorder.schedule, now);
     const DsnSettings dsn_settings{recorder.hostname};

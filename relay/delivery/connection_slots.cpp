@@ -43,6 +43,10 @@ std::size_t ConnectionSlots::in_use_host(const std::string& host) const {
     return count_in(per_host_, host);
 }
 
+std::size_t ConnectionSlots::in_use_group(const std::string& group) const {
+    return count_in(per_group_, group);
+}
+
 asio::awaitable<void> ConnectionSlots::wait_for_release() {
     auto waiter = std::make_shared<Waiter>(executor_);
     waiter->timer.expires_at(asio::steady_timer::time_point::max());
@@ -79,6 +83,18 @@ asio::awaitable<void> ConnectionSlots::acquire_host(std::string host, std::size_
 
 void ConnectionSlots::release_host(const std::string& host) {
     decrement(per_host_, host);
+    wake_waiters();
+}
+
+asio::awaitable<void> ConnectionSlots::acquire_group(std::string group, std::size_t group_limit) {
+    const std::size_t limit = group_limit == 0 ? 1 : group_limit;
+    while (in_use_group(group) >= limit)
+        co_await wait_for_release();
+    ++per_group_[group];
+}
+
+void ConnectionSlots::release_group(const std::string& group) {
+    decrement(per_group_, group);
     wake_waiters();
 }
 

@@ -31,9 +31,15 @@ class ConnectionSlots {
     boost::asio::awaitable<void> acquire_host(std::string host, std::size_t host_limit);
     void release_host(const std::string& host);
 
+    // Completes when a connection to destination group `group` (destination_groups.hpp)
+    // may be opened: fewer than `group_limit` to it. Like host slots, not against `global`.
+    boost::asio::awaitable<void> acquire_group(std::string group, std::size_t group_limit);
+    void release_group(const std::string& group);
+
     std::size_t in_use() const { return in_use_; }
     std::size_t in_use(const std::string& domain) const;
     std::size_t in_use_host(const std::string& host) const;
+    std::size_t in_use_group(const std::string& group) const;
 
   private:
     struct Waiter;
@@ -46,6 +52,7 @@ class ConnectionSlots {
     std::size_t in_use_ = 0;
     std::map<std::string, std::size_t> per_domain_;
     std::map<std::string, std::size_t> per_host_;
+    std::map<std::string, std::size_t> per_group_;
     std::list<std::shared_ptr<Waiter>> waiters_;
 };
 

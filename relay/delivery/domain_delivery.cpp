@@ -1,6 +1,8 @@
 #include "relay/delivery/domain_delivery.hpp"
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 
@@ -9,6 +11,7 @@
 #include "core/metrics/metrics.hpp"
 #include "relay/delivery/connection_slots.hpp"
 #include "relay/delivery/dane.hpp"
+#include "relay/delivery/destination_shaping.hpp"
 #include "relay/delivery/smtp_client.hpp"
 #include "relay/delivery/transport_security.hpp"
 #include "relay/dns/address_policy.hpp"
@@ -180,6 +183,26 @@ asio::awaitable<StepResult> open_connection(const DomainRoute& route, const Targ
     co_return opened;
 }
 
+queue::TimePoint now() {
+    return std::chrono::system_clock::now();
+}
+
+// The MX hosts skipped for an open circuit (destination_circuits.hpp), and when the first
+// of them may be tried again.
+struct CircuitSkips {
+    std::size_t count = 0;
+    queue::TimePoint earliest = queue::TimePoint::max();
+
+    asio::awaitable<bool> skip(const DomainRoute& route, const std::string& host) {
+        const HostPass pass = co_await route.shaping->before_host(to_lower(host), now());
+        if (!pass.skip) co_return false;
+        ++count;
+        earliest = std::min(earliest, pass.until);
+        co_return true;
+    }
+    bool all(std::size_t hosts) const { return count > 0 && count == hosts; }
+};
+
 // Holds one of a host's connection slots until it goes out of scope.
 class HostSlot {
   public:
@@ -208,11 +231,17 @@ asio::awaitable<std::optional<std::vector<AttemptResult>>> deliver_via(
         co_return std::nullopt;
     }
     std::vector<AttemptResult> out;
+    std::size_t sent_on_connection = 0;
     for (std::size_t i = 0; i < messages.size(); ++i) {
         const ClaimedMessage& message = *messages[i];
         if (i > 0) {
-            // Connection reuse: RSET, or a new connection when the old one broke.
+            // Connection reuse: RSET, or a new connection when the old one broke or has
+            // carried its destination group's messages_per_connection.
             bool reusable = connection->usable();
+            if (reusable && connection_spent(route.group, sent_on_connection)) {
+                co_await connection->quit();
+                reusable = false;
+            }
             if (reusable) {
                 auto reset = co_await connection->reset();
                 reusable = reset.ok();
@@ -225,6 +254,7 @@ asio::awaitable<std::optional<std::vector<AttemptResult>>> deliver_via(
                     append_all(out, rest, Verdict::temporary, std::move(*reopened.failure));
                     co_return out;
                 }
+                sent_on_connection = 0;
             }
         }
         if (!message.body) {
@@ -234,13 +264,25 @@ asio::awaitable<std::optional<std::vector<AttemptResult>>> deliver_via(
         }
         const smtp::Envelope envelope = envelope_of(message);
         auto report = co_await connection->send_message(envelope, *message.body);
+        ++sent_on_connection;
+        std::optional<queue::TimePoint> backoff;
         for (std::size_t r = 0; r < message.recipients.size(); ++r) {
             // The client reports on every recipient, in envelope order.
             AttemptResult result =
                 r < report.recipients.size()
                     ? std::move(report.recipients[r])
                     : local_failure(Verdict::temporary, "4.3.0", "no result for this recipient");
+            if (!backoff) backoff = co_await route.shaping->react(route.group, result);
             out.push_back(for_recipient(std::move(result), message, message.recipients[r]));
+        }
+        if (backoff) {
+            // The receiver pushed back: the rest waits for the group's backoff, unattempted.
+            const std::vector<const ClaimedMessage*> rest(
+                messages.begin() + static_cast<std::ptrdiff_t>(i) + 1, messages.end());
+            auto held = not_attempted(rest, *backoff);
+            DestinationShaping::count_held(*route.group, HoldReason::backoff, rest.size());
+            out.insert(out.end(), held.begin(), held.end());
+            break;
         }
     }
     if (connection->usable()) co_await connection->quit();
@@ -314,7 +356,9 @@ asio::awaitable<std::vector<AttemptResult>> deliver_domain(
                                      security.error().message));
         co_return out;
     }
+    CircuitSkips skips;
     for (const auto& host : plan.hosts) {
+        if (co_await skips.skip(route, host.name)) continue;  // its circuit is open
         const HostSecurity host_tls = host_security(*security, host.name);
         auto addresses = co_await route.resolver.addresses(host.name);
         const dns::HostTargets targets = dns::plan_host(host, addresses, route.address_policy);
@@ -348,9 +392,18 @@ asio::awaitable<std::vector<AttemptResult>> deliver_domain(
             continue;
         }
         auto sent = co_await deliver_via(route, target, messages, failure);
+        co_await route.shaping->after_host(to_lower(host.name), sent ? nullptr : &failure, now());
         if (sent) co_return std::move(*sent);
+        if (const auto backoff = co_await route.shaping->react(route.group, failure)) {
+            DestinationShaping::count_held(*route.group, HoldReason::backoff, messages.size());
+            co_return not_attempted(messages, *backoff);  // a 421 greeting: its group backs off
+        }
         any_temporary |= failure.verdict != Verdict::permanent;
         last = std::move(failure);
+    }
+    if (skips.all(plan.hosts.size())) {
+        DestinationShaping::count_held(route.group, HoldReason::circuit, messages.size());
+        co_return not_attempted(messages, skips.earliest);  // not one host could be tried
     }
     append_all(out, messages, any_temporary ? Verdict::temporary : Verdict::permanent,
                std::move(last));

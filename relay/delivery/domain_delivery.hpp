@@ -14,7 +14,8 @@
 
 namespace smarthost {
 struct DeliveryConfig;
-}
+struct DestinationGroupConfig;
+}  // namespace smarthost
 namespace smarthost::dns {
 class AddressPolicy;
 class Resolver;
@@ -23,6 +24,7 @@ class Resolver;
 namespace smarthost::delivery {
 
 class ConnectionSlots;
+class DestinationShaping;
 class TransportSecurity;
 
 struct DomainRoute {
@@ -34,6 +36,10 @@ struct DomainRoute {
     std::mt19937_64& random;
     ConnectionSlots& slots;       // per-host limits; the caller holds the domain's slot
     TransportSecurity& security;  // per-domain TLS: the operator's policy, MTA-STS
+    // The domain's destination group (destination_groups.hpp), or null, and the shaping
+    // its receivers' push-back is reported to.
+    const DestinationGroupConfig* group;
+    DestinationShaping* shaping;
 };
 
 // One AttemptResult for every recipient of `messages`, pointing into them. The messages

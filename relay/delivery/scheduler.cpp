@@ -20,6 +20,7 @@
 #include "relay/delivery/bounce_reports.hpp"
 #include "relay/delivery/connection_slots.hpp"
 #include "relay/delivery/delivery_metrics.hpp"
+#include "relay/delivery/destination_shaping.hpp"
 #include "relay/delivery/domain_delivery.hpp"
 #include "relay/delivery/pending_reports.hpp"
 #include "relay/delivery/queue_listener.hpp"
@@ -110,6 +111,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
           address_policy(config.allow_destination_networks),
           slots(executor, config.concurrency),
           security(pool, resolver, address_policy, transport_security_settings(config)),
+          shaping(pool, resolver, config),
           random(std::random_device{}()),
           owner(make_owner(settings.hostname)),
           wake(executor),
@@ -147,6 +149,7 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
     dns::AddressPolicy address_policy;
     ConnectionSlots slots;
     TransportSecurity security;
+    DestinationShaping shaping;
     std::mt19937_64 random;
     std::string owner;
     std::unique_ptr<QueueListener> listener;
@@ -172,9 +175,9 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
         wake.cancel();
     }
 
-    DomainRoute route() {
-        return DomainRoute{executor,          resolver, address_policy, config,
-                           settings.hostname, random,   slots,          security};
+    DomainRoute route(const DestinationGroupConfig* group) {
+        return DomainRoute{executor, resolver, address_policy, config, settings.hostname,
+                           random,   slots,    security,       group,  &shaping};
     }
 
     AttemptRecorder recorder() {
@@ -276,22 +279,45 @@ struct DeliveryService::Impl : std::enable_shared_from_this<Impl> {
                                      std::vector<const ClaimedMessage*> part) {
         auto self = shared_from_this();
         const std::string domain = batch->domain;
+        const std::vector<std::int64_t> part_ids = ids_of(part);
+        const DestinationGroupConfig* group = co_await shaping.group_of(domain);
         co_await slots.acquire(domain, config.limit_for(domain));
+        const std::size_t group_limit =
+            group ? shaping.max_connections(*group, std::chrono::system_clock::now()) : 0;
+        if (group_limit > 0) co_await slots.acquire_group(group->name, group_limit);
         std::optional<std::vector<queue::AttemptResult>> results;
         try {
-            results = co_await deliver_domain(route(), domain, part);
+            // What the group's rates or backoff hold back goes back to the queue unattempted.
+            std::vector<queue::AttemptResult> held_back;
+            if (group) held_back = co_await admit(*group, part);
+            results.emplace();
+            if (!part.empty()) results = co_await deliver_domain(route(group), domain, part);
+            results->insert(results->end(), held_back.begin(), held_back.end());
         } catch (const std::exception& e) {
             spdlog::error("delivery: {}: {}", domain, e.what());
         }
+        if (group_limit > 0) slots.release_group(group->name);
         slots.release(domain);
         if (results) {
             co_await record_attempts(recorder(), std::move(*results));
         } else {
-            auto released = co_await claims.release(owner, ids_of(part));
+            auto released = co_await claims.release(owner, part_ids);
             (void)released;
         }
-        for (const auto id : ids_of(part))
+        for (const auto id : part_ids)
             leased.erase(id);
+    }
+
+    // Trims `part` to what the group may be sent now; the rest, not attempted.
+    asio::awaitable<std::vector<queue::AttemptResult>> admit(
+        const DestinationGroupConfig& group, std::vector<const ClaimedMessage*>& part) {
+        const auto admission =
+            co_await shaping.admit(group, part.size(), std::chrono::system_clock::now());
+        if (admission.allowed >= part.size()) co_return std::vector<queue::AttemptResult>{};
+        const std::vector<const ClaimedMessage*> rest(
+            part.begin() + static_cast<std::ptrdiff_t>(admission.allowed), part.end());
+        part.resize(admission.allowed);
+        co_return not_attempted(rest, admission.retry_at);
     }
 
     // ---- leases and housekeeping -----------------------------------------------------

@@ -46,6 +46,10 @@ struct AttemptResult {
     bool remote = false;  // the server sent the reply (a DSN's Diagnostic-Code is "smtp;")
     Stage stage = Stage::local;
     Peer peer;
+    // Set when the recipient was not attempted at all (destination shaping held it back):
+    // it goes back to the queue due then, its attempt not counted, nothing else recorded
+    // (Claims::postpone). Verdict and reply are then meaningless.
+    std::optional<std::chrono::system_clock::time_point> not_attempted_until;
 };
 
 // The state settling left a recipient in; lease_lost when another worker had taken it

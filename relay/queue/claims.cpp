@@ -158,6 +158,20 @@ SET state = CASE WHEN r.attempts <= 1 THEN 'queued' ELSE 'deferred' END,
     lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
 FROM locked WHERE r.id = locked.id)sql";
 
+// k_release_some, due at $3 (microseconds since the epoch, the worker's clock).
+constexpr const char* k_postpone = R"sql(
+WITH locked AS MATERIALIZED (
+    SELECT id FROM recipients
+    WHERE lease_owner = $1 AND state = 'in_flight' AND id = ANY($2::bigint[])
+    ORDER BY id FOR UPDATE
+)
+UPDATE recipients r
+SET state = CASE WHEN r.attempts <= 1 THEN 'queued' ELSE 'deferred' END,
+    attempts = greatest(r.attempts - 1, 0),
+    next_attempt_at = 'epoch'::timestamptz + $3::bigint * interval '1 microsecond',
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+FROM locked WHERE r.id = locked.id)sql";
+
 smtp::DsnReturn dsn_return(std::string_view ret) {
     if (ret == "FULL") return smtp::DsnReturn::full;
     if (ret == "HDRS") return smtp::DsnReturn::headers;
@@ -367,6 +381,18 @@ asio::awaitable<Result<std::size_t>> Claims::release(std::string owner,
                                                      std::vector<std::int64_t> ids) {
     if (ids.empty()) co_return std::size_t{0};
     auto rows = co_await pool_.query(k_release_some, owner, id_array(ids));
+    if (!rows) co_return rows.error();
+    co_return rows->affected();
+}
+
+asio::awaitable<Result<std::size_t>> Claims::postpone(std::string owner,
+                                                      std::vector<std::int64_t> ids,
+                                                      TimePoint due_at) {
+    if (ids.empty()) co_return std::size_t{0};
+    const auto micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(due_at.time_since_epoch()).count();
+    auto rows =
+        co_await pool_.query(k_postpone, owner, id_array(ids), static_cast<std::int64_t>(micros));
     if (!rows) co_return rows.error();
     co_return rows->affected();
 }

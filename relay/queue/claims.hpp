@@ -129,6 +129,11 @@ class Claims {
     boost::asio::awaitable<Result<std::size_t>> release(std::string owner);
     boost::asio::awaitable<Result<std::size_t>> release(std::string owner,
                                                         std::vector<std::int64_t> ids);
+    // Like release(owner, ids), but due again at `due_at`: for recipients a worker chose
+    // not to attempt (docs/delivery.md "Traffic shaping per destination").
+    boost::asio::awaitable<Result<std::size_t>> postpone(std::string owner,
+                                                         std::vector<std::int64_t> ids,
+                                                         TimePoint due_at);
 
   private:
     pg::Pool& pool_;

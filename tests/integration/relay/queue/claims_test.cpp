@@ -690,5 +690,37 @@ TEST_F(ClaimsTest, ReleaseGivesRecipientsBackWithoutCountingAnAttempt) {
     EXPECT_EQ(claim("w").recipients, 3u);  // due again at once
 }
 
+// Destination shaping's "not attempted, due again at T": the attempt taken at claim time is
+// given back and the recipient is due exactly when the worker said, not before.
+TEST_F(ClaimsTest, PostponeGivesTheAttemptBackAndMakesTheRecipientDueAtTheGivenTime) {
+    enqueue({"new@example.org", "retried@example.org"});
+    db.exec("UPDATE recipients SET state = 'deferred', attempts = 2 WHERE address = $1",
+            "retried@example.org");
+    Claim mine = claim("w");
+    ASSERT_EQ(mine.recipients, 2u);
+    const auto due = std::chrono::system_clock::time_point(std::chrono::seconds(4102444800));
+    auto postponed = test::run_awaitable(
+        io, claims.postpone("w", mine.recipient_ids(), due));  // 2100-01-01T00:00:00Z
+    ASSERT_TRUE(postponed);
+    EXPECT_EQ(*postponed, 2u);
+    const auto rows = db.exec(
+        "SELECT address, state, attempts, lease_owner IS NULL, "
+        "extract(epoch FROM next_attempt_at)::bigint FROM recipients ORDER BY address");
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(*rows[0][0], "new@example.org");
+    EXPECT_EQ(*rows[0][1], "queued");
+    EXPECT_EQ(*rows[0][2], "0");
+    EXPECT_EQ(*rows[0][3], "t");
+    EXPECT_EQ(*rows[0][4], "4102444800");
+    EXPECT_EQ(*rows[1][1], "deferred");
+    EXPECT_EQ(*rows[1][2], "2");
+    EXPECT_EQ(*rows[1][4], "4102444800");
+    EXPECT_EQ(claim("w").recipients, 0u);  // not due before then
+    // Only the owner's leases: another worker's postpone touches nothing.
+    auto theirs = test::run_awaitable(io, claims.postpone("other", mine.recipient_ids(), due));
+    ASSERT_TRUE(theirs);
+    EXPECT_EQ(*theirs, 0u);
+}
+
 }  // namespace
 }  // namespace smarthost::queue
