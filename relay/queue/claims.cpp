@@ -146,6 +146,8 @@ SET state = CASE WHEN r.attempts <= 1 THEN 'queued' ELSE 'deferred' END,
     lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
 FROM locked WHERE r.id = locked.id)sql";
 
+// Gives back `$2` of owner $1's recipients; due again as before, or at $3 when it is not
+// NULL (microseconds since the epoch, the worker's clock: Claims::postpone).
 constexpr const char* k_release_some = R"sql(
 WITH locked AS MATERIALIZED (
     SELECT id FROM recipients
@@ -155,20 +157,8 @@ WITH locked AS MATERIALIZED (
 UPDATE recipients r
 SET state = CASE WHEN r.attempts <= 1 THEN 'queued' ELSE 'deferred' END,
     attempts = greatest(r.attempts - 1, 0),
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-FROM locked WHERE r.id = locked.id)sql";
-
-// k_release_some, due at $3 (microseconds since the epoch, the worker's clock).
-constexpr const char* k_postpone = R"sql(
-WITH locked AS MATERIALIZED (
-    SELECT id FROM recipients
-    WHERE lease_owner = $1 AND state = 'in_flight' AND id = ANY($2::bigint[])
-    ORDER BY id FOR UPDATE
-)
-UPDATE recipients r
-SET state = CASE WHEN r.attempts <= 1 THEN 'queued' ELSE 'deferred' END,
-    attempts = greatest(r.attempts - 1, 0),
-    next_attempt_at = 'epoch'::timestamptz + $3::bigint * interval '1 microsecond',
+    next_attempt_at = coalesce('epoch'::timestamptz + $3::bigint * interval '1 microsecond',
+                               r.next_attempt_at),
     lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
 FROM locked WHERE r.id = locked.id)sql";
 
@@ -380,7 +370,11 @@ asio::awaitable<Result<std::size_t>> Claims::release(std::string owner) {
 asio::awaitable<Result<std::size_t>> Claims::release(std::string owner,
                                                      std::vector<std::int64_t> ids) {
     if (ids.empty()) co_return std::size_t{0};
-    auto rows = co_await pool_.query(k_release_some, owner, id_array(ids));
+    std::vector<pg::Param> params;
+    params.push_back(pg::text(owner));
+    params.push_back(pg::text(id_array(ids)));
+    params.push_back(pg::null_param());
+    auto rows = co_await pool_.execute(k_release_some, std::move(params));
     if (!rows) co_return rows.error();
     co_return rows->affected();
 }
@@ -391,8 +385,8 @@ asio::awaitable<Result<std::size_t>> Claims::postpone(std::string owner,
     if (ids.empty()) co_return std::size_t{0};
     const auto micros =
         std::chrono::duration_cast<std::chrono::microseconds>(due_at.time_since_epoch()).count();
-    auto rows =
-        co_await pool_.query(k_postpone, owner, id_array(ids), static_cast<std::int64_t>(micros));
+    auto rows = co_await pool_.query(k_release_some, owner, id_array(ids),
+                                     static_cast<std::int64_t>(micros));
     if (!rows) co_return rows.error();
     co_return rows->affected();
 }
